@@ -1,0 +1,151 @@
+package channel
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"golang.org/x/time/rate"
+
+	"github.com/recon-dev/recon"
+)
+
+// RetryPolicy bounds the retries of one call within a run
+// (reconcile.lookup_retry).
+type RetryPolicy struct {
+	InitialInterval time.Duration
+	MaxInterval     time.Duration
+	MaxElapsed      time.Duration
+}
+
+// Guarded wraps a channel adapter with its rate limit and retries. It is what
+// the jobs call; adapters themselves make exactly one request per call.
+type Guarded struct {
+	Name    string
+	Inner   Lookup
+	Limiter *rate.Limiter // nil: unlimited
+	Retry   RetryPolicy
+	// OnAttempt, if set, is told the outcome of every single attempt (for
+	// metrics); err is nil on success.
+	OnAttempt func(op string, d time.Duration, err error)
+	// timer is replaced in tests to observe the waits; nil means real time.
+	timer backoff.Timer
+}
+
+// NewGuarded returns a Guarded with ratePerSecond requests per second (0 for
+// unlimited) and a burst of one second's worth.
+func NewGuarded(name string, inner Lookup, ratePerSecond float64, retry RetryPolicy) *Guarded {
+	g := &Guarded{Name: name, Inner: inner, Retry: retry}
+	if ratePerSecond > 0 {
+		burst := int(ratePerSecond)
+		if burst < 1 {
+			burst = 1
+		}
+		g.Limiter = rate.NewLimiter(rate.Limit(ratePerSecond), burst)
+	}
+	return g
+}
+
+// CanClose reports whether the wrapped adapter has a close API.
+func (g *Guarded) CanClose() bool {
+	_, ok := g.Inner.(Closer)
+	return ok
+}
+
+// Lookup calls the adapter under the rate limit, retrying transient and
+// rate-limited errors with exponential backoff until Retry.MaxElapsed.
+func (g *Guarded) Lookup(ctx context.Context, o recon.Order) (recon.LookupResult, error) {
+	var res recon.LookupResult
+	err := g.do(ctx, "lookup", func(ctx context.Context) error {
+		r, err := g.Inner.Lookup(ctx, o)
+		if err == nil {
+			res = r
+		}
+		return err
+	})
+	return res, err
+}
+
+// CloseOrder calls the adapter's close API with the same limit and retries.
+// It returns a permanent error when the adapter cannot close.
+func (g *Guarded) CloseOrder(ctx context.Context, o recon.Order) error {
+	c, ok := g.Inner.(Closer)
+	if !ok {
+		return Permanent(errNoClose)
+	}
+	return g.do(ctx, "close", func(ctx context.Context) error { return c.CloseOrder(ctx, o) })
+}
+
+type noCloseError struct{}
+
+func (noCloseError) Error() string { return "channel has no close API" }
+
+var errNoClose error = noCloseError{}
+
+func (g *Guarded) do(ctx context.Context, op string, call func(context.Context) error) error {
+	eb := backoff.NewExponentialBackOff()
+	if g.Retry.InitialInterval > 0 {
+		eb.InitialInterval = g.Retry.InitialInterval
+	}
+	if g.Retry.MaxInterval > 0 {
+		eb.MaxInterval = g.Retry.MaxInterval
+	}
+	eb.MaxElapsedTime = g.Retry.MaxElapsed
+	b := &retryAfterBackOff{BackOff: backoff.WithContext(eb, ctx), exp: eb}
+	var last error // the channel's most recent answer
+	attempt := func() error {
+		if g.Limiter != nil {
+			if err := g.Limiter.Wait(ctx); err != nil {
+				return backoff.Permanent(err)
+			}
+		}
+		start := time.Now()
+		err := call(ctx)
+		last = err
+		if g.OnAttempt != nil {
+			g.OnAttempt(op, time.Since(start), err)
+		}
+		switch {
+		case err == nil:
+			return nil
+		case ClassOf(err) == ClassPermanent:
+			return backoff.Permanent(err)
+		case ClassOf(err) == ClassRateLimited:
+			b.after = RetryAfterOf(err)
+		}
+		return err
+	}
+	err := backoff.RetryNotifyWithTimer(attempt, b, nil, g.timer)
+	if err != nil && last != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		// Cancelled while waiting to retry: report what the channel said.
+		return last
+	}
+	return err
+}
+
+// retryAfterBackOff stretches the next wait to a rate-limited answer's
+// Retry-After when that is longer than the exponential step. A Retry-After
+// that would end past MaxElapsed stops the retries instead: waiting it out
+// would overrun the budget the caller set for this call.
+type retryAfterBackOff struct {
+	backoff.BackOff
+	exp   *backoff.ExponentialBackOff
+	after time.Duration
+}
+
+func (b *retryAfterBackOff) NextBackOff() time.Duration {
+	d := b.BackOff.NextBackOff()
+	after := b.after
+	b.after = 0
+	if d == backoff.Stop || after <= d {
+		return d
+	}
+	if budget := b.exp.MaxElapsedTime; budget > 0 && b.exp.GetElapsedTime()+after > budget {
+		return backoff.Stop
+	}
+	return after
+}
+
+var _ Lookup = (*Guarded)(nil)
+var _ Closer = (*Guarded)(nil)

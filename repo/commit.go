@@ -1,0 +1,221 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/recon-dev/recon"
+)
+
+// CommitMeta says who commits an outcome and when.
+type CommitMeta struct {
+	RunID  int64
+	Source string // "reconcile", "backfill", "check"
+	Now    time.Time
+}
+
+// CommitResult says what Commit did.
+type CommitResult string
+
+// Commit results.
+const (
+	// Applied: the order row (and outbox, audit, mismatch rows) were written.
+	Applied CommitResult = "applied"
+	// Lost: someone else moved the order to a terminal state first; nothing
+	// was written. CommitReport.Current is the order as it is now.
+	Lost CommitResult = "lost"
+	// Stale: the order is still PENDING but its version changed since it was
+	// read; nothing was written. Decide again with CommitReport.Current.
+	Stale CommitResult = "stale"
+	// Recorded: an outcome that changes no order (a verification report) had
+	// its mismatch recorded.
+	Recorded CommitResult = "recorded"
+)
+
+// CommitReport is Commit's answer.
+type CommitReport struct {
+	Result CommitResult
+	// Current is the re-read order when Result is Lost or Stale.
+	Current recon.Order
+	// NewMismatch is true when the outcome's mismatch was not already open.
+	NewMismatch bool
+}
+
+// Commit writes an outcome in one transaction: the guarded order update
+// (status PENDING and the version read, or nothing), the outbox row and audit
+// row of a transition, and the outcome's mismatch. When the guard finds the
+// order moved, nothing is written and the order is re-read for the caller.
+func (s *Store) Commit(ctx context.Context, out recon.Outcome, meta CommitMeta) (CommitReport, error) {
+	o := out.Order
+	var rep CommitReport
+	var moved bool
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var n int64
+		var err error
+		switch out.Action {
+		case recon.ActionTransition:
+			n, err = s.transition(tx, out, meta)
+		case recon.ActionReschedule:
+			n, err = exec(tx, `UPDATE payment_orders SET query_attempts = query_attempts + 1, next_query_at = ?,
+				last_query_error = ?, updated_at = ? WHERE id = ? AND version = ? AND status = ?`,
+				nullTime(out.NextQueryAt), nullString(truncate(out.QueryError, 1024)), dbTime(meta.Now),
+				o.ID, o.Version, recon.StatusPending)
+		case recon.ActionHold:
+			n, err = exec(tx, `UPDATE payment_orders SET query_attempts = query_attempts + 1, next_query_at = NULL,
+				last_query_error = ?, updated_at = ? WHERE id = ? AND version = ? AND status = ?`,
+				nullString(truncate(string(out.Mismatch.Kind)+": "+out.Mismatch.Detail, 1024)), dbTime(meta.Now),
+				o.ID, o.Version, recon.StatusPending)
+			if err == nil && n == 1 {
+				rep.NewMismatch, err = s.upsertMismatch(tx, o, *out.Mismatch, meta)
+			}
+		case recon.ActionReport:
+			rep.Result = Recorded
+			rep.NewMismatch, err = s.upsertMismatch(tx, o, *out.Mismatch, meta)
+			return err
+		default:
+			return fmt.Errorf("commit order %d: nothing to commit for action %s", o.ID, out.Action)
+		}
+		if err != nil {
+			return fmt.Errorf("commit order %d (%s): %w", o.ID, out.Action, err)
+		}
+		if n == 0 {
+			moved = true
+			return errRollback
+		}
+		rep.Result = Applied
+		return nil
+	})
+	if moved {
+		cur, err := s.GetOrder(ctx, o.ID)
+		if err != nil {
+			return rep, err
+		}
+		rep.Current = cur
+		rep.Result = Stale
+		if cur.Status.Terminal() {
+			rep.Result = Lost
+		}
+		return rep, nil
+	}
+	return rep, err
+}
+
+// errRollback aborts a transaction whose guard found the order moved.
+var errRollback = fmt.Errorf("rollback: order moved")
+
+func (s *Store) transition(tx *gorm.DB, out recon.Outcome, meta CommitMeta) (int64, error) {
+	o := out.Order
+	var txnID string
+	var paidAt *time.Time
+	if out.Lookup != nil {
+		txnID = out.Lookup.TxnID
+		if out.To == recon.StatusPaid {
+			paidAt = out.Lookup.PaidAt
+			if paidAt == nil {
+				paidAt = &meta.Now
+			}
+		}
+	}
+	n, err := exec(tx, `UPDATE payment_orders SET status = ?, version = version + 1,
+		query_attempts = query_attempts + 1, next_query_at = NULL, last_query_error = NULL,
+		channel_txn_id = COALESCE(channel_txn_id, ?), paid_at = ?, updated_at = ?
+		WHERE id = ? AND version = ? AND status = ?`,
+		out.To, nullString(txnID), nullTime(paidAt), dbTime(meta.Now),
+		o.ID, o.Version, recon.StatusPending)
+	if err != nil || n == 0 {
+		return n, err
+	}
+	note := recon.NewNotification(o, out.To, txnID, paidAt, meta.Now)
+	if _, err := exec(tx, s.insertIgnore("merchant_notifications",
+		"id, order_id, merchant_id, event, payload, status, attempts, next_attempt_at, created_at",
+		"?, ?, ?, ?, ?, 'PENDING', 0, ?, ?"),
+		note.ID, o.ID, o.MerchantID, note.Event, string(note.Payload()), dbTime(meta.Now), dbTime(meta.Now)); err != nil {
+		return 0, fmt.Errorf("enqueue notification: %w", err)
+	}
+	if _, err := exec(tx, `INSERT INTO order_transitions
+		(order_id, from_status, to_status, from_version, to_version, source, run_id, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		o.ID, o.Status, out.To, o.Version, o.Version+1, meta.Source, nullRunID(meta.RunID), dbTime(meta.Now)); err != nil {
+		return 0, fmt.Errorf("write audit row: %w", err)
+	}
+	return n, nil
+}
+
+// RecordMismatch upserts one mismatch outside any order change (a lost race
+// judged as STATUS_CONFLICT, a verification finding). It reports whether the
+// mismatch is new or reopened.
+func (s *Store) RecordMismatch(ctx context.Context, o recon.Order, m recon.Mismatch, meta CommitMeta) (bool, error) {
+	var isNew bool
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var err error
+		isNew, err = s.upsertMismatch(tx, o, m, meta)
+		return err
+	})
+	return isNew, err
+}
+
+// upsertMismatch keeps one row per (order, kind): a first detection inserts,
+// a later one updates what was seen and reopens a RESOLVED row, keeping who
+// resolved it and why.
+func (s *Store) upsertMismatch(tx *gorm.DB, o recon.Order, m recon.Mismatch, meta CommitMeta) (bool, error) {
+	now := dbTime(meta.Now)
+	detail := truncate(m.Detail, 1024)
+	n, err := exec(tx, s.insertIgnore("recon_mismatches",
+		`run_id, order_id, order_no, merchant_id, channel, kind, local_status, channel_status,
+		local_amount, channel_amount, local_currency, channel_currency, channel_txn_id, detail,
+		detected_at, last_seen_at, occurrences, resolution`,
+		"?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 'OPEN'"),
+		nullRunID(meta.RunID), o.ID, o.OrderNo, o.MerchantID, o.Channel, m.Kind, m.LocalStatus, m.ChannelStatus,
+		m.LocalAmount, m.ChannelAmount, m.LocalCurrency, truncate(m.ChannelCurrency, 3), truncate(m.ChannelTxnID, 128), detail,
+		now, now)
+	if err != nil {
+		return false, fmt.Errorf("record mismatch %s for order %d: %w", m.Kind, o.ID, err)
+	}
+	if n == 1 {
+		return true, nil
+	}
+	set := `run_id = ?, local_status = ?, channel_status = ?, local_amount = ?, channel_amount = ?,
+		local_currency = ?, channel_currency = ?, channel_txn_id = ?, detail = ?, last_seen_at = ?,
+		occurrences = occurrences + 1`
+	args := []any{nullRunID(meta.RunID), m.LocalStatus, m.ChannelStatus, m.LocalAmount, m.ChannelAmount,
+		m.LocalCurrency, truncate(m.ChannelCurrency, 3), truncate(m.ChannelTxnID, 128), detail, now}
+	reopened, err := exec(tx, "UPDATE recon_mismatches SET resolution = 'OPEN', "+set+
+		" WHERE order_id = ? AND kind = ? AND resolution = 'RESOLVED'", append(args, o.ID, m.Kind)...)
+	if err != nil {
+		return false, fmt.Errorf("reopen mismatch %s for order %d: %w", m.Kind, o.ID, err)
+	}
+	if reopened == 1 {
+		return true, nil
+	}
+	if _, err := exec(tx, "UPDATE recon_mismatches SET "+set+" WHERE order_id = ? AND kind = ?",
+		append(args, o.ID, m.Kind)...); err != nil {
+		return false, fmt.Errorf("update mismatch %s for order %d: %w", m.Kind, o.ID, err)
+	}
+	return false, nil
+}
+
+// insertIgnore renders an INSERT that does nothing when a unique key already
+// holds the row, in the dialect's words.
+func (s *Store) insertIgnore(table, cols, vals string) string {
+	if s.dialect == MySQL {
+		// ON DUPLICATE KEY UPDATE with a no-op reports 0 rows, and unlike
+		// INSERT IGNORE it does not turn other errors into warnings.
+		return "INSERT INTO " + table + " (" + cols + ") VALUES (" + vals + ") ON DUPLICATE KEY UPDATE id = id"
+	}
+	return "INSERT INTO " + table + " (" + cols + ") VALUES (" + vals + ") ON CONFLICT DO NOTHING"
+}
+
+func exec(tx *gorm.DB, sql string, args ...any) (int64, error) {
+	res := tx.Exec(sql, args...)
+	return res.RowsAffected, res.Error
+}
+
+func nullRunID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}

@@ -1,0 +1,165 @@
+// Package repo is recon's storage: the GORM rows of every table, versioned SQL
+// migrations, the keyset scan of due orders, Commit (the guarded update,
+// outbox row, audit row and mismatch in one transaction), runs, mismatches,
+// the notification outbox and leases. MySQL/MariaDB and SQLite sit behind the
+// same API; times are stored in UTC with microsecond precision.
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	mysqldrv "github.com/go-sql-driver/mysql"
+	"gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Dialect names a supported database.
+type Dialect string
+
+// Supported dialects (config key database.driver).
+const (
+	MySQL  Dialect = "mysql"
+	SQLite Dialect = "sqlite"
+)
+
+// Store is the database handle every repo operation hangs off.
+type Store struct {
+	db      *gorm.DB
+	dialect Dialect
+}
+
+// Options tune the connection pool.
+type Options struct {
+	MaxOpenConns int // 0: a default for the dialect
+}
+
+// NormalizeDSN checks dsn for driver and returns it with the settings recon
+// relies on: for MySQL parseTime, UTC and a UTC session time zone; for SQLite
+// WAL, a busy timeout, immediate write transactions and foreign keys off.
+func NormalizeDSN(driver Dialect, dsn string) (string, error) {
+	switch driver {
+	case MySQL:
+		cfg, err := mysqldrv.ParseDSN(dsn)
+		if err != nil {
+			return "", fmt.Errorf("malformed MySQL DSN: %w", err)
+		}
+		if cfg.DBName == "" {
+			return "", errors.New("MySQL DSN names no database (expected user:pass@tcp(host:3306)/dbname)")
+		}
+		cfg.ParseTime = true
+		cfg.Loc = time.UTC
+		if cfg.Params == nil {
+			cfg.Params = map[string]string{}
+		}
+		cfg.Params["time_zone"] = "'+00:00'"
+		return cfg.FormatDSN(), nil
+	case SQLite:
+		if strings.TrimSpace(dsn) == "" {
+			return "", errors.New("SQLite DSN is empty (expected a file path such as recon.db)")
+		}
+		path, query, _ := strings.Cut(dsn, "?")
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return "", fmt.Errorf("malformed SQLite DSN query: %w", err)
+		}
+		pragmas := strings.Join(q["_pragma"], ",")
+		for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)"} {
+			name, _, _ := strings.Cut(p, "(")
+			if !strings.Contains(pragmas, name) {
+				q.Add("_pragma", p)
+			}
+		}
+		if q.Get("_txlock") == "" {
+			q.Set("_txlock", "immediate")
+		}
+		return path + "?" + q.Encode(), nil
+	}
+	return "", fmt.Errorf("unknown database driver %q (want mysql or sqlite)", driver)
+}
+
+// Open connects to the database. It does not migrate.
+func Open(ctx context.Context, driver Dialect, dsn string, opt Options) (*Store, error) {
+	dsn, err := NormalizeDSN(driver, dsn)
+	if err != nil {
+		return nil, err
+	}
+	var dial gorm.Dialector
+	if driver == MySQL {
+		dial = mysql.Open(dsn)
+	} else {
+		dial = sqlite.Open(dsn)
+	}
+	db, err := gorm.Open(dial, &gorm.Config{
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", driver, err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open %s database: %w", driver, err)
+	}
+	maxOpen := opt.MaxOpenConns
+	if maxOpen <= 0 {
+		maxOpen = 32
+		if driver == SQLite {
+			maxOpen = 4
+		}
+	}
+	sqlDB.SetMaxOpenConns(maxOpen)
+	sqlDB.SetMaxIdleConns(maxOpen)
+	sqlDB.SetConnMaxLifetime(30 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(pctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("connect to %s database: %w", driver, err)
+	}
+	return &Store{db: db, dialect: driver}, nil
+}
+
+// Dialect returns the database kind.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// DB returns the underlying GORM handle, for tests and tools that seed data.
+func (s *Store) DB() *gorm.DB { return s.db }
+
+// Close closes the connection pool.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// dbTime is the one place times cross into the database: UTC, microseconds.
+func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func dbTimePtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := dbTime(*t)
+	return &v
+}
+
+// truncate cuts s to n bytes at a rune boundary, for bounded text columns.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && (s[n]&0xC0) == 0x80 {
+		n--
+	}
+	return s[:n]
+}

@@ -1,0 +1,205 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/recon-dev/recon"
+)
+
+// Shard selects one of Count disjoint partitions of the orders, by id modulo
+// Count. The zero value selects every order.
+type Shard struct{ Index, Count int }
+
+// Scan says which orders a pass looks at.
+type Scan struct {
+	// Now: an order is due when its next_query_at is at or before Now.
+	Now time.Time
+	// CreatedBefore is the grace-period cutoff: orders created after it are
+	// left for their callback.
+	CreatedBefore time.Time
+	// Backfill scans orders created in [From, To) whatever their
+	// next_query_at; IncludeTerminal adds terminal orders (verification).
+	Backfill        bool
+	From, To        time.Time
+	IncludeTerminal bool
+	Channel         string // "" for every channel
+	Merchant        string // "" for every merchant
+	Shard           Shard
+}
+
+// Cursor is a keyset position in a scan. The zero value is the start.
+type Cursor struct {
+	stream int
+	at     time.Time
+	id     int64
+}
+
+// Done reports whether the scan has no more pages.
+func (c Cursor) Done() bool { return c.stream >= 2 }
+
+const (
+	streamNew       = 0 // due scan: never queried, by id
+	streamScheduled = 1 // due scan: next_query_at <= now, by (next_query_at, id)
+	streamDone      = 2
+)
+
+// ScanPage returns the next page of at most limit orders after cur, and the
+// cursor of the page after. Every page is one indexed range query, so memory
+// and cost stay proportional to the page however large the backlog.
+func (s *Store) ScanPage(ctx context.Context, sc Scan, cur Cursor, limit int) ([]recon.Order, Cursor, error) {
+	for !cur.Done() {
+		rows, err := s.scanStream(ctx, sc, cur, limit)
+		if err != nil {
+			return nil, cur, fmt.Errorf("scan orders: %w", err)
+		}
+		if len(rows) > 0 {
+			last := rows[len(rows)-1]
+			next := Cursor{stream: cur.stream, id: last.ID}
+			switch {
+			case sc.Backfill:
+				next.at = last.CreatedAt
+			case cur.stream == streamScheduled:
+				next.at = last.NextQueryAt.Time
+			}
+			if len(rows) < limit {
+				next = nextStream(sc, cur)
+			}
+			out := make([]recon.Order, len(rows))
+			for i, r := range rows {
+				out[i] = r.toDomain()
+			}
+			return out, next, nil
+		}
+		cur = nextStream(sc, cur)
+	}
+	return nil, cur, nil
+}
+
+func nextStream(sc Scan, cur Cursor) Cursor {
+	if sc.Backfill {
+		return Cursor{stream: streamDone}
+	}
+	return Cursor{stream: cur.stream + 1}
+}
+
+func (s *Store) scanStream(ctx context.Context, sc Scan, cur Cursor, limit int) ([]orderRow, error) {
+	q := s.db.WithContext(ctx).Model(&orderRow{})
+	switch {
+	case sc.Backfill:
+		q = q.Where("created_at >= ? AND created_at < ?", dbTime(sc.From), dbTime(sc.To))
+		if !sc.IncludeTerminal {
+			q = q.Where("status = ?", recon.StatusPending)
+		}
+		q = q.Where("(created_at > ? OR (created_at = ? AND id > ?))", dbTime(cur.at), dbTime(cur.at), cur.id).
+			Order("created_at, id")
+	case cur.stream == streamNew:
+		q = q.Where("status = ? AND query_attempts = 0 AND next_query_at IS NULL AND created_at <= ? AND id > ?",
+			recon.StatusPending, dbTime(sc.CreatedBefore), cur.id).
+			Order("id")
+	default:
+		q = q.Where("status = ? AND next_query_at <= ? AND created_at <= ?",
+			recon.StatusPending, dbTime(sc.Now), dbTime(sc.CreatedBefore)).
+			Where("(next_query_at > ? OR (next_query_at = ? AND id > ?))", dbTime(cur.at), dbTime(cur.at), cur.id).
+			Order("next_query_at, id")
+	}
+	if sc.Channel != "" {
+		q = q.Where("channel = ?", sc.Channel)
+	}
+	if sc.Merchant != "" {
+		q = q.Where("merchant_id = ?", sc.Merchant)
+	}
+	if sc.Shard.Count > 1 {
+		q = q.Where("id % ? = ?", sc.Shard.Count, sc.Shard.Index)
+	}
+	var rows []orderRow
+	err := q.Limit(limit).Find(&rows).Error
+	return rows, err
+}
+
+// CountDue returns how many orders are due and the creation time of the
+// oldest, for the backlog metrics.
+func (s *Store) CountDue(ctx context.Context, now, createdBefore time.Time) (int64, *time.Time, error) {
+	var res struct {
+		N      int64
+		Oldest *time.Time
+	}
+	err := s.db.WithContext(ctx).Model(&orderRow{}).
+		Select("COUNT(*) AS n, MIN(created_at) AS oldest").
+		Where("status = ? AND created_at <= ?", recon.StatusPending, dbTime(createdBefore)).
+		Where("((query_attempts = 0 AND next_query_at IS NULL) OR next_query_at <= ?)", dbTime(now)).
+		Scan(&res).Error
+	if err != nil {
+		return 0, nil, fmt.Errorf("count due orders: %w", err)
+	}
+	return res.N, res.Oldest, nil
+}
+
+// GetOrder reads one order by id. It returns recon.ErrNotFound if absent.
+func (s *Store) GetOrder(ctx context.Context, id int64) (recon.Order, error) {
+	return s.getOrder(s.db.WithContext(ctx), "id = ?", id)
+}
+
+// GetOrderByNo reads one order by its merchant order number.
+func (s *Store) GetOrderByNo(ctx context.Context, orderNo string) (recon.Order, error) {
+	return s.getOrder(s.db.WithContext(ctx), "order_no = ?", orderNo)
+}
+
+func (s *Store) getOrder(db *gorm.DB, where string, arg any) (recon.Order, error) {
+	var r orderRow
+	err := db.Where(where, arg).Take(&r).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return recon.Order{}, fmt.Errorf("order %v: %w", arg, recon.ErrNotFound)
+	}
+	if err != nil {
+		return recon.Order{}, fmt.Errorf("read order %v: %w", arg, err)
+	}
+	return r.toDomain(), nil
+}
+
+// InsertOrders inserts orders as the payment service would, in batches, and
+// sets their ids. It is for seeding, tests and benchmarks.
+func (s *Store) InsertOrders(ctx context.Context, orders []recon.Order) error {
+	const batch = 1000
+	for start := 0; start < len(orders); start += batch {
+		end := min(start+batch, len(orders))
+		rows := make([]orderRow, 0, end-start)
+		for _, o := range orders[start:end] {
+			rows = append(rows, orderFromDomain(o))
+		}
+		if err := s.db.WithContext(ctx).Create(&rows).Error; err != nil {
+			return fmt.Errorf("insert orders: %w", err)
+		}
+		for i := range rows {
+			orders[start+i].ID = rows[i].ID
+		}
+	}
+	return nil
+}
+
+// UpsertMerchant creates or updates a merchant.
+func (s *Store) UpsertMerchant(ctx context.Context, m Merchant, now time.Time) error {
+	row := merchantRow{ID: m.ID, Name: m.Name, NotifyURL: m.NotifyURL, NotifySecret: m.NotifySecret, CreatedAt: dbTime(now)}
+	err := s.db.WithContext(ctx).Save(&row).Error
+	if err != nil {
+		return fmt.Errorf("upsert merchant %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// GetMerchant reads a merchant. It returns recon.ErrNotFound if absent.
+func (s *Store) GetMerchant(ctx context.Context, id string) (Merchant, error) {
+	var r merchantRow
+	err := s.db.WithContext(ctx).Where("id = ?", id).Take(&r).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Merchant{}, fmt.Errorf("merchant %s: %w", id, recon.ErrNotFound)
+	}
+	if err != nil {
+		return Merchant{}, fmt.Errorf("read merchant %s: %w", id, err)
+	}
+	return Merchant{ID: r.ID, Name: r.Name, NotifyURL: r.NotifyURL, NotifySecret: r.NotifySecret}, nil
+}

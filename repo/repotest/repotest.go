@@ -1,0 +1,139 @@
+// Package repotest runs one test body against every supported database: a
+// fresh SQLite file always, and a fresh MySQL/MariaDB database when
+// RECON_TEST_MYSQL_DSN is set (the test is skipped, saying so, when it is
+// not). It also has factories for test rows.
+package repotest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	mysqldrv "github.com/go-sql-driver/mysql"
+	"gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/repo"
+)
+
+// EnvMySQLDSN names the variable holding the MySQL DSN for tests, e.g.
+// root@tcp(127.0.0.1:3306)/test. Each test gets its own database created next
+// to the one named, and dropped afterwards.
+const EnvMySQLDSN = "RECON_TEST_MYSQL_DSN"
+
+// DB is one database a test runs against.
+type DB struct {
+	Dialect repo.Dialect
+	DSN     string
+	Store   *repo.Store
+}
+
+// Open returns a new connection to the same database (a second process, in
+// effect).
+func (d DB) Open(t testing.TB) *repo.Store {
+	t.Helper()
+	s, err := repo.Open(context.Background(), d.Dialect, d.DSN, repo.Options{})
+	if err != nil {
+		t.Fatalf("open %s: %v", d.Dialect, err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// ForEachDB runs body once per database as a subtest named after the
+// dialect, each with a freshly migrated, empty database.
+func ForEachDB(t *testing.T, body func(t *testing.T, db DB)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		body(t, NewSQLite(t))
+	})
+	t.Run("mysql", func(t *testing.T) {
+		t.Parallel()
+		body(t, NewMySQL(t))
+	})
+}
+
+// NewSQLite returns a migrated SQLite database in a temporary directory.
+func NewSQLite(t testing.TB) DB {
+	t.Helper()
+	dsn := filepath.Join(t.TempDir(), "recon.db")
+	return migrated(t, repo.SQLite, dsn)
+}
+
+// NewMySQL returns a migrated, empty MySQL database, or skips the test when
+// RECON_TEST_MYSQL_DSN is not set.
+func NewMySQL(t testing.TB) DB {
+	t.Helper()
+	base := os.Getenv(EnvMySQLDSN)
+	if base == "" {
+		t.Skipf("MySQL tests skipped: set %s (e.g. root@tcp(127.0.0.1:3306)/test) to run them", EnvMySQLDSN)
+	}
+	cfg, err := mysqldrv.ParseDSN(base)
+	if err != nil {
+		t.Fatalf("%s: %v", EnvMySQLDSN, err)
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := fmt.Sprintf("%s_t%s", cfg.DBName, hex.EncodeToString(b))
+	admin, err := gorm.Open(mysql.Open(base), &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		t.Fatalf("connect to %s: %v", EnvMySQLDSN, err)
+	}
+	if err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4").Error; err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = admin.Exec("DROP DATABASE IF EXISTS " + name).Error
+		if sqlDB, err := admin.DB(); err == nil {
+			_ = sqlDB.Close()
+		}
+	})
+	cfg.DBName = name
+	return migrated(t, repo.MySQL, cfg.FormatDSN())
+}
+
+func migrated(t testing.TB, d repo.Dialect, dsn string) DB {
+	t.Helper()
+	ctx := context.Background()
+	s, err := repo.Open(ctx, d, dsn, repo.Options{})
+	if err != nil {
+		t.Fatalf("open %s: %v", d, err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if _, err := s.Migrate(ctx, time.Now()); err != nil {
+		t.Fatalf("migrate %s: %v", d, err)
+	}
+	return DB{Dialect: d, DSN: dsn, Store: s}
+}
+
+// Order returns a due PENDING order created an hour before now; mutate the
+// copy for the case at hand.
+func Order(no string, now time.Time) recon.Order {
+	return recon.Order{
+		OrderNo: no, MerchantID: "m1", Channel: "sim", Amount: 1000, Currency: "CNY",
+		Status: recon.StatusPending, CreatedAt: now.Add(-time.Hour), UpdatedAt: now.Add(-time.Hour),
+	}
+}
+
+// Seed inserts orders and fails the test on error.
+func Seed(t testing.TB, s *repo.Store, orders ...*recon.Order) {
+	t.Helper()
+	vals := make([]recon.Order, len(orders))
+	for i, o := range orders {
+		vals[i] = *o
+	}
+	if err := s.InsertOrders(context.Background(), vals); err != nil {
+		t.Fatal(err)
+	}
+	for i := range orders {
+		orders[i].ID = vals[i].ID
+	}
+}

@@ -1,0 +1,171 @@
+package repo
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/recon-dev/recon"
+)
+
+// Run statuses (recon_runs.status).
+const (
+	RunRunning   = "RUNNING"
+	RunSucceeded = "SUCCEEDED"
+	RunFailed    = "FAILED"
+	RunAborted   = "ABORTED"
+)
+
+// RunCounters are the counters a pass records.
+type RunCounters struct {
+	Scanned     int64 `json:"scanned"`
+	Paid        int64 `json:"paid"`
+	Failed      int64 `json:"failed"`
+	Closed      int64 `json:"closed"`
+	Rescheduled int64 `json:"rescheduled"`
+	Mismatches  int64 `json:"mismatches"`
+	Conflicts   int64 `json:"conflicts"`
+	Errors      int64 `json:"errors"`
+	Skipped     int64 `json:"skipped"`
+	Delivered   int64 `json:"delivered"`
+	Retried     int64 `json:"retried"`
+	Dead        int64 `json:"dead"`
+}
+
+// Run is a recon_runs row.
+type Run struct {
+	ID          int64
+	Kind        string
+	Status      string
+	DryRun      bool
+	Shard       string
+	Owner       string
+	StartedAt   time.Time
+	HeartbeatAt time.Time
+	FinishedAt  *time.Time
+	Error       string
+	RunCounters
+}
+
+type runRow struct {
+	ID          int64
+	Kind        string
+	Status      string
+	DryRun      bool
+	Shard       string
+	Owner       string
+	StartedAt   time.Time
+	HeartbeatAt time.Time
+	FinishedAt  sql.NullTime
+	Scanned     int64
+	Paid        int64
+	Failed      int64
+	Closed      int64
+	Rescheduled int64
+	Mismatches  int64
+	Conflicts   int64
+	Errors      int64
+	Skipped     int64
+	Delivered   int64
+	Retried     int64
+	Dead        int64
+	Error       string
+}
+
+func (runRow) TableName() string { return "recon_runs" }
+
+func (r runRow) toDomain() Run {
+	run := Run{ID: r.ID, Kind: r.Kind, Status: r.Status, DryRun: r.DryRun, Shard: r.Shard, Owner: r.Owner,
+		StartedAt: r.StartedAt.UTC(), HeartbeatAt: r.HeartbeatAt.UTC(), Error: r.Error,
+		RunCounters: RunCounters{Scanned: r.Scanned, Paid: r.Paid, Failed: r.Failed, Closed: r.Closed,
+			Rescheduled: r.Rescheduled, Mismatches: r.Mismatches, Conflicts: r.Conflicts, Errors: r.Errors,
+			Skipped: r.Skipped, Delivered: r.Delivered, Retried: r.Retried, Dead: r.Dead}}
+	if r.FinishedAt.Valid {
+		t := r.FinishedAt.Time.UTC()
+		run.FinishedAt = &t
+	}
+	return run
+}
+
+// StartRun records a pass as RUNNING and returns its id.
+func (s *Store) StartRun(ctx context.Context, kind string, dryRun bool, shard, owner string, now time.Time) (int64, error) {
+	row := runRow{Kind: kind, Status: RunRunning, DryRun: dryRun, Shard: shard, Owner: truncate(owner, 128),
+		StartedAt: dbTime(now), HeartbeatAt: dbTime(now)}
+	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
+		return 0, fmt.Errorf("start %s run: %w", kind, err)
+	}
+	return row.ID, nil
+}
+
+// HeartbeatRun tells later passes that run id is alive, and saves its
+// counters so far.
+func (s *Store) HeartbeatRun(ctx context.Context, id int64, c RunCounters, now time.Time) error {
+	err := s.db.WithContext(ctx).Model(&runRow{}).Where("id = ? AND status = ?", id, RunRunning).
+		Updates(counterMap(c, map[string]any{"heartbeat_at": dbTime(now)})).Error
+	if err != nil {
+		return fmt.Errorf("heartbeat run %d: %w", id, err)
+	}
+	return nil
+}
+
+// FinishRun closes run id with its final status and counters.
+func (s *Store) FinishRun(ctx context.Context, id int64, status string, c RunCounters, errText string, now time.Time) error {
+	err := s.db.WithContext(ctx).Model(&runRow{}).Where("id = ?", id).
+		Updates(counterMap(c, map[string]any{"status": status, "finished_at": dbTime(now),
+			"heartbeat_at": dbTime(now), "error": truncate(errText, 1024)})).Error
+	if err != nil {
+		return fmt.Errorf("finish run %d: %w", id, err)
+	}
+	return nil
+}
+
+// FailAbandonedRuns marks FAILED every RUNNING run whose heartbeat is older
+// than staleBefore: its process died without closing it. It returns how many
+// it closed.
+func (s *Store) FailAbandonedRuns(ctx context.Context, staleBefore, now time.Time) (int64, error) {
+	res := s.db.WithContext(ctx).Model(&runRow{}).
+		Where("status = ? AND heartbeat_at < ?", RunRunning, dbTime(staleBefore)).
+		Updates(map[string]any{"status": RunFailed, "finished_at": dbTime(now),
+			"error": "abandoned: the process stopped without closing the run (no heartbeat)"})
+	if res.Error != nil {
+		return 0, fmt.Errorf("close abandoned runs: %w", res.Error)
+	}
+	return res.RowsAffected, nil
+}
+
+// GetRun reads one run.
+func (s *Store) GetRun(ctx context.Context, id int64) (Run, error) {
+	var r runRow
+	err := s.db.WithContext(ctx).Where("id = ?", id).Take(&r).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Run{}, fmt.Errorf("run %d: %w", id, recon.ErrNotFound)
+	}
+	if err != nil {
+		return Run{}, fmt.Errorf("read run %d: %w", id, err)
+	}
+	return r.toDomain(), nil
+}
+
+// ListRuns returns the most recent runs, newest first.
+func (s *Store) ListRuns(ctx context.Context, limit int) ([]Run, error) {
+	var rows []runRow
+	if err := s.db.WithContext(ctx).Order("id DESC").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	out := make([]Run, len(rows))
+	for i, r := range rows {
+		out[i] = r.toDomain()
+	}
+	return out, nil
+}
+
+func counterMap(c RunCounters, m map[string]any) map[string]any {
+	m["scanned"], m["paid"], m["failed"], m["closed"] = c.Scanned, c.Paid, c.Failed, c.Closed
+	m["rescheduled"], m["mismatches"], m["conflicts"], m["errors"] = c.Rescheduled, c.Mismatches, c.Conflicts, c.Errors
+	m["skipped"], m["delivered"], m["retried"], m["dead"] = c.Skipped, c.Delivered, c.Retried, c.Dead
+	return m
+}
