@@ -8,6 +8,7 @@ package recon
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -204,3 +205,33 @@ type SystemClock struct{}
 
 // Now returns the current time in UTC.
 func (SystemClock) Now() time.Time { return time.Now().UTC() }
+
+// FakeClock is a settable clock for tests. It is safe for concurrent use.
+type FakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewFakeClock returns a FakeClock showing t.
+func NewFakeClock(t time.Time) *FakeClock { return &FakeClock{t: t.UTC()} }
+
+// Now returns the clock's time.
+func (c *FakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Set moves the clock to t.
+func (c *FakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t.UTC()
+	c.mu.Unlock()
+}
+
+// Advance moves the clock forward by d.
+func (c *FakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
