@@ -175,7 +175,7 @@ func (s *Store) upsertMismatch(tx *gorm.DB, o recon.Order, m recon.Mismatch, met
 		return false, fmt.Errorf("record mismatch %s for order %d: %w", m.Kind, o.ID, err)
 	}
 	if n == 1 {
-		return true, nil
+		return true, recordMismatchEvent(tx, o.ID, m.Kind, ActionOpened, detail, meta)
 	}
 	set := `run_id = ?, local_status = ?, channel_status = ?, local_amount = ?, channel_amount = ?,
 		local_currency = ?, channel_currency = ?, channel_txn_id = ?, detail = ?, last_seen_at = ?,
@@ -188,7 +188,7 @@ func (s *Store) upsertMismatch(tx *gorm.DB, o recon.Order, m recon.Mismatch, met
 		return false, fmt.Errorf("reopen mismatch %s for order %d: %w", m.Kind, o.ID, err)
 	}
 	if reopened == 1 {
-		return true, nil
+		return true, recordMismatchEvent(tx, o.ID, m.Kind, ActionReopened, detail, meta)
 	}
 	if _, err := exec(tx, "UPDATE recon_mismatches SET "+set+" WHERE order_id = ? AND kind = ?",
 		append(args, o.ID, m.Kind)...); err != nil {
