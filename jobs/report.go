@@ -1,0 +1,390 @@
+package jobs
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/repo"
+)
+
+// Report is a mismatch report for finance: the rows of recon_mismatches a
+// filter selected, and their totals. WriteCSV, WriteJSON and WriteHTML render
+// it; the same Report always renders the same bytes.
+type Report struct {
+	// Title heads the HTML page.
+	Title string
+	// GeneratedAt is when the report was made (UTC).
+	GeneratedAt time.Time
+	// Filter describes the selection, for the reader ("kind=AMOUNT_MISMATCH").
+	Filter string
+	// Rows are the mismatches, in the order given.
+	Rows []repo.MismatchRecord
+	// MerchantNames maps merchant ids to display names; missing ids show
+	// the id alone.
+	MerchantNames map[string]string
+}
+
+// Totals summarise a report.
+type Totals struct {
+	Count int `json:"count"`
+	// ByKind has one line per kind and (local) currency: how many, and the
+	// sum of |channel_amount - local_amount|.
+	ByKind []KindTotal `json:"by_kind"`
+	// ByChannel counts mismatches per channel and kind.
+	ByChannel []ChannelTotal `json:"by_channel"`
+	// AtStake sums |channel_amount - local_amount| per currency over every
+	// kind, and the local amount of the orders concerned.
+	AtStake []CurrencyTotal `json:"at_stake"`
+	// PerDay counts mismatches by UTC day of detection, gaps included.
+	PerDay []DayCount `json:"per_day"`
+}
+
+// KindTotal is one kind and currency line of Totals.
+type KindTotal struct {
+	Kind               recon.MismatchKind `json:"kind"`
+	Currency           string             `json:"currency"`
+	Count              int                `json:"count"`
+	AbsDifference      int64              `json:"abs_difference"`
+	AbsDifferenceMajor string             `json:"abs_difference_major"`
+	LocalAmount        int64              `json:"local_amount"`
+	LocalAmountMajor   string             `json:"local_amount_major"`
+}
+
+// ChannelTotal is one channel line of Totals.
+type ChannelTotal struct {
+	Channel string                     `json:"channel"`
+	Count   int                        `json:"count"`
+	ByKind  map[recon.MismatchKind]int `json:"by_kind"`
+}
+
+// CurrencyTotal is the money at stake in one currency.
+type CurrencyTotal struct {
+	Currency           string `json:"currency"`
+	Count              int    `json:"count"`
+	AbsDifference      int64  `json:"abs_difference"`
+	AbsDifferenceMajor string `json:"abs_difference_major"`
+	LocalAmount        int64  `json:"local_amount"`
+	LocalAmountMajor   string `json:"local_amount_major"`
+}
+
+// DayCount is the number of mismatches detected on one UTC day.
+type DayCount struct {
+	Day    string                     `json:"day"` // YYYY-MM-DD
+	Count  int                        `json:"count"`
+	ByKind map[recon.MismatchKind]int `json:"by_kind,omitempty"`
+}
+
+// maxChartDays bounds the per-day series: a wider window shows only the days
+// that have mismatches.
+const maxChartDays = 400
+
+// MinorUnitExponent returns the ISO 4217 minor-unit exponent of a currency:
+// the number of decimals between the integer minor units recon stores and
+// the major unit people read (JPY 0, KWD 3, most others 2).
+func MinorUnitExponent(currency string) int {
+	switch strings.ToUpper(currency) {
+	case "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF":
+		return 0
+	case "BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND":
+		return 3
+	case "CLF", "UYW":
+		return 4
+	}
+	return 2
+}
+
+// FormatMinor renders an amount in minor units as a decimal in the major
+// unit of its currency: 12345 CNY is "123.45", 500 JPY "500", 1234 KWD
+// "1.234". No grouping separators, so spreadsheets read it as a number.
+func FormatMinor(amount int64, currency string) string {
+	exp := MinorUnitExponent(currency)
+	neg := amount < 0
+	var abs uint64
+	if neg {
+		abs = uint64(-(amount + 1)) + 1 // safe for math.MinInt64
+	} else {
+		abs = uint64(amount)
+	}
+	digits := strconv.FormatUint(abs, 10)
+	if exp > 0 {
+		if len(digits) <= exp {
+			digits = strings.Repeat("0", exp-len(digits)+1) + digits
+		}
+		digits = digits[:len(digits)-exp] + "." + digits[len(digits)-exp:]
+	}
+	if neg {
+		return "-" + digits
+	}
+	return digits
+}
+
+// AbsDifference is |channel_amount - local_amount| of a mismatch, in minor
+// units of the local currency.
+func AbsDifference(m recon.Mismatch) int64 {
+	d := m.ChannelAmount - m.LocalAmount
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// Totals computes the report's totals. Every list is sorted (kinds in
+// recon.MismatchKinds order), so output is stable.
+func (r Report) Totals() Totals {
+	t := Totals{Count: len(r.Rows)}
+	type kc struct {
+		kind recon.MismatchKind
+		cur  string
+	}
+	byKind := map[kc]*KindTotal{}
+	byChannel := map[string]*ChannelTotal{}
+	byCur := map[string]*CurrencyTotal{}
+	byDay := map[string]*DayCount{}
+	var first, last time.Time
+	for _, m := range r.Rows {
+		cur := m.LocalCurrency
+		diff := AbsDifference(m.Mismatch)
+		k := byKind[kc{m.Kind, cur}]
+		if k == nil {
+			k = &KindTotal{Kind: m.Kind, Currency: cur}
+			byKind[kc{m.Kind, cur}] = k
+		}
+		k.Count++
+		k.AbsDifference += diff
+		k.LocalAmount += m.LocalAmount
+		c := byChannel[m.Channel]
+		if c == nil {
+			c = &ChannelTotal{Channel: m.Channel, ByKind: map[recon.MismatchKind]int{}}
+			byChannel[m.Channel] = c
+		}
+		c.Count++
+		c.ByKind[m.Kind]++
+		s := byCur[cur]
+		if s == nil {
+			s = &CurrencyTotal{Currency: cur}
+			byCur[cur] = s
+		}
+		s.Count++
+		s.AbsDifference += diff
+		s.LocalAmount += m.LocalAmount
+		day := m.DetectedAt.UTC().Truncate(24 * time.Hour)
+		key := day.Format(time.DateOnly)
+		d := byDay[key]
+		if d == nil {
+			d = &DayCount{Day: key, ByKind: map[recon.MismatchKind]int{}}
+			byDay[key] = d
+		}
+		d.Count++
+		d.ByKind[m.Kind]++
+		if first.IsZero() || day.Before(first) {
+			first = day
+		}
+		if day.After(last) {
+			last = day
+		}
+	}
+	for _, k := range byKind {
+		k.AbsDifferenceMajor = FormatMinor(k.AbsDifference, k.Currency)
+		k.LocalAmountMajor = FormatMinor(k.LocalAmount, k.Currency)
+		t.ByKind = append(t.ByKind, *k)
+	}
+	sort.Slice(t.ByKind, func(i, j int) bool {
+		a, b := t.ByKind[i], t.ByKind[j]
+		if a.Kind != b.Kind {
+			return kindIndex(a.Kind) < kindIndex(b.Kind)
+		}
+		return a.Currency < b.Currency
+	})
+	for _, c := range byChannel {
+		t.ByChannel = append(t.ByChannel, *c)
+	}
+	sort.Slice(t.ByChannel, func(i, j int) bool { return t.ByChannel[i].Channel < t.ByChannel[j].Channel })
+	for _, s := range byCur {
+		s.AbsDifferenceMajor = FormatMinor(s.AbsDifference, s.Currency)
+		s.LocalAmountMajor = FormatMinor(s.LocalAmount, s.Currency)
+		t.AtStake = append(t.AtStake, *s)
+	}
+	sort.Slice(t.AtStake, func(i, j int) bool { return t.AtStake[i].Currency < t.AtStake[j].Currency })
+	if !first.IsZero() && last.Sub(first) <= maxChartDays*24*time.Hour {
+		for d := first; !d.After(last); d = d.Add(24 * time.Hour) {
+			key := d.Format(time.DateOnly)
+			if dc := byDay[key]; dc != nil {
+				t.PerDay = append(t.PerDay, *dc)
+			} else {
+				t.PerDay = append(t.PerDay, DayCount{Day: key})
+			}
+		}
+	} else {
+		for _, dc := range byDay {
+			t.PerDay = append(t.PerDay, *dc)
+		}
+		sort.Slice(t.PerDay, func(i, j int) bool { return t.PerDay[i].Day < t.PerDay[j].Day })
+	}
+	return t
+}
+
+func kindIndex(k recon.MismatchKind) int {
+	for i, v := range recon.MismatchKinds {
+		if v == k {
+			return i
+		}
+	}
+	return len(recon.MismatchKinds)
+}
+
+// reportRow is one mismatch as the CSV and JSON reports show it: the columns
+// of recon_mismatches (CONTRACT §3) plus the merchant's name and the amounts
+// as decimals in the major unit.
+type reportRow struct {
+	ID                 int64               `json:"id"`
+	RunID              int64               `json:"run_id,omitempty"`
+	OrderID            int64               `json:"order_id"`
+	OrderNo            string              `json:"order_no"`
+	MerchantID         string              `json:"merchant_id"`
+	MerchantName       string              `json:"merchant_name,omitempty"`
+	Channel            string              `json:"channel"`
+	Kind               recon.MismatchKind  `json:"kind"`
+	LocalStatus        recon.Status        `json:"local_status"`
+	ChannelStatus      recon.ChannelStatus `json:"channel_status"`
+	LocalAmount        int64               `json:"local_amount"`
+	ChannelAmount      int64               `json:"channel_amount"`
+	LocalCurrency      string              `json:"local_currency"`
+	ChannelCurrency    string              `json:"channel_currency"`
+	ChannelTxnID       string              `json:"channel_txn_id"`
+	Detail             string              `json:"detail"`
+	DetectedAt         time.Time           `json:"detected_at"`
+	LastSeenAt         time.Time           `json:"last_seen_at"`
+	Occurrences        int                 `json:"occurrences"`
+	Resolution         recon.Resolution    `json:"resolution"`
+	ResolvedBy         string              `json:"resolved_by,omitempty"`
+	ResolutionNote     string              `json:"resolution_note,omitempty"`
+	ResolvedAt         *time.Time          `json:"resolved_at,omitempty"`
+	LocalAmountMajor   string              `json:"local_amount_major"`
+	ChannelAmountMajor string              `json:"channel_amount_major"`
+	AbsDifference      int64               `json:"abs_difference"`
+	AbsDifferenceMajor string              `json:"abs_difference_major"`
+}
+
+func (r Report) rows() []reportRow {
+	out := make([]reportRow, len(r.Rows))
+	for i, m := range r.Rows {
+		chCur := m.ChannelCurrency
+		if chCur == "" {
+			chCur = m.LocalCurrency
+		}
+		out[i] = reportRow{
+			ID: m.ID, RunID: m.RunID, OrderID: m.OrderID, OrderNo: m.OrderNo, MerchantID: m.MerchantID,
+			MerchantName: r.MerchantNames[m.MerchantID], Channel: m.Channel, Kind: m.Kind,
+			LocalStatus: m.LocalStatus, ChannelStatus: m.ChannelStatus, LocalAmount: m.LocalAmount,
+			ChannelAmount: m.ChannelAmount, LocalCurrency: m.LocalCurrency, ChannelCurrency: m.ChannelCurrency,
+			ChannelTxnID: m.ChannelTxnID, Detail: m.Detail, DetectedAt: m.DetectedAt.UTC(),
+			LastSeenAt: m.LastSeenAt.UTC(), Occurrences: m.Occurrences, Resolution: m.Resolution,
+			ResolvedBy: m.ResolvedBy, ResolutionNote: m.ResolutionNote, ResolvedAt: m.ResolvedAt,
+			LocalAmountMajor:   FormatMinor(m.LocalAmount, m.LocalCurrency),
+			ChannelAmountMajor: FormatMinor(m.ChannelAmount, chCur),
+			AbsDifference:      AbsDifference(m.Mismatch),
+			AbsDifferenceMajor: FormatMinor(AbsDifference(m.Mismatch), m.LocalCurrency),
+		}
+		if out[i].ResolvedAt != nil {
+			t := out[i].ResolvedAt.UTC()
+			out[i].ResolvedAt = &t
+		}
+	}
+	return out
+}
+
+// CSVHeader lists the CSV report's columns: those of recon_mismatches
+// (CONTRACT §3), then merchant_name, occurrences and the decimal amounts.
+var CSVHeader = []string{
+	"id", "run_id", "order_id", "order_no", "merchant_id", "channel", "kind", "local_status", "channel_status",
+	"local_amount", "channel_amount", "local_currency", "channel_currency", "channel_txn_id", "detail",
+	"detected_at", "last_seen_at", "resolution", "resolved_by", "resolution_note", "resolved_at",
+	"merchant_name", "occurrences", "local_amount_major", "channel_amount_major", "abs_difference",
+	"abs_difference_major",
+}
+
+// utf8BOM starts the CSV report. Excel reads a CSV file without it in the
+// legacy code page of the machine, which garbles Chinese merchant names; with
+// it, Excel (and LibreOffice, Numbers, pandas with encoding="utf-8-sig") read
+// UTF-8. Tools that do not expect it see "\ufeff" before the first header.
+const utf8BOM = "\ufeff"
+
+// WriteCSV writes one CSV row per mismatch, after a UTF-8 byte order mark so
+// Excel shows non-ASCII names correctly (see utf8BOM). Times are RFC 3339
+// UTC; amounts appear both in integer minor units and as decimals in the
+// major unit. Text cells that a spreadsheet would take for a formula are
+// prefixed with an apostrophe.
+func (r Report) WriteCSV(w io.Writer) error {
+	if _, err := io.WriteString(w, utf8BOM); err != nil {
+		return fmt.Errorf("write csv report: %w", err)
+	}
+	cw := csv.NewWriter(w)
+	cw.UseCRLF = true // what Excel writes and expects
+	if err := cw.Write(CSVHeader); err != nil {
+		return fmt.Errorf("write csv report: %w", err)
+	}
+	for _, row := range r.rows() {
+		resolvedAt := ""
+		if row.ResolvedAt != nil {
+			resolvedAt = row.ResolvedAt.Format(time.RFC3339)
+		}
+		runID := ""
+		if row.RunID != 0 {
+			runID = strconv.FormatInt(row.RunID, 10)
+		}
+		rec := []string{
+			strconv.FormatInt(row.ID, 10), runID, strconv.FormatInt(row.OrderID, 10), cell(row.OrderNo),
+			cell(row.MerchantID), cell(row.Channel), string(row.Kind), string(row.LocalStatus), string(row.ChannelStatus),
+			strconv.FormatInt(row.LocalAmount, 10), strconv.FormatInt(row.ChannelAmount, 10), row.LocalCurrency,
+			cell(row.ChannelCurrency), cell(row.ChannelTxnID), cell(row.Detail),
+			row.DetectedAt.Format(time.RFC3339), row.LastSeenAt.Format(time.RFC3339), string(row.Resolution),
+			cell(row.ResolvedBy), cell(row.ResolutionNote), resolvedAt,
+			cell(row.MerchantName), strconv.Itoa(row.Occurrences), row.LocalAmountMajor, row.ChannelAmountMajor,
+			strconv.FormatInt(row.AbsDifference, 10), row.AbsDifferenceMajor,
+		}
+		if err := cw.Write(rec); err != nil {
+			return fmt.Errorf("write csv report: %w", err)
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("write csv report: %w", err)
+	}
+	return nil
+}
+
+// cell defuses text a spreadsheet would evaluate as a formula (CSV
+// injection): channel data and notes are not ours to trust.
+func cell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// jsonReport is the JSON report document.
+type jsonReport struct {
+	GeneratedAt time.Time   `json:"generated_at"`
+	Filter      string      `json:"filter,omitempty"`
+	Rows        []reportRow `json:"rows"`
+	Totals      Totals      `json:"totals"`
+}
+
+// WriteJSON writes the rows and totals as one indented JSON object with the
+// keys generated_at, filter, rows and totals.
+func (r Report) WriteJSON(w io.Writer) error {
+	doc := jsonReport{GeneratedAt: r.GeneratedAt.UTC(), Filter: r.Filter, Rows: r.rows(), Totals: r.Totals()}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return fmt.Errorf("write json report: %w", err)
+	}
+	return nil
+}
