@@ -1,0 +1,494 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/jobs"
+	"github.com/recon-dev/recon/repo"
+)
+
+func init() {
+	extraCommands = append(extraCommands, (*app).reportCommand, (*app).mismatchCommand, (*app).checkCommand)
+	demoReport = writeDemoReport
+}
+
+// reportFlags select mismatches for report and mismatch list.
+type reportFlags struct {
+	from, to, kind, channel, merchant, resolution string
+}
+
+func (f *reportFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.from, "from", "", "detected at or after, RFC 3339 or YYYY-MM-DD (UTC)")
+	cmd.Flags().StringVar(&f.to, "to", "", "detected before, RFC 3339 or YYYY-MM-DD (UTC)")
+	cmd.Flags().StringVar(&f.kind, "kind", "", "only this mismatch kind, e.g. AMOUNT_MISMATCH")
+	cmd.Flags().StringVar(&f.channel, "channel", "", "only this channel")
+	cmd.Flags().StringVar(&f.merchant, "merchant", "", "only this merchant id")
+	cmd.Flags().StringVar(&f.resolution, "resolution", "", "only OPEN, ACKNOWLEDGED or RESOLVED")
+}
+
+func (f *reportFlags) filter() (repo.MismatchFilter, string, error) {
+	var mf repo.MismatchFilter
+	var desc []string
+	var err error
+	if f.from != "" {
+		if mf.From, err = parseTime("--from", f.from); err != nil {
+			return mf, "", err
+		}
+		desc = append(desc, "from="+f.from)
+	}
+	if f.to != "" {
+		if mf.To, err = parseTime("--to", f.to); err != nil {
+			return mf, "", err
+		}
+		desc = append(desc, "to="+f.to)
+	}
+	if !mf.From.IsZero() && !mf.To.IsZero() && !mf.From.Before(mf.To) {
+		return mf, "", usageErr("--from (%s) must be before --to (%s)", f.from, f.to)
+	}
+	if f.kind != "" {
+		k := recon.MismatchKind(strings.ToUpper(f.kind))
+		ok := false
+		for _, v := range recon.MismatchKinds {
+			ok = ok || v == k
+		}
+		if !ok {
+			return mf, "", usageErr("--kind %q is not a mismatch kind (one of %v)", f.kind, recon.MismatchKinds)
+		}
+		mf.Kind = k
+		desc = append(desc, "kind="+string(k))
+	}
+	if f.resolution != "" {
+		r := recon.Resolution(strings.ToUpper(f.resolution))
+		if r != recon.ResolutionOpen && r != recon.ResolutionAcknowledged && r != recon.ResolutionResolved {
+			return mf, "", usageErr("--resolution must be OPEN, ACKNOWLEDGED or RESOLVED, not %q", f.resolution)
+		}
+		mf.Resolution = r
+		desc = append(desc, "resolution="+string(r))
+	}
+	if f.channel != "" {
+		mf.Channel = f.channel
+		desc = append(desc, "channel="+f.channel)
+	}
+	if f.merchant != "" {
+		mf.Merchant = f.merchant
+		desc = append(desc, "merchant="+f.merchant)
+	}
+	return mf, strings.Join(desc, " "), nil
+}
+
+func (a *app) reportCommand() *cobra.Command {
+	var f reportFlags
+	var format, out string
+	cmd := &cobra.Command{
+		Use:   "report",
+		Short: "Write the mismatch report (csv, json or html) for finance",
+		Long: "Write the mismatches detected in [--from, --to) as CSV, JSON or one self-contained HTML page.\n" +
+			"The CSV starts with a UTF-8 byte order mark so Excel shows non-ASCII (e.g. Chinese) merchant names;\n" +
+			"amounts appear in minor units and as decimals in the currency's major unit.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "csv" && format != "json" && format != "html" {
+				return usageErr("--format must be csv, json or html, not %q", format)
+			}
+			mf, desc, err := f.filter()
+			if err != nil {
+				return err
+			}
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			store, err := a.open(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			rep, err := buildReport(cmd.Context(), store, mf, desc, time.Now().UTC())
+			if err != nil {
+				return err
+			}
+			return writeReport(rep, format, out, a.stdout)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&format, "format", "csv", "csv, json or html")
+	cmd.Flags().StringVar(&out, "out", "", "file to write (default: standard output); written whole or not at all")
+	return cmd
+}
+
+func buildReport(ctx context.Context, store *repo.Store, mf repo.MismatchFilter, desc string, now time.Time) (jobs.Report, error) {
+	rows, err := store.ListMismatches(ctx, mf)
+	if err != nil {
+		return jobs.Report{}, err
+	}
+	names := map[string]string{}
+	for _, m := range rows {
+		if _, ok := names[m.MerchantID]; ok {
+			continue
+		}
+		names[m.MerchantID] = ""
+		if mer, err := store.GetMerchant(ctx, m.MerchantID); err == nil {
+			names[m.MerchantID] = mer.Name
+		} else if !errors.Is(err, recon.ErrNotFound) {
+			return jobs.Report{}, err
+		}
+	}
+	return jobs.Report{Title: "recon mismatch report", GeneratedAt: now, Filter: desc, Rows: rows, MerchantNames: names}, nil
+}
+
+// writeReport writes to stdout, or to a temporary file next to out renamed
+// into place, so a reader never sees a half-written report.
+func writeReport(rep jobs.Report, format, out string, stdout io.Writer) error {
+	write := func(w io.Writer) error {
+		switch format {
+		case "json":
+			return rep.WriteJSON(w)
+		case "html":
+			return rep.WriteHTML(w)
+		}
+		return rep.WriteCSV(w)
+	}
+	if out == "" {
+		return write(stdout)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write report %s: %w", out, err)
+	}
+	defer os.Remove(tmp.Name()) // no-op once renamed
+	if err := write(tmp); err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("write report %s: %w", out, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("write report %s: %w", out, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		_ = tmp.Close()
+		return fmt.Errorf("write report %s: %w", out, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write report %s: %w", out, err)
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return fmt.Errorf("write report %s: %w", out, err)
+	}
+	return nil
+}
+
+// writeDemoReport writes the demo's mismatches as HTML and CSV into its
+// directory and prints where.
+func writeDemoReport(ctx context.Context, a *app, store *repo.Store, dir string) error {
+	rep, err := buildReport(ctx, store, repo.MismatchFilter{}, "demo", time.Now().UTC())
+	if err != nil {
+		return err
+	}
+	html, csvPath := filepath.Join(dir, "report.html"), filepath.Join(dir, "report.csv")
+	if err := writeReport(rep, "html", html, nil); err != nil {
+		return err
+	}
+	if err := writeReport(rep, "csv", csvPath, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "\nmismatch report: %s (open in a browser)\n                 %s (opens in Excel)\n", html, csvPath)
+	return nil
+}
+
+func (a *app) withStore(cmd *cobra.Command, fn func(ctx context.Context, store *repo.Store) error) error {
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	store, err := a.open(cmd.Context(), cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return fn(cmd.Context(), store)
+}
+
+func parseID(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, usageErr("mismatch id must be a positive number, not %q", s)
+	}
+	return id, nil
+}
+
+// resolutionErr maps the repo's answers to exit codes: a missing mismatch or
+// one in the wrong state is the operator's mistake (2), the rest failures.
+func resolutionErr(err error) error {
+	if errors.Is(err, recon.ErrNotFound) || errors.Is(err, repo.ErrWrongResolution) {
+		return &exitError{code: exitUsage, err: err}
+	}
+	return err
+}
+
+func (a *app) mismatchCommand() *cobra.Command {
+	root := &cobra.Command{Use: "mismatch", Short: "List mismatches and move them through OPEN, ACKNOWLEDGED, RESOLVED"}
+	var f reportFlags
+	var limit int
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List mismatches (default: those not RESOLVED)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			mf, _, err := f.filter()
+			if err != nil {
+				return err
+			}
+			mf.Limit = limit
+			return a.withStore(cmd, func(ctx context.Context, store *repo.Store) error {
+				ms, err := store.ListMismatches(ctx, mf)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tDETECTED\tORDER\tCHANNEL\tKIND\tLOCAL\tCHANNEL AMOUNT\tRESOLUTION\tBY")
+				for _, m := range ms {
+					if f.resolution == "" && m.Resolution == recon.ResolutionResolved {
+						continue
+					}
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s %s\t%s %s\t%s\t%s\n", m.ID, m.DetectedAt.Format(time.RFC3339),
+						m.OrderNo, m.Channel, m.Kind, jobs.FormatMinor(m.LocalAmount, m.LocalCurrency), m.LocalCurrency,
+						jobs.FormatMinor(m.ChannelAmount, orDefault(m.ChannelCurrency, m.LocalCurrency)), m.ChannelCurrency,
+						m.Resolution, m.ResolvedBy)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	f.register(list)
+	list.Flags().IntVar(&limit, "limit", 200, "show at most N mismatches (0: all)")
+
+	var by, note string
+	ack := &cobra.Command{
+		Use:   "ack ID --by NAME",
+		Short: "Acknowledge an OPEN mismatch",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID(args[0])
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(by) == "" {
+				return usageErr("--by NAME is required")
+			}
+			return a.withStore(cmd, func(ctx context.Context, store *repo.Store) error {
+				if err := store.Acknowledge(ctx, id, by, time.Now().UTC()); err != nil {
+					return resolutionErr(err)
+				}
+				fmt.Fprintf(a.stdout, "mismatch %d acknowledged by %s\n", id, by)
+				return nil
+			})
+		},
+	}
+	ack.Flags().StringVar(&by, "by", "", "who acknowledges it")
+	resolve := &cobra.Command{
+		Use:   "resolve ID --by NAME --note TEXT",
+		Short: "Resolve an OPEN or ACKNOWLEDGED mismatch, saying why",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID(args[0])
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(by) == "" || strings.TrimSpace(note) == "" {
+				return usageErr("--by NAME and --note TEXT are required")
+			}
+			return a.withStore(cmd, func(ctx context.Context, store *repo.Store) error {
+				if err := store.Resolve(ctx, id, by, note, time.Now().UTC()); err != nil {
+					return resolutionErr(err)
+				}
+				fmt.Fprintf(a.stdout, "mismatch %d resolved by %s\n", id, by)
+				return nil
+			})
+		},
+	}
+	resolve.Flags().StringVar(&by, "by", "", "who resolves it")
+	resolve.Flags().StringVar(&note, "note", "", "why it is resolved (kept with the mismatch)")
+	history := &cobra.Command{
+		Use:   "history ID",
+		Short: "Show the history of a mismatch (opened, acknowledged, resolved, reopened)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID(args[0])
+			if err != nil {
+				return err
+			}
+			return a.withStore(cmd, func(ctx context.Context, store *repo.Store) error {
+				evs, err := store.MismatchHistory(ctx, id)
+				if err != nil {
+					return resolutionErr(err)
+				}
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "AT\tACTION\tBY\tNOTE")
+				for _, e := range evs {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.At.Format(time.RFC3339), e.Action, e.By, e.Note)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	root.AddCommand(list, ack, resolve, history)
+	return root
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func (a *app) checkCommand() *cobra.Command {
+	var commit bool
+	cmd := &cobra.Command{
+		Use:   "check ORDER_NO",
+		Short: "Look one order up now: local vs channel, the decision, its history; --commit applies it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			chans, err := a.buildChannels(cfg)
+			if err != nil {
+				return err
+			}
+			return a.withStore(cmd, func(ctx context.Context, store *repo.Store) error {
+				return a.check(ctx, cfg, store, chans, args[0], commit)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&commit, "commit", false, "apply the decision through the normal commit path")
+	return cmd
+}
+
+func (a *app) check(ctx context.Context, cfg Config, store *repo.Store, chans map[string]jobs.Channel, orderNo string, commit bool) error {
+	o, err := store.GetOrderByNo(ctx, orderNo)
+	if errors.Is(err, recon.ErrNotFound) {
+		return usageErr("order %s does not exist", orderNo)
+	}
+	if err != nil {
+		return err
+	}
+	ch, ok := chans[o.Channel]
+	if !ok {
+		return fmt.Errorf("check order %s: its channel %q is not in %s", orderNo, o.Channel, cfg.path)
+	}
+	w := a.stdout
+	now := time.Now().UTC()
+	res, lerr := ch.Lookup(ctx, o)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "order %s (id %d, merchant %s, channel %s, created %s)\n\n", o.OrderNo, o.ID, o.MerchantID, o.Channel, o.CreatedAt.Format(time.RFC3339))
+	fmt.Fprintln(tw, "\tLOCAL\tCHANNEL")
+	if lerr != nil {
+		fmt.Fprintf(tw, "status\t%s\tlookup failed: %v\n", o.Status, lerr)
+	} else {
+		fmt.Fprintf(tw, "status\t%s\t%s\n", o.Status, res.Status)
+		fmt.Fprintf(tw, "amount\t%s %s\t%s %s\n", jobs.FormatMinor(o.Amount, o.Currency), o.Currency,
+			jobs.FormatMinor(res.Amount, orDefault(res.Currency, o.Currency)), res.Currency)
+		fmt.Fprintf(tw, "txn id\t%s\t%s\n", o.ChannelTxnID, res.TxnID)
+		fmt.Fprintf(tw, "paid at\t%s\t%s\n", fmtTimeP(o.PaidAt), fmtTimeP(res.PaidAt))
+	}
+	fmt.Fprintf(tw, "queries\t%d, next %s\t\n", o.QueryAttempts, fmtTimeP(o.NextQueryAt))
+	if o.LastQueryError != "" {
+		fmt.Fprintf(tw, "last error\t%s\t\n", o.LastQueryError)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var out recon.Outcome
+	if lerr != nil {
+		out = recon.Failed(o, lerr.Error(), policyOf(cfg), now)
+	} else {
+		out = recon.Decide(o, res, policyOf(cfg), now, ch.CanClose())
+	}
+	fmt.Fprintf(w, "\ndecision: %s\n", describeOutcome(out))
+
+	trs, err := store.Transitions(ctx, o.ID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\ntransitions:")
+	if len(trs) == 0 {
+		fmt.Fprintln(w, "  none")
+	}
+	for _, t := range trs {
+		fmt.Fprintf(w, "  %s  %s -> %s  v%d->v%d  by %s (run %d)\n", t.CreatedAt.Format(time.RFC3339), t.FromStatus, t.ToStatus,
+			t.FromVersion, t.ToVersion, t.Source, t.RunID)
+	}
+	ms, err := store.ListMismatches(ctx, repo.MismatchFilter{OrderID: o.ID})
+	if err != nil {
+		return err
+	}
+	if len(ms) > 0 {
+		fmt.Fprintln(w, "\nmismatches:")
+		sort.Slice(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })
+		for _, m := range ms {
+			fmt.Fprintf(w, "  #%d %s %s (seen %d×, last %s)\n", m.ID, m.Kind, m.Resolution, m.Occurrences, m.LastSeenAt.Format(time.RFC3339))
+		}
+	}
+	if !commit {
+		if out.Action != recon.ActionNone {
+			fmt.Fprintln(w, "\nnothing written; --commit applies the decision")
+		}
+		return nil
+	}
+	// The pass looks the order up again and decides on that answer: the
+	// commit path is exactly the one a backfill takes.
+	rec := a.reconciler(cfg, store, chans, recon.SystemClock{})
+	r, err := rec.ProcessOne(ctx, o)
+	if err != nil {
+		return err
+	}
+	after, err := store.GetOrderByNo(ctx, orderNo)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\ncommitted: paid %d, failed %d, closed %d, rescheduled %d, mismatches %d (%d new), conflicts %d, errors %d; order is now %s (v%d)\n",
+		r.Paid, r.Failed, r.Closed, r.Rescheduled, r.Mismatches, r.NewMismatches, r.Conflicts, r.Errors, after.Status, after.Version)
+	return nil
+}
+
+func describeOutcome(out recon.Outcome) string {
+	switch out.Action {
+	case recon.ActionTransition:
+		return fmt.Sprintf("%s to %s, notify %s", out.Action, out.To, out.Event)
+	case recon.ActionHold, recon.ActionReport:
+		return fmt.Sprintf("%s: mismatch %s: %s", out.Action, out.Mismatch.Kind, out.Mismatch.Detail)
+	case recon.ActionReschedule:
+		s := fmt.Sprintf("%s: query again at %s", out.Action, fmtTimeP(out.NextQueryAt))
+		if out.QueryError != "" {
+			s += " (lookup failed: " + out.QueryError + ")"
+		}
+		return s
+	case recon.ActionClose:
+		return "CLOSE: expired; close at the channel, look up again and decide"
+	case recon.ActionNone:
+		return "NONE: local state agrees with the channel"
+	}
+	return string(out.Action)
+}
+
+func fmtTimeP(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
