@@ -92,7 +92,7 @@ func (g *Guarded) do(ctx context.Context, op string, call func(context.Context) 
 		eb.MaxInterval = g.Retry.MaxInterval
 	}
 	eb.MaxElapsedTime = g.Retry.MaxElapsed
-	b := &retryAfterBackOff{BackOff: backoff.WithContext(eb, ctx), exp: eb}
+	b := &retryAfterBackOff{BackOffContext: backoff.WithContext(eb, ctx), exp: eb}
 	var last error // the channel's most recent answer
 	attempt := func() error {
 		if g.Limiter != nil {
@@ -127,15 +127,17 @@ func (g *Guarded) do(ctx context.Context, op string, call func(context.Context) 
 // retryAfterBackOff stretches the next wait to a rate-limited answer's
 // Retry-After when that is longer than the exponential step. A Retry-After
 // that would end past MaxElapsed stops the retries instead: waiting it out
-// would overrun the budget the caller set for this call.
+// would overrun the budget the caller set for this call. It must stay a
+// backoff.BackOffContext: backoff only stops a wait early on cancellation
+// when it can see the context.
 type retryAfterBackOff struct {
-	backoff.BackOff
+	backoff.BackOffContext
 	exp   *backoff.ExponentialBackOff
 	after time.Duration
 }
 
 func (b *retryAfterBackOff) NextBackOff() time.Duration {
-	d := b.BackOff.NextBackOff()
+	d := b.BackOffContext.NextBackOff()
 	after := b.after
 	b.after = 0
 	if d == backoff.Stop || after <= d {

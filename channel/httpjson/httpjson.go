@@ -1,0 +1,412 @@
+// Package httpjson is the generic lookup adapter (channel kind "httpjson") for
+// channels without a public SDK. It speaks the classic get_result protocol of
+// CONTRACT §6:
+//
+//	GET {base_url}/order/get_result?orderId={order_no}
+//	200 {"code":"0000","msg":"success","data":{"order":"<order_no>","status":"PAID",
+//	     "amount":100,"currency":"CNY","txn_id":"T123","paid_at":"<RFC3339>"}}
+//
+// with paths, codes and status values configurable per channel, and an
+// optional HMAC-SHA256 signature of the raw body in X-Signature.
+//
+// The pure pieces (Sign, Verify, ParseResponse, Decode and the wire structs)
+// are exported so that the simulator renders and decodes exactly the same
+// bytes a real server sends.
+package httpjson
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel"
+)
+
+// Defaults of the protocol, used for the zero values of Config.
+const (
+	DefaultLookupPath   = "/order/get_result"
+	DefaultOrderParam   = "orderId"
+	DefaultSuccessCode  = "0000"
+	DefaultNotFoundCode = "1004"
+	DefaultTimeout      = 10 * time.Second
+	// SignatureHeader carries hex(HMAC-SHA256(secret, raw body)).
+	SignatureHeader = "X-Signature"
+	// MaxBodyBytes is the largest response body read; a longer one is
+	// malformed.
+	MaxBodyBytes = 1 << 20
+	// maxSnippet bounds the piece of a raw body quoted in an error.
+	maxSnippet = 200
+)
+
+// Config describes one httpjson channel. The yaml names are those of a
+// channels entry in config.yaml.
+type Config struct {
+	// Name is the channel's name from config, used in errors.
+	Name string `yaml:"name"`
+	// BaseURL is the absolute http(s) URL the lookup path is appended to.
+	BaseURL string `yaml:"base_url"`
+	// Secret, when set, requires every result response to carry a valid
+	// X-Signature. It is never logged or put in an error.
+	Secret string `yaml:"secret" json:"-"`
+	// Timeout bounds one request (default 10s).
+	Timeout time.Duration `yaml:"timeout"`
+	// LookupPath is appended to BaseURL (default "/order/get_result").
+	LookupPath string `yaml:"lookup_path"`
+	// OrderParam is the query parameter carrying the order number (default
+	// "orderId").
+	OrderParam string `yaml:"order_param"`
+	// SuccessCode is the body code of an answer (default "0000").
+	SuccessCode string `yaml:"success_code"`
+	// NotFoundCode is the body code of an unknown order (default "1004").
+	NotFoundCode string `yaml:"not_found_code"`
+	// StatusMap maps the channel's data.status values to normalised
+	// statuses. It replaces the default, which maps PAID, PENDING, FAILED
+	// and CLOSED to themselves.
+	StatusMap map[string]recon.ChannelStatus `yaml:"status_map"`
+	// HTTPClient sends the requests (default: a client with no timeout of
+	// its own; Timeout applies per request through the context).
+	HTTPClient *http.Client `yaml:"-" json:"-"`
+	// Now is the clock for Retry-After dates (default: the system clock).
+	Now func() time.Time `yaml:"-" json:"-"`
+}
+
+var defaultStatusMap = map[string]recon.ChannelStatus{
+	"PAID":    recon.ChannelPaid,
+	"PENDING": recon.ChannelPending,
+	"FAILED":  recon.ChannelFailed,
+	"CLOSED":  recon.ChannelClosed,
+}
+
+// withDefaults fills the zero fields of c.
+func (c Config) withDefaults() Config {
+	if c.Name == "" {
+		c.Name = "httpjson"
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.LookupPath == "" {
+		c.LookupPath = DefaultLookupPath
+	}
+	if c.OrderParam == "" {
+		c.OrderParam = DefaultOrderParam
+	}
+	if c.SuccessCode == "" {
+		c.SuccessCode = DefaultSuccessCode
+	}
+	if c.NotFoundCode == "" {
+		c.NotFoundCode = DefaultNotFoundCode
+	}
+	if len(c.StatusMap) == 0 {
+		c.StatusMap = defaultStatusMap
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = http.DefaultClient
+	}
+	if c.Now == nil {
+		c.Now = recon.SystemClock{}.Now
+	}
+	return c
+}
+
+// Validate reports the first invalid setting, naming its key.
+func (c Config) Validate() error {
+	_, err := c.lookupURL()
+	if err != nil {
+		return err
+	}
+	c = c.withDefaults()
+	switch {
+	case c.Timeout < 0:
+		return fmt.Errorf("httpjson channel %q: timeout %s must not be negative", c.Name, c.Timeout)
+	case !strings.HasPrefix(c.LookupPath, "/"):
+		return fmt.Errorf("httpjson channel %q: lookup_path %q must start with /", c.Name, c.LookupPath)
+	case c.SuccessCode == c.NotFoundCode:
+		return fmt.Errorf("httpjson channel %q: success_code and not_found_code must differ", c.Name)
+	}
+	for k, v := range c.StatusMap {
+		if !v.Valid() {
+			return fmt.Errorf("httpjson channel %q: status_map[%q] = %q is not one of PAID, PENDING, FAILED, CLOSED, NOT_FOUND", c.Name, k, v)
+		}
+	}
+	return nil
+}
+
+// lookupURL is BaseURL with the lookup path appended and the order parameter
+// still to be set.
+func (c Config) lookupURL() (*url.URL, error) {
+	name := c.Name
+	if name == "" {
+		name = "httpjson"
+	}
+	if c.BaseURL == "" {
+		return nil, fmt.Errorf("httpjson channel %q: base_url is required", name)
+	}
+	u, err := url.Parse(c.BaseURL)
+	if err != nil {
+		// The raw value may hold credentials: do not echo it.
+		return nil, fmt.Errorf("httpjson channel %q: base_url is not a valid URL", name)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("httpjson channel %q: base_url %q must be an absolute http or https URL", name, u.Redacted())
+	}
+	path := c.LookupPath
+	if path == "" {
+		path = DefaultLookupPath
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + path
+	u.RawPath = ""
+	u.Fragment = ""
+	return u, nil
+}
+
+// Client looks orders up at one httpjson channel. It makes exactly one
+// request per call; retries and rate limits belong to channel.Guarded.
+type Client struct {
+	cfg  Config
+	base *url.URL
+}
+
+var _ channel.Lookup = (*Client)(nil)
+
+// New validates cfg and returns a client for it.
+func New(cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("new httpjson client: %w", err)
+	}
+	base, _ := cfg.lookupURL() // validated above
+	return &Client{cfg: cfg.withDefaults(), base: base}, nil
+}
+
+// Lookup asks the channel about o. A not-found order is a result; errors are
+// classified: 429 rate-limited (with Retry-After), 5xx and network failures
+// transient, other 4xx, unknown codes, bad signatures (channel.ErrBadSignature)
+// and malformed answers (channel.ErrMalformed) permanent.
+func (c *Client) Lookup(ctx context.Context, o recon.Order) (recon.LookupResult, error) {
+	u := *c.base
+	q := u.Query()
+	q.Set(c.cfg.OrderParam, o.OrderNo)
+	u.RawQuery = q.Encode()
+
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return recon.LookupResult{}, channel.Permanent(c.errorf(o.OrderNo, "build request: %w", err))
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return recon.LookupResult{}, c.networkError(ctx, o.OrderNo, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
+	if err != nil {
+		return recon.LookupResult{}, c.networkError(ctx, o.OrderNo, fmt.Errorf("read body: %w", err))
+	}
+	if len(body) > MaxBodyBytes {
+		return recon.LookupResult{}, channel.Permanent(c.errorf(o.OrderNo, "%w: body larger than %d bytes", channel.ErrMalformed, MaxBodyBytes))
+	}
+	return Decode(c.cfg, Reply{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}, o.OrderNo)
+}
+
+// networkError classifies a failed round trip: the caller giving up is
+// passed through unclassified (channel.ClassOf makes a cancel permanent),
+// everything else (refused, reset, our own per-request timeout) is transient.
+func (c *Client) networkError(ctx context.Context, orderNo string, err error) error {
+	// url.Error repeats the URL; it holds no secret but adds nothing either.
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err
+	}
+	if ctx.Err() != nil {
+		return c.errorf(orderNo, "%w", ctx.Err())
+	}
+	return channel.Transient(c.errorf(orderNo, "request: %w", err))
+}
+
+func (c *Client) errorf(orderNo, format string, args ...any) error {
+	return errorf(c.cfg, orderNo, format, args...)
+}
+
+func errorf(cfg Config, orderNo, format string, args ...any) error {
+	return fmt.Errorf("httpjson %s: lookup %s: %w", cfg.Name, orderNo, fmt.Errorf(format, args...))
+}
+
+// Reply is one raw HTTP answer of the lookup endpoint.
+type Reply struct {
+	StatusCode int
+	Header     http.Header
+	Body       []byte
+}
+
+// Decode turns a raw reply about orderNo into a result or a classified error,
+// exactly as Client.Lookup does: 429 is rate-limited with the reply's
+// Retry-After, 5xx transient, 404 (signed, when cfg.Secret is set) a NOT_FOUND
+// result, other non-200 statuses permanent; a 200 body is verified with
+// cfg.Secret and parsed by ParseResponse.
+//
+// A 404 must be signed too when a secret is set: an unsigned 404 may come
+// from a misrouted proxy, and NOT_FOUND is a result, which only a verified
+// response may give.
+func Decode(cfg Config, r Reply, orderNo string) (recon.LookupResult, error) {
+	cfg = cfg.withDefaults()
+	switch {
+	case r.StatusCode == http.StatusTooManyRequests:
+		after := channel.ParseRetryAfter(r.Header.Get("Retry-After"), cfg.Now())
+		return recon.LookupResult{}, channel.RateLimited(after, errorf(cfg, orderNo, "HTTP 429: %s", snippet(r.Body)))
+	case r.StatusCode >= 500:
+		return recon.LookupResult{}, channel.Transient(errorf(cfg, orderNo, "HTTP %d: %s", r.StatusCode, snippet(r.Body)))
+	case r.StatusCode != http.StatusOK && r.StatusCode != http.StatusNotFound:
+		return recon.LookupResult{}, channel.Permanent(errorf(cfg, orderNo, "HTTP %d: %s", r.StatusCode, snippet(r.Body)))
+	}
+	if cfg.Secret != "" {
+		if err := Verify(cfg.Secret, r.Body, r.Header.Get(SignatureHeader)); err != nil {
+			return recon.LookupResult{}, channel.Permanent(errorf(cfg, orderNo, "HTTP %d: %w", r.StatusCode, err))
+		}
+	}
+	if r.StatusCode == http.StatusNotFound {
+		return recon.LookupResult{Status: recon.ChannelNotFound}, nil
+	}
+	res, err := ParseResponse(r.Body, orderNo, cfg)
+	if err != nil {
+		return recon.LookupResult{}, channel.Permanent(errorf(cfg, orderNo, "%w", err))
+	}
+	return res, nil
+}
+
+// Sign returns hex(HMAC-SHA256(secret, body)), the X-Signature of body.
+func Sign(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Verify checks that sig is the X-Signature of body under secret, in constant
+// time. Its errors wrap channel.ErrBadSignature and never contain the secret
+// or the signature.
+func Verify(secret string, body []byte, sig string) error {
+	sig = strings.TrimSpace(sig)
+	if sig == "" {
+		return fmt.Errorf("verify signature: missing %s header: %w", SignatureHeader, channel.ErrBadSignature)
+	}
+	got, err := hex.DecodeString(sig)
+	if err != nil {
+		return fmt.Errorf("verify signature: %s is not hex: %w", SignatureHeader, channel.ErrBadSignature)
+	}
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	if !hmac.Equal(got, m.Sum(nil)) {
+		return fmt.Errorf("verify signature: %w", channel.ErrBadSignature)
+	}
+	return nil
+}
+
+// Response is the body of a lookup answer.
+type Response struct {
+	Code string `json:"code"`
+	Msg  string `json:"msg"`
+	Data *Data  `json:"data,omitempty"`
+}
+
+// Data is the order part of a lookup answer.
+type Data struct {
+	// Order is the order number the answer is about.
+	Order string `json:"order"`
+	// Status is the channel's own status value, mapped by Config.StatusMap.
+	Status string `json:"status"`
+	// Amount is in minor units; required when the status maps to PAID.
+	Amount *int64 `json:"amount,omitempty"`
+	// Currency is an ISO 4217 code; case is normalised.
+	Currency string `json:"currency,omitempty"`
+	TxnID    string `json:"txn_id,omitempty"`
+	// PaidAt is RFC 3339.
+	PaidAt string `json:"paid_at,omitempty"`
+}
+
+// ParseResponse parses a verified 200 body answering about orderNo under the
+// codes and status map of cfg (zero fields take the defaults). The not-found
+// code is a NOT_FOUND result. Another non-success code is an error naming the
+// code and msg. Every other failure wraps channel.ErrMalformed. Errors quote at
+// most 200 bytes of the body.
+func ParseResponse(body []byte, orderNo string, cfg Config) (recon.LookupResult, error) {
+	cfg = cfg.withDefaults()
+	var r Response
+	if err := json.Unmarshal(body, &r); err != nil {
+		return recon.LookupResult{}, fmt.Errorf("parse response: %w: %v: %s", channel.ErrMalformed, err, snippet(body))
+	}
+	switch r.Code {
+	case cfg.SuccessCode:
+	case cfg.NotFoundCode:
+		return recon.LookupResult{Status: recon.ChannelNotFound}, nil
+	default:
+		return recon.LookupResult{}, fmt.Errorf("parse response: channel answered code %q: %s", truncate(r.Code), truncate(r.Msg))
+	}
+	malformed := func(format string, args ...any) (recon.LookupResult, error) {
+		return recon.LookupResult{}, fmt.Errorf("parse response: %w: %s: %s", channel.ErrMalformed, fmt.Sprintf(format, args...), snippet(body))
+	}
+	d := r.Data
+	if d == nil {
+		return malformed("no data")
+	}
+	if d.Order != orderNo {
+		return malformed("answer is about order %q, not %q", truncate(d.Order), orderNo)
+	}
+	status, ok := cfg.StatusMap[d.Status]
+	if !ok || !status.Valid() {
+		return malformed("unknown status %q", truncate(d.Status))
+	}
+	res := recon.LookupResult{Status: status, TxnID: d.TxnID}
+	if d.Amount != nil {
+		if *d.Amount < 0 {
+			return malformed("negative amount %d", *d.Amount)
+		}
+		res.Amount = *d.Amount
+	} else if status == recon.ChannelPaid {
+		return malformed("PAID without amount")
+	}
+	if d.Currency != "" {
+		res.Currency = strings.ToUpper(d.Currency)
+		if !recon.ValidCurrency(res.Currency) {
+			return malformed("invalid currency %q", truncate(d.Currency))
+		}
+	}
+	if d.PaidAt != "" {
+		t, err := time.Parse(time.RFC3339, d.PaidAt)
+		if err != nil {
+			return malformed("invalid paid_at %q", truncate(d.PaidAt))
+		}
+		t = t.UTC()
+		res.PaidAt = &t
+	}
+	return res, nil
+}
+
+// snippet quotes at most maxSnippet bytes of a body for an error.
+func snippet(body []byte) string {
+	if len(body) == 0 {
+		return "empty body"
+	}
+	if len(body) > maxSnippet {
+		return fmt.Sprintf("body %q...", body[:maxSnippet])
+	}
+	return fmt.Sprintf("body %q", body)
+}
+
+// truncate bounds a channel-supplied string quoted in an error.
+func truncate(s string) string {
+	if len(s) > maxSnippet {
+		return s[:maxSnippet] + "..."
+	}
+	return s
+}
