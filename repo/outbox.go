@@ -1,0 +1,320 @@
+package repo
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/recon-dev/recon"
+)
+
+// Outbox row statuses (merchant_notifications.status).
+const (
+	NotifyPending   = "PENDING"
+	NotifyDelivered = "DELIVERED"
+	NotifyDead      = "DEAD"
+)
+
+// Claim says which outbox rows a dispatcher takes and for how long.
+type Claim struct {
+	// Owner names the dispatcher (host/pid); the guarded state changes
+	// only apply while the row is still locked by the same owner.
+	Owner string
+	// DueBefore: rows whose next_attempt_at is at or before it are due. A
+	// pass passes its start time, so a row it reschedules is not taken again
+	// by the same pass.
+	DueBefore time.Time
+	// Now is the current time; leases that ended before it are free.
+	Now time.Time
+	// Lease is how long the claim holds: a dispatcher that dies leaves its
+	// rows to be claimed again once it has passed.
+	Lease time.Duration
+	// Limit is the most rows to take.
+	Limit int
+}
+
+// ClaimNotifications takes up to c.Limit due PENDING rows, oldest
+// next_attempt_at first, that no live lease holds, and leases them to
+// c.Owner until c.Now+c.Lease. It returns the rows as claimed.
+//
+// On MySQL/MariaDB the rows are picked with SELECT ... FOR UPDATE SKIP
+// LOCKED in a READ COMMITTED transaction, so dispatchers claiming at the same
+// moment take disjoint rows without waiting for each other. On SQLite the
+// transaction is BEGIN IMMEDIATE (the DSN's _txlock), which holds the write
+// lock from the first statement, so select-then-update is atomic for every
+// connection and process using the file.
+func (s *Store) ClaimNotifications(ctx context.Context, c Claim) ([]Notification, error) {
+	if c.Limit <= 0 || c.Owner == "" || c.Lease <= 0 {
+		return nil, fmt.Errorf("claim notifications: need an owner, a positive lease and limit (owner %q, lease %s, limit %d)",
+			c.Owner, c.Lease, c.Limit)
+	}
+	now := dbTime(c.Now)
+	until := dbTime(c.Now.Add(c.Lease))
+	var rows []notificationRow
+	var opts []*sql.TxOptions
+	lock := ""
+	if s.dialect == MySQL {
+		lock = " FOR UPDATE SKIP LOCKED"
+		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	}
+	err := s.retryBusy(ctx, func() error {
+		rows = nil
+		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := tx.Raw(`SELECT * FROM merchant_notifications
+			WHERE status = ? AND next_attempt_at <= ? AND (locked_until IS NULL OR locked_until < ?)
+			ORDER BY next_attempt_at, id LIMIT ?`+lock,
+				NotifyPending, dbTime(c.DueBefore), now, c.Limit).Scan(&rows).Error; err != nil {
+				return err
+			}
+			if len(rows) == 0 {
+				return nil
+			}
+			ids := make([]string, len(rows))
+			for i, r := range rows {
+				ids[i] = r.ID
+			}
+			// The same guard again: on SQLite it is what makes the claim safe
+			// should the transaction not hold the write lock; on MySQL the rows
+			// are locked and it always holds.
+			n, err := exec(tx, `UPDATE merchant_notifications SET locked_until = ?, locked_by = ?
+			WHERE id IN ? AND status = ? AND (locked_until IS NULL OR locked_until < ?)`,
+				until, c.Owner, ids, NotifyPending, now)
+			if err != nil {
+				return err
+			}
+			if n != int64(len(rows)) {
+				return fmt.Errorf("claimed %d of %d selected rows: another dispatcher took some in between", n, len(rows))
+			}
+			return nil
+		}, opts...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim notifications for %s: %w", c.Owner, err)
+	}
+	out := make([]Notification, len(rows))
+	for i, r := range rows {
+		n := r.toDomain()
+		u := until
+		n.LockedUntil, n.LockedBy = &u, c.Owner
+		out[i] = n
+	}
+	return out, nil
+}
+
+// guarded is the condition every dispatcher state change carries: the row is
+// still PENDING and still leased to the caller. A dispatcher whose lease ran
+// out and was taken over changes nothing.
+const guarded = " WHERE id = ? AND locked_by = ? AND status = 'PENDING'"
+
+// MarkDelivered records a 2xx answer: DELIVERED at now, one more attempt,
+// lease released. It reports false (and changes nothing) when the row is no
+// longer PENDING and leased to owner.
+func (s *Store) MarkDelivered(ctx context.Context, id, owner string, now time.Time) (bool, error) {
+	n, err := s.writeOne(ctx, `UPDATE merchant_notifications SET status = 'DELIVERED',
+		attempts = attempts + 1, delivered_at = ?, last_error = NULL, locked_until = NULL, locked_by = NULL`+guarded,
+		dbTime(now), id, owner)
+	if err != nil {
+		return false, fmt.Errorf("mark notification %s delivered: %w", id, err)
+	}
+	return n == 1, nil
+}
+
+// MarkRetry records a failed attempt: attempts (the new total), the next
+// attempt's time and the error (cut to 1024 bytes), lease released. It
+// reports false when the row is no longer PENDING and leased to owner.
+func (s *Store) MarkRetry(ctx context.Context, id, owner string, attempts int, nextAt time.Time, lastErr string) (bool, error) {
+	n, err := s.writeOne(ctx, `UPDATE merchant_notifications SET attempts = ?, next_attempt_at = ?,
+		last_error = ?, locked_until = NULL, locked_by = NULL`+guarded,
+		attempts, dbTime(nextAt), truncate(lastErr, 1024), id, owner)
+	if err != nil {
+		return false, fmt.Errorf("reschedule notification %s: %w", id, err)
+	}
+	return n == 1, nil
+}
+
+// MarkDead records the last failed attempt: DEAD, attempts (the new total)
+// and the error; next_attempt_at becomes now, the time it gave up. It reports
+// false when the row is no longer PENDING and leased to owner.
+func (s *Store) MarkDead(ctx context.Context, id, owner string, attempts int, lastErr string, now time.Time) (bool, error) {
+	n, err := s.writeOne(ctx, `UPDATE merchant_notifications SET status = 'DEAD', attempts = ?,
+		next_attempt_at = ?, last_error = ?, locked_until = NULL, locked_by = NULL`+guarded,
+		attempts, dbTime(now), truncate(lastErr, 1024), id, owner)
+	if err != nil {
+		return false, fmt.Errorf("mark notification %s dead: %w", id, err)
+	}
+	return n == 1, nil
+}
+
+// ReleaseNotification gives a claimed row back without an attempt (a
+// dispatcher shutting down before it posted it), so another can take it at
+// once. It reports false when the row is not leased to owner.
+func (s *Store) ReleaseNotification(ctx context.Context, id, owner string) (bool, error) {
+	n, err := s.writeOne(ctx, `UPDATE merchant_notifications SET locked_until = NULL, locked_by = NULL`+guarded,
+		id, owner)
+	if err != nil {
+		return false, fmt.Errorf("release notification %s: %w", id, err)
+	}
+	return n == 1, nil
+}
+
+// resendSet puts a row back to PENDING, due at once, with a fresh retry
+// schedule. attempts restarts at 0 because the schedule is indexed by it (a
+// DEAD row kept at its old count would die on its first new failure); the
+// history is kept in last_error, which notes the status and attempt count
+// the row had and its previous error until the next attempt overwrites it
+// (and in the operator's log line). A live lease is cleared too: a
+// dispatcher still posting the row then loses its guard, and its result is
+// dropped in favour of the fresh attempt (delivery is at-least-once anyway).
+//
+// last_error comes first in the SET list: MySQL evaluates assignments left
+// to right and later ones see the new values.
+const resendSet = `UPDATE merchant_notifications SET
+	last_error = SUBSTR(CONCAT('resent by operator (was ', status, ' after ', attempts, ' attempts)',
+		CASE WHEN last_error IS NULL THEN '' ELSE CONCAT(': ', last_error) END), 1, 1024),
+	status = 'PENDING', next_attempt_at = ?, attempts = 0,
+	delivered_at = NULL, locked_until = NULL, locked_by = NULL`
+
+func (s *Store) resendSQL() string {
+	if s.dialect == MySQL {
+		return resendSet
+	}
+	// SQLite has || instead of CONCAT (CONCAT only since 3.44).
+	return `UPDATE merchant_notifications SET
+	last_error = SUBSTR('resent by operator (was ' || status || ' after ' || attempts || ' attempts)' ||
+		CASE WHEN last_error IS NULL THEN '' ELSE ': ' || last_error END, 1, 1024),
+	status = 'PENDING', next_attempt_at = ?, attempts = 0,
+	delivered_at = NULL, locked_until = NULL, locked_by = NULL`
+}
+
+// Resend puts one notification back to PENDING, due at now, whatever its
+// status (DEAD after an outage, DELIVERED when the merchant lost it, PENDING
+// to try it now rather than at its scheduled time). It returns
+// recon.ErrNotFound when no row has that id.
+func (s *Store) Resend(ctx context.Context, id string, now time.Time) error {
+	n, err := s.writeOne(ctx, s.resendSQL()+" WHERE id = ?", dbTime(now), id)
+	if err != nil {
+		return fmt.Errorf("resend notification %s: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("resend notification %s: %w", id, recon.ErrNotFound)
+	}
+	return nil
+}
+
+// ResendDead puts every DEAD notification of merchant (all merchants when
+// empty) created in [from, to) (unbounded on a zero side) back to PENDING,
+// due at now, and returns how many it moved. See Resend for what happens to
+// attempts.
+func (s *Store) ResendDead(ctx context.Context, merchant string, from, to, now time.Time) (int64, error) {
+	where := " WHERE status = 'DEAD'"
+	args := []any{dbTime(now)}
+	if merchant != "" {
+		where += " AND merchant_id = ?"
+		args = append(args, merchant)
+	}
+	if !from.IsZero() {
+		where += " AND created_at >= ?"
+		args = append(args, dbTime(from))
+	}
+	if !to.IsZero() {
+		where += " AND created_at < ?"
+		args = append(args, dbTime(to))
+	}
+	n, err := s.writeOne(ctx, s.resendSQL()+where, args...)
+	if err != nil {
+		return 0, fmt.Errorf("resend dead notifications of merchant %q: %w", merchant, err)
+	}
+	return n, nil
+}
+
+// GetNotification reads one outbox row. It returns recon.ErrNotFound if
+// absent.
+func (s *Store) GetNotification(ctx context.Context, id string) (Notification, error) {
+	var r notificationRow
+	err := s.db.WithContext(ctx).Where("id = ?", id).Take(&r).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Notification{}, fmt.Errorf("notification %s: %w", id, recon.ErrNotFound)
+	}
+	if err != nil {
+		return Notification{}, fmt.Errorf("read notification %s: %w", id, err)
+	}
+	return r.toDomain(), nil
+}
+
+// OutboxCounts returns how many outbox rows are in each status, and how many
+// PENDING rows are due at now (the backlog a dispatcher has to work off).
+func (s *Store) OutboxCounts(ctx context.Context, now time.Time) (map[string]int64, int64, error) {
+	var rows []struct {
+		Status string
+		N      int64
+	}
+	if err := s.db.WithContext(ctx).Model(&notificationRow{}).Select("status, COUNT(*) AS n").
+		Group("status").Scan(&rows).Error; err != nil {
+		return nil, 0, fmt.Errorf("count notifications: %w", err)
+	}
+	out := map[string]int64{}
+	for _, r := range rows {
+		out[r.Status] = r.N
+	}
+	var due int64
+	if err := s.db.WithContext(ctx).Model(&notificationRow{}).
+		Where("status = ? AND next_attempt_at <= ?", NotifyPending, dbTime(now)).Count(&due).Error; err != nil {
+		return nil, 0, fmt.Errorf("count due notifications: %w", err)
+	}
+	return out, due, nil
+}
+
+// EnqueueNotification inserts an outbox row for n directly, outside any order
+// transition (seeding, tests, benchmarks); a row with the same (order_id,
+// event) or id already there is left alone. It reports whether it inserted.
+func (s *Store) EnqueueNotification(ctx context.Context, orderID int64, n recon.Notification, now time.Time) (bool, error) {
+	c, err := exec(s.db.WithContext(ctx), s.insertIgnore("merchant_notifications",
+		"id, order_id, merchant_id, event, payload, status, attempts, next_attempt_at, created_at",
+		"?, ?, ?, ?, ?, 'PENDING', 0, ?, ?"),
+		n.ID, orderID, n.Data.MerchantID, n.Event, string(n.Payload()), dbTime(now), dbTime(now))
+	if err != nil {
+		return false, fmt.Errorf("enqueue notification %s: %w", n.ID, err)
+	}
+	return c == 1, nil
+}
+
+// writeOne runs one write statement. On SQLite it runs in a BEGIN IMMEDIATE
+// transaction: an autocommit UPDATE starts as a reader, and in WAL mode a
+// reader that must upgrade after another connection wrote gets SQLITE_BUSY
+// at once instead of waiting for the busy timeout.
+func (s *Store) writeOne(ctx context.Context, sql string, args ...any) (int64, error) {
+	if s.dialect != SQLite {
+		return exec(s.db.WithContext(ctx), sql, args...)
+	}
+	var n int64
+	err := s.retryBusy(ctx, func() error {
+		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var err error
+			n, err = exec(tx, sql, args...)
+			return err
+		})
+	})
+	return n, err
+}
+
+// retryBusy runs fn again, a few times, when SQLite reports the database
+// busy after its busy timeout: the busy handler is not fair, and under heavy
+// write contention one connection can be passed over for the whole timeout.
+// Giving up on recording a delivery would mean posting it again later.
+func (s *Store) retryBusy(ctx context.Context, fn func() error) error {
+	err := fn()
+	for i := 0; i < 3 && err != nil && s.dialect == SQLite && isBusy(err) && ctx.Err() == nil; i++ {
+		err = fn()
+	}
+	return err
+}
+
+func isBusy(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
+}
