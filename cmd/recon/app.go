@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel"
+	"github.com/recon-dev/recon/jobs"
+	"github.com/recon-dev/recon/repo"
+)
+
+// app holds what the commands share: flags, output streams, the loaded
+// configuration.
+type app struct {
+	configPath string
+	stdout     io.Writer
+	stderr     io.Writer
+	getenv     func(string) string
+	log        *slog.Logger
+	cfg        *Config
+}
+
+// config loads and validates the configuration once.
+func (a *app) config() (Config, error) {
+	if a.cfg != nil {
+		return *a.cfg, nil
+	}
+	explicit := a.configPath != "config.yaml"
+	data, err := readConfigFile(a.configPath, explicit)
+	if err != nil {
+		return Config{}, err
+	}
+	cfg, err := LoadConfig(a.configPath, data, a.getenv)
+	if err != nil {
+		return Config{}, err
+	}
+	a.cfg = &cfg
+	a.log = newLogger(a.stderr, cfg.Log)
+	return cfg, nil
+}
+
+func (c Config) hasChannel(name string) bool {
+	for _, ch := range c.Channels {
+		if ch.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// newLogger returns JSON logs, or text when stderr is a terminal and the
+// format is auto.
+func newLogger(w io.Writer, lc LogConfig) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(lc.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if lc.Format == "text" || (lc.Format == "auto" && isTerminal(w)) {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func (a *app) open(ctx context.Context, cfg Config) (*repo.Store, error) {
+	return repo.Open(ctx, repo.Dialect(cfg.Database.Driver), cfg.Database.DSN, repo.Options{MaxOpenConns: cfg.Database.MaxOpenConns})
+}
+
+// channelBuilders make an adapter for each channel kind. Files of this
+// package register their kinds in init.
+var channelBuilders = map[string]func(ChannelConfig) (channel.Lookup, error){}
+
+// buildChannels makes every configured channel, wrapped with its rate limit
+// and retries. A bad key file or setting fails here, before any pass.
+func (a *app) buildChannels(cfg Config) (map[string]jobs.Channel, error) {
+	out := map[string]jobs.Channel{}
+	retry := channel.RetryPolicy{
+		InitialInterval: cfg.Reconcile.LookupRetry.InitialInterval.D(),
+		MaxInterval:     cfg.Reconcile.LookupRetry.MaxInterval.D(),
+		MaxElapsed:      cfg.Reconcile.LookupRetry.MaxElapsed.D(),
+	}
+	for i, cc := range cfg.Channels {
+		build, ok := channelBuilders[cc.Kind]
+		if !ok {
+			return nil, &ConfigError{File: cfg.path, Key: fmt.Sprintf("channels[%d] (%s).kind", i, cc.Name),
+				Msg: fmt.Sprintf("channel kind %q is not built into this binary", cc.Kind)}
+		}
+		inner, err := build(cc)
+		if err != nil {
+			return nil, &ConfigError{File: cfg.path, Key: fmt.Sprintf("channels[%d] (%s)", i, cc.Name), Msg: err.Error()}
+		}
+		out[cc.Name] = channel.NewGuarded(cc.Name, inner, cc.RateLimit, retry)
+	}
+	return out, nil
+}
+
+func policyOf(cfg Config) recon.Policy {
+	sched := make([]time.Duration, len(cfg.Reconcile.QuerySchedule))
+	for i, d := range cfg.Reconcile.QuerySchedule {
+		sched[i] = d.D()
+	}
+	return recon.Policy{MaxAge: cfg.Reconcile.MaxAge.D(), Schedule: sched, Jitter: cfg.Reconcile.Jitter,
+		CloseOnExpiry: cfg.Reconcile.CloseOnExpiry}
+}
+
+func owner() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d", host, os.Getpid())
+}
+
+func (a *app) reconciler(cfg Config, store *repo.Store, chans map[string]jobs.Channel, clock recon.Clock) *jobs.Reconciler {
+	return &jobs.Reconciler{
+		Store: store, Channels: chans, Clock: clock, Logger: a.log,
+		Policy: policyOf(cfg), GracePeriod: cfg.Reconcile.GracePeriod.D(),
+		BatchSize: cfg.Reconcile.BatchSize, Concurrency: cfg.Reconcile.Concurrency,
+		ShutdownGrace: cfg.Reconcile.ShutdownGrace.D(), Heartbeat: cfg.Reconcile.Heartbeat.D(),
+		Owner: owner(),
+	}
+}
+
+// pass runs one reconcile or backfill pass and prints its summary.
+func (a *app) pass(ctx context.Context, cfg Config, w jobs.Window, f passFlags) error {
+	chans, err := a.buildChannels(cfg)
+	if err != nil {
+		return err
+	}
+	store, err := a.open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	res, err := a.reconciler(cfg, store, chans, recon.SystemClock{}).Run(ctx, w)
+	if res.RunID != 0 {
+		if perr := printResult(a.stdout, f.output, res); perr != nil && err == nil {
+			err = perr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if f.failOnMismatch && res.NewMismatches > 0 {
+		return &exitError{code: exitMismatch, err: fmt.Errorf("%d new mismatches found (run %d)", res.NewMismatches, res.RunID)}
+	}
+	return nil
+}
+
+func printResult(w io.Writer, format string, res jobs.Result) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		return enc.Encode(res)
+	}
+	mode := ""
+	if res.DryRun {
+		mode = " (dry run: nothing written)"
+	}
+	fmt.Fprintf(w, "%s run %d %s%s in %s\n", res.Kind, res.RunID, strings.ToLower(res.Status), mode,
+		res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond))
+	fmt.Fprintf(w, "  scanned      %d\n  paid         %d\n  failed       %d\n  closed       %d\n  rescheduled  %d\n  mismatches   %d (%d new)\n  conflicts    %d\n  errors       %d\n",
+		res.Scanned, res.Paid, res.Failed, res.Closed, res.Rescheduled, res.Mismatches, res.NewMismatches, res.Conflicts, res.Errors)
+	if len(res.Found) > 0 {
+		fmt.Fprintln(w, "mismatches found:")
+		found := append([]jobs.Found(nil), res.Found...)
+		sort.Slice(found, func(i, j int) bool { return found[i].OrderNo < found[j].OrderNo })
+		for _, m := range found {
+			fmt.Fprintf(w, "  %-26s %-20s %s\n", m.Kind, m.OrderNo, m.Detail)
+		}
+	}
+	if len(res.Planned) > 0 {
+		fmt.Fprintln(w, "would do:")
+		for _, p := range res.Planned {
+			fmt.Fprintf(w, "  %-20s %-10s %-7s %s\n", p.OrderNo, p.Action, p.To, p.Detail)
+		}
+	}
+	if res.Error != "" {
+		fmt.Fprintf(w, "error: %s\n", res.Error)
+	}
+	return nil
+}
+
+func (a *app) schedule(ctx context.Context, cfg Config) error {
+	chans, err := a.buildChannels(cfg)
+	if err != nil {
+		return err
+	}
+	store, err := a.open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	rec := a.reconciler(cfg, store, chans, recon.SystemClock{})
+	tasks := []jobs.Task{{Name: "reconcile", Spec: cfg.Schedule.Reconcile, Run: func(ctx context.Context) error {
+		_, err := rec.Run(ctx, jobs.Window{})
+		return err
+	}}}
+	tasks = append(tasks, scheduledTasks(a, cfg, store)...)
+	a.log.Info("recon schedule started", "reconcile", cfg.Schedule.Reconcile, "notify", cfg.Schedule.Notify)
+	err = jobs.Schedule(ctx, a.log, tasks...)
+	a.log.Info("recon schedule stopped")
+	return err
+}
+
+// scheduledTasks lets other files add tasks to recon schedule.
+var scheduledTasks = func(a *app, cfg Config, store *repo.Store) []jobs.Task { return nil }

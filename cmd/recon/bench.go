@@ -1,0 +1,310 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "github.com/glebarez/go-sqlite" // database/sql driver "sqlite" for the raw ceiling
+	mysqldrv "github.com/go-sql-driver/mysql"
+	"github.com/spf13/cobra"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel"
+	"github.com/recon-dev/recon/channel/simulator"
+	"github.com/recon-dev/recon/jobs"
+	"github.com/recon-dev/recon/repo"
+)
+
+type benchOptions struct {
+	orders      int
+	concurrency int
+	latency     time.Duration
+	rateLimit   float64
+	keep        bool
+}
+
+func (a *app) benchCommand() *cobra.Command {
+	var o benchOptions
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure the raw database ceiling and a full pass over N due orders in a scratch database",
+		Long: `bench creates a scratch database next to the configured one (MySQL: <db>_bench;
+SQLite: a temporary file), seeds N due orders, then measures
+  (a) the raw ceiling: single-row guarded UPDATE + outbox INSERT transactions
+      written directly with database/sql at the same concurrency, and
+  (b) a full reconcile pass over the same orders against the in-process simulator,
+and prints both rates, their ratio, lookup-to-commit latency and peak RSS.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			if o.orders < 1 || o.concurrency < 1 {
+				return usageErr("--orders and --concurrency must be at least 1")
+			}
+			return a.bench(cmd.Context(), cfg, o)
+		},
+	}
+	cmd.Flags().IntVar(&o.orders, "orders", 100000, "due orders to seed")
+	cmd.Flags().IntVar(&o.concurrency, "concurrency", 32, "workers for both measurements")
+	cmd.Flags().DurationVar(&o.latency, "latency", 0, "simulated channel latency per lookup")
+	cmd.Flags().Float64Var(&o.rateLimit, "rate-limit", 0, "channel rate limit in lookups/second (0: none)")
+	cmd.Flags().BoolVar(&o.keep, "keep", false, "keep the scratch database")
+	return cmd
+}
+
+func (a *app) bench(ctx context.Context, cfg Config, o benchOptions) error {
+	driver := repo.Dialect(cfg.Database.Driver)
+	dsn, cleanup, err := scratchDatabase(ctx, driver, cfg.Database.DSN, o.keep)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	store, err := repo.Open(ctx, driver, dsn, repo.Options{MaxOpenConns: o.concurrency + 4})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if _, err := store.Migrate(ctx, time.Now()); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "bench: %s, %d orders, concurrency %d, channel latency %s\n", driver, o.orders, o.concurrency, o.latency)
+
+	seedStart := time.Now()
+	if err := seedBench(ctx, store, o.orders); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "seeded in %s\n", time.Since(seedStart).Round(time.Millisecond))
+
+	rawRate, err := rawCeiling(ctx, driver, dsn, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "raw ceiling (UPDATE + outbox INSERT per tx): %8.0f tx/s\n", rawRate)
+	if err := resetBench(ctx, store); err != nil {
+		return err
+	}
+
+	sim := simulator.New(simulator.Config{Seed: 1, PaidRate: 1, Latency: o.latency})
+	ch := channel.NewGuarded("bench", sim, o.rateLimit, channel.RetryPolicy{InitialInterval: 10 * time.Millisecond, MaxElapsed: time.Second})
+	lat := &latencies{}
+	rec := a.reconciler(cfg, store, map[string]jobs.Channel{"bench": ch}, recon.SystemClock{})
+	rec.Concurrency, rec.GracePeriod, rec.Observer = o.concurrency, 0, lat
+	rec.Logger = a.log
+	start := time.Now()
+	res, err := rec.Run(ctx, jobs.Window{})
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	jobRate := float64(res.Paid) / elapsed.Seconds()
+	fmt.Fprintf(a.stdout, "recon run:                                   %8.0f orders/s (%d paid, %d errors in %s)\n",
+		jobRate, res.Paid, res.Errors, elapsed.Round(time.Millisecond))
+	if rawRate > 0 {
+		fmt.Fprintf(a.stdout, "ratio run / raw ceiling:                     %8.2f\n", jobRate/rawRate)
+	}
+	if o.latency > 0 {
+		bound := float64(o.concurrency) / o.latency.Seconds()
+		if o.rateLimit > 0 && o.rateLimit < bound {
+			bound = o.rateLimit
+		}
+		fmt.Fprintf(a.stdout, "latency bound min(rate_limit, concurrency/latency): %8.0f orders/s, run reaches %.2f of it\n", bound, jobRate/bound)
+	}
+	p50, p99 := lat.percentiles()
+	fmt.Fprintf(a.stdout, "lookup-to-commit latency: p50 %s, p99 %s\n", p50, p99)
+	fmt.Fprintf(a.stdout, "peak RSS: %s\n", peakRSS())
+	if int(res.Paid) != o.orders {
+		return fmt.Errorf("bench: %d of %d orders paid", res.Paid, o.orders)
+	}
+	return nil
+}
+
+// scratchDatabase makes an empty database beside the configured one.
+func scratchDatabase(ctx context.Context, driver repo.Dialect, dsn string, keep bool) (string, func(), error) {
+	if driver == repo.SQLite {
+		dir, err := os.MkdirTemp("", "recon-bench-")
+		if err != nil {
+			return "", nil, err
+		}
+		return filepath.Join(dir, "bench.db"), func() {
+			if !keep {
+				_ = os.RemoveAll(dir)
+			}
+		}, nil
+	}
+	mc, err := mysqldrv.ParseDSN(dsn)
+	if err != nil {
+		return "", nil, err
+	}
+	name := mc.DBName + "_bench"
+	admin, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return "", nil, err
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
+		return "", nil, fmt.Errorf("drop scratch database: %w", err)
+	}
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name+" CHARACTER SET utf8mb4"); err != nil {
+		return "", nil, fmt.Errorf("create scratch database: %w", err)
+	}
+	mc.DBName = name
+	return mc.FormatDSN(), func() {
+		if keep {
+			return
+		}
+		if db, err := sql.Open("mysql", dsn); err == nil {
+			_, _ = db.Exec("DROP DATABASE IF EXISTS " + name)
+			_ = db.Close()
+		}
+	}, nil
+}
+
+func seedBench(ctx context.Context, store *repo.Store, n int) error {
+	created := time.Now().UTC().Add(-time.Hour)
+	const chunk = 5000
+	for start := 0; start < n; start += chunk {
+		batch := make([]recon.Order, 0, chunk)
+		for i := start; i < min(start+chunk, n); i++ {
+			batch = append(batch, recon.Order{OrderNo: fmt.Sprintf("B%09d", i), MerchantID: "m1", Channel: "bench",
+				Amount: int64(100 + i%9000), Currency: "CNY", Status: recon.StatusPending, CreatedAt: created, UpdatedAt: created})
+		}
+		if err := store.InsertOrders(ctx, batch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func resetBench(ctx context.Context, store *repo.Store) error {
+	for _, q := range []string{
+		"UPDATE payment_orders SET status = 'PENDING', version = 0, query_attempts = 0, next_query_at = NULL, paid_at = NULL",
+		"DELETE FROM merchant_notifications", "DELETE FROM order_transitions",
+	} {
+		if err := store.DB().WithContext(ctx).Exec(q).Error; err != nil {
+			return fmt.Errorf("reset bench data: %w", err)
+		}
+	}
+	return nil
+}
+
+// rawCeiling measures plain guarded UPDATE + outbox INSERT transactions.
+func rawCeiling(ctx context.Context, driver repo.Dialect, dsn string, o benchOptions) (float64, error) {
+	ndsn, err := repo.NormalizeDSN(driver, dsn)
+	if err != nil {
+		return 0, err
+	}
+	db, err := sql.Open(string(driver), ndsn)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(o.concurrency)
+	db.SetMaxIdleConns(o.concurrency)
+	var ids []int64
+	rows, err := db.QueryContext(ctx, "SELECT id FROM payment_orders ORDER BY id")
+	if err != nil {
+		return 0, err
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return 0, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	start := time.Now()
+	for w := 0; w < o.concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if int(i) >= len(ids) {
+					return
+				}
+				if err := rawTx(ctx, db, ids[i], now); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return 0, fmt.Errorf("raw ceiling: %w", err)
+	}
+	return float64(len(ids)) / time.Since(start).Seconds(), nil
+}
+
+func rawTx(ctx context.Context, db *sql.DB, id int64, now time.Time) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	if _, err := tx.ExecContext(ctx, "UPDATE payment_orders SET status = 'PAID', version = version + 1, updated_at = ? WHERE id = ? AND version = 0 AND status = 'PENDING'", now, id); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO merchant_notifications (id, order_id, merchant_id, event, payload, status, attempts, next_attempt_at, created_at) VALUES (?, ?, 'm1', 'order.paid', '{}', 'PENDING', 0, ?, ?)",
+		fmt.Sprintf("raw-%d", id), id, now, now); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// latencies records lookup-to-commit times; it is the bench's Observer.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) Lookup(string, string, time.Duration) {}
+func (l *latencies) Transition(recon.Status)              {}
+func (l *latencies) Mismatch(recon.MismatchKind)          {}
+func (l *latencies) Conflict()                            {}
+func (l *latencies) RunFinished(string, string, time.Duration, time.Time) {
+}
+func (l *latencies) Processed(d time.Duration) {
+	l.mu.Lock()
+	l.d = append(l.d, d)
+	l.mu.Unlock()
+}
+
+func (l *latencies) percentiles() (time.Duration, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.d) == 0 {
+		return 0, 0
+	}
+	sort.Slice(l.d, func(i, j int) bool { return l.d[i] < l.d[j] })
+	return l.d[len(l.d)/2], l.d[len(l.d)*99/100]
+}
+
+// peakRSS reads the process's high-water resident set size.
+func peakRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			return strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:"))
+		}
+	}
+	return "unknown"
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), args, &out, &errb, func(k string) string { return env[k] })
+	return code, out.String(), errb.String()
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "recon.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestBadConfigExitsTwoNamingTheKey(t *testing.T) {
+	p := writeConfig(t, "reconcile:\n  grace_period: -1s\n")
+	code, _, stderr := runCLI(t, nil, "run", "--config", p)
+	if code != exitUsage || !strings.Contains(stderr, "reconcile.grace_period") || !strings.Contains(stderr, p) {
+		t.Fatalf("code %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = runCLI(t, nil, "run", "--config", filepath.Join(t.TempDir(), "missing.yaml"))
+	if code != exitUsage || !strings.Contains(stderr, "missing.yaml") {
+		t.Fatalf("missing file: code %d, stderr %q", code, stderr)
+	}
+	code, _, _ = runCLI(t, nil, "run", "--shard", "4/4", "--config", writeConfig(t, ""))
+	if code != exitUsage {
+		t.Fatalf("bad shard: code %d", code)
+	}
+	code, _, _ = runCLI(t, nil, "run", "--no-such-flag")
+	if code != exitUsage {
+		t.Fatalf("unknown flag: code %d", code)
+	}
+}
+
+func TestMigrateRunAndJSONOutput(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, "database: {driver: sqlite, dsn: '"+filepath.Join(dir, "r.db")+"'}\n"+
+		"channels:\n  - {name: sim, kind: simulator, simulator: {seed: 1, paid_rate: 1}}\n")
+	if code, out, stderr := runCLI(t, nil, "migrate", "--config", cfg); code != 0 || !strings.Contains(out, "applied 0001_init") {
+		t.Fatalf("migrate: %d %q %q", code, out, stderr)
+	}
+	if code, out, _ := runCLI(t, nil, "migrate", "--config", cfg); code != 0 || !strings.Contains(out, "up to date") {
+		t.Fatalf("second migrate: %d %q", code, out)
+	}
+	if code, out, _ := runCLI(t, nil, "migrate", "--print", "--config", cfg); code != 0 || !strings.Contains(out, "CREATE TABLE IF NOT EXISTS payment_orders") {
+		t.Fatalf("migrate --print: %d %q", code, out)
+	}
+	code, out, stderr := runCLI(t, nil, "run", "--output", "json", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("run: %d %s", code, stderr)
+	}
+	var res map[string]any
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("json output %q: %v", out, err)
+	}
+	for _, k := range []string{"run_id", "scanned", "paid", "failed", "closed", "rescheduled", "mismatches", "conflicts", "errors", "dry_run"} {
+		if _, ok := res[k]; !ok {
+			t.Fatalf("json output lacks %q: %s", k, out)
+		}
+	}
+}
+
+func TestDemoRunsOnAFreshMachine(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir("../..") // the shipped config.yaml
+	code, out, stderr := runCLI(t, nil, "demo", "--dir", dir, "--orders", "60")
+	if code != 0 {
+		t.Fatalf("demo exited %d: %s", code, stderr)
+	}
+	for _, want := range []string{"seeded 60 PENDING orders", "scanned      60", "orders by status", "PAID"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}

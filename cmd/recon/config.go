@@ -1,0 +1,519 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/recon-dev/recon/jobs"
+	"github.com/recon-dev/recon/repo"
+)
+
+// Duration is a time.Duration written in Go syntax ("90s", "5m") in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("line %d: want a duration such as 90s or 5m", n.Line)
+	}
+	v, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (use Go syntax such as 90s or 5m)", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration in Go syntax.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Config is config.yaml (CONTRACT §7).
+type Config struct {
+	Database  DatabaseConfig  `yaml:"database"`
+	Reconcile ReconcileConfig `yaml:"reconcile"`
+	Notify    NotifyConfig    `yaml:"notify"`
+	Schedule  ScheduleConfig  `yaml:"schedule"`
+	Channels  []ChannelConfig `yaml:"channels"`
+	Log       LogConfig       `yaml:"log"`
+	Metrics   MetricsConfig   `yaml:"metrics"`
+	Demo      DemoConfig      `yaml:"demo"`
+
+	path string
+}
+
+// DatabaseConfig is the database key.
+type DatabaseConfig struct {
+	Driver       string `yaml:"driver"`
+	DSN          string `yaml:"dsn" json:"-"`
+	MaxOpenConns int    `yaml:"max_open_conns"`
+}
+
+// ReconcileConfig is the reconcile key.
+type ReconcileConfig struct {
+	GracePeriod   Duration    `yaml:"grace_period"`
+	MaxAge        Duration    `yaml:"max_age"`
+	BatchSize     int         `yaml:"batch_size"`
+	Concurrency   int         `yaml:"concurrency"`
+	QuerySchedule []Duration  `yaml:"query_schedule"`
+	Jitter        float64     `yaml:"jitter"`
+	CloseOnExpiry bool        `yaml:"close_on_expiry"`
+	LookupRetry   RetryConfig `yaml:"lookup_retry"`
+	ShutdownGrace Duration    `yaml:"shutdown_grace"`
+	Heartbeat     Duration    `yaml:"heartbeat"`
+}
+
+// RetryConfig is reconcile.lookup_retry.
+type RetryConfig struct {
+	InitialInterval Duration `yaml:"initial_interval"`
+	MaxInterval     Duration `yaml:"max_interval"`
+	MaxElapsed      Duration `yaml:"max_elapsed"`
+}
+
+// NotifyConfig is the notify key.
+type NotifyConfig struct {
+	Concurrency   int        `yaml:"concurrency"`
+	Timeout       Duration   `yaml:"timeout"`
+	BatchSize     int        `yaml:"batch_size"`
+	Lease         Duration   `yaml:"lease"`
+	RetrySchedule []Duration `yaml:"retry_schedule"`
+}
+
+// ScheduleConfig is the schedule key: cron specs for recon schedule.
+type ScheduleConfig struct {
+	Reconcile string `yaml:"reconcile"`
+	Notify    string `yaml:"notify"`
+}
+
+// ChannelConfig is one entry of channels.
+type ChannelConfig struct {
+	Name      string   `yaml:"name"`
+	Kind      string   `yaml:"kind"`
+	BaseURL   string   `yaml:"base_url"`
+	RateLimit float64  `yaml:"rate_limit"`
+	Timeout   Duration `yaml:"timeout"`
+	// httpjson
+	Secret string `yaml:"secret" json:"-"`
+	// alipay
+	AppID string `yaml:"app_id"`
+	// alipay, wechatpay
+	PrivateKeyFile string `yaml:"private_key_file"`
+	PublicKeyFile  string `yaml:"public_key_file"`
+	// wechatpay
+	MchID       string `yaml:"mch_id"`
+	CertSerial  string `yaml:"cert_serial"`
+	PublicKeyID string `yaml:"public_key_id"`
+	// stripe
+	APIKey string `yaml:"api_key" json:"-"`
+	// simulator
+	Simulator SimulatorConfig `yaml:"simulator"`
+}
+
+// SimulatorConfig configures a simulator channel (kind: simulator).
+type SimulatorConfig struct {
+	Seed               int64    `yaml:"seed"`
+	Latency            Duration `yaml:"latency"`
+	PaidRate           float64  `yaml:"paid_rate"`
+	FailedRate         float64  `yaml:"failed_rate"`
+	ClosedRate         float64  `yaml:"closed_rate"`
+	NotFoundRate       float64  `yaml:"not_found_rate"`
+	LateRate           float64  `yaml:"late_rate"`
+	LateAfter          int      `yaml:"late_after"`
+	AmountTamperRate   float64  `yaml:"amount_tamper_rate"`
+	CurrencyTamperRate float64  `yaml:"currency_tamper_rate"`
+	BadSignatureRate   float64  `yaml:"bad_signature_rate"`
+	TransientRate      float64  `yaml:"transient_rate"`
+	RateLimitRate      float64  `yaml:"rate_limit_rate"`
+	RetryAfter         Duration `yaml:"retry_after"`
+}
+
+// LogConfig is the log key.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // auto (text on a terminal, JSON otherwise), json, text
+}
+
+// MetricsConfig is the metrics key.
+type MetricsConfig struct {
+	Addr        string `yaml:"addr"`        // recon schedule serves /metrics and /healthz here
+	Pushgateway string `yaml:"pushgateway"` // one-shot commands push here when set
+}
+
+// DemoConfig is the demo key.
+type DemoConfig struct {
+	Orders int `yaml:"orders"`
+}
+
+// DefaultConfig is the configuration before config.yaml is read.
+func DefaultConfig() Config {
+	d := func(s string) Duration { v, _ := time.ParseDuration(s); return Duration(v) }
+	return Config{
+		Database: DatabaseConfig{Driver: "sqlite", DSN: "recon.db"},
+		Reconcile: ReconcileConfig{
+			GracePeriod: d("2m"), MaxAge: d("24h"), BatchSize: 500, Concurrency: 16,
+			QuerySchedule: []Duration{d("5s"), d("30s"), d("1m"), d("3m"), d("5m"), d("10m"), d("30m")},
+			Jitter:        0.1, CloseOnExpiry: true,
+			LookupRetry:   RetryConfig{InitialInterval: d("200ms"), MaxInterval: d("5s"), MaxElapsed: d("30s")},
+			ShutdownGrace: d("30s"), Heartbeat: d("30s"),
+		},
+		Notify: NotifyConfig{
+			Concurrency: 16, Timeout: d("10s"), BatchSize: 200, Lease: d("2m"),
+			RetrySchedule: []Duration{d("15s"), d("15s"), d("30s"), d("3m"), d("10m"), d("20m"), d("30m"), d("30m"), d("30m"), d("60m"), d("3h"), d("3h"), d("3h"), d("6h"), d("6h")},
+		},
+		Schedule: ScheduleConfig{Reconcile: "@every 1m", Notify: "@every 15s"},
+		Log:      LogConfig{Level: "info", Format: "auto"},
+		Metrics:  MetricsConfig{Addr: ":9090"},
+		Demo:     DemoConfig{Orders: 200},
+	}
+}
+
+// ConfigError is an invalid configuration: it names the file and key.
+type ConfigError struct {
+	File string
+	Key  string
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Key == "" {
+		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s: %s", e.File, e.Key, e.Msg)
+}
+
+// LoadConfig reads path over the defaults (an absent file is an error unless
+// it is the default path and embedded defaults are wanted), applies the
+// RECON_DATABASE_* environment overrides, expands ${ENV} references and
+// validates. getenv is os.Getenv outside tests.
+func LoadConfig(path string, data []byte, getenv func(string) string) (Config, error) {
+	cfg := DefaultConfig()
+	cfg.path = path
+	if len(bytes.TrimSpace(data)) > 0 {
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		// Lists replace the defaults rather than merging into them.
+		cfg.Reconcile.QuerySchedule, cfg.Notify.RetrySchedule = nil, nil
+		if err := dec.Decode(&cfg); err != nil {
+			return cfg, &ConfigError{File: path, Msg: yamlMessage(err)}
+		}
+		def := DefaultConfig()
+		if cfg.Reconcile.QuerySchedule == nil {
+			cfg.Reconcile.QuerySchedule = def.Reconcile.QuerySchedule
+		}
+		if cfg.Notify.RetrySchedule == nil {
+			cfg.Notify.RetrySchedule = def.Notify.RetrySchedule
+		}
+	}
+	if v := getenv("RECON_DATABASE_DRIVER"); v != "" {
+		cfg.Database.Driver = v
+	}
+	if v := getenv("RECON_DATABASE_DSN"); v != "" {
+		cfg.Database.DSN = v
+	}
+	if err := cfg.expand(getenv); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type main\.(\w+)`)
+
+// yamlMessage turns yaml.v3's errors into messages that name the key.
+func yamlMessage(err error) string {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n")
+	var lines []string
+	for _, l := range strings.Split(msg, "\n") {
+		l = strings.TrimSpace(l)
+		if m := unknownField.FindStringSubmatch(l); m != nil {
+			l = fmt.Sprintf("line %s: unknown key %q in %s", m[1], m[2], sectionOf(m[3]))
+		}
+		lines = append(lines, l)
+	}
+	return strings.Join(lines, "; ")
+}
+
+func sectionOf(typ string) string {
+	switch typ {
+	case "Config":
+		return "the top level"
+	case "DatabaseConfig":
+		return "database"
+	case "ReconcileConfig":
+		return "reconcile"
+	case "RetryConfig":
+		return "reconcile.lookup_retry"
+	case "NotifyConfig":
+		return "notify"
+	case "ScheduleConfig":
+		return "schedule"
+	case "ChannelConfig":
+		return "a channels entry"
+	case "SimulatorConfig":
+		return "channels[].simulator"
+	case "LogConfig":
+		return "log"
+	case "MetricsConfig":
+		return "metrics"
+	}
+	return typ
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expand replaces ${NAME} in the keys that may hold secrets or paths.
+func (c *Config) expand(getenv func(string) string) error {
+	one := func(key string, s *string) error {
+		var missing []string
+		*s = envRef.ReplaceAllStringFunc(*s, func(ref string) string {
+			name := envRef.FindStringSubmatch(ref)[1]
+			v := getenv(name)
+			if v == "" {
+				missing = append(missing, name)
+			}
+			return v
+		})
+		if len(missing) > 0 {
+			return &ConfigError{File: c.path, Key: key, Msg: fmt.Sprintf("environment variable %s is not set", strings.Join(missing, ", "))}
+		}
+		return nil
+	}
+	if err := one("database.dsn", &c.Database.DSN); err != nil {
+		return err
+	}
+	for i := range c.Channels {
+		ch := &c.Channels[i]
+		k := fmt.Sprintf("channels[%d]", i)
+		for _, f := range []struct {
+			key string
+			v   *string
+		}{
+			{"base_url", &ch.BaseURL}, {"secret", &ch.Secret}, {"app_id", &ch.AppID},
+			{"private_key_file", &ch.PrivateKeyFile}, {"public_key_file", &ch.PublicKeyFile},
+			{"mch_id", &ch.MchID}, {"cert_serial", &ch.CertSerial}, {"public_key_id", &ch.PublicKeyID},
+			{"api_key", &ch.APIKey},
+		} {
+			if err := one(k+"."+f.key, f.v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ChannelKinds are the channel kinds recon knows.
+var ChannelKinds = []string{"simulator", "httpjson", "alipay", "wechatpay", "stripe"}
+
+// Validate checks the configuration before anything connects; every message
+// names the offending key.
+func (c *Config) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return &ConfigError{File: c.path, Key: key, Msg: fmt.Sprintf(format, args...)}
+	}
+	if _, err := repo.NormalizeDSN(repo.Dialect(c.Database.Driver), c.Database.DSN); err != nil {
+		key := "database.dsn"
+		if c.Database.Driver != string(repo.MySQL) && c.Database.Driver != string(repo.SQLite) {
+			key = "database.driver"
+		}
+		return bad(key, "%s", redactDSN(err.Error(), c.Database.DSN))
+	}
+	r := c.Reconcile
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{
+		{"reconcile.grace_period", r.GracePeriod}, {"reconcile.max_age", r.MaxAge},
+		{"reconcile.lookup_retry.initial_interval", r.LookupRetry.InitialInterval},
+		{"reconcile.lookup_retry.max_interval", r.LookupRetry.MaxInterval},
+		{"reconcile.lookup_retry.max_elapsed", r.LookupRetry.MaxElapsed},
+		{"reconcile.shutdown_grace", r.ShutdownGrace}, {"reconcile.heartbeat", r.Heartbeat},
+		{"notify.timeout", c.Notify.Timeout}, {"notify.lease", c.Notify.Lease},
+	} {
+		if d.v < 0 {
+			return bad(d.key, "must not be negative (got %s)", d.v.D())
+		}
+	}
+	if r.BatchSize < 1 || r.BatchSize > 10000 {
+		return bad("reconcile.batch_size", "must be between 1 and 10000 (got %d)", r.BatchSize)
+	}
+	if r.Concurrency < 1 || r.Concurrency > 1024 {
+		return bad("reconcile.concurrency", "must be between 1 and 1024 (got %d)", r.Concurrency)
+	}
+	if r.Jitter < 0 || r.Jitter >= 1 {
+		return bad("reconcile.jitter", "must be in [0, 1) (got %g)", r.Jitter)
+	}
+	if r.Heartbeat == 0 {
+		return bad("reconcile.heartbeat", "must be positive")
+	}
+	if err := checkSchedule("reconcile.query_schedule", r.QuerySchedule, bad); err != nil {
+		return err
+	}
+	if err := checkSchedule("notify.retry_schedule", c.Notify.RetrySchedule, bad); err != nil {
+		return err
+	}
+	if c.Notify.Concurrency < 1 {
+		return bad("notify.concurrency", "must be at least 1 (got %d)", c.Notify.Concurrency)
+	}
+	if c.Notify.BatchSize < 1 {
+		return bad("notify.batch_size", "must be at least 1 (got %d)", c.Notify.BatchSize)
+	}
+	if c.Notify.Timeout == 0 {
+		return bad("notify.timeout", "must be positive")
+	}
+	if _, err := jobs.ParseSpec(c.Schedule.Reconcile); err != nil {
+		return bad("schedule.reconcile", "%v", err)
+	}
+	if _, err := jobs.ParseSpec(c.Schedule.Notify); err != nil {
+		return bad("schedule.notify", "%v", err)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log.level", "must be debug, info, warn or error (got %q)", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "auto", "json", "text":
+	default:
+		return bad("log.format", "must be auto, json or text (got %q)", c.Log.Format)
+	}
+	if c.Metrics.Pushgateway != "" {
+		if err := checkURL(c.Metrics.Pushgateway); err != nil {
+			return bad("metrics.pushgateway", "%v", err)
+		}
+	}
+	names := map[string]bool{}
+	for i, ch := range c.Channels {
+		key := fmt.Sprintf("channels[%d]", i)
+		if ch.Name == "" {
+			return bad(key+".name", "is required")
+		}
+		key = fmt.Sprintf("channels[%d] (%s)", i, ch.Name)
+		if names[ch.Name] {
+			return bad(key+".name", "duplicate channel name %q", ch.Name)
+		}
+		names[ch.Name] = true
+		if !contains(ChannelKinds, ch.Kind) {
+			return bad(key+".kind", "unknown channel kind %q (want one of %s)", ch.Kind, strings.Join(ChannelKinds, ", "))
+		}
+		if ch.RateLimit < 0 {
+			return bad(key+".rate_limit", "must not be negative (got %g)", ch.RateLimit)
+		}
+		if ch.Timeout < 0 {
+			return bad(key+".timeout", "must not be negative (got %s)", ch.Timeout.D())
+		}
+		if ch.Kind == "httpjson" && ch.BaseURL == "" {
+			return bad(key+".base_url", "is required for kind httpjson")
+		}
+		if ch.BaseURL != "" {
+			if err := checkURL(ch.BaseURL); err != nil {
+				return bad(key+".base_url", "%v", err)
+			}
+		}
+		if err := validateChannelKeys(ch, func(field, format string, args ...any) error {
+			return bad(key+"."+field, format, args...)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateChannelKeys checks the keys each kind needs; adapters check the
+// key files themselves when they are built.
+func validateChannelKeys(ch ChannelConfig, bad func(field, format string, args ...any) error) error {
+	required := map[string][]struct {
+		field, v string
+	}{
+		"alipay":    {{"app_id", ch.AppID}, {"private_key_file", ch.PrivateKeyFile}, {"public_key_file", ch.PublicKeyFile}},
+		"wechatpay": {{"mch_id", ch.MchID}, {"cert_serial", ch.CertSerial}, {"private_key_file", ch.PrivateKeyFile}, {"public_key_file", ch.PublicKeyFile}},
+		"stripe":    {{"api_key", ch.APIKey}},
+	}
+	for _, f := range required[ch.Kind] {
+		if strings.TrimSpace(f.v) == "" {
+			return bad(f.field, "is required for kind %s", ch.Kind)
+		}
+	}
+	s := ch.Simulator
+	for _, r := range []struct {
+		field string
+		v     float64
+	}{
+		{"paid_rate", s.PaidRate}, {"failed_rate", s.FailedRate}, {"closed_rate", s.ClosedRate},
+		{"not_found_rate", s.NotFoundRate}, {"late_rate", s.LateRate}, {"amount_tamper_rate", s.AmountTamperRate},
+		{"currency_tamper_rate", s.CurrencyTamperRate}, {"bad_signature_rate", s.BadSignatureRate},
+		{"transient_rate", s.TransientRate}, {"rate_limit_rate", s.RateLimitRate},
+	} {
+		if r.v < 0 || r.v > 1 {
+			return bad("simulator."+r.field, "must be between 0 and 1 (got %g)", r.v)
+		}
+	}
+	if s.Latency < 0 || s.RetryAfter < 0 {
+		return bad("simulator", "latency and retry_after must not be negative")
+	}
+	return nil
+}
+
+func checkSchedule(key string, s []Duration, bad func(key, format string, args ...any) error) error {
+	if len(s) == 0 {
+		return bad(key, "must have at least one step")
+	}
+	for i, d := range s {
+		if d <= 0 {
+			return bad(fmt.Sprintf("%s[%d]", key, i), "must be positive (got %s)", d.D())
+		}
+	}
+	return nil
+}
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL", s)
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// redactDSN removes the DSN's password from a message.
+func redactDSN(msg, dsn string) string {
+	if at := strings.LastIndex(dsn, "@"); at > 0 {
+		if colon := strings.Index(dsn[:at], ":"); colon >= 0 {
+			if pw := dsn[colon+1 : at]; pw != "" {
+				msg = strings.ReplaceAll(msg, pw, "***")
+			}
+		}
+	}
+	return msg
+}
+
+// readConfigFile reads the config file; a missing default file means the
+// built-in defaults.
+func readConfigFile(path string, explicit bool) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && !explicit {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &ConfigError{File: path, Msg: fmt.Sprintf("cannot read config: %v", err)}
+	}
+	return b, nil
+}

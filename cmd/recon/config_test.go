@@ -1,0 +1,81 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+func noEnv(string) string { return "" }
+
+func TestShippedConfigIsValid(t *testing.T) {
+	data, err := os.ReadFile("../../config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig("config.yaml", data, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Database.Driver != "sqlite" || len(cfg.Channels) == 0 || cfg.Channels[0].Kind != "simulator" {
+		t.Fatalf("shipped config is not SQLite + simulator: %+v", cfg.Database)
+	}
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	cases := []struct {
+		yaml, key string
+	}{
+		{"reconcile:\n  grace_perod: 5s\n", `unknown key "grace_perod" in reconcile`},
+		{"bogus: 1\n", `unknown key "bogus"`},
+		{"reconcile:\n  grace_period: -5s\n", "reconcile.grace_period: must not be negative"},
+		{"reconcile:\n  max_age: soon\n", `"soon" is not a duration`},
+		{"reconcile:\n  batch_size: 0\n", "reconcile.batch_size"},
+		{"reconcile:\n  query_schedule: []\n", "reconcile.query_schedule"},
+		{"notify:\n  retry_schedule: [5s, 0s]\n", "notify.retry_schedule[1]"},
+		{"database:\n  driver: postgres\n", "database.driver"},
+		{"database:\n  driver: mysql\n  dsn: 'root:hunter2@tcp(db:3306'\n", "database.dsn"},
+		{"channels:\n  - {name: a, kind: paypal}\n", `channels[0] (a).kind: unknown channel kind "paypal"`},
+		{"channels:\n  - {name: a, kind: httpjson}\n", "channels[0] (a).base_url: is required"},
+		{"channels:\n  - {name: a, kind: httpjson, base_url: 'not a url'}\n", "channels[0] (a).base_url"},
+		{"channels:\n  - {name: a, kind: simulator}\n  - {name: a, kind: simulator}\n", "channels[1] (a).name: duplicate"},
+		{"channels:\n  - {name: a, kind: stripe}\n", "channels[0] (a).api_key: is required"},
+		{"channels:\n  - {name: a, kind: httpjson, base_url: 'http://x', secret: '${NOPE_SECRET}'}\n", "channels[0].secret: environment variable NOPE_SECRET is not set"},
+		{"schedule:\n  reconcile: 'every minute'\n", "schedule.reconcile"},
+		{"log:\n  level: loud\n", "log.level"},
+	}
+	for _, tc := range cases {
+		_, err := LoadConfig("cfg.yaml", []byte(tc.yaml), noEnv)
+		var ce *ConfigError
+		if !errors.As(err, &ce) {
+			t.Fatalf("%q: err = %v, want a ConfigError", tc.yaml, err)
+		}
+		if !strings.Contains(err.Error(), tc.key) || !strings.HasPrefix(err.Error(), "cfg.yaml: ") {
+			t.Fatalf("%q: error %q does not name %q and the file", tc.yaml, err, tc.key)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Fatalf("error leaks the password: %v", err)
+		}
+	}
+}
+
+func TestConfigEnvOverridesAndSecrets(t *testing.T) {
+	env := map[string]string{
+		"RECON_DATABASE_DRIVER": "mysql",
+		"RECON_DATABASE_DSN":    "recon:${DB_PW}@tcp(db:3306)/recon",
+		"DB_PW":                 "pw",
+		"SIG":                   "topsecret",
+	}
+	cfg, err := LoadConfig("c.yaml", []byte("channels:\n  - {name: a, kind: httpjson, base_url: 'http://x', secret: '${SIG}'}\n"),
+		func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Database.Driver != "mysql" || cfg.Database.DSN != "recon:pw@tcp(db:3306)/recon" || cfg.Channels[0].Secret != "topsecret" {
+		t.Fatalf("cfg = %+v", cfg)
+	}
+	if len(cfg.Reconcile.QuerySchedule) != 7 {
+		t.Fatalf("defaults lost: %v", cfg.Reconcile.QuerySchedule)
+	}
+}

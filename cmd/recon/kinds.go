@@ -1,0 +1,27 @@
+package main
+
+import (
+	"github.com/recon-dev/recon/channel"
+	"github.com/recon-dev/recon/channel/httpjson"
+	"github.com/recon-dev/recon/channel/simulator"
+)
+
+func init() {
+	channelBuilders["simulator"] = func(cc ChannelConfig) (channel.Lookup, error) {
+		return simulator.New(simulatorConfig(cc)), nil
+	}
+	channelBuilders["httpjson"] = func(cc ChannelConfig) (channel.Lookup, error) {
+		return httpjson.New(httpjson.Config{Name: cc.Name, BaseURL: cc.BaseURL, Secret: cc.Secret, Timeout: cc.Timeout.D()})
+	}
+}
+
+func simulatorConfig(cc ChannelConfig) simulator.Config {
+	s := cc.Simulator
+	return simulator.Config{
+		Seed: s.Seed, Latency: s.Latency.D(), Secret: cc.Secret,
+		PaidRate: s.PaidRate, FailedRate: s.FailedRate, ClosedRate: s.ClosedRate, NotFoundRate: s.NotFoundRate,
+		LateRate: s.LateRate, LateAfter: s.LateAfter, AmountTamperRate: s.AmountTamperRate,
+		CurrencyTamperRate: s.CurrencyTamperRate, BadSignatureRate: s.BadSignatureRate,
+		TransientRate: s.TransientRate, RateLimitRate: s.RateLimitRate, RetryAfter: s.RetryAfter.D(),
+	}
+}

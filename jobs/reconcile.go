@@ -1,0 +1,536 @@
+// Package jobs orchestrates recon's passes: Reconciler (scan, look up,
+// decide, commit), the notification dispatcher, report writers and the cron
+// wiring. A job is a struct whose Run returns counts; the CLI, the scheduler
+// and the tests all call the same Run. Jobs own small interfaces of exactly
+// the repo and channel methods they call.
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel"
+	"github.com/recon-dev/recon/repo"
+)
+
+// ReconcileStore is what Reconciler needs from the database.
+type ReconcileStore interface {
+	ScanPage(ctx context.Context, sc repo.Scan, cur repo.Cursor, limit int) ([]recon.Order, repo.Cursor, error)
+	Commit(ctx context.Context, out recon.Outcome, meta repo.CommitMeta) (repo.CommitReport, error)
+	RecordMismatch(ctx context.Context, o recon.Order, m recon.Mismatch, meta repo.CommitMeta) (bool, error)
+	RunStore
+}
+
+// RunStore records passes in recon_runs.
+type RunStore interface {
+	StartRun(ctx context.Context, kind string, dryRun bool, shard, owner string, now time.Time) (int64, error)
+	HeartbeatRun(ctx context.Context, id int64, c repo.RunCounters, now time.Time) error
+	FinishRun(ctx context.Context, id int64, status string, c repo.RunCounters, errText string, now time.Time) error
+	FailAbandonedRuns(ctx context.Context, staleBefore, now time.Time) (int64, error)
+}
+
+// Channel is what Reconciler needs from a channel: a lookup with its rate
+// limit and retries, and a close where the provider has one.
+// *channel.Guarded implements it.
+type Channel interface {
+	channel.Lookup
+	channel.Closer
+	CanClose() bool
+}
+
+var _ Channel = (*channel.Guarded)(nil)
+
+// Run kinds (recon_runs.kind).
+const (
+	KindReconcile = "reconcile"
+	KindBackfill  = "backfill"
+	KindNotify    = "notify"
+)
+
+// Window says which orders a pass covers.
+type Window struct {
+	// Backfill covers orders created in [From, To) whatever their schedule;
+	// otherwise the pass covers due orders.
+	Backfill        bool
+	From, To        time.Time
+	IncludeTerminal bool // backfill only: verify terminal orders too (report only)
+	Channel         string
+	Merchant        string
+	Shard           repo.Shard
+	Limit           int // 0: no limit
+	DryRun          bool
+}
+
+// Kind is the run kind the window makes.
+func (w Window) Kind() string {
+	if w.Backfill {
+		return KindBackfill
+	}
+	return KindReconcile
+}
+
+// Result is what a pass did. Its JSON form is the `--output json` contract.
+type Result struct {
+	RunID  int64  `json:"run_id"`
+	Kind   string `json:"kind"`
+	Status string `json:"status"`
+	DryRun bool   `json:"dry_run"`
+	repo.RunCounters
+	// NewMismatches counts mismatches first detected (or reopened) by this pass.
+	NewMismatches int64     `json:"new_mismatches"`
+	StartedAt     time.Time `json:"started_at"`
+	FinishedAt    time.Time `json:"finished_at"`
+	Error         string    `json:"error,omitempty"`
+	// Found lists the mismatches this pass saw (at most 100).
+	Found []Found `json:"found,omitempty"`
+	// Planned lists what a dry run would do (at most 1000).
+	Planned []Planned `json:"planned,omitempty"`
+}
+
+// Found is one mismatch seen by a pass.
+type Found struct {
+	OrderNo string             `json:"order_no"`
+	Channel string             `json:"channel"`
+	Kind    recon.MismatchKind `json:"kind"`
+	Detail  string             `json:"detail"`
+}
+
+// Planned is one action a dry run would have taken.
+type Planned struct {
+	OrderNo string       `json:"order_no"`
+	Action  recon.Action `json:"action"`
+	To      recon.Status `json:"to,omitempty"`
+	Detail  string       `json:"detail,omitempty"`
+}
+
+const (
+	maxFound   = 100
+	maxPlanned = 1000
+)
+
+// Reconciler runs reconciliation passes.
+type Reconciler struct {
+	Store    ReconcileStore
+	Channels map[string]Channel
+	Clock    recon.Clock
+	Logger   *slog.Logger
+	Observer Observer // nil: no metrics
+
+	Policy      recon.Policy
+	GracePeriod time.Duration
+	BatchSize   int
+	Concurrency int
+	// ShutdownGrace is how long in-flight lookups may finish after the
+	// context is cancelled before they are abandoned.
+	ShutdownGrace time.Duration
+	// Heartbeat is how often the run row is refreshed; a RUNNING row older
+	// than three heartbeats belongs to a dead process.
+	Heartbeat time.Duration
+	Owner     string
+}
+
+// ErrShutdown is returned by Run when the context was cancelled: the run is
+// recorded as aborted.
+var ErrShutdown = errors.New("pass aborted by shutdown")
+
+// Run performs one pass over w. Per-order failures are counted in the result,
+// not returned; the error is non-nil only when the pass itself failed (the
+// database went away) or was aborted (ErrShutdown).
+func (r *Reconciler) Run(ctx context.Context, w Window) (Result, error) {
+	r.defaults()
+	start := r.Clock.Now()
+	res := Result{Kind: w.Kind(), DryRun: w.DryRun, StartedAt: start}
+	shard := ""
+	if w.Shard.Count > 1 {
+		shard = fmt.Sprintf("%d/%d", w.Shard.Index, w.Shard.Count)
+	}
+	if !w.DryRun {
+		if n, err := r.Store.FailAbandonedRuns(ctx, start.Add(-3*r.Heartbeat), start); err != nil {
+			return res, err
+		} else if n > 0 {
+			r.Logger.Warn("closed abandoned runs", "count", n)
+		}
+	}
+	runID, err := r.Store.StartRun(ctx, res.Kind, w.DryRun, shard, r.Owner, start)
+	if err != nil {
+		return res, err
+	}
+	res.RunID = runID
+	p := &pass{r: r, w: w, runID: runID}
+	passErr := p.run(ctx, start)
+
+	res.RunCounters = p.counters()
+	res.NewMismatches = p.newMismatches.Load()
+	res.Found, res.Planned = p.found, p.planned
+	res.FinishedAt = r.Clock.Now()
+	res.Status = repo.RunSucceeded
+	switch {
+	case passErr != nil && ctx.Err() != nil:
+		res.Status, res.Error = repo.RunAborted, "aborted by shutdown"
+		passErr = ErrShutdown
+	case passErr != nil:
+		res.Status, res.Error = repo.RunFailed, passErr.Error()
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := r.Store.FinishRun(fctx, runID, res.Status, res.RunCounters, res.Error, res.FinishedAt); err != nil && passErr == nil {
+		passErr = err
+	}
+	if r.Observer != nil {
+		r.Observer.RunFinished(res.Kind, res.Status, res.FinishedAt.Sub(start), res.FinishedAt)
+	}
+	r.Logger.Info("pass finished", "run_id", runID, "kind", res.Kind, "status", res.Status, "dry_run", w.DryRun,
+		"scanned", res.Scanned, "paid", res.Paid, "failed", res.Failed, "closed", res.Closed,
+		"rescheduled", res.Rescheduled, "mismatches", res.Mismatches, "new_mismatches", res.NewMismatches,
+		"conflicts", res.Conflicts, "errors", res.Errors, "skipped", res.Skipped,
+		"duration", res.FinishedAt.Sub(start).String())
+	return res, passErr
+}
+
+func (r *Reconciler) defaults() {
+	if r.Clock == nil {
+		r.Clock = recon.SystemClock{}
+	}
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	if r.BatchSize <= 0 {
+		r.BatchSize = 500
+	}
+	if r.Concurrency <= 0 {
+		r.Concurrency = 8
+	}
+	if r.ShutdownGrace <= 0 {
+		r.ShutdownGrace = 30 * time.Second
+	}
+	if r.Heartbeat <= 0 {
+		r.Heartbeat = 30 * time.Second
+	}
+}
+
+// pass is the state of one Run.
+type pass struct {
+	r     *Reconciler
+	w     Window
+	runID int64
+
+	scanned, paid, failed, closed, rescheduled, mismatches, conflicts, errs, skipped atomic.Int64
+	newMismatches                                                                    atomic.Int64
+
+	mu      sync.Mutex
+	found   []Found
+	planned []Planned
+}
+
+func (p *pass) counters() repo.RunCounters {
+	return repo.RunCounters{
+		Scanned: p.scanned.Load(), Paid: p.paid.Load(), Failed: p.failed.Load(), Closed: p.closed.Load(),
+		Rescheduled: p.rescheduled.Load(), Mismatches: p.mismatches.Load(), Conflicts: p.conflicts.Load(),
+		Errors: p.errs.Load(), Skipped: p.skipped.Load(),
+	}
+}
+
+func (p *pass) run(ctx context.Context, start time.Time) error {
+	r := p.r
+	// Lookups and commits run on a context that outlives a shutdown signal by
+	// ShutdownGrace, so in-flight orders finish (or are abandoned whole).
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+			t := time.NewTimer(r.ShutdownGrace)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				cancelWork()
+			case <-done:
+			}
+		case <-done:
+		}
+	}()
+	if !p.w.DryRun {
+		go p.heartbeat(ctx, done)
+	}
+
+	orders := make(chan recon.Order, r.BatchSize)
+	var wg sync.WaitGroup
+	var fatalOnce sync.Once
+	var fatal error
+	fail := func(err error) { fatalOnce.Do(func() { fatal = err }) }
+	stop := make(chan struct{})
+	var stopOnce sync.Once
+	for i := 0; i < r.Concurrency; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for o := range orders {
+				if ctx.Err() != nil {
+					continue // shutting down: take no new orders
+				}
+				if err := p.process(work, o); err != nil {
+					fail(err)
+					stopOnce.Do(func() { close(stop) })
+				}
+			}
+		}()
+	}
+
+	sc := repo.Scan{
+		Now: start, CreatedBefore: start.Add(-r.GracePeriod),
+		Backfill: p.w.Backfill, From: p.w.From, To: p.w.To, IncludeTerminal: p.w.IncludeTerminal,
+		Channel: p.w.Channel, Merchant: p.w.Merchant, Shard: p.w.Shard,
+	}
+	scanErr := p.produce(ctx, sc, orders, stop)
+	close(orders)
+	wg.Wait()
+	if scanErr != nil {
+		return scanErr
+	}
+	if fatal != nil {
+		return fatal
+	}
+	return ctx.Err()
+}
+
+func (p *pass) produce(ctx context.Context, sc repo.Scan, orders chan<- recon.Order, stop <-chan struct{}) error {
+	var cur repo.Cursor
+	sent := 0
+	for !cur.Done() {
+		page, next, err := p.r.Store.ScanPage(ctx, sc, cur, p.r.BatchSize)
+		if err != nil {
+			return err
+		}
+		for _, o := range page {
+			if p.w.Limit > 0 && sent >= p.w.Limit {
+				return nil
+			}
+			select {
+			case orders <- o:
+				sent++
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-stop:
+				return nil
+			}
+		}
+		cur = next
+	}
+	return nil
+}
+
+func (p *pass) heartbeat(ctx context.Context, done <-chan struct{}) {
+	t := time.NewTicker(p.r.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if err := p.r.Store.HeartbeatRun(ctx, p.runID, p.counters(), p.r.Clock.Now()); err != nil && ctx.Err() == nil {
+				p.r.Logger.Warn("heartbeat failed", "run_id", p.runID, "error", err)
+			}
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// process looks one order up, decides and commits. It returns an error only
+// when the database failed, which ends the pass; everything about the order
+// itself is counted.
+func (p *pass) process(ctx context.Context, o recon.Order) error {
+	r := p.r
+	p.scanned.Add(1)
+	log := r.Logger.With("order_no", o.OrderNo, "order_id", o.ID, "channel", o.Channel)
+	if err := o.Validate(); err != nil {
+		p.skipped.Add(1)
+		p.errs.Add(1)
+		log.Error("skipping order with impossible data", "error", err)
+		return nil
+	}
+	ch, ok := r.Channels[o.Channel]
+	if !ok {
+		p.skipped.Add(1)
+		p.errs.Add(1)
+		log.Error("skipping order of a channel not in the configuration")
+		return nil
+	}
+	began := time.Now()
+	if r.Observer != nil {
+		defer func() { r.Observer.Processed(time.Since(began)) }()
+	}
+	lookup, lerr := p.lookup(ctx, ch, o)
+	if lerr != nil && ctx.Err() != nil {
+		return nil // abandoned at shutdown: nothing is written
+	}
+	var out recon.Outcome
+	now := r.Clock.Now()
+	switch {
+	case lerr != nil && o.Status.Terminal():
+		p.errs.Add(1)
+		log.Warn("verification lookup failed", "error", lerr)
+		return nil
+	case lerr != nil:
+		p.errs.Add(1)
+		log.Debug("lookup failed", "error", lerr)
+		out = recon.Failed(o, lerr.Error(), r.Policy, now)
+	default:
+		out = recon.Decide(o, lookup, r.Policy, now, ch.CanClose())
+	}
+	if out.Action == recon.ActionClose {
+		if p.w.DryRun {
+			p.plan(out, "expired: would close at the channel")
+			p.closed.Add(1)
+			return nil
+		}
+		out = p.closeAndRecheck(ctx, ch, o, log)
+	}
+	return p.commit(ctx, out, log)
+}
+
+func (p *pass) lookup(ctx context.Context, ch Channel, o recon.Order) (recon.LookupResult, error) {
+	start := time.Now()
+	res, err := ch.Lookup(ctx, o)
+	if p.r.Observer != nil {
+		p.r.Observer.Lookup(o.Channel, lookupOutcome(res, err), time.Since(start))
+	}
+	return res, err
+}
+
+// closeAndRecheck closes an expired order at the channel and decides again on
+// a fresh lookup, so a payment that arrived meanwhile is honoured.
+func (p *pass) closeAndRecheck(ctx context.Context, ch Channel, o recon.Order, log *slog.Logger) recon.Outcome {
+	if err := ch.CloseOrder(ctx, o); err != nil {
+		log.Warn("close at channel failed; checking the order again", "error", err)
+	}
+	res, err := p.lookup(ctx, ch, o)
+	now := p.r.Clock.Now()
+	if err != nil {
+		p.errs.Add(1)
+		return recon.Failed(o, "re-check after close: "+err.Error(), p.r.Policy, now)
+	}
+	return recon.Decide(o, res, p.r.Policy, now, false)
+}
+
+func (p *pass) commit(ctx context.Context, out recon.Outcome, log *slog.Logger) error {
+	meta := repo.CommitMeta{RunID: p.runID, Source: p.w.Kind()}
+	for attempt := 0; ; attempt++ {
+		if out.Action == recon.ActionNone {
+			return nil
+		}
+		if p.w.DryRun {
+			p.count(out, false)
+			p.plan(out, planDetail(out))
+			return nil
+		}
+		meta.Now = p.r.Clock.Now()
+		rep, err := p.r.Store.Commit(ctx, out, meta)
+		if err != nil {
+			return fmt.Errorf("commit order %d: %w", out.Order.ID, err)
+		}
+		switch rep.Result {
+		case repo.Applied, repo.Recorded:
+			p.count(out, rep.NewMismatch)
+			log.Debug("committed", "action", out.Action, "to", out.To)
+			return nil
+		case repo.Lost:
+			p.conflicts.Add(1)
+			if p.r.Observer != nil {
+				p.r.Observer.Conflict()
+			}
+			if out.Lookup == nil {
+				return nil
+			}
+			if m := recon.ClassifyConflict(rep.Current, *out.Lookup); m != nil {
+				isNew, err := p.r.Store.RecordMismatch(ctx, rep.Current, *m, meta)
+				if err != nil {
+					return err
+				}
+				p.noteMismatch(rep.Current, *m, isNew)
+			}
+			log.Debug("order settled by another writer", "now", rep.Current.Status)
+			return nil
+		case repo.Stale:
+			if attempt >= 3 || out.Lookup == nil {
+				p.conflicts.Add(1)
+				return nil
+			}
+			out = recon.Decide(rep.Current, *out.Lookup, p.r.Policy, p.r.Clock.Now(), false)
+		}
+	}
+}
+
+func (p *pass) count(out recon.Outcome, newMismatch bool) {
+	switch out.Action {
+	case recon.ActionTransition:
+		switch out.To {
+		case recon.StatusPaid:
+			p.paid.Add(1)
+		case recon.StatusFailed:
+			p.failed.Add(1)
+		case recon.StatusClosed:
+			p.closed.Add(1)
+		}
+		if p.r.Observer != nil && !p.w.DryRun {
+			p.r.Observer.Transition(out.To)
+		}
+	case recon.ActionReschedule:
+		p.rescheduled.Add(1)
+	case recon.ActionHold, recon.ActionReport:
+		p.noteMismatch(out.Order, *out.Mismatch, newMismatch)
+	}
+}
+
+func (p *pass) noteMismatch(o recon.Order, m recon.Mismatch, isNew bool) {
+	p.mismatches.Add(1)
+	if isNew {
+		p.newMismatches.Add(1)
+	}
+	if p.r.Observer != nil && !p.w.DryRun {
+		p.r.Observer.Mismatch(m.Kind)
+	}
+	p.mu.Lock()
+	if len(p.found) < maxFound {
+		p.found = append(p.found, Found{OrderNo: o.OrderNo, Channel: o.Channel, Kind: m.Kind, Detail: m.Detail})
+	}
+	p.mu.Unlock()
+}
+
+func (p *pass) plan(out recon.Outcome, detail string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.planned) < maxPlanned {
+		p.planned = append(p.planned, Planned{OrderNo: out.Order.OrderNo, Action: out.Action, To: out.To, Detail: detail})
+	}
+}
+
+func planDetail(out recon.Outcome) string {
+	switch {
+	case out.Mismatch != nil:
+		return string(out.Mismatch.Kind) + ": " + out.Mismatch.Detail
+	case out.QueryError != "":
+		return "lookup failed: " + out.QueryError
+	case out.NextQueryAt != nil:
+		return "next query at " + out.NextQueryAt.Format(time.RFC3339)
+	}
+	return ""
+}
+
+func lookupOutcome(res recon.LookupResult, err error) string {
+	switch {
+	case err == nil:
+		return string(res.Status)
+	case errors.Is(err, channel.ErrBadSignature):
+		return "bad_signature"
+	}
+	return "error_" + channel.ClassOf(err).String()
+}
