@@ -2,8 +2,12 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	mysqldrv "github.com/go-sql-driver/mysql"
 
 	"gorm.io/gorm"
 
@@ -52,7 +56,8 @@ func (s *Store) Commit(ctx context.Context, out recon.Outcome, meta CommitMeta) 
 	o := out.Order
 	var rep CommitReport
 	var moved bool
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.retryTx(ctx, func(tx *gorm.DB) error {
+		rep, moved = CommitReport{}, false
 		var n int64
 		var err error
 		switch out.Action {
@@ -103,6 +108,36 @@ func (s *Store) Commit(ctx context.Context, out recon.Outcome, meta CommitMeta) 
 	return rep, err
 }
 
+// retryTx runs fn in a transaction, running it again when the database
+// chose it as a deadlock victim: the whole transaction was rolled back, so a
+// rerun is safe and the guard re-checks the order's state.
+func (s *Store) retryTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		err = s.db.WithContext(ctx).Transaction(fn)
+		if err == nil || !retryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt+1) * 5 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+// retryable recognises a deadlock or lock-wait timeout (MySQL 1213, 1205)
+// and SQLite's busy errors.
+func retryable(err error) bool {
+	var me *mysqldrv.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == 1213 || me.Number == 1205
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
+}
+
 // errRollback aborts a transaction whose guard found the order moved.
 var errRollback = fmt.Errorf("rollback: order moved")
 
@@ -149,7 +184,7 @@ func (s *Store) transition(tx *gorm.DB, out recon.Outcome, meta CommitMeta) (int
 // mismatch is new or reopened.
 func (s *Store) RecordMismatch(ctx context.Context, o recon.Order, m recon.Mismatch, meta CommitMeta) (bool, error) {
 	var isNew bool
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.retryTx(ctx, func(tx *gorm.DB) error {
 		var err error
 		isNew, err = s.upsertMismatch(tx, o, m, meta)
 		return err
