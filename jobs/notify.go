@@ -293,7 +293,7 @@ func (p *notifyPass) run(ctx context.Context) error {
 	work := context.WithoutCancel(ctx)
 	done := make(chan struct{})
 	defer close(done)
-	go p.heartbeat(ctx, done)
+	go heartbeat(ctx, done, p.d.Heartbeat, p.d.Store.HeartbeatRun, p.runID, p.counters, p.d.Clock, p.d.Logger)
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -354,23 +354,6 @@ func (p *notifyPass) run(ctx context.Context) error {
 				}
 				p.deliver(work, n)
 			}()
-		}
-	}
-}
-
-func (p *notifyPass) heartbeat(ctx context.Context, done <-chan struct{}) {
-	t := time.NewTicker(p.d.Heartbeat)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			if err := p.d.Store.HeartbeatRun(ctx, p.runID, p.counters(), p.d.Clock.Now()); err != nil && ctx.Err() == nil {
-				p.d.Logger.Warn("heartbeat failed", "run_id", p.runID, "error", err)
-			}
-		case <-done:
-			return
-		case <-ctx.Done():
-			return
 		}
 	}
 }

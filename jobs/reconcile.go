@@ -258,7 +258,7 @@ func (p *pass) run(ctx context.Context, start time.Time) error {
 		}
 	}()
 	if !p.w.DryRun {
-		go p.heartbeat(ctx, done)
+		go heartbeat(ctx, done, r.Heartbeat, r.Store.HeartbeatRun, p.runID, p.counters, r.Clock, r.Logger)
 	}
 
 	orders := make(chan recon.Order, r.BatchSize)
@@ -327,14 +327,18 @@ func (p *pass) produce(ctx context.Context, sc repo.Scan, orders chan<- recon.Or
 	return nil
 }
 
-func (p *pass) heartbeat(ctx context.Context, done <-chan struct{}) {
-	t := time.NewTicker(p.r.Heartbeat)
+// heartbeat refreshes run runID with its counters every `every`, until done
+// is closed or ctx ends, so later passes can tell it is alive.
+func heartbeat(ctx context.Context, done <-chan struct{}, every time.Duration,
+	beat func(context.Context, int64, repo.RunCounters, time.Time) error,
+	runID int64, counters func() repo.RunCounters, clock recon.Clock, log *slog.Logger) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			if err := p.r.Store.HeartbeatRun(ctx, p.runID, p.counters(), p.r.Clock.Now()); err != nil && ctx.Err() == nil {
-				p.r.Logger.Warn("heartbeat failed", "run_id", p.runID, "error", err)
+			if err := beat(ctx, runID, counters(), clock.Now()); err != nil && ctx.Err() == nil {
+				log.Warn("heartbeat failed", "run_id", runID, "error", err)
 			}
 		case <-done:
 			return
