@@ -91,11 +91,7 @@ func (s *Store) scanStream(ctx context.Context, sc Scan, cur Cursor, limit int) 
 	q := s.db.WithContext(ctx).Model(&orderRow{})
 	switch {
 	case sc.Backfill:
-		q = q.Where("created_at >= ? AND created_at < ?", dbTime(sc.From), dbTime(sc.To))
-		if !sc.IncludeTerminal {
-			q = q.Where("status = ?", recon.StatusPending)
-		}
-		q = q.Where("(created_at > ? OR (created_at = ? AND id > ?))", dbTime(cur.at), dbTime(cur.at), cur.id).
+		q = backfillRange(q, sc).Where("(created_at > ? OR (created_at = ? AND id > ?))", dbTime(cur.at), dbTime(cur.at), cur.id).
 			Order("created_at, id")
 	case cur.stream == streamNew:
 		q = q.Where("status = ? AND query_attempts = 0 AND next_query_at IS NULL AND created_at <= ? AND id > ?",
@@ -107,6 +103,22 @@ func (s *Store) scanStream(ctx context.Context, sc Scan, cur Cursor, limit int) 
 			Where("(next_query_at > ? OR (next_query_at = ? AND id > ?))", dbTime(cur.at), dbTime(cur.at), cur.id).
 			Order("next_query_at, id")
 	}
+	var rows []orderRow
+	err := scanFilters(q, sc).Limit(limit).Find(&rows).Error
+	return rows, err
+}
+
+// backfillRange restricts q to the orders a backfill covers.
+func backfillRange(q *gorm.DB, sc Scan) *gorm.DB {
+	q = q.Where("created_at >= ? AND created_at < ?", dbTime(sc.From), dbTime(sc.To))
+	if !sc.IncludeTerminal {
+		q = q.Where("status = ?", recon.StatusPending)
+	}
+	return q
+}
+
+// scanFilters adds the channel, merchant and shard filters of sc.
+func scanFilters(q *gorm.DB, sc Scan) *gorm.DB {
 	if sc.Channel != "" {
 		q = q.Where("channel = ?", sc.Channel)
 	}
@@ -116,9 +128,18 @@ func (s *Store) scanStream(ctx context.Context, sc Scan, cur Cursor, limit int) 
 	if sc.Shard.Count > 1 {
 		q = q.Where("id % ? = ?", sc.Shard.Count, sc.Shard.Index)
 	}
-	var rows []orderRow
-	err := q.Limit(limit).Find(&rows).Error
-	return rows, err
+	return q
+}
+
+// CountBackfill returns how many orders the backfill scan sc will visit, for
+// its progress display.
+func (s *Store) CountBackfill(ctx context.Context, sc Scan) (int64, error) {
+	var n int64
+	q := backfillRange(s.db.WithContext(ctx).Model(&orderRow{}), sc)
+	if err := scanFilters(q, sc).Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("count backfill orders: %w", err)
+	}
+	return n, nil
 }
 
 // CountDue returns how many orders are due and the creation time of the

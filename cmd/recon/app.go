@@ -144,7 +144,15 @@ func (a *app) pass(ctx context.Context, cfg Config, w jobs.Window, f passFlags) 
 		return err
 	}
 	defer store.Close()
-	res, err := a.reconciler(cfg, store, chans, recon.SystemClock{}).Run(ctx, w)
+	rec := a.reconciler(cfg, store, chans, recon.SystemClock{})
+	if w.Backfill {
+		stop, err := a.showProgress(ctx, store, rec, w)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	res, err := rec.Run(ctx, w)
 	if res.RunID != 0 {
 		if perr := printResult(a.stdout, f.output, res); perr != nil && err == nil {
 			err = perr
@@ -157,6 +165,24 @@ func (a *app) pass(ctx context.Context, cfg Config, w jobs.Window, f passFlags) 
 		return &exitError{code: exitMismatch, err: fmt.Errorf("%d new mismatches found (run %d)", res.NewMismatches, res.RunID)}
 	}
 	return nil
+}
+
+// showProgress makes a backfill draw a progress bar on a terminal, or log a
+// line every 30s otherwise. The returned function draws the final state.
+func (a *app) showProgress(ctx context.Context, store *repo.Store, rec *jobs.Reconciler, w jobs.Window) (func(), error) {
+	total, err := store.CountBackfill(ctx, repo.Scan{
+		Backfill: true, From: w.From, To: w.To, IncludeTerminal: w.IncludeTerminal,
+		Channel: w.Channel, Merchant: w.Merchant, Shard: w.Shard,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if w.Limit > 0 && int64(w.Limit) < total {
+		total = int64(w.Limit)
+	}
+	p := &jobs.Progress{Inner: rec.Observer, Total: total, Out: a.stderr, Terminal: isTerminal(a.stderr), Logger: a.log}
+	rec.Observer = p
+	return p.Start(), nil
 }
 
 func printResult(w io.Writer, format string, res jobs.Result) error {

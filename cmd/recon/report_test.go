@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/repo"
+)
+
+// seedCLI migrates a fresh SQLite database through the CLI and inserts
+// orders, returning the config path and an open store.
+func seedCLI(t *testing.T, channels string, orders []recon.Order) (string, *repo.Store) {
+	t.Helper()
+	db := filepath.Join(t.TempDir(), "r.db")
+	cfg := writeConfig(t, "database: {driver: sqlite, dsn: '"+db+"'}\nchannels:\n"+channels)
+	if code, _, stderr := runCLI(t, nil, "migrate", "--config", cfg); code != 0 {
+		t.Fatalf("migrate: %s", stderr)
+	}
+	store, err := repo.Open(context.Background(), repo.SQLite, db, repo.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if err := store.InsertOrders(context.Background(), orders); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, store
+}
+
+func cliOrder(no string, st recon.Status, created time.Time) recon.Order {
+	return recon.Order{OrderNo: no, MerchantID: "m1", Channel: "sim", Amount: 1234, Currency: "CNY",
+		Status: st, CreatedAt: created, UpdatedAt: created}
+}
+
+func TestCheckShowsBothSidesAndCommitsOnlyWhenAsked(t *testing.T) {
+	created := time.Now().UTC().Add(-time.Hour)
+	cfg, store := seedCLI(t, "  - {name: sim, kind: simulator, simulator: {seed: 1, paid_rate: 1}}\n",
+		[]recon.Order{cliOrder("chk-1", recon.StatusPending, created)})
+	ctx := context.Background()
+
+	code, out, stderr := runCLI(t, nil, "check", "chk-1", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("check: %d %s", code, stderr)
+	}
+	for _, want := range []string{"LOCAL", "CHANNEL", "PENDING", "PAID", "12.34 CNY", "decision: TRANSITION to PAID", "transitions:\n  none", "--commit applies"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("check output lacks %q:\n%s", want, out)
+		}
+	}
+	if o, _ := store.GetOrderByNo(ctx, "chk-1"); o.Status != recon.StatusPending || o.Version != 0 {
+		t.Fatalf("check without --commit changed the order: %+v", o)
+	}
+
+	code, out, stderr = runCLI(t, nil, "check", "chk-1", "--commit", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "order is now PAID") {
+		t.Fatalf("check --commit: %d %s\n%s", code, stderr, out)
+	}
+	o, _ := store.GetOrderByNo(ctx, "chk-1")
+	if o.Status != recon.StatusPaid {
+		t.Fatalf("after --commit: %+v", o)
+	}
+	if trs, _ := store.Transitions(ctx, o.ID); len(trs) != 1 || trs[0].ToStatus != recon.StatusPaid {
+		t.Fatalf("transitions after --commit: %+v", trs)
+	}
+	// Looking again shows the transition and decides nothing.
+	_, out, _ = runCLI(t, nil, "check", "chk-1", "--config", cfg)
+	if !strings.Contains(out, "PENDING -> PAID") || !strings.Contains(out, "decision: NONE") {
+		t.Fatalf("second check:\n%s", out)
+	}
+
+	if code, _, stderr := runCLI(t, nil, "check", "no-such-order", "--config", cfg); code != exitUsage || !strings.Contains(stderr, "no-such-order") {
+		t.Fatalf("unknown order: %d %q", code, stderr)
+	}
+}
+
+func TestVerificationBackfillReportsAndNeverModifiesTerminalOrders(t *testing.T) {
+	created := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	var orders []recon.Order
+	for i := 0; i < 5; i++ {
+		orders = append(orders, cliOrder("bf-failed-"+string(rune('a'+i)), recon.StatusFailed, created.Add(time.Duration(i)*time.Minute)))
+	}
+	orders = append(orders, cliOrder("bf-pending", recon.StatusPending, created))
+	cfg, store := seedCLI(t, "  - {name: sim, kind: simulator, simulator: {seed: 1, paid_rate: 1}}\n", orders)
+	ctx := context.Background()
+
+	code, out, stderr := runCLI(t, nil, "backfill", "--from", "2026-03-01T00:00:00Z", "--to", "2026-03-02T00:00:00Z",
+		"--include-terminal", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("backfill: %d %s", code, stderr)
+	}
+	if !strings.Contains(out, "scanned      6") || !strings.Contains(out, "mismatches   5 (5 new)") {
+		t.Fatalf("backfill summary:\n%s", out)
+	}
+	// Not a terminal: the progress is a log line with the total, not a bar.
+	if !strings.Contains(stderr, "pass progress (final)") || !strings.Contains(stderr, `"total":6`) || strings.Contains(stderr, "\r") {
+		t.Fatalf("progress lines on a non-terminal:\n%s", stderr)
+	}
+	for _, o := range orders[:5] {
+		got, _ := store.GetOrderByNo(ctx, o.OrderNo)
+		if got.Status != recon.StatusFailed || got.Version != 0 {
+			t.Fatalf("verification modified %s: %+v", o.OrderNo, got)
+		}
+	}
+	if got, _ := store.GetOrderByNo(ctx, "bf-pending"); got.Status != recon.StatusPaid {
+		t.Fatalf("pending order in the window: %+v", got)
+	}
+	ms, err := store.ListMismatches(ctx, repo.MismatchFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 5 {
+		t.Fatalf("mismatches: %+v", ms)
+	}
+	for _, m := range ms {
+		if m.Kind != recon.MismatchChannelPaidLocalUnpaid {
+			t.Fatalf("mismatch kind %s, want %s", m.Kind, recon.MismatchChannelPaidLocalUnpaid)
+		}
+	}
+}
