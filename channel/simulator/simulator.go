@@ -109,6 +109,14 @@ type Behaviour struct {
 	// PayOnClose makes CloseOrder find the order paid: the close fails and
 	// later lookups answer PAID.
 	PayOnClose bool
+	// Malformed answers a correctly signed body that cannot be parsed.
+	Malformed bool
+	// StaleTimestamp signs answers with a timestamp far in the past, for the
+	// wire formats whose signature covers one (WeChat Pay).
+	StaleTimestamp bool
+	// Delay is added to every call of the order, after Config.Latency: a
+	// delay longer than the client's timeout is a timeout.
+	Delay time.Duration
 }
 
 // OrderSource supplies the orders Handler answers about: an HTTP request
@@ -196,16 +204,99 @@ func (s *Sim) Calls(orderNo string) int {
 // channel.RateLimited (429, with Config.RetryAfter) and channel.Permanent
 // (400); a bad signature wraps channel.ErrBadSignature.
 func (s *Sim) Lookup(ctx context.Context, o recon.Order) (recon.LookupResult, error) {
-	if err := s.sleep(ctx); err != nil {
+	a, err := s.Next(ctx, o)
+	if err != nil {
 		return recon.LookupResult{}, fmt.Errorf("simulator: lookup %s: %w", o.OrderNo, err)
 	}
-	p := s.step(o)
-	if p.kind == replyRateLimited {
+	if a.Kind == AnswerRateLimited {
 		// The exact wait: a header would round it to whole seconds.
-		return recon.LookupResult{}, channel.RateLimited(s.cfg.RetryAfter,
+		return recon.LookupResult{}, channel.RateLimited(a.RetryAfter,
 			fmt.Errorf("simulator: lookup %s: HTTP 429 too many requests", o.OrderNo))
 	}
-	return httpjson.Decode(s.decode, s.render(o, p), o.OrderNo)
+	return httpjson.Decode(s.decode, s.render(o, a), o.OrderNo)
+}
+
+// AnswerKind says what kind of reply one call gets.
+type AnswerKind int
+
+// Answer kinds.
+const (
+	// AnswerStatus is an answer about the order (Answer.Status).
+	AnswerStatus AnswerKind = iota
+	// AnswerTransient is a server fault (HTTP 5xx or the provider's
+	// system-error code).
+	AnswerTransient
+	// AnswerRateLimited asks the caller to slow down (HTTP 429 with
+	// Answer.RetryAfter).
+	AnswerRateLimited
+	// AnswerPermanent is a request the channel refuses (HTTP 4xx or the
+	// provider's business error), whatever the retries.
+	AnswerPermanent
+)
+
+// Answer is what the simulated channel decided for one call, before it is
+// rendered in a provider's wire format. The wire renderers (httpjson here,
+// and one per provider kind in this package) turn it into bytes, signed as
+// the provider signs.
+type Answer struct {
+	Kind       AnswerKind
+	Status     recon.ChannelStatus // AnswerStatus
+	Amount     int64               // minor units
+	Currency   string              // ISO 4217, upper case
+	TxnID      string              // set when PAID
+	PaidAt     time.Time           // set when PAID
+	RetryAfter time.Duration       // AnswerRateLimited
+
+	// BadSignature: sign with a key that is not the channel's.
+	BadSignature bool
+	// Malformed: send a correctly signed body that cannot be parsed.
+	Malformed bool
+	// StaleTimestamp: sign with a timestamp far in the past.
+	StaleTimestamp bool
+}
+
+// Next waits the configured latency (and the order's Delay), counts one
+// call about o and decides its answer. It returns ctx's error if ctx ends
+// first. Every wire format shares it, so they all fail alike.
+func (s *Sim) Next(ctx context.Context, o recon.Order) (Answer, error) {
+	s.mu.Lock()
+	b, _ := s.behaviour(o)
+	s.mu.Unlock()
+	if err := s.sleep(ctx, b.Delay); err != nil {
+		return Answer{}, err
+	}
+	p := s.step(o)
+	a := Answer{Status: p.status, Amount: p.amount, Currency: p.currency,
+		BadSignature: p.badSig, Malformed: b.Malformed, StaleTimestamp: b.StaleTimestamp}
+	switch p.kind {
+	case replyTransient:
+		a.Kind = AnswerTransient
+	case replyRateLimited:
+		a.Kind = AnswerRateLimited
+		a.RetryAfter = s.cfg.RetryAfter
+	case replyPermanent:
+		a.Kind = AnswerPermanent
+	}
+	if a.Kind == AnswerStatus && a.Status == recon.ChannelPaid {
+		a.TxnID = s.TxnID(o.OrderNo)
+		a.PaidAt = s.paidAt(o)
+	}
+	return a, nil
+}
+
+// NotFound counts one call about an order number the order source does not
+// know, and returns the NOT_FOUND answer for it.
+func (s *Sim) NotFound(orderNo string) Answer {
+	s.mu.Lock()
+	s.state(orderNo).calls++
+	s.mu.Unlock()
+	return Answer{Kind: AnswerStatus, Status: recon.ChannelNotFound}
+}
+
+// TxnID is the channel's transaction id for a paid order, the same for the
+// same seed and order number.
+func (s *Sim) TxnID(orderNo string) string {
+	return fmt.Sprintf("SIM%016X", s.hash(orderNo, "txn"))
 }
 
 // CloseOrder closes o at the channel. Closing a pending order makes later
@@ -213,7 +304,7 @@ func (s *Sim) Lookup(ctx context.Context, o recon.Order) (recon.LookupResult, er
 // is paid (or PayOnClose), failed or unknown cannot be closed: the error is
 // permanent.
 func (s *Sim) CloseOrder(ctx context.Context, o recon.Order) error {
-	if err := s.sleep(ctx); err != nil {
+	if err := s.sleep(ctx, 0); err != nil {
 		return fmt.Errorf("simulator: close %s: %w", o.OrderNo, err)
 	}
 	s.mu.Lock()
@@ -259,25 +350,35 @@ func (s *Sim) Handler(orders OrderSource) http.Handler {
 			writeReply(w, s.errorReply(http.StatusBadRequest, "4001", "missing "+httpjson.DefaultOrderParam))
 			return
 		}
-		if err := s.sleep(r.Context()); err != nil {
-			return // the client is gone
-		}
-		o, ok, err := orders.OrderByNo(r.Context(), no)
+		o, a, err := s.AnswerFor(r.Context(), orders, no)
 		if err != nil {
-			writeReply(w, s.errorReply(http.StatusInternalServerError, "5001", "order source unavailable"))
+			if r.Context().Err() == nil {
+				writeReply(w, s.errorReply(http.StatusInternalServerError, "5001", "order source unavailable"))
+			}
 			return
 		}
-		if !ok {
-			s.mu.Lock()
-			s.state(no).calls++
-			s.mu.Unlock()
-			writeReply(w, s.render(recon.Order{OrderNo: no}, plan{kind: replyAnswer, status: recon.ChannelNotFound}))
-			return
-		}
-		o.OrderNo = no
-		writeReply(w, s.render(o, s.step(o)))
+		writeReply(w, s.render(o, a))
 	})
 	return mux
+}
+
+// AnswerFor finds the order numbered orderNo in orders and decides the
+// answer to one call about it, like Next; an order orders does not know is
+// NOT_FOUND. It fails when orders fails or ctx ends.
+func (s *Sim) AnswerFor(ctx context.Context, orders OrderSource, orderNo string) (recon.Order, Answer, error) {
+	o, ok, err := orders.OrderByNo(ctx, orderNo)
+	if err != nil {
+		return recon.Order{}, Answer{}, fmt.Errorf("simulator: find order %s: %w", orderNo, err)
+	}
+	if !ok {
+		if err := s.sleep(ctx, 0); err != nil {
+			return recon.Order{}, Answer{}, err
+		}
+		return recon.Order{OrderNo: orderNo}, s.NotFound(orderNo), nil
+	}
+	o.OrderNo = orderNo
+	a, err := s.Next(ctx, o)
+	return o, a, err
 }
 
 func writeReply(w http.ResponseWriter, r httpjson.Reply) {
@@ -289,12 +390,13 @@ func writeReply(w http.ResponseWriter, r httpjson.Reply) {
 	_, _ = w.Write(r.Body)
 }
 
-// sleep waits Config.Latency or until ctx is done.
-func (s *Sim) sleep(ctx context.Context) error {
-	if s.cfg.Latency <= 0 {
+// sleep waits Config.Latency plus extra, or until ctx is done.
+func (s *Sim) sleep(ctx context.Context, extra time.Duration) error {
+	d := s.cfg.Latency + extra
+	if d <= 0 {
 		return ctx.Err()
 	}
-	t := time.NewTimer(s.cfg.Latency)
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -435,30 +537,38 @@ func (s *Sim) otherCurrency(o recon.Order) string {
 	return currencies[i]
 }
 
-// render turns a plan into the HTTP answer a real httpjson channel would
+// render turns an answer into the HTTP reply a real httpjson channel would
 // send: body, status code and headers, signed with the secret.
-func (s *Sim) render(o recon.Order, p plan) httpjson.Reply {
-	switch p.kind {
-	case replyTransient:
+func (s *Sim) render(o recon.Order, a Answer) httpjson.Reply {
+	switch a.Kind {
+	case AnswerTransient:
 		return s.errorReply(http.StatusInternalServerError, "5000", "simulated transient failure")
-	case replyPermanent:
+	case AnswerPermanent:
 		return s.errorReply(http.StatusBadRequest, "4000", "simulated permanent failure")
-	case replyRateLimited:
+	case AnswerRateLimited:
 		r := s.errorReply(http.StatusTooManyRequests, "4290", "too many requests")
-		secs := (s.cfg.RetryAfter + time.Second - 1) / time.Second
-		r.Header.Set("Retry-After", strconv.FormatInt(int64(secs), 10))
+		r.Header.Set("Retry-After", RetryAfterHeader(a.RetryAfter))
 		return r
 	}
-	if p.status == recon.ChannelNotFound {
-		return s.signed(http.StatusNotFound, httpjson.Response{Code: httpjson.DefaultNotFoundCode, Msg: "order not exist"}, p.badSig)
+	if a.Malformed {
+		return s.signedBytes(http.StatusOK, []byte(`{"code":"0000","data":{"status":`), a.BadSignature)
 	}
-	amount := p.amount
-	d := &httpjson.Data{Order: o.OrderNo, Status: string(p.status), Amount: &amount, Currency: p.currency}
-	if p.status == recon.ChannelPaid {
-		d.TxnID = fmt.Sprintf("SIM%016X", s.hash(o.OrderNo, "txn"))
-		d.PaidAt = s.paidAt(o).Format(time.RFC3339)
+	if a.Status == recon.ChannelNotFound {
+		return s.signed(http.StatusNotFound, httpjson.Response{Code: httpjson.DefaultNotFoundCode, Msg: "order not exist"}, a.BadSignature)
 	}
-	return s.signed(http.StatusOK, httpjson.Response{Code: httpjson.DefaultSuccessCode, Msg: "success", Data: d}, p.badSig)
+	amount := a.Amount
+	d := &httpjson.Data{Order: o.OrderNo, Status: string(a.Status), Amount: &amount, Currency: a.Currency}
+	if a.Status == recon.ChannelPaid {
+		d.TxnID = a.TxnID
+		d.PaidAt = a.PaidAt.Format(time.RFC3339)
+	}
+	return s.signed(http.StatusOK, httpjson.Response{Code: httpjson.DefaultSuccessCode, Msg: "success", Data: d}, a.BadSignature)
+}
+
+// RetryAfterHeader renders d as an HTTP Retry-After value: whole seconds,
+// rounded up.
+func RetryAfterHeader(d time.Duration) string {
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
 }
 
 // paidAt is a deterministic few seconds after the order was created.
@@ -479,6 +589,10 @@ func (s *Sim) errorReply(code int, bodyCode, msg string) httpjson.Reply {
 // key, as a forger without the secret would.
 func (s *Sim) signed(code int, resp httpjson.Response, bad bool) httpjson.Reply {
 	body, _ := json.Marshal(resp) // plain strings and numbers always encode
+	return s.signedBytes(code, body, bad)
+}
+
+func (s *Sim) signedBytes(code int, body []byte, bad bool) httpjson.Reply {
 	key := s.cfg.Secret
 	if bad {
 		key = "forged-" + key
