@@ -170,6 +170,12 @@ func (s *Store) GetOrderByNo(ctx context.Context, orderNo string) (recon.Order, 
 	return s.getOrder(s.db.WithContext(ctx), "order_no = ?", orderNo)
 }
 
+// GetOrderByTxnID reads the order whose channel_txn_id is txnID (the column
+// has no index: this serves the simulator server, not the pass).
+func (s *Store) GetOrderByTxnID(ctx context.Context, txnID string) (recon.Order, error) {
+	return s.getOrder(s.db.WithContext(ctx), "channel_txn_id = ?", txnID)
+}
+
 func (s *Store) getOrder(db *gorm.DB, where string, arg any) (recon.Order, error) {
 	var r orderRow
 	err := db.Where(where, arg).Take(&r).Error

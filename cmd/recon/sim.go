@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel/simulator"
+	"github.com/recon-dev/recon/repo"
+)
+
+func init() {
+	extraCommands = append(extraCommands, (*app).simCommand)
+}
+
+func (a *app) simCommand() *cobra.Command {
+	sim := &cobra.Command{Use: "sim", Short: "Simulated payment channels for staging and demos"}
+	var addr, keysDir, from string
+	serve := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the simulator over HTTP in every wire format (httpjson, Alipay, WeChat Pay v3, Stripe)",
+		Long: `Serve the simulated channel over HTTP so that recon (or anything else) can be
+pointed at it as if it were the real provider:
+
+  httpjson   GET  /order/get_result?orderId=...
+  alipay     POST /gateway.do                      (alipay.trade.query, alipay.trade.close)
+  wechatpay  GET  /v3/pay/transactions/out-trade-no/{no}?mchid=...,  POST .../close
+  stripe     GET  /v1/payment_intents/{id},  POST /v1/payment_intents/{id}/cancel
+
+Answers are about the orders in the configured database, shaped by the
+simulator: block of the channel named by --from-channel (the first channel of
+kind simulator by default), with the same fault injection as the in-process
+simulator, and signed as each provider signs. The keys live in --keys-dir
+(generated on first start); point recon's private_key_file / public_key_file
+at the files printed on start-up.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			sc, err := simulatorFor(cfg, from)
+			if err != nil {
+				return err
+			}
+			store, err := a.open(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			keys, files, err := simulator.LoadOrCreateKeys(keysDir)
+			if err != nil {
+				return usageErr("--keys-dir %s: %v", keysDir, err)
+			}
+			return a.serveSim(cmd.Context(), addr, simulator.New(sc).Server(storeOrders{store}, keys), keys, files)
+		},
+	}
+	serve.Flags().StringVar(&addr, "addr", "127.0.0.1:8081", "address to listen on")
+	serve.Flags().StringVar(&keysDir, "keys-dir", "sim-keys", "directory of the simulator's key files (created if missing)")
+	serve.Flags().StringVar(&from, "from-channel", "", "take the simulator settings from this channel of config.yaml")
+	sim.AddCommand(serve)
+	return sim
+}
+
+// simulatorFor returns the simulator settings of the channel named from, or
+// of the first simulator channel when from is empty.
+func simulatorFor(cfg Config, from string) (simulator.Config, error) {
+	for _, cc := range cfg.Channels {
+		if (from == "" && cc.Kind == "simulator") || (from != "" && cc.Name == from) {
+			return simulatorConfig(cc), nil
+		}
+	}
+	if from != "" {
+		return simulator.Config{}, usageErr("--from-channel %q: no such channel in %s", from, cfg.path)
+	}
+	return simulator.Config{Seed: 1}, nil
+}
+
+func (a *app) serveSim(ctx context.Context, addr string, h http.Handler, keys simulator.Keys, f simulator.KeyFiles) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return usageErr("--addr %s: %v", addr, err)
+	}
+	url := "http://" + ln.Addr().String()
+	fmt.Fprintf(a.stdout, `simulator listening on %s
+channels for recon's config.yaml:
+  - {name: sim-httpjson, kind: httpjson, base_url: %s}
+  - {name: sim-alipay, kind: alipay, base_url: %s/gateway.do, app_id: %q,
+     private_key_file: %s, public_key_file: %s}
+  - {name: sim-wechatpay, kind: wechatpay, base_url: %s, mch_id: %q, cert_serial: %q,
+     private_key_file: %s, public_key_file: %s, public_key_id: %q}
+  - {name: sim-stripe, kind: stripe, base_url: %s, api_key: %q}
+`, url, url, url, keys.AlipayAppID, f.AlipayAppPrivate, f.AlipayPublic,
+		url, keys.WechatMchID, keys.WechatMerchantSerial, f.WechatMerchantPrivate, f.WechatPlatformPublic, keys.WechatPlatformKeyID,
+		url, keys.StripeAPIKey)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("simulator server: %w", err)
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	}
+}
+
+// storeOrders answers the simulator's order questions from the database.
+type storeOrders struct{ s *repo.Store }
+
+var _ simulator.TxnOrderSource = storeOrders{}
+
+func (o storeOrders) OrderByNo(ctx context.Context, no string) (recon.Order, bool, error) {
+	return found(o.s.GetOrderByNo(ctx, no))
+}
+
+func (o storeOrders) OrderByTxnID(ctx context.Context, id string) (recon.Order, bool, error) {
+	return found(o.s.GetOrderByTxnID(ctx, id))
+}
+
+func found(ord recon.Order, err error) (recon.Order, bool, error) {
+	if errors.Is(err, recon.ErrNotFound) {
+		return recon.Order{}, false, nil
+	}
+	return ord, err == nil, err
+}
