@@ -49,16 +49,13 @@ at the files printed on start-up.`,
 			if err != nil {
 				return err
 			}
-			store, err := a.open(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			keys, files, err := simulator.LoadOrCreateKeys(keysDir)
-			if err != nil {
-				return usageErr("--keys-dir %s: %v", keysDir, err)
-			}
-			return a.serveSim(cmd.Context(), addr, simulator.New(sc).Server(storeOrders{store}, keys), keys, files)
+			return a.withStore(cmd, func(ctx context.Context, store *repo.Store) error {
+				keys, files, err := simulator.LoadOrCreateKeys(keysDir)
+				if err != nil {
+					return usageErr("--keys-dir %s: %v", keysDir, err)
+				}
+				return a.serveSim(ctx, addr, simulator.New(sc).Server(storeOrders{store}, keys), keys, files)
+			})
 		},
 	}
 	serve.Flags().StringVar(&addr, "addr", "127.0.0.1:8081", "address to listen on")
