@@ -107,20 +107,13 @@ func (a *app) reportCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := a.config()
-			if err != nil {
-				return err
-			}
-			store, err := a.open(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			rep, err := buildReport(cmd.Context(), store, mf, desc, time.Now().UTC())
-			if err != nil {
-				return err
-			}
-			return writeReport(rep, format, out, a.stdout)
+			return a.withStore(cmd, func(ctx context.Context, store *repo.Store) error {
+				rep, err := buildReport(ctx, store, mf, desc, time.Now().UTC())
+				if err != nil {
+					return err
+				}
+				return writeReport(rep, format, out, a.stdout)
+			})
 		},
 	}
 	f.register(cmd)
