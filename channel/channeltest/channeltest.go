@@ -29,6 +29,9 @@ type Env struct {
 	Secret string
 	// Timeout is the per-request timeout the adapter must apply.
 	Timeout time.Duration
+	// Sim is the simulated channel behind the server, for the in-process
+	// simulator's own run of the suite.
+	Sim *simulator.Sim
 }
 
 // Harness describes one adapter to the suite.
@@ -72,7 +75,7 @@ func Run(t *testing.T, h Harness) {
 	orders := simulator.NewOrders()
 	srv := httptest.NewServer(sim.Server(orders, keys))
 	t.Cleanup(srv.Close)
-	env := Env{BaseURL: srv.URL, Keys: keys, KeyFiles: files, Secret: "contract-secret", Timeout: Timeout}
+	env := Env{BaseURL: srv.URL, Keys: keys, KeyFiles: files, Secret: "contract-secret", Timeout: Timeout, Sim: sim}
 	ch := h.New(t, env)
 	created := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 
