@@ -22,7 +22,7 @@ import (
 // ReconcileStore is what Reconciler needs from the database.
 type ReconcileStore interface {
 	ScanPage(ctx context.Context, sc repo.Scan, cur repo.Cursor, limit int) ([]recon.Order, repo.Cursor, error)
-	Commit(ctx context.Context, out recon.Outcome, meta repo.CommitMeta) (repo.CommitReport, error)
+	CommitBatch(ctx context.Context, outs []recon.Outcome, meta repo.CommitMeta) ([]repo.CommitReport, error)
 	RecordMismatch(ctx context.Context, o recon.Order, m recon.Mismatch, meta repo.CommitMeta) (bool, error)
 	RunStore
 }
@@ -133,6 +133,16 @@ type Reconciler struct {
 	// than three heartbeats belongs to a dead process.
 	Heartbeat time.Duration
 	Owner     string
+	// CommitBatch is the most orders committed in one transaction (default
+	// 64; 1 commits every order alone). Each order keeps its own guarded
+	// update, outbox row and audit row; the batch saves commits and round
+	// trips.
+	CommitBatch int
+	// CommitWait is how long a committer waits for more outcomes before it
+	// commits a batch that is not full (default 2ms).
+	CommitWait time.Duration
+	// Committers is how many batches may be committed at once (default 2).
+	Committers int
 }
 
 // ErrShutdown is returned by Run when the context was cancelled: the run is
@@ -212,6 +222,15 @@ func (r *Reconciler) defaults() {
 	if r.Heartbeat <= 0 {
 		r.Heartbeat = 30 * time.Second
 	}
+	if r.CommitBatch <= 0 {
+		r.CommitBatch = 64
+	}
+	if r.CommitWait <= 0 {
+		r.CommitWait = 2 * time.Millisecond
+	}
+	if r.Committers <= 0 {
+		r.Committers = 2
+	}
 }
 
 // pass is the state of one Run.
@@ -226,6 +245,38 @@ type pass struct {
 	mu      sync.Mutex
 	found   []Found
 	planned []Planned
+
+	// commits feeds the committers; nil commits each order where it is
+	// decided (ProcessOne).
+	commits  chan commitItem
+	stop     chan struct{} // closed when the pass fails: take no more work
+	stopOnce sync.Once
+	fatal    error // the first error that ended the pass; set before stop closes
+}
+
+// commitItem is one decided order on its way to a committer.
+type commitItem struct {
+	out   recon.Outcome
+	began time.Time // when its lookup started, for Observer.Processed
+}
+
+// abort ends the pass with err (the first one wins): the producer, workers
+// and committers stop taking work.
+func (p *pass) abort(err error) {
+	p.stopOnce.Do(func() {
+		p.fatal = err
+		close(p.stop)
+	})
+}
+
+// stopped reports whether the pass was aborted.
+func (p *pass) stopped() bool {
+	select {
+	case <-p.stop:
+		return true
+	default:
+		return false
+	}
 }
 
 func (p *pass) counters() repo.RunCounters {
@@ -261,24 +312,35 @@ func (p *pass) run(ctx context.Context, start time.Time) error {
 		go heartbeat(ctx, done, r.Heartbeat, r.Store.HeartbeatRun, p.runID, p.counters, r.Clock, r.Logger)
 	}
 
+	// Workers look orders up and decide; committers gather the outcomes into
+	// batches. A worker hands its outcome over and takes the next order, so
+	// lookups never wait for a commit.
+	p.stop = make(chan struct{})
+	var committers sync.WaitGroup
+	if !p.w.DryRun {
+		p.commits = make(chan commitItem, r.CommitBatch)
+		for i := 0; i < r.Committers; i++ {
+			committers.Add(1)
+			go func() {
+				defer committers.Done()
+				if err := p.committer(work); err != nil {
+					p.abort(err)
+				}
+			}()
+		}
+	}
 	orders := make(chan recon.Order, r.BatchSize)
-	var wg sync.WaitGroup
-	var fatalOnce sync.Once
-	var fatal error
-	fail := func(err error) { fatalOnce.Do(func() { fatal = err }) }
-	stop := make(chan struct{})
-	var stopOnce sync.Once
+	var workers sync.WaitGroup
 	for i := 0; i < r.Concurrency; i++ {
-		wg.Add(1)
+		workers.Add(1)
 		go func() {
-			defer wg.Done()
+			defer workers.Done()
 			for o := range orders {
-				if ctx.Err() != nil {
-					continue // shutting down: take no new orders
+				if ctx.Err() != nil || p.stopped() {
+					continue // shutting down or failed: take no new orders
 				}
 				if err := p.process(work, o); err != nil {
-					fail(err)
-					stopOnce.Do(func() { close(stop) })
+					p.abort(err)
 				}
 			}
 		}()
@@ -289,19 +351,23 @@ func (p *pass) run(ctx context.Context, start time.Time) error {
 		Backfill: p.w.Backfill, From: p.w.From, To: p.w.To, IncludeTerminal: p.w.IncludeTerminal,
 		Channel: p.w.Channel, Merchant: p.w.Merchant, Shard: p.w.Shard,
 	}
-	scanErr := p.produce(ctx, sc, orders, stop)
+	scanErr := p.produce(ctx, sc, orders)
 	close(orders)
-	wg.Wait()
+	workers.Wait()
+	if p.commits != nil {
+		close(p.commits)
+		committers.Wait()
+	}
 	if scanErr != nil {
 		return scanErr
 	}
-	if fatal != nil {
-		return fatal
+	if p.stopped() {
+		return p.fatal
 	}
 	return ctx.Err()
 }
 
-func (p *pass) produce(ctx context.Context, sc repo.Scan, orders chan<- recon.Order, stop <-chan struct{}) error {
+func (p *pass) produce(ctx context.Context, sc repo.Scan, orders chan<- recon.Order) error {
 	var cur repo.Cursor
 	sent := 0
 	for !cur.Done() {
@@ -318,7 +384,7 @@ func (p *pass) produce(ctx context.Context, sc repo.Scan, orders chan<- recon.Or
 				sent++
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-stop:
+			case <-p.stop:
 				return nil
 			}
 		}
@@ -348,7 +414,8 @@ func heartbeat(ctx context.Context, done <-chan struct{}, every time.Duration,
 	}
 }
 
-// process looks one order up, decides and commits. It returns an error only
+// process looks one order up, decides, and hands the outcome to a committer
+// (or commits it itself when the pass has none). It returns an error only
 // when the database failed, which ends the pass; everything about the order
 // itself is counted.
 func (p *pass) process(ctx context.Context, o recon.Order) error {
@@ -368,13 +435,36 @@ func (p *pass) process(ctx context.Context, o recon.Order) error {
 		log.Error("skipping order of a channel not in the configuration")
 		return nil
 	}
-	began := time.Now()
-	if r.Observer != nil {
-		defer func() { r.Observer.Processed(time.Since(began)) }()
+	it := commitItem{began: time.Now()}
+	out, ok := p.decide(ctx, ch, o, log)
+	switch {
+	case !ok || out.Action == recon.ActionNone:
+	case p.w.DryRun:
+		p.count(out, false)
+		p.plan(out, planDetail(out))
+	case p.commits == nil:
+		it.out = out
+		return p.commitItems(ctx, []commitItem{it})
+	default:
+		it.out = out
+		select {
+		case p.commits <- it:
+		case <-p.stop: // the pass failed: the order is left as it is
+		}
+		return nil
 	}
+	p.processed(it.began)
+	return nil
+}
+
+// decide looks o up and returns what to commit; ok is false when there is
+// nothing to commit (a verification lookup failed, a lookup was abandoned at
+// shutdown, a dry run would close the order).
+func (p *pass) decide(ctx context.Context, ch Channel, o recon.Order, log *slog.Logger) (recon.Outcome, bool) {
+	r := p.r
 	lookup, lerr := p.lookup(ctx, ch, o)
 	if lerr != nil && ctx.Err() != nil {
-		return nil // abandoned at shutdown: nothing is written
+		return recon.Outcome{}, false // abandoned at shutdown: nothing is written
 	}
 	var out recon.Outcome
 	now := r.Clock.Now()
@@ -382,7 +472,7 @@ func (p *pass) process(ctx context.Context, o recon.Order) error {
 	case lerr != nil && o.Status.Terminal():
 		p.errs.Add(1)
 		log.Warn("verification lookup failed", "error", lerr)
-		return nil
+		return recon.Outcome{}, false
 	case lerr != nil:
 		p.errs.Add(1)
 		log.Debug("lookup failed", "error", lerr)
@@ -394,11 +484,19 @@ func (p *pass) process(ctx context.Context, o recon.Order) error {
 		if p.w.DryRun {
 			p.plan(out, "expired: would close at the channel")
 			p.closed.Add(1)
-			return nil
+			return recon.Outcome{}, false
 		}
 		out = p.closeAndRecheck(ctx, ch, o, log)
 	}
-	return p.commit(ctx, out, log)
+	return out, true
+}
+
+// processed tells the observer that an order is done, from its lookup to its
+// commit.
+func (p *pass) processed(began time.Time) {
+	if p.r.Observer != nil {
+		p.r.Observer.Processed(time.Since(began))
+	}
 }
 
 func (p *pass) lookup(ctx context.Context, ch Channel, o recon.Order) (recon.LookupResult, error) {
@@ -425,52 +523,129 @@ func (p *pass) closeAndRecheck(ctx context.Context, ch Channel, o recon.Order, l
 	return recon.Decide(o, res, p.r.Policy, now, false)
 }
 
-func (p *pass) commit(ctx context.Context, out recon.Outcome, log *slog.Logger) error {
-	meta := repo.CommitMeta{RunID: p.runID, Source: p.w.Kind()}
-	for attempt := 0; ; attempt++ {
-		if out.Action == recon.ActionNone {
+// committer commits the outcomes the workers hand over, in batches of up to
+// CommitBatch, until the channel is closed. Its error ends the pass.
+func (p *pass) committer(ctx context.Context) error {
+	batch := make([]commitItem, 0, p.r.CommitBatch)
+	for {
+		it, ok := <-p.commits
+		if !ok {
 			return nil
 		}
-		if p.w.DryRun {
-			p.count(out, false)
-			p.plan(out, planDetail(out))
-			return nil
+		batch = append(batch[:0], it)
+		open := p.gather(&batch)
+		if err := p.commitItems(ctx, batch); err != nil {
+			return err
 		}
-		meta.Now = p.r.Clock.Now()
-		rep, err := p.r.Store.Commit(ctx, out, meta)
-		if err != nil {
-			return fmt.Errorf("commit order %d: %w", out.Order.ID, err)
-		}
-		switch rep.Result {
-		case repo.Applied, repo.Recorded:
-			p.count(out, rep.NewMismatch)
-			log.Debug("committed", "action", out.Action, "to", out.To)
+		if !open {
 			return nil
-		case repo.Lost:
-			p.conflicts.Add(1)
-			if p.r.Observer != nil {
-				p.r.Observer.Conflict()
-			}
-			if out.Lookup == nil {
-				return nil
-			}
-			if m := recon.ClassifyConflict(rep.Current, *out.Lookup); m != nil {
-				isNew, err := p.r.Store.RecordMismatch(ctx, rep.Current, *m, meta)
-				if err != nil {
-					return err
-				}
-				p.noteMismatch(rep.Current, *m, isNew)
-			}
-			log.Debug("order settled by another writer", "now", rep.Current.Status)
-			return nil
-		case repo.Stale:
-			if attempt >= 3 || out.Lookup == nil {
-				p.conflicts.Add(1)
-				return nil
-			}
-			out = recon.Decide(rep.Current, *out.Lookup, p.r.Policy, p.r.Clock.Now(), false)
 		}
 	}
+}
+
+// gather adds to batch what is waiting, then waits up to CommitWait for more
+// while the batch is not full. It returns false when the channel is closed.
+func (p *pass) gather(batch *[]commitItem) bool {
+	var timeout <-chan time.Time
+	for len(*batch) < p.r.CommitBatch {
+		select {
+		case it, ok := <-p.commits:
+			if !ok {
+				return false
+			}
+			*batch = append(*batch, it)
+			continue
+		default:
+		}
+		if timeout == nil {
+			t := time.NewTimer(p.r.CommitWait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case it, ok := <-p.commits:
+			if !ok {
+				return false
+			}
+			*batch = append(*batch, it)
+		case <-timeout:
+			return true
+		}
+	}
+	return true
+}
+
+// commitItems commits items in one transaction and settles each order's
+// report; orders found stale are decided again and committed in a further
+// transaction, at most three times.
+func (p *pass) commitItems(ctx context.Context, items []commitItem) error {
+	meta := repo.CommitMeta{RunID: p.runID, Source: p.w.Kind()}
+	for attempt := 0; len(items) > 0; attempt++ {
+		outs := make([]recon.Outcome, len(items))
+		for i, it := range items {
+			outs[i] = it.out
+		}
+		meta.Now = p.r.Clock.Now()
+		reps, err := p.r.Store.CommitBatch(ctx, outs, meta)
+		if err != nil {
+			if len(outs) == 1 {
+				return fmt.Errorf("commit order %d: %w", outs[0].Order.ID, err)
+			}
+			return fmt.Errorf("commit %d orders (ids %d…%d): %w", len(outs), outs[0].Order.ID, outs[len(outs)-1].Order.ID, err)
+		}
+		var again []commitItem
+		for i, it := range items {
+			next, err := p.settle(ctx, it.out, reps[i], meta, attempt)
+			if err != nil {
+				return err
+			}
+			if next != nil {
+				again = append(again, commitItem{out: *next, began: it.began})
+				continue
+			}
+			p.processed(it.began)
+		}
+		items = again
+	}
+	return nil
+}
+
+// settle counts what a commit did to one order. For an order found stale it
+// returns the outcome decided again on the order as it is now; nil when the
+// order is settled.
+func (p *pass) settle(ctx context.Context, out recon.Outcome, rep repo.CommitReport, meta repo.CommitMeta, attempt int) (*recon.Outcome, error) {
+	switch rep.Result {
+	case repo.Applied, repo.Recorded:
+		p.count(out, rep.NewMismatch)
+		p.r.Logger.Debug("committed", "order_no", out.Order.OrderNo, "order_id", out.Order.ID, "action", out.Action, "to", out.To)
+	case repo.Lost:
+		p.conflicts.Add(1)
+		if p.r.Observer != nil {
+			p.r.Observer.Conflict()
+		}
+		if out.Lookup == nil {
+			return nil, nil
+		}
+		if m := recon.ClassifyConflict(rep.Current, *out.Lookup); m != nil {
+			isNew, err := p.r.Store.RecordMismatch(ctx, rep.Current, *m, meta)
+			if err != nil {
+				return nil, err
+			}
+			p.noteMismatch(rep.Current, *m, isNew)
+		}
+		p.r.Logger.Debug("order settled by another writer", "order_no", out.Order.OrderNo, "now", rep.Current.Status)
+	case repo.Stale:
+		if attempt >= 3 || out.Lookup == nil {
+			p.conflicts.Add(1)
+			return nil, nil
+		}
+		next := recon.Decide(rep.Current, *out.Lookup, p.r.Policy, p.r.Clock.Now(), false)
+		if next.Action == recon.ActionNone {
+			return nil, nil
+		}
+		return &next, nil
+	}
+	return nil, nil
 }
 
 func (p *pass) count(out recon.Outcome, newMismatch bool) {

@@ -52,60 +52,13 @@ type CommitReport struct {
 // (status PENDING and the version read, or nothing), the outbox row and audit
 // row of a transition, and the outcome's mismatch. When the guard finds the
 // order moved, nothing is written and the order is re-read for the caller.
+// It is CommitBatch of one outcome.
 func (s *Store) Commit(ctx context.Context, out recon.Outcome, meta CommitMeta) (CommitReport, error) {
-	o := out.Order
-	var rep CommitReport
-	var moved bool
-	err := s.retryTx(ctx, func(tx *gorm.DB) error {
-		rep, moved = CommitReport{}, false
-		var n int64
-		var err error
-		switch out.Action {
-		case recon.ActionTransition:
-			n, err = s.transition(tx, out, meta)
-		case recon.ActionReschedule:
-			n, err = exec(tx, `UPDATE payment_orders SET query_attempts = query_attempts + 1, next_query_at = ?,
-				last_query_error = ?, updated_at = ? WHERE id = ? AND version = ? AND status = ?`,
-				nullTime(out.NextQueryAt), nullString(truncate(out.QueryError, 1024)), dbTime(meta.Now),
-				o.ID, o.Version, recon.StatusPending)
-		case recon.ActionHold:
-			n, err = exec(tx, `UPDATE payment_orders SET query_attempts = query_attempts + 1, next_query_at = NULL,
-				last_query_error = ?, updated_at = ? WHERE id = ? AND version = ? AND status = ?`,
-				nullString(truncate(string(out.Mismatch.Kind)+": "+out.Mismatch.Detail, 1024)), dbTime(meta.Now),
-				o.ID, o.Version, recon.StatusPending)
-			if err == nil && n == 1 {
-				rep.NewMismatch, err = s.upsertMismatch(tx, o, *out.Mismatch, meta)
-			}
-		case recon.ActionReport:
-			rep.Result = Recorded
-			rep.NewMismatch, err = s.upsertMismatch(tx, o, *out.Mismatch, meta)
-			return err
-		default:
-			return fmt.Errorf("commit order %d: nothing to commit for action %s", o.ID, out.Action)
-		}
-		if err != nil {
-			return fmt.Errorf("commit order %d (%s): %w", o.ID, out.Action, err)
-		}
-		if n == 0 {
-			moved = true
-			return errRollback
-		}
-		rep.Result = Applied
-		return nil
-	})
-	if moved {
-		cur, err := s.GetOrder(ctx, o.ID)
-		if err != nil {
-			return rep, err
-		}
-		rep.Current = cur
-		rep.Result = Stale
-		if cur.Status.Terminal() {
-			rep.Result = Lost
-		}
-		return rep, nil
+	reps, err := s.CommitBatch(ctx, []recon.Outcome{out}, meta)
+	if err != nil {
+		return CommitReport{}, err
 	}
-	return rep, err
+	return reps[0], nil
 }
 
 // retryTx runs fn in a transaction, running it again when the database
@@ -136,47 +89,6 @@ func retryable(err error) bool {
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
-}
-
-// errRollback aborts a transaction whose guard found the order moved.
-var errRollback = fmt.Errorf("rollback: order moved")
-
-func (s *Store) transition(tx *gorm.DB, out recon.Outcome, meta CommitMeta) (int64, error) {
-	o := out.Order
-	var txnID string
-	var paidAt *time.Time
-	if out.Lookup != nil {
-		txnID = out.Lookup.TxnID
-		if out.To == recon.StatusPaid {
-			paidAt = out.Lookup.PaidAt
-			if paidAt == nil {
-				paidAt = &meta.Now
-			}
-		}
-	}
-	n, err := exec(tx, `UPDATE payment_orders SET status = ?, version = version + 1,
-		query_attempts = query_attempts + 1, next_query_at = NULL, last_query_error = NULL,
-		channel_txn_id = COALESCE(channel_txn_id, ?), paid_at = ?, updated_at = ?
-		WHERE id = ? AND version = ? AND status = ?`,
-		out.To, nullString(txnID), nullTime(paidAt), dbTime(meta.Now),
-		o.ID, o.Version, recon.StatusPending)
-	if err != nil || n == 0 {
-		return n, err
-	}
-	note := recon.NewNotification(o, out.To, txnID, paidAt, meta.Now)
-	if _, err := exec(tx, s.insertIgnore("merchant_notifications",
-		"id, order_id, merchant_id, event, payload, status, attempts, next_attempt_at, created_at",
-		"?, ?, ?, ?, ?, 'PENDING', 0, ?, ?"),
-		note.ID, o.ID, o.MerchantID, note.Event, string(note.Payload()), dbTime(meta.Now), dbTime(meta.Now)); err != nil {
-		return 0, fmt.Errorf("enqueue notification: %w", err)
-	}
-	if _, err := exec(tx, `INSERT INTO order_transitions
-		(order_id, from_status, to_status, from_version, to_version, source, run_id, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		o.ID, o.Status, out.To, o.Version, o.Version+1, meta.Source, nullRunID(meta.RunID), dbTime(meta.Now)); err != nil {
-		return 0, fmt.Errorf("write audit row: %w", err)
-	}
-	return n, nil
 }
 
 // RecordMismatch upserts one mismatch outside any order change (a lost race

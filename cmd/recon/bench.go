@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -29,6 +30,7 @@ type benchOptions struct {
 	latency     time.Duration
 	rateLimit   float64
 	keep        bool
+	cpuProfile  string
 }
 
 func (a *app) benchCommand() *cobra.Command {
@@ -59,6 +61,7 @@ and prints both rates, their ratio, lookup-to-commit latency and peak RSS.`,
 	cmd.Flags().DurationVar(&o.latency, "latency", 0, "simulated channel latency per lookup")
 	cmd.Flags().Float64Var(&o.rateLimit, "rate-limit", 0, "channel rate limit in lookups/second (0: none)")
 	cmd.Flags().BoolVar(&o.keep, "keep", false, "keep the scratch database")
+	cmd.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the full pass to this file (go tool pprof)")
 	return cmd
 }
 
@@ -100,8 +103,13 @@ func (a *app) bench(ctx context.Context, cfg Config, o benchOptions) error {
 	rec := a.reconciler(cfg, store, map[string]jobs.Channel{"bench": ch}, recon.SystemClock{})
 	rec.Concurrency, rec.GracePeriod, rec.Observer = o.concurrency, 0, lat
 	rec.Logger = a.log
+	stopProfile, err := startCPUProfile(o.cpuProfile)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	res, err := rec.Run(ctx, jobs.Window{})
+	stopProfile()
 	if err != nil {
 		return err
 	}
@@ -126,6 +134,26 @@ func (a *app) bench(ctx context.Context, cfg Config, o benchOptions) error {
 		return fmt.Errorf("bench: %d of %d orders paid", res.Paid, o.orders)
 	}
 	return nil
+}
+
+// startCPUProfile profiles the process into path until the returned function
+// is called; an empty path profiles nothing.
+func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("start CPU profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
 
 // scratchDatabase makes an empty database beside the configured one.

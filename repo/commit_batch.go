@@ -1,0 +1,245 @@
+package repo
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/recon-dev/recon"
+)
+
+// CommitBatch writes many outcomes in one transaction, as Commit does for
+// one: each order still has its own guarded update (status PENDING and the
+// version read), and a transition its own outbox and audit row. An order
+// whose guard finds it moved gets nothing written and is reported Lost or
+// Stale (re-read) without affecting the others. The batch is all or nothing:
+// on an error no order of it is written; a deadlock reruns the whole batch.
+// The reports are in the order of outs.
+//
+// One transaction for many orders saves a commit (a log flush) and most
+// round trips per order, which is where a pass spends its time.
+func (s *Store) CommitBatch(ctx context.Context, outs []recon.Outcome, meta CommitMeta) ([]CommitReport, error) {
+	for _, out := range outs {
+		switch out.Action {
+		case recon.ActionTransition, recon.ActionReschedule, recon.ActionHold, recon.ActionReport:
+		default:
+			return nil, fmt.Errorf("commit order %d: nothing to commit for action %s", out.Order.ID, out.Action)
+		}
+	}
+	// Lock rows in id order so that concurrent batches do not deadlock.
+	idx := make([]int, len(outs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return outs[idx[a]].Order.ID < outs[idx[b]].Order.ID })
+
+	reps := make([]CommitReport, len(outs))
+	moved := make([]bool, len(outs))
+	err := s.retryTx(ctx, func(tx *gorm.DB) error {
+		w := newBatchWriter(ctx, s, tx, meta)
+		defer w.close()
+		for _, i := range idx {
+			reps[i], moved[i] = CommitReport{}, false
+			rep, ok, err := w.apply(outs[i])
+			if err != nil {
+				return err
+			}
+			reps[i], moved[i] = rep, !ok
+		}
+		return w.flush()
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, m := range moved {
+		if !m {
+			continue
+		}
+		cur, err := s.GetOrder(ctx, outs[i].Order.ID)
+		if err != nil {
+			return nil, err
+		}
+		reps[i] = CommitReport{Result: Stale, Current: cur}
+		if cur.Status.Terminal() {
+			reps[i].Result = Lost
+		}
+	}
+	return reps, nil
+}
+
+// The guarded updates, one per action. Each is prepared once per batch.
+const (
+	sqlTransition = `UPDATE payment_orders SET status = ?, version = version + 1,
+		query_attempts = query_attempts + 1, next_query_at = NULL, last_query_error = NULL,
+		channel_txn_id = COALESCE(channel_txn_id, ?), paid_at = ?, updated_at = ?
+		WHERE id = ? AND version = ? AND status = ?`
+	sqlReschedule = `UPDATE payment_orders SET query_attempts = query_attempts + 1, next_query_at = ?,
+		last_query_error = ?, updated_at = ? WHERE id = ? AND version = ? AND status = ?`
+	sqlHold = `UPDATE payment_orders SET query_attempts = query_attempts + 1, next_query_at = NULL,
+		last_query_error = ?, updated_at = ? WHERE id = ? AND version = ? AND status = ?`
+)
+
+const (
+	outboxCols = "id, order_id, merchant_id, event, payload, status, attempts, next_attempt_at, created_at"
+	outboxVals = "?, ?, ?, ?, ?, 'PENDING', 0, ?, ?"
+	auditCols  = "order_id, from_status, to_status, from_version, to_version, source, run_id, created_at"
+	auditVals  = "?, ?, ?, ?, ?, ?, ?, ?"
+	// rowsPerInsert bounds a multi-row INSERT well under every dialect's
+	// limit on bound parameters.
+	rowsPerInsert = 500
+)
+
+// batchWriter writes the outcomes of one batch inside its transaction: the
+// guarded updates one by one through prepared statements, the outbox and
+// audit rows of the transitions gathered into multi-row inserts at the end.
+type batchWriter struct {
+	ctx   context.Context
+	s     *Store
+	tx    *gorm.DB
+	sqlTx *sql.Tx // nil when GORM does not expose it: statements go through tx
+	meta  CommitMeta
+	stmts map[string]*sql.Stmt
+
+	outbox, audit []any
+	nOutbox       int
+	nAudit        int
+}
+
+func newBatchWriter(ctx context.Context, s *Store, tx *gorm.DB, meta CommitMeta) *batchWriter {
+	sqlTx, _ := tx.Statement.ConnPool.(*sql.Tx)
+	return &batchWriter{ctx: ctx, s: s, tx: tx, sqlTx: sqlTx, meta: meta, stmts: map[string]*sql.Stmt{}}
+}
+
+// apply writes one outcome. ok is false when the guard found the order moved
+// and nothing was written for it.
+func (w *batchWriter) apply(out recon.Outcome) (rep CommitReport, ok bool, err error) {
+	o, now := out.Order, dbTime(w.meta.Now)
+	var n int64
+	switch out.Action {
+	case recon.ActionTransition:
+		n, err = w.transition(out)
+	case recon.ActionReschedule:
+		n, err = w.exec(sqlReschedule, nullTime(out.NextQueryAt), nullString(truncate(out.QueryError, 1024)), now,
+			o.ID, o.Version, recon.StatusPending)
+	case recon.ActionHold:
+		n, err = w.exec(sqlHold, nullString(truncate(string(out.Mismatch.Kind)+": "+out.Mismatch.Detail, 1024)), now,
+			o.ID, o.Version, recon.StatusPending)
+		if err == nil && n == 1 {
+			rep.NewMismatch, err = w.s.upsertMismatch(w.tx, o, *out.Mismatch, w.meta)
+		}
+	case recon.ActionReport:
+		rep.Result = Recorded
+		rep.NewMismatch, err = w.s.upsertMismatch(w.tx, o, *out.Mismatch, w.meta)
+		return rep, err == nil, err
+	}
+	if err != nil {
+		return rep, false, fmt.Errorf("commit order %d (%s): %w", o.ID, out.Action, err)
+	}
+	if n == 0 {
+		return CommitReport{}, false, nil
+	}
+	rep.Result = Applied
+	return rep, true, nil
+}
+
+// transition moves the order and queues its outbox and audit rows.
+func (w *batchWriter) transition(out recon.Outcome) (int64, error) {
+	o, now := out.Order, dbTime(w.meta.Now)
+	var txnID string
+	var paidAt *time.Time
+	if out.Lookup != nil {
+		txnID = out.Lookup.TxnID
+		if out.To == recon.StatusPaid {
+			paidAt = out.Lookup.PaidAt
+			if paidAt == nil {
+				paidAt = &w.meta.Now
+			}
+		}
+	}
+	n, err := w.exec(sqlTransition, out.To, nullString(txnID), nullTime(paidAt), now, o.ID, o.Version, recon.StatusPending)
+	if err != nil || n == 0 {
+		return n, err
+	}
+	note := recon.NewNotification(o, out.To, txnID, paidAt, w.meta.Now)
+	w.outbox = append(w.outbox, note.ID, o.ID, o.MerchantID, note.Event, string(note.Payload()), now, now)
+	w.nOutbox++
+	w.audit = append(w.audit, o.ID, o.Status, out.To, o.Version, o.Version+1, w.meta.Source, nullRunID(w.meta.RunID), now)
+	w.nAudit++
+	return n, nil
+}
+
+// flush writes the gathered outbox rows (insert-ignore: a notification
+// already queued stays as it is) and audit rows.
+func (w *batchWriter) flush() error {
+	if err := w.insertRows(w.s.insertIgnore("merchant_notifications", outboxCols, outboxVals), outboxVals, w.outbox, w.nOutbox); err != nil {
+		return fmt.Errorf("enqueue notifications: %w", err)
+	}
+	audit := "INSERT INTO order_transitions (" + auditCols + ") VALUES (" + auditVals + ")"
+	if err := w.insertRows(audit, auditVals, w.audit, w.nAudit); err != nil {
+		return fmt.Errorf("write audit rows: %w", err)
+	}
+	return nil
+}
+
+// insertRows runs the one-row INSERT query for n rows whose arguments are
+// args, rowsPerInsert rows per statement: the VALUES tuple is repeated.
+func (w *batchWriter) insertRows(query, vals string, args []any, n int) error {
+	if n == 0 {
+		return nil
+	}
+	per := len(args) / n
+	tuple := "(" + vals + ")"
+	head, tail, _ := strings.Cut(query, tuple)
+	for start := 0; start < n; start += rowsPerInsert {
+		end := min(start+rowsPerInsert, n)
+		q := head + strings.Repeat(tuple+", ", end-start-1) + tuple + tail
+		if _, err := w.execOnce(q, args[start*per:end*per]...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// exec runs a statement of the batch through a statement prepared once per
+// transaction, and returns the rows it affected.
+func (w *batchWriter) exec(query string, args ...any) (int64, error) {
+	if w.sqlTx == nil {
+		return exec(w.tx, query, args...)
+	}
+	st := w.stmts[query]
+	if st == nil {
+		var err error
+		if st, err = w.sqlTx.PrepareContext(w.ctx, query); err != nil {
+			return 0, err
+		}
+		w.stmts[query] = st
+	}
+	res, err := st.ExecContext(w.ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// execOnce runs a statement used once per transaction.
+func (w *batchWriter) execOnce(query string, args ...any) (int64, error) {
+	if w.sqlTx == nil {
+		return exec(w.tx, query, args...)
+	}
+	res, err := w.sqlTx.ExecContext(w.ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (w *batchWriter) close() {
+	for _, st := range w.stmts {
+		_ = st.Close()
+	}
+}

@@ -1,0 +1,189 @@
+package repo_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/repo"
+	"github.com/recon-dev/recon/repo/repotest"
+)
+
+// seedRead seeds n due orders named prefix-i and returns them as read back.
+func seedRead(t *testing.T, s *repo.Store, prefix string, n int) []recon.Order {
+	t.Helper()
+	ptrs := make([]*recon.Order, n)
+	for i := range ptrs {
+		o := repotest.Order(fmt.Sprintf("%s-%03d", prefix, i), now)
+		ptrs[i] = &o
+	}
+	repotest.Seed(t, s, ptrs...)
+	out := make([]recon.Order, n)
+	for i, p := range ptrs {
+		o, err := s.GetOrder(context.Background(), p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = o
+	}
+	return out
+}
+
+func paid(o recon.Order) recon.Outcome {
+	return recon.Decide(o, recon.LookupResult{Status: recon.ChannelPaid, Amount: o.Amount, Currency: o.Currency, TxnID: "T-" + o.OrderNo},
+		recon.Policy{}, now, false)
+}
+
+// countRows counts the rows of table for one order.
+func countRows(t *testing.T, s *repo.Store, table string, orderID int64) int64 {
+	t.Helper()
+	var n int64
+	if err := s.DB().Table(table).Where("order_id = ?", orderID).Count(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestCommitBatchGuardsEachOrder commits one batch mixing every action with
+// orders someone else moved first: each order gets its own result, the moved
+// ones nothing written, the others all their rows.
+func TestCommitBatchGuardsEachOrder(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		ord := seedRead(t, db.Store, "B", 6)
+		// A callback pays B-001; B-002's schedule moved (a stale read).
+		db.Store.DB().Exec("UPDATE payment_orders SET status = 'PAID', version = version + 1 WHERE id = ?", ord[1].ID)
+		db.Store.DB().Exec("UPDATE payment_orders SET version = version + 1 WHERE id = ?", ord[2].ID)
+		resched := recon.Failed(ord[3], "timeout", recon.Policy{}, now)
+		hold := recon.Decide(ord[4], recon.LookupResult{Status: recon.ChannelPaid, Amount: ord[4].Amount + 1, Currency: ord[4].Currency},
+			recon.Policy{}, now, false)
+		outs := []recon.Outcome{paid(ord[5]), paid(ord[1]), paid(ord[2]), resched, hold, paid(ord[0])}
+		reps, err := db.Store.CommitBatch(ctx, outs, repo.CommitMeta{Source: "test", Now: now, RunID: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []repo.CommitResult{repo.Applied, repo.Lost, repo.Stale, repo.Applied, repo.Applied, repo.Applied}
+		for i, r := range reps {
+			if r.Result != want[i] {
+				t.Fatalf("report %d (%s) = %+v, want %s", i, outs[i].Order.OrderNo, r, want[i])
+			}
+		}
+		if reps[1].Current.Status != recon.StatusPaid || reps[2].Current.Version != 1 || !reps[4].NewMismatch {
+			t.Fatalf("reports = %+v", reps)
+		}
+		for _, o := range []recon.Order{ord[0], ord[5]} {
+			got, _ := db.Store.GetOrder(ctx, o.ID)
+			if got.Status != recon.StatusPaid || got.Version != 1 || got.ChannelTxnID != "T-"+o.OrderNo ||
+				countRows(t, db.Store, "merchant_notifications", o.ID) != 1 || countRows(t, db.Store, "order_transitions", o.ID) != 1 {
+				t.Fatalf("%s after batch = %+v", o.OrderNo, got)
+			}
+		}
+		for _, o := range []recon.Order{ord[1], ord[2]} {
+			if countRows(t, db.Store, "merchant_notifications", o.ID) != 0 || countRows(t, db.Store, "order_transitions", o.ID) != 0 {
+				t.Fatalf("%s: rows written for a moved order", o.OrderNo)
+			}
+		}
+		if got, _ := db.Store.GetOrder(ctx, ord[3].ID); got.QueryAttempts != 1 || got.LastQueryError != "timeout" || got.NextQueryAt == nil {
+			t.Fatalf("rescheduled order = %+v", got)
+		}
+		if got, _ := db.Store.GetOrder(ctx, ord[4].ID); got.Status != recon.StatusPending || got.NextQueryAt != nil ||
+			countRows(t, db.Store, "recon_mismatches", ord[4].ID) != 1 {
+			t.Fatalf("held order = %+v", got)
+		}
+		trs, _ := db.Store.Transitions(ctx, ord[0].ID)
+		if len(trs) != 1 || trs[0].RunID != 7 || trs[0].Source != "test" || trs[0].ToVersion != 1 {
+			t.Fatalf("audit = %+v", trs)
+		}
+	})
+}
+
+// TestCommitBatchIsAllOrNothing makes the last write of a batch fail: no
+// order of the batch is changed, and no outbox or audit row is left.
+func TestCommitBatchIsAllOrNothing(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		ord := seedRead(t, db.Store, "A", 4)
+		// An audit row already claims ord[3]'s next version: its audit insert
+		// violates the unique key, after every update of the batch ran.
+		if err := db.Store.DB().Exec(`INSERT INTO order_transitions (order_id, from_status, to_status, from_version, to_version, source, created_at)
+			VALUES (?, 'PENDING', 'PAID', 0, 1, 'planted', ?)`, ord[3].ID, now).Error; err != nil {
+			t.Fatal(err)
+		}
+		var outs []recon.Outcome
+		for _, o := range ord {
+			outs = append(outs, paid(o))
+		}
+		if _, err := db.Store.CommitBatch(ctx, outs, repo.CommitMeta{Source: "test", Now: now}); err == nil {
+			t.Fatal("batch with a failing write committed")
+		}
+		for _, o := range ord {
+			got, _ := db.Store.GetOrder(ctx, o.ID)
+			if got.Status != recon.StatusPending || got.Version != 0 || got.QueryAttempts != 0 ||
+				countRows(t, db.Store, "merchant_notifications", o.ID) != 0 {
+				t.Fatalf("%s half written: %+v", o.OrderNo, got)
+			}
+		}
+		if _, err := db.Store.CommitBatch(ctx, []recon.Outcome{{Action: recon.ActionNone, Order: ord[0]}}, repo.CommitMeta{Now: now}); err == nil {
+			t.Fatal("an outcome with nothing to commit was accepted")
+		}
+	})
+}
+
+// TestConcurrentBatchesMoveEachOrderOnce commits the same orders from two
+// connections at once, in opposite orders: every order is applied by exactly
+// one of them and reported lost by the other.
+func TestConcurrentBatchesMoveEachOrderOnce(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		ord := seedRead(t, db.Store, "C", 60)
+		var wg sync.WaitGroup
+		reports := make([][]repo.CommitReport, 2)
+		for w := 0; w < 2; w++ {
+			store := db.Open(t)
+			outs := make([]recon.Outcome, len(ord))
+			for i, o := range ord {
+				if w == 1 {
+					o = ord[len(ord)-1-i]
+				}
+				outs[i] = paid(o)
+			}
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for start := 0; start < len(outs); start += 15 {
+					reps, err := store.CommitBatch(ctx, outs[start:start+15], repo.CommitMeta{Source: "test", Now: now})
+					if err != nil {
+						t.Errorf("committer %d: %v", w, err)
+						return
+					}
+					reports[w] = append(reports[w], reps...)
+				}
+			}(w)
+		}
+		wg.Wait()
+		applied := 0
+		for _, reps := range reports {
+			for _, r := range reps {
+				switch r.Result {
+				case repo.Applied:
+					applied++
+				case repo.Lost:
+				default:
+					t.Fatalf("unexpected report %+v", r)
+				}
+			}
+		}
+		if applied != len(ord) {
+			t.Fatalf("%d applied, want %d", applied, len(ord))
+		}
+		for _, o := range ord {
+			got, _ := db.Store.GetOrder(ctx, o.ID)
+			if got.Version != 1 || countRows(t, db.Store, "merchant_notifications", o.ID) != 1 ||
+				countRows(t, db.Store, "order_transitions", o.ID) != 1 {
+				t.Fatalf("%s moved more than once: %+v", o.OrderNo, got)
+			}
+		}
+	})
+}
