@@ -148,6 +148,26 @@ func TestImpossibleRowsAreSkippedAndCounted(t *testing.T) {
 				t.Fatalf("%s was touched: %+v", no, o)
 			}
 		}
+		ctx := context.Background()
+		if run, err := db.Store.GetRun(ctx, res.RunID); err != nil || run.Skipped != 3 || run.Errors != 3 || run.Status != repo.RunSucceeded {
+			t.Fatalf("run row = %+v, %v; want the skipped rows reported", run, err)
+		}
+		// A status the job does not know is only ever seen by a backfill
+		// that verifies terminal orders (the due scan reads PENDING rows).
+		odd := repotest.Order("IMP-status", t0)
+		odd.Status = "REFUNDED"
+		e.seed(&odd)
+		e.sim.Set("IMP-status", simulator.Behaviour{Status: recon.ChannelPaid})
+		bf := e.run(jobs.Window{Backfill: true, IncludeTerminal: true, From: t0.Add(-2 * time.Hour), To: t0})
+		if bf.Skipped != 4 || bf.Errors != 4 || bf.Scanned != 5 {
+			t.Fatalf("backfill counters %+v, want the four impossible rows skipped", bf.RunCounters)
+		}
+		if o := e.order("IMP-status"); o.Status != "REFUNDED" || o.Version != 0 || e.sim.Calls("IMP-status") != 0 {
+			t.Fatalf("order with an unknown status was touched or looked up: %+v", o)
+		}
+		if ms, _ := db.Store.ListMismatches(ctx, repo.MismatchFilter{}); len(ms) != 0 {
+			t.Fatalf("impossible rows made mismatches: %+v", ms)
+		}
 	})
 }
 
