@@ -402,7 +402,7 @@ func describe(r Reply, e *stripego.Error) string {
 
 // secretPattern matches what must never reach a log: client secrets of
 // intents and API keys, which Stripe may echo (masked or not).
-var secretPattern = regexp.MustCompile(`(_secret_|\b[srp]k_(live|test)_)[0-9A-Za-z*]+`)
+var secretPattern = regexp.MustCompile(`(_secret_|\b[srp]k_(live|test)_)[0-9A-Za-z*_]+`)
 
 func redact(s string) string {
 	return secretPattern.ReplaceAllString(s, "${1}REDACTED")
