@@ -219,8 +219,7 @@ func (h *stripeServer) retrieve(w http.ResponseWriter, r *http.Request) {
 	o, ok, err := h.resolve(ctx, id)
 	if err != nil {
 		if ctx.Err() == nil {
-			writeReply(w, stripeErrorReply(http.StatusInternalServerError, stripeErrorObject{Type: "api_error",
-				Message: "An unknown error occurred (order source unavailable)."}))
+			writeReply(w, errSourceUnavailable())
 		}
 		return
 	}
@@ -275,12 +274,15 @@ func (h *stripeServer) cancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o, ok, err := h.resolve(ctx, id)
-	if err != nil || !ok {
-		if err == nil && h.sim.sleep(ctx, 0) == nil {
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			writeReply(w, errSourceUnavailable())
+		}
+		return
+	case !ok:
+		if h.sim.sleep(ctx, 0) == nil {
 			writeReply(w, h.sim.renderStripe(o, id, Answer{Kind: AnswerStatus, Status: recon.ChannelNotFound}, false))
-		} else if err != nil && ctx.Err() == nil {
-			writeReply(w, stripeErrorReply(http.StatusInternalServerError, stripeErrorObject{Type: "api_error",
-				Message: "An unknown error occurred (order source unavailable)."}))
 		}
 		return
 	}
@@ -460,6 +462,12 @@ func (s *Sim) stripeCharge(id, intent, pm string, a Answer, at time.Time, paid b
 		ch.FailureCode, ch.FailureMessage, ch.Status = &code, &msg, "failed"
 	}
 	return ch
+}
+
+// errSourceUnavailable answers a request the order source failed.
+func errSourceUnavailable() httpjson.Reply {
+	return stripeErrorReply(http.StatusInternalServerError, stripeErrorObject{Type: "api_error",
+		Message: "An unknown error occurred (order source unavailable)."})
 }
 
 func stripeErrorReply(code int, e stripeErrorObject) httpjson.Reply {

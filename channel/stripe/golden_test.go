@@ -375,6 +375,14 @@ func TestSimulatorSpeaksStripe(t *testing.T) {
 	}
 }
 
+// The simulator answers in the API version the SDK asks for when a
+// request names none.
+func TestSimulatorAPIVersionIsTheSDKs(t *testing.T) {
+	if simulator.StripeAPIVersion != stripego.APIVersion {
+		t.Fatalf("simulator answers in %s, the SDK asks for %s", simulator.StripeAPIVersion, stripego.APIVersion)
+	}
+}
+
 // checkIntent checks one simulator intent against the SDK and the
 // documented keys.
 func checkIntent(t *testing.T, body []byte, id string, docKeys map[string]json.RawMessage, expand bool) {

@@ -96,16 +96,6 @@ func (in Intent) Result() recon.LookupResult {
 	return r
 }
 
-// Cancelable reports whether Stripe lets the intent be cancelled.
-func (in Intent) Cancelable() bool {
-	switch in.Status {
-	case StatusRequiresPaymentMethod, StatusRequiresConfirmation, StatusRequiresAction,
-		StatusRequiresCapture, StatusProcessing:
-		return true
-	}
-	return false
-}
-
 // wireIntent holds the raw fields of a PaymentIntent the adapter checks.
 type wireIntent struct {
 	ID               json.RawMessage `json:"id"`
@@ -360,10 +350,7 @@ func Decode(r Reply, id string, now time.Time) (recon.LookupResult, error) {
 // of the body), never a client secret or key.
 func ReplyError(r Reply, e *stripego.Error, now time.Time) error {
 	err := errors.New(describe(r, e))
-	advice := ""
-	if r.Header != nil {
-		advice = strings.ToLower(strings.TrimSpace(r.Header.Get(ShouldRetryHeader)))
-	}
+	advice := strings.ToLower(strings.TrimSpace(r.Header.Get(ShouldRetryHeader)))
 	switch {
 	case advice == "false":
 		return channel.Permanent(fmt.Errorf("%w (%s: false)", err, ShouldRetryHeader))
