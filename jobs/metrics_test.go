@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -253,5 +255,59 @@ func TestMetricsPushToPushgateway(t *testing.T) {
 	err := m.Push(context.Background(), gw, "recon", "pass", "reconcile")
 	if err == nil || strings.Contains(err.Error(), "pw-s3cret") {
 		t.Fatalf("failed push = %v; want an error without the password", err)
+	}
+}
+
+// fixedBacklog is a BacklogStore with a fixed answer.
+type fixedBacklog struct {
+	n      int64
+	oldest time.Time
+}
+
+func (b fixedBacklog) CountDue(context.Context, time.Time, time.Time) (int64, *time.Time, error) {
+	return b.n, &b.oldest, nil
+}
+
+// The example alert rules use only series that Metrics exposes, with the
+// labels it gives them.
+func TestAlertRulesUseExposedSeries(t *testing.T) {
+	rules, err := os.ReadFile("../deployments/alerts/recon-rules.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := jobs.NewMetrics()
+	m.Lookup("sim", "PAID", time.Millisecond)
+	m.RunFinished(jobs.KindReconcile, repo.RunSucceeded, time.Second, t0)
+	if err := m.RefreshBacklog(context.Background(), fixedBacklog{3, t0.Add(-time.Hour)}, t0, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]map[string]bool{}
+	for _, f := range gather(t, m) {
+		names := map[string]bool{}
+		for _, mm := range f.GetMetric() {
+			for _, l := range mm.GetLabel() {
+				names[l.GetName()] = true
+			}
+		}
+		labels[f.GetName()] = names
+	}
+	if v, _ := series(gather(t, m), "recon_backlog_oldest_age_seconds", nil); v != 3600 {
+		t.Fatalf("backlog age = %v, want 3600", v)
+	}
+	used := regexp.MustCompile(`\b(recon_[a-z_]+)(\{([^}]*)\})?`).FindAllStringSubmatch(string(rules), -1)
+	if len(used) == 0 {
+		t.Fatal("no recon_ series in the alert rules")
+	}
+	for _, u := range used {
+		have, ok := labels[u[1]]
+		if !ok {
+			t.Errorf("alert rules use %s, which recon does not expose", u[1])
+			continue
+		}
+		for _, matcher := range strings.Split(u[3], ",") {
+			if name, _, found := strings.Cut(strings.TrimSpace(matcher), "="); found && !have[strings.TrimRight(name, "!~")] {
+				t.Errorf("alert rules select %s by label %q, which it does not have", u[1], name)
+			}
+		}
 	}
 }

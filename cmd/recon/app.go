@@ -1,15 +1,21 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/channel"
@@ -26,6 +32,8 @@ type app struct {
 	getenv     func(string) string
 	log        *slog.Logger
 	cfg        *Config
+	// metrics observes the passes of recon schedule; nil elsewhere.
+	metrics *jobs.Metrics
 }
 
 // config loads and validates the configuration once.
@@ -133,7 +141,8 @@ func (a *app) reconciler(cfg Config, store *repo.Store, chans map[string]jobs.Ch
 	}
 }
 
-// pass runs one reconcile or backfill pass and prints its summary.
+// pass runs one reconcile or backfill pass under its lease and prints its
+// summary. A lease held by another process skips the pass (exit 0).
 func (a *app) pass(ctx context.Context, cfg Config, w jobs.Window, f passFlags) error {
 	chans, err := a.buildChannels(cfg)
 	if err != nil {
@@ -145,14 +154,42 @@ func (a *app) pass(ctx context.Context, cfg Config, w jobs.Window, f passFlags) 
 	}
 	defer store.Close()
 	rec := a.reconciler(cfg, store, chans, recon.SystemClock{})
-	if w.Backfill {
-		stop, err := a.showProgress(ctx, store, rec, w)
-		if err != nil {
-			return err
-		}
-		defer stop()
+	pushTo := a.pushgateway(cfg, f.pushgateway, w.DryRun)
+	var metrics *jobs.Metrics
+	if pushTo != "" {
+		metrics = jobs.NewMetrics()
+		rec.Observer = metrics
 	}
-	res, err := rec.Run(ctx, w)
+	var res jobs.Result
+	run := func(ctx context.Context) error {
+		if w.Backfill {
+			stop, err := a.showProgress(ctx, store, rec, w)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
+		var runErr error
+		res, runErr = rec.Run(ctx, w)
+		return runErr
+	}
+	lease := jobs.LeaseName(w.Kind(), w.Shard)
+	if w.DryRun {
+		// A dry run changes no order: it neither needs nor blocks the lease.
+		err = run(ctx)
+	} else {
+		var held *jobs.LeaseHeldError
+		held, err = a.underLease(ctx, cfg, store, lease, run)
+		if held != nil {
+			return printSkipped(a.stdout, f.output, jobs.Result{Kind: w.Kind(), DryRun: w.DryRun}, held)
+		}
+	}
+	if metrics != nil && res.RunID != 0 {
+		if w.Kind() == jobs.KindReconcile {
+			a.refreshBacklog(ctx, cfg, store, metrics)
+		}
+		a.push(ctx, metrics, pushTo, w.Kind(), w.Shard)
+	}
 	if res.RunID != 0 {
 		if perr := printResult(a.stdout, f.output, res); perr != nil && err == nil {
 			err = perr
@@ -165,6 +202,85 @@ func (a *app) pass(ctx context.Context, cfg Config, w jobs.Window, f passFlags) 
 		return &exitError{code: exitMismatch, err: fmt.Errorf("%d new mismatches found (run %d)", res.NewMismatches, res.RunID)}
 	}
 	return nil
+}
+
+// leaser returns the lease runner of this process for cfg.
+func (a *app) leaser(cfg Config, store *repo.Store) *jobs.Leaser {
+	return &jobs.Leaser{Store: store, Clock: recon.SystemClock{}, Logger: a.log, Owner: owner(),
+		TTL: cfg.Reconcile.LeaseTTL.D()}
+}
+
+// underLease runs fn under lease name. When another process holds the
+// lease fn does not run, and the holder is returned with a nil error: a
+// skipped pass is not a failure.
+func (a *app) underLease(ctx context.Context, cfg Config, store *repo.Store, name string, fn func(context.Context) error) (*jobs.LeaseHeldError, error) {
+	err := a.leaser(cfg, store).Run(ctx, name, fn)
+	var held *jobs.LeaseHeldError
+	if errors.As(err, &held) {
+		return held, nil
+	}
+	return nil, err
+}
+
+// printSkipped reports a pass skipped because its lease is held: a line of
+// text, or the command's JSON summary (zero counts) with status SKIPPED and
+// the holder.
+func printSkipped(w io.Writer, format string, zero any, held *jobs.LeaseHeldError) error {
+	if format != "json" {
+		_, err := fmt.Fprintf(w, "skipped: %v\n", held)
+		return err
+	}
+	b, err := json.Marshal(zero)
+	if err != nil {
+		return fmt.Errorf("print skipped pass: %w", err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return fmt.Errorf("print skipped pass: %w", err)
+	}
+	delete(out, "started_at") // no pass started
+	delete(out, "finished_at")
+	out["status"] = "SKIPPED"
+	out["lease"], out["lease_holder"], out["lease_expires_at"] = held.Lease.Name, held.Lease.Owner, held.Lease.ExpiresAt
+	return json.NewEncoder(w).Encode(out)
+}
+
+// pushgateway is where a one-shot pass pushes its metrics: the flag, else
+// metrics.pushgateway; nowhere for a dry run, whose success must not count
+// as a pass that happened.
+func (a *app) pushgateway(cfg Config, flag string, dryRun bool) string {
+	url := cmp.Or(flag, cfg.Metrics.Pushgateway)
+	if url != "" && dryRun {
+		a.log.Info("dry run: metrics are not pushed")
+		return ""
+	}
+	return url
+}
+
+// push sends a one-shot pass's metrics to the Pushgateway, grouped by pass
+// kind and shard. A failed push is logged: the pass itself went well.
+func (a *app) push(ctx context.Context, m *jobs.Metrics, url, kind string, shard repo.Shard) {
+	grouping := []string{"pass", kind}
+	if shard.Count > 1 {
+		grouping = append(grouping, "shard", fmt.Sprintf("%d/%d", shard.Index, shard.Count))
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := m.Push(pctx, url, "recon", grouping...); err != nil {
+		a.log.Warn("pushing metrics failed", "error", err)
+		return
+	}
+	a.log.Debug("metrics pushed", "pass", kind)
+}
+
+// refreshBacklog counts the due orders for the backlog gauges; a failure is
+// logged and leaves the gauges as they were.
+func (a *app) refreshBacklog(ctx context.Context, cfg Config, store *repo.Store, m *jobs.Metrics) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := m.RefreshBacklog(rctx, store, time.Now().UTC(), cfg.Reconcile.GracePeriod.D()); err != nil {
+		a.log.Warn("counting the backlog for metrics failed", "error", err)
+	}
 }
 
 // showProgress makes a backfill draw a progress bar on a terminal, or log a
@@ -228,9 +344,24 @@ func (a *app) schedule(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer store.Close()
+	a.metrics = jobs.NewMetrics()
+	a.metrics.Registry().MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if cfg.Metrics.Addr != "" {
+		stop, err := a.serveMetrics(cfg.Metrics.Addr, a.metrics)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	rec := a.reconciler(cfg, store, chans, recon.SystemClock{})
+	rec.Observer = a.metrics
+	a.refreshBacklog(ctx, cfg, store, a.metrics)
 	tasks := []jobs.Task{{Name: "reconcile", Spec: cfg.Schedule.Reconcile, Run: func(ctx context.Context) error {
-		_, err := rec.Run(ctx, jobs.Window{})
+		_, err := a.underLease(ctx, cfg, store, jobs.LeaseName(jobs.KindReconcile, repo.Shard{}), func(ctx context.Context) error {
+			_, err := rec.Run(ctx, jobs.Window{})
+			return err
+		})
+		a.refreshBacklog(ctx, cfg, store, a.metrics)
 		return err
 	}}}
 	tasks = append(tasks, scheduledTasks(a, cfg, store)...)
@@ -240,5 +371,36 @@ func (a *app) schedule(ctx context.Context, cfg Config) error {
 	return err
 }
 
-// scheduledTasks lets other files add tasks to recon schedule.
+// scheduledTasks lets other files add tasks to recon schedule. They run
+// their passes under leases (underLease) and observe them with a.metrics.
 var scheduledTasks = func(a *app, cfg Config, store *repo.Store) []jobs.Task { return nil }
+
+// serveMetrics serves /metrics and /healthz on addr until the returned
+// function is called. It fails at once when addr cannot be listened on.
+func (a *app) serveMetrics(addr string, m *jobs.Metrics) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics server on %s (metrics.addr): %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("metrics server stopped", "error", err)
+		}
+	}()
+	a.log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		<-served
+	}, nil
+}

@@ -66,6 +66,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 	case isUsage(err):
 		fmt.Fprintln(stderr, "recon:", err)
 		return exitUsage
+	case errors.Is(err, jobs.ErrLeaseLost):
+		fmt.Fprintln(stderr, "recon: another process took over this pass's lease; the pass stopped and was recorded as aborted")
+		return exitFailed
 	case errors.Is(err, jobs.ErrShutdown) || errors.Is(err, context.Canceled):
 		fmt.Fprintln(stderr, "recon: stopped by signal; the pass was recorded as aborted")
 		return exitFailed
@@ -156,6 +159,7 @@ type passFlags struct {
 	limit                  int
 	channel, merchant      string
 	shard, output          string
+	pushgateway            string
 }
 
 func (f *passFlags) register(cmd *cobra.Command) {
@@ -165,6 +169,21 @@ func (f *passFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.shard, "shard", "", "only shard I of N, as I/N (orders whose id mod N is I)")
 	cmd.Flags().StringVar(&f.output, "output", "text", "summary format: text or json")
 	cmd.Flags().BoolVar(&f.failOnMismatch, "fail-on-mismatch", false, "exit 3 when the pass found new mismatches")
+	pushgatewayFlag(cmd, &f.pushgateway)
+}
+
+// pushgatewayFlag registers --pushgateway on a one-shot command.
+func pushgatewayFlag(cmd *cobra.Command, v *string) {
+	cmd.Flags().StringVar(v, "pushgateway", "", "push this pass's metrics to the Pushgateway at this URL (default metrics.pushgateway)")
+}
+
+// checkPushgateway validates --pushgateway without echoing it (it may carry
+// credentials).
+func checkPushgateway(url string) error {
+	if url != "" && checkURL(url) != nil {
+		return usageErr("--pushgateway is not an absolute http(s) URL")
+	}
+	return nil
 }
 
 func (f *passFlags) window(cfg Config) (jobs.Window, error) {
@@ -174,6 +193,9 @@ func (f *passFlags) window(cfg Config) (jobs.Window, error) {
 	}
 	if f.output != "text" && f.output != "json" {
 		return w, usageErr("--output must be text or json, not %q", f.output)
+	}
+	if err := checkPushgateway(f.pushgateway); err != nil {
+		return w, err
 	}
 	if f.channel != "" && !cfg.hasChannel(f.channel) {
 		return w, usageErr("--channel %q is not a channel in %s", f.channel, cfg.path)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -72,6 +73,10 @@ type ReconcileConfig struct {
 	LookupRetry   RetryConfig `yaml:"lookup_retry"`
 	ShutdownGrace Duration    `yaml:"shutdown_grace"`
 	Heartbeat     Duration    `yaml:"heartbeat"`
+	// LeaseTTL is how long the database lease of a pass (reconcile and
+	// backfill per shard, notify) holds without renewal: a holder that was
+	// killed blocks the next pass for at most this long.
+	LeaseTTL Duration `yaml:"lease_ttl"`
 }
 
 // RetryConfig is reconcile.lookup_retry.
@@ -146,8 +151,8 @@ type LogConfig struct {
 
 // MetricsConfig is the metrics key.
 type MetricsConfig struct {
-	Addr        string `yaml:"addr"`        // recon schedule serves /metrics and /healthz here
-	Pushgateway string `yaml:"pushgateway"` // one-shot commands push here when set
+	Addr        string `yaml:"addr"`                 // recon schedule serves /metrics and /healthz here; "" for none
+	Pushgateway string `yaml:"pushgateway" json:"-"` // one-shot commands push here when set; may hold credentials
 }
 
 // DemoConfig is the demo key.
@@ -165,7 +170,7 @@ func DefaultConfig() Config {
 			QuerySchedule: []Duration{d("5s"), d("30s"), d("1m"), d("3m"), d("5m"), d("10m"), d("30m")},
 			Jitter:        0.1, CloseOnExpiry: true,
 			LookupRetry:   RetryConfig{InitialInterval: d("200ms"), MaxInterval: d("5s"), MaxElapsed: d("30s")},
-			ShutdownGrace: d("30s"), Heartbeat: d("30s"),
+			ShutdownGrace: d("30s"), Heartbeat: d("30s"), LeaseTTL: d("2m"),
 		},
 		Notify: NotifyConfig{
 			Concurrency: 16, Timeout: d("10s"), BatchSize: 200, Lease: d("2m"),
@@ -292,6 +297,9 @@ func (c *Config) expand(getenv func(string) string) error {
 	if err := one("database.dsn", &c.Database.DSN); err != nil {
 		return err
 	}
+	if err := one("metrics.pushgateway", &c.Metrics.Pushgateway); err != nil {
+		return err
+	}
 	for i := range c.Channels {
 		ch := &c.Channels[i]
 		k := fmt.Sprintf("channels[%d]", i)
@@ -338,6 +346,7 @@ func (c *Config) Validate() error {
 		{"reconcile.lookup_retry.max_interval", r.LookupRetry.MaxInterval},
 		{"reconcile.lookup_retry.max_elapsed", r.LookupRetry.MaxElapsed},
 		{"reconcile.shutdown_grace", r.ShutdownGrace}, {"reconcile.heartbeat", r.Heartbeat},
+		{"reconcile.lease_ttl", r.LeaseTTL},
 		{"notify.timeout", c.Notify.Timeout}, {"notify.lease", c.Notify.Lease},
 	} {
 		if d.v < 0 {
@@ -355,6 +364,9 @@ func (c *Config) Validate() error {
 	}
 	if r.Heartbeat == 0 {
 		return bad("reconcile.heartbeat", "must be positive")
+	}
+	if r.LeaseTTL < Duration(time.Second) {
+		return bad("reconcile.lease_ttl", "must be at least 1s (got %s)", r.LeaseTTL.D())
 	}
 	if err := checkSchedule("reconcile.query_schedule", r.QuerySchedule, bad); err != nil {
 		return err
@@ -387,10 +399,14 @@ func (c *Config) Validate() error {
 	default:
 		return bad("log.format", "must be auto, json or text (got %q)", c.Log.Format)
 	}
-	if c.Metrics.Pushgateway != "" {
-		if err := checkURL(c.Metrics.Pushgateway); err != nil {
-			return bad("metrics.pushgateway", "%v", err)
+	if c.Metrics.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Addr); err != nil {
+			return bad("metrics.addr", "want host:port or :port, such as :9090 (got %q)", c.Metrics.Addr)
 		}
+	}
+	if c.Metrics.Pushgateway != "" && checkURL(c.Metrics.Pushgateway) != nil {
+		// Not echoed: the URL may carry basic-auth credentials.
+		return bad("metrics.pushgateway", "is not an absolute http(s) URL")
 	}
 	names := map[string]bool{}
 	for i, ch := range c.Channels {

@@ -5,11 +5,14 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func noEnv(string) string { return "" }
 
-func TestShippedConfigIsValid(t *testing.T) {
+// shippedConfig loads the repository's config.yaml.
+func shippedConfig(t *testing.T) Config {
+	t.Helper()
 	data, err := os.ReadFile("../../config.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -18,6 +21,11 @@ func TestShippedConfigIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cfg
+}
+
+func TestShippedConfigIsValid(t *testing.T) {
+	cfg := shippedConfig(t)
 	if cfg.Database.Driver != "sqlite" || len(cfg.Channels) == 0 || cfg.Channels[0].Kind != "simulator" {
 		t.Fatalf("shipped config is not SQLite + simulator: %+v", cfg.Database)
 	}
@@ -44,6 +52,11 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"channels:\n  - {name: a, kind: httpjson, base_url: 'http://x', secret: '${NOPE_SECRET}'}\n", "channels[0].secret: environment variable NOPE_SECRET is not set"},
 		{"schedule:\n  reconcile: 'every minute'\n", "schedule.reconcile"},
 		{"log:\n  level: loud\n", "log.level"},
+		{"reconcile:\n  lease_ttl: 0s\n", "reconcile.lease_ttl: must be at least 1s"},
+		{"reconcile:\n  lease_ttl: -1m\n", "reconcile.lease_ttl: must not be negative"},
+		{"metrics:\n  addr: 'localhost'\n", "metrics.addr"},
+		{"metrics:\n  pushgateway: 'ftp://u:hunter2@gw:9091'\n", "metrics.pushgateway: is not an absolute http(s) URL"},
+		{"metrics:\n  pushgateway: 'http://u:${NOPE_PW}@gw:9091'\n", "metrics.pushgateway: environment variable NOPE_PW is not set"},
 	}
 	for _, tc := range cases {
 		_, err := LoadConfig("cfg.yaml", []byte(tc.yaml), noEnv)
@@ -77,5 +90,21 @@ func TestConfigEnvOverridesAndSecrets(t *testing.T) {
 	}
 	if len(cfg.Reconcile.QuerySchedule) != 7 {
 		t.Fatalf("defaults lost: %v", cfg.Reconcile.QuerySchedule)
+	}
+}
+
+func TestLeaseAndMetricsDefaults(t *testing.T) {
+	cfg, err := LoadConfig("c.yaml", []byte("metrics:\n  pushgateway: 'http://push:${PW}@gw:9091'\n"),
+		func(k string) string { return map[string]string{"PW": "pw"}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Reconcile.LeaseTTL.D() != 2*time.Minute || cfg.Metrics.Addr != ":9090" || cfg.Metrics.Pushgateway != "http://push:pw@gw:9091" {
+		t.Fatalf("lease_ttl %s, metrics %+v", cfg.Reconcile.LeaseTTL.D(), cfg.Metrics)
+	}
+	shipped := shippedConfig(t)
+	// deployments/components/schedule probes /healthz on this port.
+	if shipped.Metrics.Addr != ":9090" || shipped.Reconcile.LeaseTTL.D() <= 0 {
+		t.Fatalf("shipped metrics.addr %q, lease_ttl %s", shipped.Metrics.Addr, shipped.Reconcile.LeaseTTL.D())
 	}
 }

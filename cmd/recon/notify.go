@@ -21,9 +21,15 @@ func init() {
 	prev := scheduledTasks
 	scheduledTasks = func(a *app, cfg Config, store *repo.Store) []jobs.Task {
 		d := a.dispatcher(cfg, store, recon.SystemClock{})
+		if a.metrics != nil {
+			d.Observer = a.metrics
+		}
 		return append(prev(a, cfg, store), jobs.Task{Name: "notify", Spec: cfg.Schedule.Notify,
 			Run: func(ctx context.Context) error {
-				_, err := d.Run(ctx)
+				_, err := a.underLease(ctx, cfg, store, jobs.LeaseName(jobs.KindNotify, repo.Shard{}), func(ctx context.Context) error {
+					_, err := d.Run(ctx)
+					return err
+				})
 				return err
 			}})
 	}
@@ -44,29 +50,52 @@ func (a *app) dispatcher(cfg Config, store *repo.Store, clock recon.Clock) *jobs
 }
 
 func (a *app) notifyCommand() *cobra.Command {
-	var output string
+	var output, pushTo string
 	cmd := &cobra.Command{
 		Use:   "notify",
 		Short: "One delivery pass over the merchant notification outbox, then exit",
 		Long: `notify claims the due PENDING rows of merchant_notifications, POSTs each
 signed payload to its merchant's notify_url, and records DELIVERED, a retry on
-notify.retry_schedule, or DEAD after its last step. Several notify passes may
-run at once: each row is leased to one of them at a time.`,
+notify.retry_schedule, or DEAD after its last step. One notify pass runs at a
+time (a database lease; a second one exits 0 saying it skipped), and each row
+is leased to one dispatcher at a time.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
 				return usageErr("--output must be text or json, not %q", output)
 			}
+			if err := checkPushgateway(pushTo); err != nil {
+				return err
+			}
 			cfg, err := a.config()
 			if err != nil {
 				return err
 			}
-			store, err := a.open(cmd.Context(), cfg)
+			ctx := cmd.Context()
+			store, err := a.open(ctx, cfg)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			res, err := a.dispatcher(cfg, store, recon.SystemClock{}).Run(cmd.Context())
+			d := a.dispatcher(cfg, store, recon.SystemClock{})
+			pushTo = a.pushgateway(cfg, pushTo, false)
+			var metrics *jobs.Metrics
+			if pushTo != "" {
+				metrics = jobs.NewMetrics()
+				d.Observer = metrics
+			}
+			var res jobs.NotifyResult
+			held, err := a.underLease(ctx, cfg, store, jobs.LeaseName(jobs.KindNotify, repo.Shard{}), func(ctx context.Context) error {
+				var runErr error
+				res, runErr = d.Run(ctx)
+				return runErr
+			})
+			if held != nil {
+				return printSkipped(a.stdout, output, jobs.NotifyResult{Kind: jobs.KindNotify}, held)
+			}
+			if metrics != nil && res.RunID != 0 {
+				a.push(ctx, metrics, pushTo, jobs.KindNotify, repo.Shard{})
+			}
 			if res.RunID != 0 {
 				if perr := printNotifyResult(a.stdout, output, res); perr != nil && err == nil {
 					err = perr
@@ -76,6 +105,7 @@ run at once: each row is leased to one of them at a time.`,
 		},
 	}
 	cmd.Flags().StringVar(&output, "output", "text", "summary format: text or json")
+	pushgatewayFlag(cmd, &pushTo)
 	cmd.AddCommand(a.resendCommand())
 	return cmd
 }
