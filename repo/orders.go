@@ -145,19 +145,26 @@ func (s *Store) CountBackfill(ctx context.Context, sc Scan) (int64, error) {
 // CountDue returns how many orders are due and the creation time of the
 // oldest, for the backlog metrics.
 func (s *Store) CountDue(ctx context.Context, now, createdBefore time.Time) (int64, *time.Time, error) {
-	var res struct {
-		N      int64
-		Oldest *time.Time
+	due := func() *gorm.DB {
+		return s.db.WithContext(ctx).Model(&orderRow{}).
+			Where("status = ? AND created_at <= ?", recon.StatusPending, dbTime(createdBefore)).
+			Where("((query_attempts = 0 AND next_query_at IS NULL) OR next_query_at <= ?)", dbTime(now))
 	}
-	err := s.db.WithContext(ctx).Model(&orderRow{}).
-		Select("COUNT(*) AS n, MIN(created_at) AS oldest").
-		Where("status = ? AND created_at <= ?", recon.StatusPending, dbTime(createdBefore)).
-		Where("((query_attempts = 0 AND next_query_at IS NULL) OR next_query_at <= ?)", dbTime(now)).
-		Scan(&res).Error
-	if err != nil {
+	var n int64
+	if err := due().Count(&n).Error; err != nil {
 		return 0, nil, fmt.Errorf("count due orders: %w", err)
 	}
-	return res.N, res.Oldest, nil
+	if n == 0 {
+		return 0, nil, nil
+	}
+	// The oldest row is read as a row, not as MIN(created_at): SQLite
+	// returns an aggregate of a DATETIME column as text.
+	var oldest orderRow
+	if err := due().Select("created_at").Order("created_at").Limit(1).Take(&oldest).Error; err != nil {
+		return 0, nil, fmt.Errorf("find the oldest due order: %w", err)
+	}
+	t := oldest.CreatedAt.UTC()
+	return n, &t, nil
 }
 
 // GetOrder reads one order by id. It returns recon.ErrNotFound if absent.
