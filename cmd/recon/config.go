@@ -108,8 +108,14 @@ type ChannelConfig struct {
 	BaseURL   string   `yaml:"base_url"`
 	RateLimit float64  `yaml:"rate_limit"`
 	Timeout   Duration `yaml:"timeout"`
-	// httpjson
-	Secret string `yaml:"secret" json:"-"`
+	// httpjson (CONTRACT §6): the signing secret, and the protocol's paths,
+	// codes and status values where the channel differs from the defaults.
+	Secret       string            `yaml:"secret" json:"-"`
+	LookupPath   string            `yaml:"lookup_path"`
+	OrderParam   string            `yaml:"order_param"`
+	SuccessCode  string            `yaml:"success_code"`
+	NotFoundCode string            `yaml:"not_found_code"`
+	StatusMap    map[string]string `yaml:"status_map"`
 	// alipay
 	AppID string `yaml:"app_id"`
 	// alipay, wechatpay

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/channel"
 	"github.com/recon-dev/recon/channel/httpjson"
 	"github.com/recon-dev/recon/channel/simulator"
@@ -11,7 +12,16 @@ func init() {
 		return simulator.New(simulatorConfig(cc)), nil
 	}
 	channelBuilders["httpjson"] = func(cc ChannelConfig) (channel.Lookup, error) {
-		return httpjson.New(httpjson.Config{Name: cc.Name, BaseURL: cc.BaseURL, Secret: cc.Secret, Timeout: cc.Timeout.D()})
+		var statuses map[string]recon.ChannelStatus
+		if len(cc.StatusMap) > 0 {
+			statuses = map[string]recon.ChannelStatus{}
+			for k, v := range cc.StatusMap {
+				statuses[k] = recon.ChannelStatus(v)
+			}
+		}
+		return httpjson.New(httpjson.Config{Name: cc.Name, BaseURL: cc.BaseURL, Secret: cc.Secret, Timeout: cc.Timeout.D(),
+			LookupPath: cc.LookupPath, OrderParam: cc.OrderParam, SuccessCode: cc.SuccessCode,
+			NotFoundCode: cc.NotFoundCode, StatusMap: statuses})
 	}
 }
 
