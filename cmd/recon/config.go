@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/jobs"
 	"github.com/recon-dev/recon/repo"
 )
@@ -389,6 +390,10 @@ func (c *Config) Validate() error {
 	if c.Notify.Timeout == 0 {
 		return bad("notify.timeout", "must be positive")
 	}
+	// A claim must outlive its request, with room to record the outcome.
+	if l, t := c.Notify.Lease.D(), c.Notify.Timeout.D(); l > 0 && (l < 2*t || l <= t+2*time.Second) {
+		return bad("notify.lease", "must be at least twice notify.timeout and 2s longer (got %s with timeout %s)", l, t)
+	}
 	if _, err := jobs.ParseSpec(c.Schedule.Reconcile); err != nil {
 		return bad("schedule.reconcile", "%v", err)
 	}
@@ -464,6 +469,11 @@ func validateChannelKeys(ch ChannelConfig, bad func(field, format string, args .
 	for _, f := range required[ch.Kind] {
 		if strings.TrimSpace(f.v) == "" {
 			return bad(f.field, "is required for kind %s", ch.Kind)
+		}
+	}
+	for k, v := range ch.StatusMap {
+		if !recon.ChannelStatus(v).Valid() {
+			return bad("status_map."+k, "%q is not one of PAID, PENDING, FAILED, CLOSED, NOT_FOUND", v)
 		}
 	}
 	s := ch.Simulator

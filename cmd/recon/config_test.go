@@ -52,6 +52,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"channels:\n  - {name: a, kind: httpjson, base_url: 'http://x', secret: '${NOPE_SECRET}'}\n", "channels[0].secret: environment variable NOPE_SECRET is not set"},
 		{"schedule:\n  reconcile: 'every minute'\n", "schedule.reconcile"},
 		{"log:\n  level: loud\n", "log.level"},
+		{"notify:\n  timeout: 10s\n  lease: 15s\n", "notify.lease: must be at least twice notify.timeout"},
+		{"channels:\n  - {name: a, kind: httpjson, base_url: 'http://x', status_map: {OK: DONE}}\n", "channels[0] (a).status_map.OK"},
 		{"reconcile:\n  lease_ttl: 0s\n", "reconcile.lease_ttl: must be at least 1s"},
 		{"reconcile:\n  lease_ttl: -1m\n", "reconcile.lease_ttl: must not be negative"},
 		{"metrics:\n  addr: 'localhost'\n", "metrics.addr"},
