@@ -38,8 +38,9 @@ type Config struct {
 	AlipayPublicKey *rsa.PublicKey
 	// Timeout bounds one request (default 10s).
 	Timeout time.Duration
-	// HTTPClient sends the requests (default http.DefaultClient; Timeout
-	// applies per request through the context).
+	// HTTPClient sends the requests (default: a client that follows no
+	// redirect, as the gateway sends none; Timeout applies per request
+	// through the context).
 	HTTPClient *http.Client
 	// Now is the clock for the timestamp parameter and Retry-After dates
 	// (default: the system clock).
@@ -84,13 +85,19 @@ func New(cfg Config) (*Client, error) {
 		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = http.DefaultClient
+		cfg.HTTPClient = noRedirects
 	}
 	if cfg.Now == nil {
 		cfg.Now = recon.SystemClock{}.Now
 	}
 	return &Client{cfg: cfg}, nil
 }
+
+// noRedirects answers a redirect as it is: a signed request is for the
+// gateway only, and a 3xx is a permanent error.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error {
+	return http.ErrUseLastResponse
+}}
 
 func checkURL(s string) error {
 	u, err := url.Parse(s)

@@ -271,7 +271,7 @@ func ParseQuery(node []byte, orderNo string) (recon.LookupResult, error) {
 	default:
 		return recon.LookupResult{}, classify(&Error{Method: MethodQuery, Result: q.Result})
 	}
-	if q.OutTradeNo != orderNo {
+	if q.OutTradeNo == "" || q.OutTradeNo != orderNo {
 		return recon.LookupResult{}, malformed(node, "answer is about out_trade_no %q, not %q", truncate(q.OutTradeNo), orderNo)
 	}
 	var res recon.LookupResult

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel"
+	"github.com/recon-dev/recon/channel/simulator"
+)
+
+// alipayKeyFiles writes the simulator's keys into a temporary directory.
+func alipayKeyFiles(t *testing.T) (simulator.Keys, simulator.KeyFiles) {
+	t.Helper()
+	keys, err := simulator.TestKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := keys.WriteFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys, files
+}
+
+// TestAlipayChannelReconciles runs `recon run` against the simulator's
+// Alipay gateway over HTTP: the configured channel signs its requests with
+// the app key file, verifies the answers with Alipay's public key file and
+// commits what it learns.
+func TestAlipayChannelReconciles(t *testing.T) {
+	keys, files := alipayKeyFiles(t)
+	sim := simulator.New(simulator.Config{Seed: 1})
+	orders := simulator.NewOrders()
+	srv := httptest.NewServer(sim.Server(orders, keys))
+	defer srv.Close()
+
+	created := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	order := func(no string, amount int64, b simulator.Behaviour) recon.Order {
+		o := recon.Order{OrderNo: no, MerchantID: "m1", Channel: "ali", Amount: amount, Currency: "CNY",
+			Status: recon.StatusPending, CreatedAt: created, UpdatedAt: created}
+		orders.Add(o)
+		sim.Set(no, b)
+		return o
+	}
+	seed := []recon.Order{
+		order("ali-paid", 8888, simulator.Behaviour{Status: recon.ChannelPaid}),
+		order("ali-failed", 100, simulator.Behaviour{Status: recon.ChannelFailed}),
+		order("ali-pending", 100, simulator.Behaviour{Status: recon.ChannelPending}),
+		order("ali-unscanned", 100, simulator.Behaviour{Status: recon.ChannelNotFound}),
+		order("ali-tampered", 100, simulator.Behaviour{Status: recon.ChannelPaid, Amount: 101}),
+		order("ali-forged", 100, simulator.Behaviour{Status: recon.ChannelPaid, BadSignature: true}),
+	}
+	entry := fmt.Sprintf("  - {name: ali, kind: alipay, base_url: %q, app_id: %q, private_key_file: %q, public_key_file: %q, timeout: 5s}\n",
+		srv.URL+simulator.AlipayGatewayPath, keys.AlipayAppID, files.AlipayAppPrivate, files.AlipayPublic)
+	cfg, store := seedCLI(t, entry, seed)
+
+	code, out, stderr := runCLI(t, nil, "run", "--output", "json", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("run: exit %d\n%s\n%s", code, out, stderr)
+	}
+	var res map[string]any
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("json output %q: %v", out, err)
+	}
+	if res["scanned"] != float64(len(seed)) || res["paid"] != float64(1) || res["closed"] != float64(1) {
+		t.Errorf("summary %s", out)
+	}
+	ctx := context.Background()
+	for no, want := range map[string]recon.Status{
+		"ali-paid": recon.StatusPaid, "ali-failed": recon.StatusClosed, "ali-pending": recon.StatusPending,
+		"ali-unscanned": recon.StatusPending, "ali-tampered": recon.StatusPending, "ali-forged": recon.StatusPending,
+	} {
+		o, err := store.GetOrderByNo(ctx, no)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Status != want {
+			t.Errorf("%s is %s, want %s", no, o.Status, want)
+		}
+		if no == "ali-forged" && !strings.Contains(o.LastQueryError, "signature") {
+			t.Errorf("%s: last_query_error %q, want the bad signature", no, o.LastQueryError)
+		}
+	}
+	if strings.Contains(stderr+out, "BEGIN") || strings.Contains(stderr+out, "MII") {
+		t.Error("key material in the output")
+	}
+}
+
+func TestAlipayChannelBadConfigExitsTwo(t *testing.T) {
+	keys, files := alipayKeyFiles(t)
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecDER, _ := x509.MarshalECPrivateKey(ecKey)
+	ecPKCS8, _ := x509.MarshalPKCS8PrivateKey(ecKey)
+	ecPub, _ := x509.MarshalPKIXPublicKey(&ecKey.PublicKey)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "alipay"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	certDER, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &keys.AlipayKey.PublicKey, keys.AlipayKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecFile := write("ec.pem", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ecDER}))
+	ecPKCS8File := write("ec8.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: ecPKCS8}))
+	ecPubFile := write("ec_pub.pem", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: ecPub}))
+	certFile := write("alipayCertPublicKey_RSA2.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certDER}))
+	garbage := write("garbage.pem", []byte("this is not a key\n"))
+	missing := filepath.Join(dir, "missing.pem")
+
+	keysOf := func(priv, pub string) string {
+		return fmt.Sprintf("private_key_file: %q, public_key_file: %q", priv, pub)
+	}
+	good := keysOf(files.AlipayAppPrivate, files.AlipayPublic)
+	for _, tc := range []struct {
+		name, entry string
+		key, says   string // the key the message must name, and what it must say
+	}{
+		{"missing private key file", "app_id: '1', " + keysOf(missing, files.AlipayPublic), "private_key_file", "no such file"},
+		{"missing public key file", "app_id: '1', " + keysOf(files.AlipayAppPrivate, missing), "public_key_file", "no such file"},
+		{"unreadable private key", "app_id: '1', " + keysOf(dir, files.AlipayPublic), "private_key_file", "is a directory"},
+		{"garbage private key", "app_id: '1', " + keysOf(garbage, files.AlipayPublic), "private_key_file", "neither PEM nor base64"},
+		{"EC private key", "app_id: '1', " + keysOf(ecFile, files.AlipayPublic), "private_key_file", "not an RSA private key"},
+		{"EC PKCS #8 private key", "app_id: '1', " + keysOf(ecPKCS8File, files.AlipayPublic), "private_key_file", "not an RSA private key (EC)"},
+		{"public key as private key", "app_id: '1', " + keysOf(files.AlipayPublic, files.AlipayPublic), "private_key_file", "holds a public key"},
+		{"private key as public key", "app_id: '1', " + keysOf(files.AlipayAppPrivate, files.AlipayAppPrivate), "public_key_file", "holds a private key"},
+		{"EC public key", "app_id: '1', " + keysOf(files.AlipayAppPrivate, ecPubFile), "public_key_file", "not an RSA public key"},
+		{"certificate as public key", "app_id: '1', " + keysOf(files.AlipayAppPrivate, certFile), "public_key_file", "certificate"},
+		{"no app_id", good, "app_id", "required"},
+		{"no private_key_file", "app_id: '1', public_key_file: " + fmt.Sprintf("%q", files.AlipayPublic), "private_key_file", "required"},
+		{"base_url not a URL", "app_id: '1', base_url: 'openapi.alipay.com/gateway.do', " + good, "base_url", "not an absolute http(s) URL"},
+		{"negative timeout", "app_id: '1', timeout: -1s, " + good, "timeout", "negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := writeConfig(t, fmt.Sprintf("database: {driver: sqlite, dsn: %q}\nchannels:\n  - {name: ali, kind: alipay, %s}\n",
+				filepath.Join(t.TempDir(), "r.db"), tc.entry))
+			code, _, stderr := runCLI(t, nil, "run", "--config", p)
+			if code != exitUsage {
+				t.Fatalf("exit %d, want %d: %s", code, exitUsage, stderr)
+			}
+			for _, want := range []string{p, "channels[0] (ali)", tc.key, tc.says} {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr %q does not say %q", stderr, want)
+				}
+			}
+			if strings.Contains(stderr, "MII") || strings.Contains(stderr, "BEGIN") {
+				t.Errorf("stderr %q quotes key material", stderr)
+			}
+		})
+	}
+}
+
+// TestAlipayChannelCloses: the builder's adapter has a close API, so
+// close_on_expiry can close an expired order at Alipay. base_url may be left
+// out (Alipay's production gateway).
+func TestAlipayChannelCloses(t *testing.T) {
+	keys, files := alipayKeyFiles(t)
+	ch, err := buildAlipay(ChannelConfig{Name: "ali", Kind: "alipay", AppID: keys.AlipayAppID,
+		PrivateKeyFile: files.AlipayAppPrivate, PublicKeyFile: files.AlipayPublic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ch.(channel.Closer); !ok {
+		t.Fatalf("%T cannot close orders", ch)
+	}
+}
