@@ -222,9 +222,15 @@ func parseShard(s string) (repo.Shard, error) {
 
 func (a *app) runCommand() *cobra.Command {
 	var f passFlags
+	return a.passCommand("run", "One reconciliation pass over due PENDING orders, then exit", &f, nil)
+}
+
+// passCommand is a command that runs one pass over the window its flags
+// give; window, if set, completes the window from the command's own flags.
+func (a *app) passCommand(use, short string, f *passFlags, window func(w *jobs.Window) error) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "run",
-		Short: "One reconciliation pass over due PENDING orders, then exit",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.config()
@@ -235,7 +241,12 @@ func (a *app) runCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.pass(cmd.Context(), cfg, w, f)
+			if window != nil {
+				if err := window(&w); err != nil {
+					return err
+				}
+			}
+			return a.pass(cmd.Context(), cfg, w, *f)
 		},
 	}
 	f.register(cmd)
@@ -246,19 +257,8 @@ func (a *app) backfillCommand() *cobra.Command {
 	var f passFlags
 	var from, to string
 	var includeTerminal bool
-	cmd := &cobra.Command{
-		Use:   "backfill --from T --to T",
-		Short: "Reconcile orders created in [from, to), ignoring their query schedule",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.config()
-			if err != nil {
-				return err
-			}
-			w, err := f.window(cfg)
-			if err != nil {
-				return err
-			}
+	cmd := a.passCommand("backfill --from T --to T", "Reconcile orders created in [from, to), ignoring their query schedule", &f,
+		func(w *jobs.Window) (err error) {
 			w.Backfill, w.IncludeTerminal = true, includeTerminal
 			if w.From, err = parseTime("--from", from); err != nil {
 				return err
@@ -269,10 +269,8 @@ func (a *app) backfillCommand() *cobra.Command {
 			if !w.From.Before(w.To) {
 				return usageErr("--from (%s) must be before --to (%s)", from, to)
 			}
-			return a.pass(cmd.Context(), cfg, w, f)
-		},
-	}
-	f.register(cmd)
+			return nil
+		})
 	cmd.Flags().StringVar(&f.merchant, "merchant", "", "only orders of this merchant id")
 	cmd.Flags().StringVar(&from, "from", "", "window start, RFC 3339 or YYYY-MM-DD (UTC), inclusive")
 	cmd.Flags().StringVar(&to, "to", "", "window end, RFC 3339 or YYYY-MM-DD (UTC), exclusive")
