@@ -52,7 +52,7 @@
 // codes are transient; isv.*, the other 4000x codes and everything else are
 // permanent. For alipay.trade.close, code 10000 is success;
 // ACQ.TRADE_STATUS_ERROR (already paid or finished) and ACQ.TRADE_NOT_EXIST
-// are permanent. Body that cannot be parsed wraps channel.ErrMalformed.
+// are permanent. A body that cannot be parsed wraps channel.ErrMalformed.
 // Errors quote the channel's code, msg, sub_code and sub_msg and a bounded
 // snippet of the body with any sign value blanked; keys and signatures never
 // appear in them.
