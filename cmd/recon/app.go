@@ -117,6 +117,20 @@ func (a *app) buildChannels(cfg Config) (map[string]jobs.Channel, error) {
 	return out, nil
 }
 
+// openAll builds cfg's channels, then opens its database; the caller closes
+// the store.
+func (a *app) openAll(ctx context.Context, cfg Config) (map[string]jobs.Channel, *repo.Store, error) {
+	chans, err := a.buildChannels(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := a.open(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return chans, store, nil
+}
+
 func policyOf(cfg Config) recon.Policy {
 	sched := make([]time.Duration, len(cfg.Reconcile.QuerySchedule))
 	for i, d := range cfg.Reconcile.QuerySchedule {
@@ -144,11 +158,7 @@ func (a *app) reconciler(cfg Config, store *repo.Store, chans map[string]jobs.Ch
 // pass runs one reconcile or backfill pass under its lease and prints its
 // summary. A lease held by another process skips the pass (exit 0).
 func (a *app) pass(ctx context.Context, cfg Config, w jobs.Window, f passFlags) error {
-	chans, err := a.buildChannels(cfg)
-	if err != nil {
-		return err
-	}
-	store, err := a.open(ctx, cfg)
+	chans, store, err := a.openAll(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -335,11 +345,7 @@ func printResult(w io.Writer, format string, res jobs.Result) error {
 }
 
 func (a *app) schedule(ctx context.Context, cfg Config) error {
-	chans, err := a.buildChannels(cfg)
-	if err != nil {
-		return err
-	}
-	store, err := a.open(ctx, cfg)
+	chans, store, err := a.openAll(ctx, cfg)
 	if err != nil {
 		return err
 	}
