@@ -218,20 +218,14 @@ func (g alipayGateway) close(ctx context.Context, node string, orders OrderSourc
 		g.signed(node, alipay.TradeClose{Result: alipayResult(alipay.CodeSuccess, "", ""),
 			TradeNo: g.s.TxnID(orderNo), OutTradeNo: orderNo}, false)
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-	case strings.Contains(err.Error(), closeNotExist):
+	case errors.Is(err, ErrCloseNotFound):
 		g.signed(node, alipayResult(alipay.CodeBusinessFailed, alipay.SubTradeNotExist, "交易不存在"), false)
-	case strings.Contains(err.Error(), closeSimulatedFailure):
+	case errors.Is(err, ErrCloseRefused):
 		g.signed(node, alipayResult(alipay.CodeInsufficientPermissions, "isv.insufficient-isv-permissions", "ISV权限不足，建议在开发者中心检查签约是否已经生效"), false)
 	default: // already paid or failed
 		g.signed(node, alipayResult(alipay.CodeBusinessFailed, alipay.SubTradeStatusError, "交易状态不合法"), false)
 	}
 }
-
-// The reasons Sim.CloseOrder gives, which pick the gateway's sub_code.
-const (
-	closeNotExist         = "order does not exist"
-	closeSimulatedFailure = "simulated permanent failure"
-)
 
 // signed writes {"<node>":<v>,"sign":"..."}: the signature covers the node's
 // bytes exactly as written. bad signs with the app's key, which Alipay's

@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"net/http"
@@ -299,10 +300,24 @@ func (s *Sim) TxnID(orderNo string) string {
 	return fmt.Sprintf("SIM%016X", s.hash(orderNo, "txn"))
 }
 
+// Why CloseOrder refuses, for the wire renderers to pick the provider's
+// error code: the error CloseOrder returns wraps one of them.
+var (
+	// ErrCloseRefused: a simulated permanent failure (Behaviour.PermanentError).
+	ErrCloseRefused = errors.New("simulated permanent failure")
+	// ErrClosePaid: the order is paid and cannot be closed.
+	ErrClosePaid = errors.New("order already paid")
+	// ErrCloseFailed: the order's payment failed and it cannot be closed.
+	ErrCloseFailed = errors.New("order already failed")
+	// ErrCloseNotFound: the channel does not know the order.
+	ErrCloseNotFound = errors.New("order does not exist")
+)
+
 // CloseOrder closes o at the channel. Closing a pending order makes later
 // lookups answer CLOSED; closing a closed one succeeds again. An order that
 // is paid (or PayOnClose), failed or unknown cannot be closed: the error is
-// permanent.
+// permanent and wraps ErrClosePaid, ErrCloseFailed, ErrCloseNotFound or
+// ErrCloseRefused.
 func (s *Sim) CloseOrder(ctx context.Context, o recon.Order) error {
 	if err := s.sleep(ctx, 0); err != nil {
 		return fmt.Errorf("simulator: close %s: %w", o.OrderNo, err)
@@ -311,30 +326,32 @@ func (s *Sim) CloseOrder(ctx context.Context, o recon.Order) error {
 	defer s.mu.Unlock()
 	b, _ := s.behaviour(o)
 	st := s.state(o.OrderNo)
-	fail := func(why string) error {
-		return channel.Permanent(fmt.Errorf("simulator: close %s: %s", o.OrderNo, why))
+	fail := func(why error) error {
+		return channel.Permanent(fmt.Errorf("simulator: close %s: %w", o.OrderNo, why))
 	}
 	switch {
 	case b.PermanentError:
-		return fail("simulated permanent failure")
+		return fail(ErrCloseRefused)
 	case st.paid:
-		return fail("order already paid")
+		return fail(ErrClosePaid)
 	case st.closed:
 		return nil
 	case b.PayOnClose:
 		st.paid = true
-		return fail("order already paid")
+		return fail(ErrClosePaid)
 	}
-	switch status := currentStatus(b, st.answers); status {
+	switch currentStatus(b, st.answers) {
 	case recon.ChannelPending:
 		st.closed = true
 		return nil
 	case recon.ChannelClosed:
 		return nil
 	case recon.ChannelNotFound:
-		return fail("order does not exist")
+		return fail(ErrCloseNotFound)
+	case recon.ChannelPaid:
+		return fail(ErrClosePaid)
 	default:
-		return fail(fmt.Sprintf("order already %s", status))
+		return fail(ErrCloseFailed)
 	}
 }
 
