@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/recon-dev/recon"
@@ -108,14 +107,12 @@ func (w *wechatServer) close(rw http.ResponseWriter, r *http.Request) {
 		w.write(rw, wechatReply{status: http.StatusNoContent})
 	case r.Context().Err() != nil:
 		// the client is gone: nobody to answer
+	case errors.Is(err, ErrClosePaid):
+		w.write(rw, wechatError(http.StatusBadRequest, wechatpay.CodeOrderPaid, "订单已支付"))
+	case errors.Is(err, ErrCloseNotFound):
+		w.write(rw, wechatError(http.StatusNotFound, wechatpay.CodeOrderNotExist, "订单不存在"))
 	case channel.ClassOf(err) != channel.ClassPermanent:
 		w.write(rw, wechatError(http.StatusInternalServerError, wechatpay.CodeSystemError, "系统异常，请稍后重试"))
-	// CloseOrder's reasons ("order already paid", "order already PAID",
-	// "order does not exist"), in WeChat Pay's codes.
-	case strings.Contains(strings.ToLower(err.Error()), "already paid"):
-		w.write(rw, wechatError(http.StatusBadRequest, wechatpay.CodeOrderPaid, "订单已支付"))
-	case strings.Contains(err.Error(), "does not exist"):
-		w.write(rw, wechatError(http.StatusNotFound, wechatpay.CodeOrderNotExist, "订单不存在"))
 	default:
 		w.write(rw, wechatError(http.StatusForbidden, "TRADE_ERROR", "交易错误"))
 	}
