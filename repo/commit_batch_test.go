@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
+
+	mysqldrv "github.com/go-sql-driver/mysql"
 
 	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/repo"
@@ -186,4 +189,68 @@ func TestConcurrentBatchesMoveEachOrderOnce(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestCommitBatchRerunsTheWholeBatch makes the first attempt of a batch fail
+// with a lock wait timeout (MySQL 1205) after it updated two of its three
+// orders: the database rolls the attempt back, CommitBatch runs the whole
+// batch again, and every order is written exactly once.
+func TestCommitBatchRerunsTheWholeBatch(t *testing.T) {
+	db := repotest.NewMySQL(t)
+	ctx := context.Background()
+	ord := seedRead(t, db.Store, "D", 3)
+	// A committer whose lock waits give up after a second.
+	mc, err := mysqldrv.ParseDSN(db.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc.Params = map[string]string{"innodb_lock_wait_timeout": "1"}
+	impatient := repotest.DB{Dialect: db.Dialect, DSN: mc.FormatDSN()}.Open(t)
+	blocker := db.Open(t).DB().Begin()
+	defer blocker.Rollback()
+	if err := blocker.Exec("SELECT id FROM payment_orders WHERE id = ? FOR UPDATE", ord[2].ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	var dbName string
+	db.Store.DB().Raw("SELECT DATABASE()").Scan(&dbName)
+	lockWaits := func() int {
+		var n int
+		db.Store.DB().Raw(`SELECT COUNT(*) FROM information_schema.processlist
+			WHERE db = ? AND info LIKE 'UPDATE payment_orders%'`, dbName).Scan(&n)
+		return n
+	}
+	done := make(chan error, 1)
+	var reps []repo.CommitReport
+	go func() {
+		var err error
+		reps, err = impatient.CommitBatch(ctx, []recon.Outcome{paid(ord[0]), paid(ord[1]), paid(ord[2])}, repo.CommitMeta{Source: "test", Now: now})
+		done <- err
+	}()
+	// Once the batch waits for the row (its UPDATE is executing), hold it past the one-second lock
+	// wait timeout, so that the first attempt fails, then release it.
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	for lockWaits() == 0 {
+		select {
+		case err := <-done:
+			t.Fatalf("batch ended (%v) without waiting for the locked row", err)
+		case <-poll.C:
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("batch gave up (%v) instead of running again", err)
+	case <-time.After(1500 * time.Millisecond):
+	}
+	blocker.Rollback()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range ord {
+		got, _ := db.Store.GetOrder(ctx, o.ID)
+		if reps[i].Result != repo.Applied || got.Version != 1 || got.QueryAttempts != 1 ||
+			countRows(t, db.Store, "merchant_notifications", o.ID) != 1 || countRows(t, db.Store, "order_transitions", o.ID) != 1 {
+			t.Fatalf("%s after the rerun: %+v (%+v)", o.OrderNo, got, reps[i])
+		}
+	}
 }
