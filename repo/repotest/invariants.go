@@ -1,13 +1,14 @@
 package repotest
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/repo"
@@ -21,7 +22,9 @@ const EnvSeed = "RECON_TEST_SEED"
 // otherwise a new one. It logs the seed so a failure can be replayed.
 func RandSeed(t testing.TB) uint64 {
 	t.Helper()
-	seed := uint64(time.Now().UnixNano())
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	seed := binary.LittleEndian.Uint64(b[:]) >> 1
 	if v := os.Getenv(EnvSeed); v != "" {
 		s, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
