@@ -179,12 +179,12 @@ func (c *Client) call(ctx context.Context, method, orderNo string) ([]byte, erro
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return nil, networkError(ctx, err)
+		return nil, channel.NetworkError(ctx, err, nil)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
 	if err != nil {
-		return nil, networkError(ctx, fmt.Errorf("read body: %w", err))
+		return nil, channel.NetworkError(ctx, fmt.Errorf("read body: %w", err), nil)
 	}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
@@ -216,20 +216,4 @@ func Open(pub *rsa.PublicKey, body []byte, method string) ([]byte, error) {
 		return nil, channel.Permanent(err)
 	}
 	return node, nil
-}
-
-// networkError classifies a failed round trip: the caller giving up is
-// passed through unclassified (channel.ClassOf makes a cancel permanent),
-// everything else (refused, reset, our own per-request timeout) is
-// transient.
-func networkError(ctx context.Context, err error) error {
-	// url.Error repeats the URL; it holds no secret but adds nothing either.
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		err = uerr.Err
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return channel.Transient(fmt.Errorf("request: %w", err))
 }

@@ -72,9 +72,6 @@ const (
 // DefaultCurrency is the currency of amounts without trans_currency.
 const DefaultCurrency = "CNY"
 
-// maxSnippet bounds each piece of channel-supplied text quoted in an error.
-const maxSnippet = 200
-
 // ResponseNode is the name of the node answering method:
 // alipay.trade.query answers in alipay_trade_query_response.
 func ResponseNode(method string) string {
@@ -213,7 +210,7 @@ func (a *Amount) UnmarshalJSON(b []byte) error {
 	}
 	var n json.Number
 	if err := json.Unmarshal(b, &n); err != nil {
-		return fmt.Errorf("amount %s is neither a string nor a number", truncate(string(b)))
+		return fmt.Errorf("amount %s is neither a string nor a number", channel.Truncate(string(b)))
 	}
 	*a = Amount(n)
 	return nil
@@ -228,9 +225,9 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	s := fmt.Sprintf("%s answered code %s %s", e.Method, truncate(e.Code), truncate(e.Msg))
+	s := fmt.Sprintf("%s answered code %s %s", e.Method, channel.Truncate(e.Code), channel.Truncate(e.Msg))
 	if e.SubCode != "" || e.SubMsg != "" {
-		s += fmt.Sprintf(", sub_code %s %s", truncate(e.SubCode), truncate(e.SubMsg))
+		s += fmt.Sprintf(", sub_code %s %s", channel.Truncate(e.SubCode), channel.Truncate(e.SubMsg))
 	}
 	if e.Unsigned {
 		s += " (unsigned)"
@@ -272,7 +269,7 @@ func ParseQuery(node []byte, orderNo string) (recon.LookupResult, error) {
 		return recon.LookupResult{}, classify(&Error{Method: MethodQuery, Result: q.Result})
 	}
 	if q.OutTradeNo == "" || q.OutTradeNo != orderNo {
-		return recon.LookupResult{}, malformed(node, "answer is about out_trade_no %q, not %q", truncate(q.OutTradeNo), orderNo)
+		return recon.LookupResult{}, malformed(node, "answer is about out_trade_no %q, not %q", channel.Truncate(q.OutTradeNo), orderNo)
 	}
 	var res recon.LookupResult
 	switch q.TradeStatus {
@@ -283,7 +280,7 @@ func ParseQuery(node []byte, orderNo string) (recon.LookupResult, error) {
 	case TradeClosed:
 		res.Status = recon.ChannelClosed
 	default:
-		return recon.LookupResult{}, malformed(node, "unknown trade_status %q", truncate(q.TradeStatus))
+		return recon.LookupResult{}, malformed(node, "unknown trade_status %q", channel.Truncate(q.TradeStatus))
 	}
 	res.TxnID = q.TradeNo
 	if q.TotalAmount != "" {
@@ -291,7 +288,7 @@ func ParseQuery(node []byte, orderNo string) (recon.LookupResult, error) {
 		if q.TransCurrency != "" {
 			cur = strings.ToUpper(q.TransCurrency)
 			if !recon.ValidCurrency(cur) {
-				return recon.LookupResult{}, malformed(node, "invalid trans_currency %q", truncate(q.TransCurrency))
+				return recon.LookupResult{}, malformed(node, "invalid trans_currency %q", channel.Truncate(q.TransCurrency))
 			}
 		}
 		amount, err := ParseAmount(string(q.TotalAmount), cur)
@@ -311,7 +308,7 @@ func ParseQuery(node []byte, orderNo string) (recon.LookupResult, error) {
 	if q.SendPayDate != "" {
 		t, err := time.ParseInLocation(TimeLayout, q.SendPayDate, Beijing)
 		if err != nil {
-			return recon.LookupResult{}, malformed(node, "invalid send_pay_date %q", truncate(q.SendPayDate))
+			return recon.LookupResult{}, malformed(node, "invalid send_pay_date %q", channel.Truncate(q.SendPayDate))
 		}
 		t = t.UTC()
 		res.PaidAt = &t
@@ -334,7 +331,7 @@ func ParseClose(node []byte, orderNo string) error {
 	case c.Code != CodeSuccess:
 		return classify(&Error{Method: MethodClose, Result: c.Result})
 	case c.OutTradeNo != "" && c.OutTradeNo != orderNo:
-		return malformed(node, "answer is about out_trade_no %q, not %q", truncate(c.OutTradeNo), orderNo)
+		return malformed(node, "answer is about out_trade_no %q, not %q", channel.Truncate(c.OutTradeNo), orderNo)
 	}
 	return nil
 }
@@ -347,7 +344,7 @@ func unsignedError(node []byte, method string) error {
 		return channel.Permanent(fmt.Errorf("unsigned answer: %w", channel.ErrBadSignature))
 	}
 	if r.Code == CodeSuccess || (method == MethodQuery && r.SubCode == SubTradeNotExist) {
-		return channel.Permanent(fmt.Errorf("unsigned %s %s answer: %w", r.Code, truncate(r.SubCode), channel.ErrBadSignature))
+		return channel.Permanent(fmt.Errorf("unsigned %s %s answer: %w", r.Code, channel.Truncate(r.SubCode), channel.ErrBadSignature))
 	}
 	return classify(&Error{Method: method, Result: r, Unsigned: true})
 }
@@ -386,13 +383,13 @@ func ParseAmount(s, currency string) (int64, error) {
 	whole, frac, dot := strings.Cut(s, ".")
 	switch {
 	case whole == "" || !digits(whole) || (dot && (frac == "" || !digits(frac))):
-		return 0, fmt.Errorf("%w %q: not a decimal number", ErrAmount, truncate(s))
+		return 0, fmt.Errorf("%w %q: not a decimal number", ErrAmount, channel.Truncate(s))
 	case len(frac) > exp:
-		return 0, fmt.Errorf("%w %q: more than %d decimals for %s", ErrAmount, truncate(s), exp, currency)
+		return 0, fmt.Errorf("%w %q: more than %d decimals for %s", ErrAmount, channel.Truncate(s), exp, currency)
 	}
 	minor := strings.TrimLeft(whole+frac+strings.Repeat("0", exp-len(frac)), "0")
 	if len(minor) > maxAmountDigits {
-		return 0, fmt.Errorf("%w %q: too large", ErrAmount, truncate(s))
+		return 0, fmt.Errorf("%w %q: too large", ErrAmount, channel.Truncate(s))
 	}
 	if minor == "" {
 		return 0, nil
@@ -430,23 +427,8 @@ func digits(s string) bool {
 // signField matches a sign value in a body quoted in an error, to blank it.
 var signField = regexp.MustCompile(`("sign"\s*:\s*")[^"]*`)
 
-// snippet quotes at most maxSnippet bytes of a body for an error, with any
-// sign value blanked.
+// snippet quotes a bounded piece of a body for an error (channel.Snippet),
+// with any sign value blanked first.
 func snippet(body []byte) string {
-	if len(body) == 0 {
-		return "empty body"
-	}
-	b := signField.ReplaceAll(body, []byte(`${1}…`))
-	if len(b) > maxSnippet {
-		return fmt.Sprintf("body %q...", b[:maxSnippet])
-	}
-	return fmt.Sprintf("body %q", b)
-}
-
-// truncate bounds a channel-supplied string quoted in an error.
-func truncate(s string) string {
-	if len(s) > maxSnippet {
-		return s[:maxSnippet] + "..."
-	}
-	return s
+	return channel.Snippet(signField.ReplaceAll(body, []byte(`${1}…`)))
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel"
 )
 
 // FuzzParseResponse feeds arbitrary bodies to ParseResponse: it must never
@@ -18,7 +19,7 @@ func FuzzParseResponse(f *testing.F) {
 			if r != (recon.LookupResult{}) {
 				t.Errorf("error %v with a non-zero result %+v", err, r)
 			}
-			if len(err.Error()) > 4*maxSnippet+len(orderNo)*4+400 {
+			if len(err.Error()) > 4*channel.MaxSnippet+len(orderNo)*4+400 {
 				t.Errorf("error is %d bytes long", len(err.Error()))
 			}
 			return

@@ -20,7 +20,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -44,8 +43,6 @@ const (
 	// MaxBodyBytes is the largest response body read; a longer one is
 	// malformed.
 	MaxBodyBytes = 1 << 20
-	// maxSnippet bounds the piece of a raw body quoted in an error.
-	maxSnippet = 200
 )
 
 // Config describes one httpjson channel. The yaml names are those of a
@@ -220,19 +217,10 @@ func (c *Client) Lookup(ctx context.Context, o recon.Order) (recon.LookupResult,
 	return Decode(c.cfg, Reply{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}, o.OrderNo)
 }
 
-// networkError classifies a failed round trip: the caller giving up is
-// passed through unclassified (channel.ClassOf makes a cancel permanent),
-// everything else (refused, reset, our own per-request timeout) is transient.
+// networkError classifies a failed round trip (channel.NetworkError),
+// naming the channel and order inside the class.
 func (c *Client) networkError(ctx context.Context, orderNo string, err error) error {
-	// url.Error repeats the URL; it holds no secret but adds nothing either.
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		err = uerr.Err
-	}
-	if ctx.Err() != nil {
-		return c.errorf(orderNo, "%w", ctx.Err())
-	}
-	return channel.Transient(c.errorf(orderNo, "request: %w", err))
+	return channel.NetworkError(ctx, err, func(err error) error { return c.errorf(orderNo, "%w", err) })
 }
 
 func (c *Client) errorf(orderNo, format string, args ...any) error {
@@ -264,11 +252,11 @@ func Decode(cfg Config, r Reply, orderNo string) (recon.LookupResult, error) {
 	switch {
 	case r.StatusCode == http.StatusTooManyRequests:
 		after := channel.ParseRetryAfter(r.Header.Get("Retry-After"), cfg.Now())
-		return recon.LookupResult{}, channel.RateLimited(after, errorf(cfg, orderNo, "HTTP 429: %s", snippet(r.Body)))
+		return recon.LookupResult{}, channel.RateLimited(after, errorf(cfg, orderNo, "HTTP 429: %s", channel.Snippet(r.Body)))
 	case r.StatusCode >= 500:
-		return recon.LookupResult{}, channel.Transient(errorf(cfg, orderNo, "HTTP %d: %s", r.StatusCode, snippet(r.Body)))
+		return recon.LookupResult{}, channel.Transient(errorf(cfg, orderNo, "HTTP %d: %s", r.StatusCode, channel.Snippet(r.Body)))
 	case r.StatusCode != http.StatusOK && r.StatusCode != http.StatusNotFound:
-		return recon.LookupResult{}, channel.Permanent(errorf(cfg, orderNo, "HTTP %d: %s", r.StatusCode, snippet(r.Body)))
+		return recon.LookupResult{}, channel.Permanent(errorf(cfg, orderNo, "HTTP %d: %s", r.StatusCode, channel.Snippet(r.Body)))
 	}
 	if cfg.Secret != "" {
 		if err := Verify(cfg.Secret, r.Body, r.Header.Get(SignatureHeader)); err != nil {
@@ -343,28 +331,28 @@ func ParseResponse(body []byte, orderNo string, cfg Config) (recon.LookupResult,
 	cfg = cfg.withDefaults()
 	var r Response
 	if err := json.Unmarshal(body, &r); err != nil {
-		return recon.LookupResult{}, fmt.Errorf("parse response: %w: %v: %s", channel.ErrMalformed, err, snippet(body))
+		return recon.LookupResult{}, fmt.Errorf("parse response: %w: %v: %s", channel.ErrMalformed, err, channel.Snippet(body))
 	}
 	switch r.Code {
 	case cfg.SuccessCode:
 	case cfg.NotFoundCode:
 		return recon.LookupResult{Status: recon.ChannelNotFound}, nil
 	default:
-		return recon.LookupResult{}, fmt.Errorf("parse response: channel answered code %q: %s", truncate(r.Code), truncate(r.Msg))
+		return recon.LookupResult{}, fmt.Errorf("parse response: channel answered code %q: %s", channel.Truncate(r.Code), channel.Truncate(r.Msg))
 	}
 	malformed := func(format string, args ...any) (recon.LookupResult, error) {
-		return recon.LookupResult{}, fmt.Errorf("parse response: %w: %s: %s", channel.ErrMalformed, fmt.Sprintf(format, args...), snippet(body))
+		return recon.LookupResult{}, fmt.Errorf("parse response: %w: %s: %s", channel.ErrMalformed, fmt.Sprintf(format, args...), channel.Snippet(body))
 	}
 	d := r.Data
 	if d == nil {
 		return malformed("no data")
 	}
 	if d.Order != orderNo {
-		return malformed("answer is about order %q, not %q", truncate(d.Order), orderNo)
+		return malformed("answer is about order %q, not %q", channel.Truncate(d.Order), orderNo)
 	}
 	status, ok := cfg.StatusMap[d.Status]
 	if !ok || !status.Valid() {
-		return malformed("unknown status %q", truncate(d.Status))
+		return malformed("unknown status %q", channel.Truncate(d.Status))
 	}
 	res := recon.LookupResult{Status: status, TxnID: d.TxnID}
 	if d.Amount != nil {
@@ -378,35 +366,16 @@ func ParseResponse(body []byte, orderNo string, cfg Config) (recon.LookupResult,
 	if d.Currency != "" {
 		res.Currency = strings.ToUpper(d.Currency)
 		if !recon.ValidCurrency(res.Currency) {
-			return malformed("invalid currency %q", truncate(d.Currency))
+			return malformed("invalid currency %q", channel.Truncate(d.Currency))
 		}
 	}
 	if d.PaidAt != "" {
 		t, err := time.Parse(time.RFC3339, d.PaidAt)
 		if err != nil {
-			return malformed("invalid paid_at %q", truncate(d.PaidAt))
+			return malformed("invalid paid_at %q", channel.Truncate(d.PaidAt))
 		}
 		t = t.UTC()
 		res.PaidAt = &t
 	}
 	return res, nil
-}
-
-// snippet quotes at most maxSnippet bytes of a body for an error.
-func snippet(body []byte) string {
-	if len(body) == 0 {
-		return "empty body"
-	}
-	if len(body) > maxSnippet {
-		return fmt.Sprintf("body %q...", body[:maxSnippet])
-	}
-	return fmt.Sprintf("body %q", body)
-}
-
-// truncate bounds a channel-supplied string quoted in an error.
-func truncate(s string) string {
-	if len(s) > maxSnippet {
-		return s[:maxSnippet] + "..."
-	}
-	return s
 }

@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel"
 	"github.com/recon-dev/recon/channel/httpjson"
 )
 
@@ -188,24 +189,13 @@ func LoadOrCreateKeys(dir string) (Keys, KeyFiles, error) {
 	return k, f, nil
 }
 
+// readPrivateKey reads one of the key files WriteFiles wrote.
 func readPrivateKey(path string) (*rsa.PrivateKey, error) {
-	b, err := os.ReadFile(path)
+	k, err := channel.ReadRSAPrivateKey(path)
 	if err != nil {
 		return nil, fmt.Errorf("simulator: read key: %w", err)
 	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, fmt.Errorf("simulator: %s: no PEM block", path)
-	}
-	key, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("simulator: %s: %w", path, err)
-	}
-	rk, ok := key.(*rsa.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("simulator: %s: not an RSA key", path)
-	}
-	return rk, nil
+	return k, nil
 }
 
 // TxnOrderSource is implemented by order sources that can also find an

@@ -18,7 +18,7 @@ var leaked = regexp.MustCompile(`(_secret_|[srp]k_(live|test)_)([0-9A-Za-z*_]+)`
 func checkMessage(t *testing.T, err error, extra int) {
 	t.Helper()
 	msg := err.Error()
-	if len(msg) > 12*maxSnippet+4*extra+400 {
+	if len(msg) > 12*channel.MaxSnippet+4*extra+400 {
 		t.Errorf("error is %d bytes long", len(msg))
 	}
 	for _, m := range leaked.FindAllStringSubmatch(msg, -1) {

@@ -224,11 +224,11 @@ func intentID(o recon.Order) (string, error) {
 		return "", errors.New("order has no channel_txn_id (the PaymentIntent id): Stripe cannot look it up")
 	}
 	if !strings.HasPrefix(id, "pi_") || len(id) > 255 {
-		return "", fmt.Errorf("channel_txn_id %q is not a PaymentIntent id (pi_…)", truncate(id))
+		return "", fmt.Errorf("channel_txn_id %q is not a PaymentIntent id (pi_…)", channel.Truncate(id))
 	}
 	for _, r := range id {
 		if !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return "", fmt.Errorf("channel_txn_id %q is not a PaymentIntent id (pi_…)", truncate(id))
+			return "", fmt.Errorf("channel_txn_id %q is not a PaymentIntent id (pi_…)", channel.Truncate(id))
 		}
 	}
 	return id, nil
@@ -250,19 +250,10 @@ func (c *Client) call(ctx context.Context, do func(ctx context.Context) error) (
 	return rec, err
 }
 
-// networkError classifies a call that got no reply: the caller giving up is
-// passed through unclassified (channel.ClassOf makes a cancel permanent),
-// everything else (refused, reset, our own per-request timeout) is
-// transient.
+// networkError classifies a call that got no reply (channel.NetworkError),
+// naming the channel, operation and order inside the class.
 func (c *Client) networkError(ctx context.Context, op string, o recon.Order, err error) error {
-	var uerr *url.Error
-	if errors.As(err, &uerr) {
-		err = uerr.Err // the URL adds nothing
-	}
-	if ctx.Err() != nil {
-		return c.errorf(op, o, "%w", ctx.Err())
-	}
-	return channel.Transient(c.errorf(op, o, "request: %w", err))
+	return channel.NetworkError(ctx, err, func(err error) error { return c.errorf(op, o, "%w", err) })
 }
 
 // wrap names the channel and order in a classified error, keeping its class.

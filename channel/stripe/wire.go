@@ -44,9 +44,6 @@ const ShouldRetryHeader = "Stripe-Should-Retry"
 // malformed.
 const MaxBodyBytes = 1 << 20
 
-// maxSnippet bounds the piece of a raw body or message quoted in an error.
-const maxSnippet = 200
-
 // Reply is one raw HTTP answer of the Stripe API.
 type Reply struct {
 	StatusCode int
@@ -134,13 +131,13 @@ func parseIntent(body []byte, id string) (Intent, error) {
 		return Intent{}, err
 	}
 	if obj != "payment_intent" {
-		return Intent{}, fmt.Errorf("object is %q, not payment_intent", truncate(obj))
+		return Intent{}, fmt.Errorf("object is %q, not payment_intent", channel.Truncate(obj))
 	}
 	if in.ID, err = str(w.ID, "id"); err != nil {
 		return Intent{}, err
 	}
 	if in.ID != id {
-		return Intent{}, fmt.Errorf("answer is about %q, not %q", truncate(in.ID), truncate(id))
+		return Intent{}, fmt.Errorf("answer is about %q, not %q", channel.Truncate(in.ID), channel.Truncate(id))
 	}
 	if in.Status, err = str(w.Status, "status"); err != nil {
 		return Intent{}, err
@@ -149,7 +146,7 @@ func parseIntent(body []byte, id string) (Intent, error) {
 	case StatusRequiresPaymentMethod, StatusRequiresConfirmation, StatusRequiresAction, StatusRequiresCapture,
 		StatusProcessing, StatusSucceeded, StatusCanceled:
 	default:
-		return Intent{}, fmt.Errorf("unknown status %q", truncate(in.Status))
+		return Intent{}, fmt.Errorf("unknown status %q", channel.Truncate(in.Status))
 	}
 	if in.Amount, err = amount(w.Amount, "amount"); err != nil {
 		return Intent{}, err
@@ -230,12 +227,12 @@ func integer(raw json.RawMessage, name string) (int64, error) {
 	}
 	for _, c := range digits {
 		if c < '0' || c > '9' {
-			return 0, fmt.Errorf("%s %s is not an integer", name, truncate(string(t)))
+			return 0, fmt.Errorf("%s %s is not an integer", name, channel.Truncate(string(t)))
 		}
 	}
 	n, err := strconv.ParseInt(string(t), 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%s %s is out of range", name, truncate(string(t)))
+		return 0, fmt.Errorf("%s %s is out of range", name, channel.Truncate(string(t)))
 	}
 	return n, nil
 }
@@ -269,7 +266,7 @@ func unixTime(raw json.RawMessage, name string) (time.Time, error) {
 // upper-cased.
 func currency(c string) (string, error) {
 	if len(c) != 3 {
-		return "", fmt.Errorf("currency %q is not a three-letter code", truncate(c))
+		return "", fmt.Errorf("currency %q is not a three-letter code", channel.Truncate(c))
 	}
 	for i := 0; i < 3; i++ {
 		if c[i] < 'a' || c[i] > 'z' {
@@ -372,17 +369,17 @@ func describe(r Reply, e *stripego.Error) string {
 	}
 	for _, part := range []string{string(e.Type), string(e.Code), string(e.DeclineCode)} {
 		if part != "" {
-			b.WriteString(" " + truncate(part))
+			b.WriteString(" " + channel.Truncate(part))
 		}
 	}
 	if e.Msg != "" {
-		fmt.Fprintf(&b, ": %s", redact(truncate(e.Msg)))
+		fmt.Fprintf(&b, ": %s", redact(channel.Truncate(e.Msg)))
 	}
 	if e.Param != "" {
-		fmt.Fprintf(&b, " (param %s)", truncate(e.Param))
+		fmt.Fprintf(&b, " (param %s)", channel.Truncate(e.Param))
 	}
 	if id := r.Header.Get("Request-Id"); id != "" {
-		fmt.Fprintf(&b, " [request %s]", truncate(id))
+		fmt.Fprintf(&b, " [request %s]", channel.Truncate(id))
 	}
 	return b.String()
 }
@@ -395,18 +392,8 @@ func redact(s string) string {
 	return secretPattern.ReplaceAllString(s, "${1}REDACTED")
 }
 
-// snippet quotes a bounded, redacted piece of a raw body for an error.
+// snippet quotes a bounded piece of a raw body for an error
+// (channel.Snippet), with secrets redacted first.
 func snippet(body []byte) string {
-	if len(body) > maxSnippet {
-		return fmt.Sprintf("body %q...", redact(string(body[:maxSnippet])))
-	}
-	return fmt.Sprintf("body %q", redact(string(body)))
-}
-
-// truncate bounds a channel-supplied string quoted in an error.
-func truncate(s string) string {
-	if len(s) > maxSnippet {
-		return s[:maxSnippet] + "..."
-	}
-	return s
+	return channel.Snippet([]byte(redact(string(body))))
 }

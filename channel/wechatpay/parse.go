@@ -77,21 +77,21 @@ var TradeStates = map[string]recon.ChannelStatus{
 // the body.
 func ParseTransaction(body []byte, orderNo, mchID string) (recon.LookupResult, error) {
 	malformed := func(format string, args ...any) (recon.LookupResult, error) {
-		return recon.LookupResult{}, fmt.Errorf("parse transaction: %w: %s: %s", channel.ErrMalformed, fmt.Sprintf(format, args...), snippet(body))
+		return recon.LookupResult{}, fmt.Errorf("parse transaction: %w: %s: %s", channel.ErrMalformed, fmt.Sprintf(format, args...), channel.Snippet(body))
 	}
 	var t Transaction
 	if err := json.Unmarshal(body, &t); err != nil {
 		return malformed("%v", err)
 	}
 	if t.OutTradeNo != orderNo {
-		return malformed("answer is about out_trade_no %q, not %q", truncate(t.OutTradeNo), orderNo)
+		return malformed("answer is about out_trade_no %q, not %q", channel.Truncate(t.OutTradeNo), orderNo)
 	}
 	if mchID != "" && t.MchID != "" && t.MchID != mchID {
-		return malformed("answer is for mchid %q, not %q", truncate(t.MchID), mchID)
+		return malformed("answer is for mchid %q, not %q", channel.Truncate(t.MchID), mchID)
 	}
 	status, ok := TradeStates[t.TradeState]
 	if !ok {
-		return malformed("unknown trade_state %q", truncate(t.TradeState))
+		return malformed("unknown trade_state %q", channel.Truncate(t.TradeState))
 	}
 	res := recon.LookupResult{Status: status, TxnID: t.TransactionID}
 	if a := t.Amount; a != nil {
@@ -107,7 +107,7 @@ func ParseTransaction(body []byte, orderNo, mchID string) (recon.LookupResult, e
 		if a.Currency != "" {
 			res.Currency = strings.ToUpper(a.Currency)
 			if !recon.ValidCurrency(res.Currency) {
-				return malformed("invalid amount.currency %q", truncate(a.Currency))
+				return malformed("invalid amount.currency %q", channel.Truncate(a.Currency))
 			}
 		}
 	}
@@ -123,7 +123,7 @@ func ParseTransaction(body []byte, orderNo, mchID string) (recon.LookupResult, e
 	if t.SuccessTime != "" {
 		paid, err := time.Parse(time.RFC3339, t.SuccessTime)
 		if err != nil {
-			return malformed("invalid success_time %q", truncate(t.SuccessTime))
+			return malformed("invalid success_time %q", channel.Truncate(t.SuccessTime))
 		}
 		paid = paid.UTC()
 		res.PaidAt = &paid
@@ -136,34 +136,10 @@ func ParseTransaction(body []byte, orderNo, mchID string) (recon.LookupResult, e
 func ParseAPIError(body []byte) (APIError, error) {
 	var e APIError
 	if err := json.Unmarshal(body, &e); err != nil {
-		return APIError{}, fmt.Errorf("parse error answer: %w: %v: %s", channel.ErrMalformed, err, snippet(body))
+		return APIError{}, fmt.Errorf("parse error answer: %w: %v: %s", channel.ErrMalformed, err, channel.Snippet(body))
 	}
 	if e.Code == "" {
-		return APIError{}, fmt.Errorf("parse error answer: %w: no code: %s", channel.ErrMalformed, snippet(body))
+		return APIError{}, fmt.Errorf("parse error answer: %w: no code: %s", channel.ErrMalformed, channel.Snippet(body))
 	}
 	return e, nil
-}
-
-// maxSnippet bounds the piece of a body or value quoted in an error.
-const maxSnippet = 200
-
-// snippet quotes at most maxSnippet bytes of a body for an error.
-func snippet(body []byte) string {
-	if len(body) == 0 {
-		return "empty body"
-	}
-	return fmt.Sprintf("body %.*q", maxSnippet, body) + ellipsis(len(body))
-}
-
-// truncate bounds a channel-supplied string quoted in an error.
-func truncate(s string) string {
-	return s[:min(len(s), maxSnippet)] + ellipsis(len(s))
-}
-
-// ellipsis marks a quote cut at maxSnippet bytes.
-func ellipsis(n int) string {
-	if n > maxSnippet {
-		return "..."
-	}
-	return ""
 }

@@ -131,10 +131,10 @@ func ParseAuthorization(header string) (Authorization, error) {
 		}
 		value, tail, ok := strings.Cut(after, `"`)
 		if !ok {
-			return Authorization{}, fmt.Errorf("parse authorization: unterminated %s", truncate(name))
+			return Authorization{}, fmt.Errorf("parse authorization: unterminated %s", channel.Truncate(name))
 		}
 		if _, dup := params[name]; dup {
-			return Authorization{}, fmt.Errorf("parse authorization: %s given twice", truncate(name))
+			return Authorization{}, fmt.Errorf("parse authorization: %s given twice", channel.Truncate(name))
 		}
 		params[name] = value
 		rest = tail
@@ -149,7 +149,7 @@ func ParseAuthorization(header string) (Authorization, error) {
 	}
 	ts, err := strconv.ParseInt(params["timestamp"], 10, 64)
 	if err != nil {
-		return Authorization{}, fmt.Errorf("parse authorization: timestamp %q is not Unix seconds", truncate(params["timestamp"]))
+		return Authorization{}, fmt.Errorf("parse authorization: timestamp %q is not Unix seconds", channel.Truncate(params["timestamp"]))
 	}
 	return Authorization{MchID: params["mchid"], Nonce: params["nonce_str"], Signature: params["signature"],
 		Timestamp: ts, SerialNo: params["serial_no"]}, nil
@@ -231,10 +231,10 @@ func (v Verifier) Verify(h http.Header, body []byte) error {
 	}
 	if serial != v.KeyID {
 		return fmt.Errorf("verify response: %s %q is not the configured public_key_id %q: %w",
-			HeaderSerial, truncate(serial), v.KeyID, channel.ErrBadSignature)
+			HeaderSerial, channel.Truncate(serial), v.KeyID, channel.ErrBadSignature)
 	}
 	if t := h.Get(HeaderSignatureType); t != "" && t != AuthScheme {
-		return fmt.Errorf("verify response: %s %q is not %s: %w", HeaderSignatureType, truncate(t), AuthScheme, channel.ErrBadSignature)
+		return fmt.Errorf("verify response: %s %q is not %s: %w", HeaderSignatureType, channel.Truncate(t), AuthScheme, channel.ErrBadSignature)
 	}
 	tsText, err := get(HeaderTimestamp)
 	if err != nil {
@@ -242,7 +242,7 @@ func (v Verifier) Verify(h http.Header, body []byte) error {
 	}
 	ts, err := strconv.ParseInt(tsText, 10, 64)
 	if err != nil {
-		return fmt.Errorf("verify response: %s %q is not Unix seconds: %w", HeaderTimestamp, truncate(tsText), channel.ErrBadSignature)
+		return fmt.Errorf("verify response: %s %q is not Unix seconds: %w", HeaderTimestamp, channel.Truncate(tsText), channel.ErrBadSignature)
 	}
 	nonce, err := get(HeaderNonce)
 	if err != nil {

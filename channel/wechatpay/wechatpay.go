@@ -185,12 +185,12 @@ func (c *Client) Decode(r Reply, orderNo string) (recon.LookupResult, error) {
 		return recon.LookupResult{}, err
 	}
 	if r.StatusCode != http.StatusOK && r.StatusCode != http.StatusNotFound {
-		return recon.LookupResult{}, channel.Permanent(c.errorf(op, orderNo, "HTTP %d: %s", r.StatusCode, snippet(r.Body)))
+		return recon.LookupResult{}, channel.Permanent(c.errorf(op, orderNo, "HTTP %d: %s", r.StatusCode, channel.Snippet(r.Body)))
 	}
 	// A 404 is verified too: NOT_FOUND is a result, which only a response
 	// from WeChat Pay may give (a misrouted proxy also answers 404).
 	if err := c.verifier.Verify(r.Header, r.Body); err != nil {
-		return recon.LookupResult{}, channel.Permanent(c.errorf(op, orderNo, "HTTP %d: %w: %s", r.StatusCode, err, snippet(r.Body)))
+		return recon.LookupResult{}, channel.Permanent(c.errorf(op, orderNo, "HTTP %d: %w: %s", r.StatusCode, err, channel.Snippet(r.Body)))
 	}
 	if r.StatusCode == http.StatusNotFound {
 		e, err := ParseAPIError(r.Body)
@@ -198,7 +198,7 @@ func (c *Client) Decode(r Reply, orderNo string) (recon.LookupResult, error) {
 			return recon.LookupResult{}, channel.Permanent(c.errorf(op, orderNo, "HTTP 404: %w", err))
 		}
 		if e.Code != CodeOrderNotExist {
-			return recon.LookupResult{}, channel.Permanent(c.errorf(op, orderNo, "HTTP 404: %s", snippet(r.Body)))
+			return recon.LookupResult{}, channel.Permanent(c.errorf(op, orderNo, "HTTP 404: %s", channel.Snippet(r.Body)))
 		}
 		return recon.LookupResult{Status: recon.ChannelNotFound}, nil
 	}
@@ -234,7 +234,7 @@ func (c *Client) CloseOrder(ctx context.Context, o recon.Order) error {
 		closed = err == nil && e.Code == CodeOrderClosed
 	}
 	if !closed {
-		return channel.Permanent(c.errorf(op, o.OrderNo, "HTTP %d: %s", r.StatusCode, snippet(r.Body)))
+		return channel.Permanent(c.errorf(op, o.OrderNo, "HTTP %d: %s", r.StatusCode, channel.Snippet(r.Body)))
 	}
 	// Only WeChat Pay may say that an order can no longer be paid.
 	if err := c.verifier.Verify(r.Header, r.Body); err != nil {
@@ -249,9 +249,9 @@ func (c *Client) fault(r Reply, op, orderNo string) error {
 	switch {
 	case r.StatusCode == http.StatusTooManyRequests:
 		after := channel.ParseRetryAfter(r.Header.Get("Retry-After"), c.cfg.Now())
-		return channel.RateLimited(after, c.errorf(op, orderNo, "HTTP 429: %s", snippet(r.Body)))
+		return channel.RateLimited(after, c.errorf(op, orderNo, "HTTP 429: %s", channel.Snippet(r.Body)))
 	case r.StatusCode >= 500:
-		return channel.Transient(c.errorf(op, orderNo, "HTTP %d: %s", r.StatusCode, snippet(r.Body)))
+		return channel.Transient(c.errorf(op, orderNo, "HTTP %d: %s", r.StatusCode, channel.Snippet(r.Body)))
 	}
 	return nil
 }
@@ -300,17 +300,10 @@ func (c *Client) do(ctx context.Context, op, orderNo, method, uri string, body [
 	return Reply{StatusCode: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }
 
-// networkError classifies a failed round trip: the caller giving up passes
-// through unclassified (channel.ClassOf makes a cancel permanent); refused,
-// reset and our own per-request timeout are transient.
+// networkError classifies a failed round trip (channel.NetworkError),
+// naming the channel, operation and order inside the class.
 func (c *Client) networkError(ctx context.Context, op, orderNo string, err error) error {
-	if ue := (*url.Error)(nil); errors.As(err, &ue) {
-		err = ue.Err // the URL adds nothing
-	}
-	if ctx.Err() != nil {
-		return c.errorf(op, orderNo, "%w", ctx.Err())
-	}
-	return channel.Transient(c.errorf(op, orderNo, "request: %w", err))
+	return channel.NetworkError(ctx, err, func(err error) error { return c.errorf(op, orderNo, "%w", err) })
 }
 
 func (c *Client) errorf(op, orderNo, format string, args ...any) error {

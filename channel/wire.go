@@ -1,0 +1,60 @@
+package channel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+)
+
+// MaxSnippet bounds each piece of channel-supplied text (a raw body, a code,
+// a message) that an adapter quotes in an error: answers can be large and are
+// not ours, so logs and last_query_error stay bounded.
+const MaxSnippet = 200
+
+// Snippet quotes at most MaxSnippet bytes of a raw body for an error:
+// `body "..."`, followed by ... when the body was cut, or "empty body".
+// Snippet blanks nothing: an adapter whose answers may carry secrets redacts
+// body before passing it.
+func Snippet(body []byte) string {
+	if len(body) == 0 {
+		return "empty body"
+	}
+	if len(body) > MaxSnippet {
+		return fmt.Sprintf("body %q...", body[:MaxSnippet])
+	}
+	return fmt.Sprintf("body %q", body)
+}
+
+// Truncate bounds a channel-supplied string quoted in an error to MaxSnippet
+// bytes, marking a cut with "...".
+func Truncate(s string) string {
+	if len(s) > MaxSnippet {
+		return s[:MaxSnippet] + "..."
+	}
+	return s
+}
+
+// NetworkError classifies err, a failed HTTP round trip (or a failed read of
+// its body) made under ctx, and names it with annotate (nil: leave it as it
+// is), which adapters use to add their channel, operation and order.
+//
+// The caller giving up (ctx done) is passed through unclassified as
+// ctx.Err(), annotated: ClassOf makes a cancel permanent and a deadline
+// transient. Everything else (refused, reset, our own per-request timeout)
+// is Transient, annotated inside the class, reading
+// "transient: <annotation>: request: <cause>". A *url.Error is unwrapped
+// first: it repeats the URL, which adds nothing.
+func NetworkError(ctx context.Context, err error, annotate func(error) error) error {
+	if annotate == nil {
+		annotate = func(err error) error { return err }
+	}
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err
+	}
+	if ctx.Err() != nil {
+		return annotate(ctx.Err())
+	}
+	return Transient(annotate(fmt.Errorf("request: %w", err)))
+}
