@@ -32,6 +32,7 @@ type benchOptions struct {
 	keep        bool
 	cpuProfile  string
 	rawOrders   int
+	commitBatch int
 }
 
 func (a *app) benchCommand() *cobra.Command {
@@ -62,6 +63,7 @@ and prints both rates, their ratio, lookup-to-commit latency and peak RSS.`,
 	cmd.Flags().DurationVar(&o.latency, "latency", 0, "simulated channel latency per lookup")
 	cmd.Flags().Float64Var(&o.rateLimit, "rate-limit", 0, "channel rate limit in lookups/second (0: none)")
 	cmd.Flags().BoolVar(&o.keep, "keep", false, "keep the scratch database")
+	cmd.Flags().IntVar(&o.commitBatch, "commit-batch", 0, "orders per commit transaction (0: the job's default; 1: one order per transaction)")
 	cmd.Flags().IntVar(&o.rawOrders, "raw-orders", 0, "measure the raw ceiling over the first N orders only (0: all); for large backlogs")
 	cmd.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the full pass to this file (go tool pprof)")
 	return cmd
@@ -105,7 +107,7 @@ func (a *app) bench(ctx context.Context, cfg Config, o benchOptions) error {
 	ch := channel.NewGuarded("bench", sim, o.rateLimit, channel.RetryPolicy{InitialInterval: 10 * time.Millisecond, MaxElapsed: time.Second})
 	lat := &latencies{d: make([]time.Duration, 0, o.orders)}
 	rec := a.reconciler(cfg, store, map[string]jobs.Channel{"bench": ch}, recon.SystemClock{})
-	rec.Concurrency, rec.GracePeriod, rec.Observer = o.concurrency, 0, lat
+	rec.Concurrency, rec.GracePeriod, rec.Observer, rec.CommitBatch = o.concurrency, 0, lat, o.commitBatch
 	rec.Logger = a.log
 	stopProfile, err := startCPUProfile(o.cpuProfile)
 	if err != nil {
