@@ -154,17 +154,19 @@ func closeAbandonedRuns(t *testing.T, s *repo.Store, env []string, cfg string) [
 // row, nothing regressed or was half written, audit rows and versions agree,
 // and every killed run is closed as FAILED by a later pass.
 func TestKilledRunsLoseNothing(t *testing.T) {
-	orders, wantKills := 20000, 20
+	// Lookups take 2ms each, so concurrency bounds how much of the pass one
+	// life of the process can do: 20 kills leave work for the last run.
+	orders, wantKills, concurrency := 20000, 20, 4
 	if testing.Short() {
-		orders, wantKills = 2000, 5
+		orders, wantKills, concurrency = 2000, 5, 1
 	}
 	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
-		orders, concurrency := orders, 4
-		if db.Dialect == repo.SQLite && orders > 5000 {
+		orders, concurrency := orders, concurrency
+		if db.Dialect == repo.SQLite {
 			// An embedded file crashes the same way with fewer orders
 			// (the 20k run is the production database's), looked up more
-			// slowly so that 20 kills still land before the pass is done.
-			orders, concurrency = 5000, 2
+			// slowly so that the kills still land before the pass is done.
+			orders, concurrency = min(orders, 5000), max(concurrency/2, 1)
 		}
 		seed := repotest.RandSeed(t)
 		rng := rand.New(rand.NewPCG(seed, 2))
