@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	mysqldrv "github.com/go-sql-driver/mysql"
@@ -87,8 +86,7 @@ func retryable(err error) bool {
 	if errors.As(err, &me) {
 		return me.Number == 1213 || me.Number == 1205
 	}
-	msg := err.Error()
-	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
+	return isBusy(err)
 }
 
 // RecordMismatch upserts one mismatch outside any order change (a lost race

@@ -308,7 +308,12 @@ func (s *Store) writeOne(ctx context.Context, sql string, args ...any) (int64, e
 // Giving up on recording a delivery would mean posting it again later.
 func (s *Store) retryBusy(ctx context.Context, fn func() error) error {
 	err := fn()
-	for i := 0; i < 3 && err != nil && s.dialect == SQLite && isBusy(err) && ctx.Err() == nil; i++ {
+	for i := 1; i <= 5 && err != nil && s.dialect == SQLite && isBusy(err); i++ {
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(i*i) * 10 * time.Millisecond):
+		}
 		err = fn()
 	}
 	return err
