@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 )
 
@@ -57,4 +58,12 @@ func NetworkError(ctx context.Context, err error, annotate func(error) error) er
 		return annotate(ctx.Err())
 	}
 	return Transient(annotate(fmt.Errorf("request: %w", err)))
+}
+
+// NewHTTPClient returns the default HTTP client of an adapter: its own
+// connection pool (a clone of http.DefaultTransport's settings), so that one
+// channel's connections are never shared with, or closed by, anything else
+// in the process. Timeouts apply per request through the context.
+func NewHTTPClient() *http.Client {
+	return &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 }

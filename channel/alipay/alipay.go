@@ -85,19 +85,16 @@ func New(cfg Config) (*Client, error) {
 		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = noRedirects
+		cfg.HTTPClient = channel.NewHTTPClient()
+		// A signed request is for the gateway only: a redirect is answered
+		// as it is, and a 3xx is a permanent error.
+		cfg.HTTPClient.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	}
 	if cfg.Now == nil {
 		cfg.Now = recon.SystemClock{}.Now
 	}
 	return &Client{cfg: cfg}, nil
 }
-
-// noRedirects answers a redirect as it is: a signed request is for the
-// gateway only, and a 3xx is a permanent error.
-var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error {
-	return http.ErrUseLastResponse
-}}
 
 func checkURL(s string) error {
 	u, err := url.Parse(s)

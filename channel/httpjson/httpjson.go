@@ -107,9 +107,6 @@ func (c Config) withDefaults() Config {
 	if len(c.StatusMap) == 0 {
 		c.StatusMap = defaultStatusMap
 	}
-	if c.HTTPClient == nil {
-		c.HTTPClient = http.DefaultClient
-	}
 	if c.Now == nil {
 		c.Now = recon.SystemClock{}.Now
 	}
@@ -182,7 +179,11 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("new httpjson client: %w", err)
 	}
 	base, _ := cfg.lookupURL() // validated above
-	return &Client{cfg: cfg.withDefaults(), base: base}, nil
+	cfg = cfg.withDefaults()
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = channel.NewHTTPClient()
+	}
+	return &Client{cfg: cfg, base: base}, nil
 }
 
 // Lookup asks the channel about o. A not-found order is a result; errors are

@@ -40,8 +40,7 @@ type Config struct {
 	APIKey string `yaml:"api_key" json:"-"`
 	// Timeout bounds one request (default 10s).
 	Timeout time.Duration `yaml:"timeout"`
-	// HTTPClient sends the requests (default http.DefaultClient's
-	// transport); Timeout applies per request through the context.
+	// HTTPClient sends the requests (default channel.NewHTTPClient()); Timeout applies per request through the context.
 	HTTPClient *http.Client `yaml:"-" json:"-"`
 	// Now is the clock for Retry-After dates (default: the system clock).
 	Now func() time.Time `yaml:"-" json:"-"`
@@ -58,7 +57,7 @@ func (c Config) withDefaults() Config {
 		c.Timeout = DefaultTimeout
 	}
 	if c.HTTPClient == nil {
-		c.HTTPClient = http.DefaultClient
+		c.HTTPClient = channel.NewHTTPClient()
 	}
 	if c.Now == nil {
 		c.Now = recon.SystemClock{}.Now

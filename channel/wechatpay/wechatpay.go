@@ -58,7 +58,7 @@ type Config struct {
 	PublicKeyID string
 	// Timeout bounds one request (timeout, default DefaultTimeout).
 	Timeout time.Duration
-	// HTTPClient sends the requests (default http.DefaultClient; Timeout
+	// HTTPClient sends the requests (default channel.NewHTTPClient(); Timeout
 	// applies per request through the context).
 	HTTPClient *http.Client
 	// Now is the clock of request timestamps, response freshness and
@@ -77,7 +77,7 @@ func (c Config) withDefaults() Config {
 		c.Timeout = DefaultTimeout
 	}
 	if c.HTTPClient == nil {
-		c.HTTPClient = http.DefaultClient
+		c.HTTPClient = channel.NewHTTPClient()
 	}
 	if c.Now == nil {
 		c.Now = recon.SystemClock{}.Now
