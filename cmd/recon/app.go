@@ -149,7 +149,7 @@ func (a *app) reconciler(cfg Config, store *repo.Store, chans map[string]jobs.Ch
 	return &jobs.Reconciler{
 		Store: store, Channels: chans, Clock: clock, Logger: a.log,
 		Policy: policyOf(cfg), GracePeriod: cfg.Reconcile.GracePeriod.D(),
-		BatchSize: cfg.Reconcile.BatchSize, Concurrency: cfg.Reconcile.Concurrency,
+		BatchSize: cfg.Reconcile.BatchSize, Concurrency: cfg.Reconcile.Concurrency, CommitBatch: cfg.Reconcile.CommitBatch,
 		ShutdownGrace: cfg.Reconcile.ShutdownGrace.D(), Heartbeat: cfg.Reconcile.Heartbeat.D(),
 		Owner: owner(),
 	}

@@ -78,6 +78,9 @@ type ReconcileConfig struct {
 	// backfill per shard, notify) holds without renewal: a holder that was
 	// killed blocks the next pass for at most this long.
 	LeaseTTL Duration `yaml:"lease_ttl"`
+	// CommitBatch is the most orders committed in one transaction, each
+	// under its own version guard.
+	CommitBatch int `yaml:"commit_batch"`
 }
 
 // RetryConfig is reconcile.lookup_retry.
@@ -173,7 +176,7 @@ func DefaultConfig() Config {
 	return Config{
 		Database: DatabaseConfig{Driver: "sqlite", DSN: "recon.db"},
 		Reconcile: ReconcileConfig{
-			GracePeriod: d("2m"), MaxAge: d("24h"), BatchSize: 500, Concurrency: 16,
+			GracePeriod: d("2m"), MaxAge: d("24h"), BatchSize: 500, Concurrency: 16, CommitBatch: 64,
 			QuerySchedule: []Duration{d("5s"), d("30s"), d("1m"), d("3m"), d("5m"), d("10m"), d("30m")},
 			Jitter:        0.1, CloseOnExpiry: true,
 			LookupRetry:   RetryConfig{InitialInterval: d("200ms"), MaxInterval: d("5s"), MaxElapsed: d("30s")},
@@ -366,7 +369,11 @@ func (c *Config) Validate() error {
 	if r.Concurrency < 1 || r.Concurrency > 1024 {
 		return bad("reconcile.concurrency", "must be between 1 and 1024 (got %d)", r.Concurrency)
 	}
-	if r.Jitter < 0 || r.Jitter >= 1 {
+	if r.CommitBatch < 1 || r.CommitBatch > 1000 {
+		return bad("reconcile.commit_batch", "must be between 1 and 1000 (got %d)", r.CommitBatch)
+	}
+	// Written so that NaN fails too.
+	if !(r.Jitter >= 0 && r.Jitter < 1) {
 		return bad("reconcile.jitter", "must be in [0, 1) (got %g)", r.Jitter)
 	}
 	if r.Heartbeat == 0 {
@@ -486,7 +493,7 @@ func validateChannelKeys(ch ChannelConfig, bad func(field, format string, args .
 		{"currency_tamper_rate", s.CurrencyTamperRate}, {"bad_signature_rate", s.BadSignatureRate},
 		{"transient_rate", s.TransientRate}, {"rate_limit_rate", s.RateLimitRate},
 	} {
-		if r.v < 0 || r.v > 1 {
+		if !(r.v >= 0 && r.v <= 1) {
 			return bad("simulator."+r.field, "must be between 0 and 1 (got %g)", r.v)
 		}
 	}
