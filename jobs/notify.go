@@ -235,22 +235,7 @@ func (d *Dispatcher) Run(ctx context.Context) (NotifyResult, error) {
 
 	p.fill(&res)
 	res.FinishedAt = d.Clock.Now()
-	res.Status = repo.RunSucceeded
-	switch {
-	case passErr != nil && ctx.Err() != nil:
-		res.Status, res.Error = repo.RunAborted, "aborted by shutdown"
-		passErr = ErrShutdown
-	case passErr != nil:
-		res.Status, res.Error = repo.RunFailed, passErr.Error()
-	}
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := d.Store.FinishRun(fctx, runID, res.Status, res.Counters(), res.Error, res.FinishedAt); err != nil && passErr == nil {
-		passErr = err
-	}
-	if d.Observer != nil {
-		d.Observer.RunFinished(KindNotify, res.Status, res.FinishedAt.Sub(start), res.FinishedAt)
-	}
+	res.Status, res.Error, passErr = finishRun(ctx, d.Store, d.Observer, KindNotify, runID, start, res.FinishedAt, res.Counters(), passErr)
 	d.Logger.Info("notify pass finished", "run_id", runID, "status", res.Status, "claimed", res.Claimed,
 		"delivered", res.Delivered, "retried", res.Retried, "dead", res.Dead, "errors", res.Errors,
 		"lease_lost", res.LeaseLost, "released", res.Released, "duration", res.FinishedAt.Sub(start).String())

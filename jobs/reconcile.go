@@ -179,22 +179,7 @@ func (r *Reconciler) Run(ctx context.Context, w Window) (Result, error) {
 	res.NewMismatches = p.newMismatches.Load()
 	res.Found, res.Planned = p.found, p.planned
 	res.FinishedAt = r.Clock.Now()
-	res.Status = repo.RunSucceeded
-	switch {
-	case passErr != nil && ctx.Err() != nil:
-		res.Status, res.Error = repo.RunAborted, "aborted by shutdown"
-		passErr = ErrShutdown
-	case passErr != nil:
-		res.Status, res.Error = repo.RunFailed, passErr.Error()
-	}
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := r.Store.FinishRun(fctx, runID, res.Status, res.RunCounters, res.Error, res.FinishedAt); err != nil && passErr == nil {
-		passErr = err
-	}
-	if r.Observer != nil {
-		r.Observer.RunFinished(res.Kind, res.Status, res.FinishedAt.Sub(start), res.FinishedAt)
-	}
+	res.Status, res.Error, passErr = finishRun(ctx, r.Store, r.Observer, res.Kind, runID, start, res.FinishedAt, res.RunCounters, passErr)
 	r.Logger.Info("pass finished", "run_id", runID, "kind", res.Kind, "status", res.Status, "dry_run", w.DryRun,
 		"scanned", res.Scanned, "paid", res.Paid, "failed", res.Failed, "closed", res.Closed,
 		"rescheduled", res.Rescheduled, "mismatches", res.Mismatches, "new_mismatches", res.NewMismatches,
@@ -391,27 +376,6 @@ func (p *pass) produce(ctx context.Context, sc repo.Scan, orders chan<- recon.Or
 		cur = next
 	}
 	return nil
-}
-
-// heartbeat refreshes run runID with its counters every `every`, until done
-// is closed or ctx ends, so later passes can tell it is alive.
-func heartbeat(ctx context.Context, done <-chan struct{}, every time.Duration,
-	beat func(context.Context, int64, repo.RunCounters, time.Time) error,
-	runID int64, counters func() repo.RunCounters, clock recon.Clock, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			if err := beat(ctx, runID, counters(), clock.Now()); err != nil && ctx.Err() == nil {
-				log.Warn("heartbeat failed", "run_id", runID, "error", err)
-			}
-		case <-done:
-			return
-		case <-ctx.Done():
-			return
-		}
-	}
 }
 
 // process looks one order up, decides, and hands the outcome to a committer

@@ -1,0 +1,62 @@
+package jobs
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/repo"
+)
+
+// heartbeat refreshes run runID with its counters every `every`, until done
+// is closed or ctx ends, so later passes can tell it is alive.
+func heartbeat(ctx context.Context, done <-chan struct{}, every time.Duration,
+	beat func(context.Context, int64, repo.RunCounters, time.Time) error,
+	runID int64, counters func() repo.RunCounters, clock recon.Clock, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if err := beat(ctx, runID, counters(), clock.Now()); err != nil && ctx.Err() == nil {
+				log.Warn("heartbeat failed", "run_id", runID, "error", err)
+			}
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// runObserver is the part of Observer and NotifyObserver that hears how a
+// run ended.
+type runObserver interface {
+	RunFinished(kind, status string, d time.Duration, at time.Time)
+}
+
+// finishRun records how pass runID of kind ended and tells the observer
+// (nil: none). A pass that failed because ctx ended was stopped by a
+// shutdown: it is ABORTED and its error becomes ErrShutdown. The run row is
+// written even after ctx ended. It returns the run's status and error text,
+// and the pass's error, or the error of recording it when the pass had none.
+func finishRun(ctx context.Context, store RunStore, obs runObserver, kind string, runID int64,
+	start, end time.Time, c repo.RunCounters, passErr error) (status, errText string, err error) {
+	status = repo.RunSucceeded
+	switch {
+	case passErr != nil && ctx.Err() != nil:
+		status, errText, passErr = repo.RunAborted, "aborted by shutdown", ErrShutdown
+	case passErr != nil:
+		status, errText = repo.RunFailed, passErr.Error()
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if ferr := store.FinishRun(fctx, runID, status, c, errText, end); ferr != nil && passErr == nil {
+		passErr = ferr
+	}
+	if obs != nil {
+		obs.RunFinished(kind, status, end.Sub(start), end)
+	}
+	return status, errText, passErr
+}
