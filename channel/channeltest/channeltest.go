@@ -64,14 +64,7 @@ const Timeout = 300 * time.Millisecond
 
 // Run runs the contract suite against h.
 func Run(t *testing.T, h Harness) {
-	keys, err := simulator.TestKeys()
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := keys.WriteFiles(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys, files := KeyFiles(t)
 	currency := h.Currency
 	if currency == "" {
 		currency = "CNY"
@@ -224,6 +217,21 @@ func Run(t *testing.T, h Harness) {
 			mustStatus(t, o, recon.ChannelPaid)
 		})
 	}
+}
+
+// KeyFiles returns the simulator's test keys (generated once per process)
+// and the same keys written as PEM files in a temporary directory.
+func KeyFiles(t testing.TB) (simulator.Keys, simulator.KeyFiles) {
+	t.Helper()
+	keys, err := simulator.TestKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := keys.WriteFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys, files
 }
 
 // sanitize turns a subtest name into an order-number suffix of letters,

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/recon-dev/recon/channel/simulator"
+	"github.com/recon-dev/recon/channel/channeltest"
 )
 
 // TestDeploymentConfigBuildsEveryChannel loads the config.yaml that the
@@ -18,14 +18,7 @@ func TestDeploymentConfigBuildsEveryChannel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := simulator.TestKeys()
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := keys.WriteFiles(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys, files := channeltest.KeyFiles(t)
 	// The file names the recon-channel-keys Secret mounts (secret.example.yaml).
 	dir := t.TempDir()
 	for name, src := range map[string]string{

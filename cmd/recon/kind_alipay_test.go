@@ -20,29 +20,16 @@ import (
 
 	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/channel"
+	"github.com/recon-dev/recon/channel/channeltest"
 	"github.com/recon-dev/recon/channel/simulator"
 )
-
-// alipayKeyFiles writes the simulator's keys into a temporary directory.
-func alipayKeyFiles(t *testing.T) (simulator.Keys, simulator.KeyFiles) {
-	t.Helper()
-	keys, err := simulator.TestKeys()
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := keys.WriteFiles(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keys, files
-}
 
 // TestAlipayChannelReconciles runs `recon run` against the simulator's
 // Alipay gateway over HTTP: the configured channel signs its requests with
 // the app key file, verifies the answers with Alipay's public key file and
 // commits what it learns.
 func TestAlipayChannelReconciles(t *testing.T) {
-	keys, files := alipayKeyFiles(t)
+	keys, files := channeltest.KeyFiles(t)
 	sim := simulator.New(simulator.Config{Seed: 1})
 	orders := simulator.NewOrders()
 	srv := httptest.NewServer(sim.Server(orders, keys))
@@ -101,7 +88,7 @@ func TestAlipayChannelReconciles(t *testing.T) {
 }
 
 func TestAlipayChannelBadConfigExitsTwo(t *testing.T) {
-	keys, files := alipayKeyFiles(t)
+	keys, files := channeltest.KeyFiles(t)
 	dir := t.TempDir()
 	write := func(name string, b []byte) string {
 		p := filepath.Join(dir, name)
@@ -176,7 +163,7 @@ func TestAlipayChannelBadConfigExitsTwo(t *testing.T) {
 // close_on_expiry can close an expired order at Alipay. base_url may be left
 // out (Alipay's production gateway).
 func TestAlipayChannelCloses(t *testing.T) {
-	keys, files := alipayKeyFiles(t)
+	keys, files := channeltest.KeyFiles(t)
 	ch, err := buildAlipay(ChannelConfig{Name: "ali", Kind: "alipay", AppID: keys.AlipayAppID,
 		PrivateKeyFile: files.AlipayAppPrivate, PublicKeyFile: files.AlipayPublic})
 	if err != nil {

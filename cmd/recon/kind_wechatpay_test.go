@@ -20,6 +20,7 @@ import (
 
 	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/channel"
+	"github.com/recon-dev/recon/channel/channeltest"
 	"github.com/recon-dev/recon/channel/simulator"
 )
 
@@ -34,7 +35,7 @@ func wechatEntry(keys simulator.Keys, baseURL, privateKeyFile, publicKeyFile str
 // the merchant key file, verifies the answers with the WeChat Pay public key
 // file and commits what it learns; forged and stale answers change nothing.
 func TestWechatPayChannelReconciles(t *testing.T) {
-	keys, files := alipayKeyFiles(t) // the simulator's key files, every provider's
+	keys, files := channeltest.KeyFiles(t)
 	sim := simulator.New(simulator.Config{Seed: 1})
 	orders := simulator.NewOrders()
 	srv := httptest.NewServer(sim.Server(orders, keys))
@@ -98,7 +99,7 @@ func TestWechatPayChannelReconciles(t *testing.T) {
 }
 
 func TestWechatPayChannelBadConfigExitsTwo(t *testing.T) {
-	keys, files := alipayKeyFiles(t) // the simulator's key files, every provider's
+	keys, files := channeltest.KeyFiles(t)
 	dir := t.TempDir()
 	write := func(name string, b []byte) string {
 		p := filepath.Join(dir, name)
@@ -166,7 +167,7 @@ func TestWechatPayChannelBadConfigExitsTwo(t *testing.T) {
 // production API); with a platform certificate as public_key_file,
 // public_key_id defaults to the certificate's serial.
 func TestWechatPayChannelBuilds(t *testing.T) {
-	keys, files := alipayKeyFiles(t) // the simulator's key files, every provider's
+	keys, files := channeltest.KeyFiles(t)
 	cc := ChannelConfig{Name: "wx", Kind: "wechatpay", MchID: keys.WechatMchID, CertSerial: keys.WechatMerchantSerial,
 		PrivateKeyFile: files.WechatMerchantPrivate, PublicKeyFile: files.WechatPlatformPublic, PublicKeyID: keys.WechatPlatformKeyID}
 	ch, err := buildWechatPay(cc)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel/channeltest"
 	"github.com/recon-dev/recon/channel/httpjson"
 	"github.com/recon-dev/recon/channel/simulator"
 	"github.com/recon-dev/recon/repo/repotest"
@@ -45,14 +46,7 @@ var e2eKinds = []struct {
 // server in each provider's wire format, through the real HTTP stack, and
 // checks every order against the simulator's own view of it.
 func TestRunAgainstSimulatorServer(t *testing.T) {
-	keys, err := simulator.TestKeys()
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := keys.WriteFiles(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys, files := channeltest.KeyFiles(t)
 	for _, k := range e2eKinds {
 		t.Run(k.kind, func(t *testing.T) {
 			if _, ok := channelBuilders[k.kind]; !ok {
