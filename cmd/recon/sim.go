@@ -49,12 +49,15 @@ at the files printed on start-up.`,
 			if err != nil {
 				return err
 			}
+			if sc.Secret == "" {
+				sc.Secret = simulator.DefaultSecret
+			}
 			return a.withStore(cmd, func(ctx context.Context, store *repo.Store) error {
 				keys, files, err := simulator.LoadOrCreateKeys(keysDir)
 				if err != nil {
 					return usageErr("--keys-dir %s: %v", keysDir, err)
 				}
-				return a.serveSim(ctx, addr, simulator.New(sc).Server(storeOrders{store}, keys), keys, files)
+				return a.serveSim(ctx, addr, simulator.New(sc).Server(storeOrders{store}, keys), sc.Secret, keys, files)
 			})
 		},
 	}
@@ -79,7 +82,7 @@ func simulatorFor(cfg Config, from string) (simulator.Config, error) {
 	return simulator.Config{Seed: 1}, nil
 }
 
-func (a *app) serveSim(ctx context.Context, addr string, h http.Handler, keys simulator.Keys, f simulator.KeyFiles) error {
+func (a *app) serveSim(ctx context.Context, addr string, h http.Handler, secret string, keys simulator.Keys, f simulator.KeyFiles) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return usageErr("--addr %s: %v", addr, err)
@@ -87,13 +90,13 @@ func (a *app) serveSim(ctx context.Context, addr string, h http.Handler, keys si
 	url := "http://" + ln.Addr().String()
 	fmt.Fprintf(a.stdout, `simulator listening on %s
 channels for recon's config.yaml:
-  - {name: sim-httpjson, kind: httpjson, base_url: %s}
+  - {name: sim-httpjson, kind: httpjson, base_url: %s, secret: %q}
   - {name: sim-alipay, kind: alipay, base_url: %s/gateway.do, app_id: %q,
      private_key_file: %s, public_key_file: %s}
   - {name: sim-wechatpay, kind: wechatpay, base_url: %s, mch_id: %q, cert_serial: %q,
      private_key_file: %s, public_key_file: %s, public_key_id: %q}
   - {name: sim-stripe, kind: stripe, base_url: %s, api_key: %q}
-`, url, url, url, keys.AlipayAppID, f.AlipayAppPrivate, f.AlipayPublic,
+`, url, url, secret, url, keys.AlipayAppID, f.AlipayAppPrivate, f.AlipayPublic,
 		url, keys.WechatMchID, keys.WechatMerchantSerial, f.WechatMerchantPrivate, f.WechatPlatformPublic, keys.WechatPlatformKeyID,
 		url, keys.StripeAPIKey)
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}

@@ -160,7 +160,7 @@ func TestSimServeAnswersAboutTheDatabaseOrders(t *testing.T) {
 	if url == "" {
 		t.Fatalf("sim serve did not start: %s %s", out.String(), errb.String())
 	}
-	for _, f := range []string{"alipay_public.pem", "alipay_app_private.pem", "wechatpay_platform_public.pem", "wechatpay_merchant_private.pem"} {
+	for _, f := range []string{`secret: "` + simulator.DefaultSecret + `"`, "alipay_public.pem", "alipay_app_private.pem", "wechatpay_platform_public.pem", "wechatpay_merchant_private.pem"} {
 		if !strings.Contains(out.String(), f) {
 			t.Fatalf("start-up output does not name %s:\n%s", f, out.String())
 		}
