@@ -1,6 +1,7 @@
 package recon_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -163,4 +164,25 @@ func FuzzDecide(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestLookupResultValidate(t *testing.T) {
+	ok := recon.LookupResult{Status: recon.ChannelPaid, Amount: 100, Currency: "CNY", TxnID: "T1"}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("good answer refused: %v", err)
+	}
+	if err := (recon.LookupResult{Status: recon.ChannelPending}).Validate(); err != nil {
+		t.Fatalf("bare pending answer refused: %v", err)
+	}
+	for name, r := range map[string]recon.LookupResult{
+		"unknown status":   {Status: "MAYBE"},
+		"negative amount":  {Status: recon.ChannelPaid, Amount: -1, Currency: "CNY"},
+		"bad currency":     {Status: recon.ChannelPaid, Amount: 1, Currency: "cny"},
+		"txn id too long":  {Status: recon.ChannelPaid, Amount: 1, Currency: "CNY", TxnID: strings.Repeat("T", recon.MaxTxnIDLen+1)},
+		"txn id not UTF-8": {Status: recon.ChannelPaid, Amount: 1, Currency: "CNY", TxnID: "T\xff"},
+	} {
+		if err := r.Validate(); err == nil {
+			t.Errorf("%s: accepted %+v", name, r)
+		}
+	}
 }

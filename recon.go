@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Status is the local state of a payment order (payment_orders.status).
@@ -115,6 +116,28 @@ type LookupResult struct {
 	Currency string // ISO 4217 upper case; may be empty when the channel omits it
 	TxnID    string
 	PaidAt   *time.Time
+}
+
+// MaxTxnIDLen is the longest channel transaction id recon stores
+// (payment_orders.channel_txn_id).
+const MaxTxnIDLen = 128
+
+// Validate reports an answer that cannot be true, or cannot be stored, so
+// that it is treated as a malformed answer instead of being decided on.
+func (r LookupResult) Validate() error {
+	switch {
+	case !r.Status.Valid():
+		return fmt.Errorf("unknown status %q", r.Status)
+	case r.Amount < 0:
+		return fmt.Errorf("negative amount %d", r.Amount)
+	case r.Currency != "" && !ValidCurrency(r.Currency):
+		return fmt.Errorf("invalid currency %q", r.Currency)
+	case len(r.TxnID) > MaxTxnIDLen:
+		return fmt.Errorf("transaction id of %d bytes (at most %d)", len(r.TxnID), MaxTxnIDLen)
+	case !utf8.ValidString(r.TxnID):
+		return fmt.Errorf("transaction id is not valid UTF-8")
+	}
+	return nil
 }
 
 // MismatchKind is recon_mismatches.kind.

@@ -3,6 +3,7 @@ package channel
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -59,10 +60,16 @@ func (g *Guarded) Lookup(ctx context.Context, o recon.Order) (recon.LookupResult
 	var res recon.LookupResult
 	err := g.do(ctx, "lookup", func(ctx context.Context) error {
 		r, err := g.Inner.Lookup(ctx, o)
-		if err == nil {
-			res = r
+		if err != nil {
+			return err
 		}
-		return err
+		// Whatever the adapter, an answer that cannot be true or stored
+		// never reaches a decision.
+		if verr := r.Validate(); verr != nil {
+			return Permanent(fmt.Errorf("%s: lookup %s: %w: %v", g.Name, o.OrderNo, ErrMalformed, verr))
+		}
+		res = r
+		return nil
 	})
 	return res, err
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
+	"unicode/utf8"
 )
 
 // MaxSnippet bounds each piece of channel-supplied text (a raw body, a code,
@@ -28,12 +30,18 @@ func Snippet(body []byte) string {
 }
 
 // Truncate bounds a channel-supplied string quoted in an error to MaxSnippet
-// bytes, marking a cut with "...".
+// bytes, marking a cut with "...". It cuts between characters and replaces
+// invalid UTF-8, so the result can be stored in a utf8mb4 column as is.
 func Truncate(s string) string {
-	if len(s) > MaxSnippet {
-		return s[:MaxSnippet] + "..."
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= MaxSnippet {
+		return s
 	}
-	return s
+	n := MaxSnippet
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // NetworkError classifies err, a failed HTTP round trip (or a failed read of

@@ -48,6 +48,9 @@ func TestTruncate(t *testing.T) {
 		{"exactly the bound", long, long},
 		{"one byte over is cut", long + "y", long + "..."},
 		{"far over is cut", long + strings.Repeat("y", 5000), long + "..."},
+		// 66 three-byte characters are 198 bytes: the 67th would end at 201.
+		{"cut between characters", strings.Repeat("订", 70), strings.Repeat("订", 66) + "..."},
+		{"invalid UTF-8 replaced", "bad \xff\xfe byte", "bad \uFFFD byte"},
 	} {
 		if got := channel.Truncate(tc.s); got != tc.want {
 			t.Errorf("%s: Truncate = %q, want %q", tc.name, got, tc.want)

@@ -155,6 +155,9 @@ func dbTimePtr(t *time.Time) *time.Time {
 
 // truncate cuts s to n bytes at a rune boundary, for bounded text columns.
 func truncate(s string, n int) string {
+	// Text from outside (a channel's message) may not be valid UTF-8, which
+	// MySQL refuses in a utf8mb4 column.
+	s = strings.ToValidUTF8(s, "\uFFFD")
 	if len(s) <= n {
 		return s
 	}

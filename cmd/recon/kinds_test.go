@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/repo/repotest"
 )
 
 // TestHTTPJSONPathsCodesAndStatusesFromConfig points an httpjson channel at a
@@ -57,4 +59,54 @@ func TestHTTPJSONPathsCodesAndStatusesFromConfig(t *testing.T) {
 	if code != exitUsage || !strings.Contains(stderr, "status_map") || !strings.Contains(stderr, "channels[0] (hj)") {
 		t.Fatalf("bad status_map: %d %q", code, stderr)
 	}
+}
+
+// TestGarbageAnswersNeverStopThePass: a channel answering a long non-ASCII
+// message, or an id too long to store, fails that order's lookup only; the
+// reason is kept in last_query_error (valid UTF-8, bounded) and the other
+// orders are reconciled, on MariaDB as on SQLite.
+func TestGarbageAnswersNeverStopThePass(t *testing.T) {
+	longMsg := strings.Repeat("订单不存在或已关闭", 30) // 810 bytes, cut mid-character at 200
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch no := r.URL.Query().Get("orderId"); no {
+		case "gb-msg":
+			fmt.Fprintf(w, `{"code":"9999","msg":%q}`, longMsg)
+		case "gb-txn":
+			fmt.Fprintf(w, `{"code":"0000","msg":"","data":{"order":%q,"status":"PAID","amount":1234,"currency":"CNY","txn_id":%q,"paid_at":"2026-01-02T03:04:05Z"}}`,
+				no, strings.Repeat("T", 200))
+		default:
+			fmt.Fprintf(w, `{"code":"0000","msg":"","data":{"order":%q,"status":"PAID","amount":1234,"currency":"CNY","txn_id":"T1","paid_at":"2026-01-02T03:04:05Z"}}`, no)
+		}
+	}))
+	t.Cleanup(srv.Close) // the per-database subtests run in parallel, after this returns
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		created := time.Now().UTC().Add(-time.Hour)
+		orders := []recon.Order{cliOrder("gb-msg", recon.StatusPending, created), cliOrder("gb-txn", recon.StatusPending, created),
+			cliOrder("gb-good", recon.StatusPending, created)}
+		if err := db.Store.InsertOrders(ctx, orders); err != nil {
+			t.Fatal(err)
+		}
+		cfg := writeConfig(t, fmt.Sprintf("database: {driver: %s, dsn: %q}\n", db.Dialect, db.DSN)+
+			"reconcile: {lookup_retry: {initial_interval: 1ms, max_interval: 2ms, max_elapsed: 50ms}}\n"+
+			fmt.Sprintf("channels:\n  - {name: sim, kind: httpjson, base_url: %q}\n", srv.URL))
+		code, out, stderr := runCLI(t, nil, "run", "--config", cfg)
+		if code != 0 || !strings.Contains(out, "paid         1") || !strings.Contains(out, "errors       2") {
+			good, _ := db.Store.GetOrderByNo(ctx, "gb-good")
+			t.Fatalf("run: exit %d (gb-good: %q)\n%s\n%s", code, good.LastQueryError, out, stderr)
+		}
+		for _, no := range []string{"gb-msg", "gb-txn"} {
+			o, err := db.Store.GetOrderByNo(ctx, no)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.Status != recon.StatusPending || o.ChannelTxnID != "" || o.LastQueryError == "" ||
+				!utf8.ValidString(o.LastQueryError) || len(o.LastQueryError) > 1024 {
+				t.Errorf("%s: %+v", no, o)
+			}
+		}
+		if o, _ := db.Store.GetOrderByNo(ctx, "gb-good"); o.Status != recon.StatusPaid {
+			t.Errorf("gb-good: %+v", o)
+		}
+	})
 }
