@@ -125,14 +125,44 @@ func FormatMinor(amount int64, currency string) string {
 	return digits
 }
 
-// AbsDifference is |channel_amount - local_amount| of a mismatch, in minor
-// units of the local currency.
+// AbsDifference is the money a mismatch puts in dispute, in minor units of
+// the order's (local) currency: the difference between what each side
+// holds as paid.
+//
+//   - AMOUNT_MISMATCH: |channel_amount - local_amount|, the amount the
+//     channel took that the order did not ask for (or the shortfall).
+//   - CURRENCY_MISMATCH: the whole order amount: nothing was paid in the
+//     order's currency, and amounts in two currencies are not subtracted.
+//   - Every other kind: |paid at the channel - paid locally|, where a side
+//     that is not PAID holds 0 (a channel payment in another currency counts
+//     as the order amount). A local PAID the channel denies, or a channel
+//     payment the order lacks, is the whole amount; an order unpaid on both
+//     sides (STUCK_PENDING, NOT_FOUND_AT_CHANNEL) puts nothing in dispute.
 func AbsDifference(m recon.Mismatch) int64 {
-	d := m.ChannelAmount - m.LocalAmount
-	if d < 0 {
-		return -d
+	switch m.Kind {
+	case recon.MismatchAmount:
+		return abs(m.ChannelAmount - m.LocalAmount)
+	case recon.MismatchCurrency:
+		return m.LocalAmount
 	}
-	return d
+	var local, channel int64
+	if m.LocalStatus == recon.StatusPaid {
+		local = m.LocalAmount
+	}
+	if m.ChannelStatus == recon.ChannelPaid {
+		channel = m.ChannelAmount
+		if m.ChannelCurrency != "" && m.ChannelCurrency != m.LocalCurrency {
+			channel = m.LocalAmount
+		}
+	}
+	return abs(channel - local)
+}
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 // Totals computes the report's totals. Every list is sorted (kinds in

@@ -175,7 +175,7 @@ svg text { font: 11px system-ui, sans-serif; fill: var(--fg); }
 </head>
 <body>
 <h1>{{.Title}}</h1>
-<p class="meta">Generated {{.GeneratedAt}}{{if .Filter}} &middot; {{.Filter}}{{end}} &middot; amounts in major units of each currency; differences are |channel &minus; local|</p>
+<p class="meta">Generated {{.GeneratedAt}}{{if .Filter}} &middot; {{.Filter}}{{end}} &middot; amounts in major units of each currency; in dispute: what the channel holds as paid differences are |channel &minus; local|minus; what we hold as paid (amount mismatches: |channel differences are |channel &minus; local|minus; local|)</p>
 
 <div class="cards">
 <div class="card"><div class="n" id="total-count">{{.Totals.Count}}</div><div class="l">mismatches</div></div>
@@ -194,13 +194,13 @@ svg text { font: 11px system-ui, sans-serif; fill: var(--fg); }
 <div class="grid">
 <section>
 <h2>Totals by kind and currency</h2>
-<table id="by-kind"><thead><tr><th>Kind</th><th>Currency</th><th class="num">Count</th><th class="num">Sum |difference|</th><th class="num">Order amounts</th></tr></thead>
+<table id="by-kind"><thead><tr><th>Kind</th><th>Currency</th><th class="num">Count</th><th class="num">In dispute</th><th class="num">Order amounts</th></tr></thead>
 <tbody>{{range .Totals.ByKind}}<tr><td><i class="k" style="background:{{color .Kind}}"></i>{{.Kind}}</td><td>{{.Currency}}</td><td class="num">{{.Count}}</td><td class="num">{{.AbsDifferenceMajor}}</td><td class="num">{{.LocalAmountMajor}}</td></tr>
 {{else}}<tr><td colspan="5" class="empty">none</td></tr>{{end}}</tbody></table>
 </section>
 <section>
 <h2>Amounts at stake per currency</h2>
-<table id="at-stake"><thead><tr><th>Currency</th><th class="num">Mismatches</th><th class="num">Sum |difference|</th><th class="num">Order amounts</th></tr></thead>
+<table id="at-stake"><thead><tr><th>Currency</th><th class="num">Mismatches</th><th class="num">In dispute</th><th class="num">Order amounts</th></tr></thead>
 <tbody>{{range .Totals.AtStake}}<tr><td>{{.Currency}}</td><td class="num">{{.Count}}</td><td class="num">{{.AbsDifferenceMajor}}</td><td class="num">{{.LocalAmountMajor}}</td></tr>
 {{else}}<tr><td colspan="4" class="empty">none</td></tr>{{end}}</tbody></table>
 </section>
@@ -212,7 +212,7 @@ svg text { font: 11px system-ui, sans-serif; fill: var(--fg); }
 {{else}}<tr><td colspan="9" class="empty">none</td></tr>{{end}}</tbody></table>
 
 <h2>Mismatches</h2>
-<table id="mismatches" class="rows"><thead><tr><th class="num">ID</th><th>Detected (UTC)</th><th>Order</th><th>Merchant</th><th>Channel</th><th>Kind</th><th>Local</th><th>Channel</th><th class="num">Local amount</th><th class="num">Channel amount</th><th class="num">|Difference|</th><th>Txn</th><th>Detail</th><th>Resolution</th></tr></thead>
+<table id="mismatches" class="rows"><thead><tr><th class="num">ID</th><th>Detected (UTC)</th><th>Order</th><th>Merchant</th><th>Channel</th><th>Kind</th><th>Local</th><th>Channel</th><th class="num">Local amount</th><th class="num">Channel amount</th><th class="num">In dispute</th><th>Txn</th><th>Detail</th><th>Resolution</th></tr></thead>
 <tbody>{{range .Rows}}<tr><td class="num">{{.ID}}</td><td>{{time .DetectedAt}}{{if gt .Occurrences 1}}<br><small>seen {{.Occurrences}}&times;, last {{time .LastSeenAt}}</small>{{end}}</td><td>{{.OrderNo}}</td><td>{{.MerchantID}}{{if .MerchantName}}<br><small>{{.MerchantName}}</small>{{end}}</td><td>{{.Channel}}</td><td><i class="k" style="background:{{color .Kind}}"></i>{{.Kind}}</td><td>{{.LocalStatus}}</td><td>{{.ChannelStatus}}</td><td class="num">{{.LocalAmountMajor}} {{.LocalCurrency}}</td><td class="num">{{.ChannelAmountMajor}} {{.ChannelCurrency}}</td><td class="num">{{.AbsDifferenceMajor}}</td><td>{{.ChannelTxnID}}</td><td>{{.Detail}}</td><td><span class="res-{{.Resolution}}">{{.Resolution}}</span>{{if .ResolvedBy}}<br><small>{{.ResolvedBy}} {{timep .ResolvedAt}}{{if .ResolutionNote}}: {{.ResolutionNote}}{{end}}</small>{{end}}</td></tr>
 {{else}}<tr><td colspan="14" class="empty">No mismatches in this selection.</td></tr>{{end}}</tbody></table>
 </body>

@@ -132,12 +132,21 @@ func TestReportTotals(t *testing.T) {
 			cny = c
 		}
 	}
-	// |12300-12345| + |8800-8800| + |0-7| + |0-100|
-	if cny.Count != 4 || cny.AbsDifference != 152 || cny.AbsDifferenceMajor != "1.52" {
+	// AMOUNT |12300-12345| + CHANNEL_PAID_LOCAL_UNPAID 8800 paid at the
+	// channel only + STUCK_PENDING and NOT_FOUND_AT_CHANNEL unpaid on both
+	// sides.
+	if cny.Count != 4 || cny.AbsDifference != 8845 || cny.AbsDifferenceMajor != "88.45" {
 		t.Fatalf("CNY at stake = %+v", cny)
 	}
 	if got := tot.ByKind[0]; got.Kind != recon.MismatchAmount || got.Currency != "CNY" || got.AbsDifference != 45 {
 		t.Fatalf("first kind total = %+v", got)
+	}
+	for cur, want := range map[string]int64{"USD": 1999, "KWD": 1234, "JPY": 4500} {
+		for _, c := range tot.AtStake {
+			if c.Currency == cur && c.AbsDifference != want {
+				t.Errorf("%s at stake = %d, want %d", cur, c.AbsDifference, want)
+			}
+		}
 	}
 	if len(tot.PerDay) != 4 || tot.PerDay[2].Count != 0 || tot.PerDay[3].Count != 3 {
 		t.Fatalf("per day = %+v", tot.PerDay)
