@@ -103,8 +103,10 @@ func (s *Store) RecordMismatch(ctx context.Context, o recon.Order, m recon.Misma
 }
 
 // upsertMismatch keeps one row per (order, kind): a first detection inserts,
-// a later one updates what was seen and reopens a RESOLVED row, keeping who
-// resolved it and why.
+// a later one updates what was seen. A RESOLVED row detected again reopens
+// as a new detection (detected_at now, so it is in the current period's
+// report) with the resolver's columns cleared; who resolved it, when and why
+// stay in its history (recon_mismatch_events).
 func (s *Store) upsertMismatch(tx *gorm.DB, o recon.Order, m recon.Mismatch, meta CommitMeta) (bool, error) {
 	now := dbTime(meta.Now)
 	detail := truncate(m.Detail, 1024)
@@ -127,8 +129,9 @@ func (s *Store) upsertMismatch(tx *gorm.DB, o recon.Order, m recon.Mismatch, met
 		occurrences = occurrences + 1`
 	args := []any{nullRunID(meta.RunID), m.LocalStatus, m.ChannelStatus, m.LocalAmount, m.ChannelAmount,
 		m.LocalCurrency, truncate(m.ChannelCurrency, 3), truncate(m.ChannelTxnID, 128), detail, now}
-	reopened, err := exec(tx, "UPDATE recon_mismatches SET resolution = 'OPEN', "+set+
-		" WHERE order_id = ? AND kind = ? AND resolution = 'RESOLVED'", append(args, o.ID, m.Kind)...)
+	reopened, err := exec(tx, "UPDATE recon_mismatches SET resolution = 'OPEN', resolved_by = NULL, "+
+		"resolution_note = NULL, resolved_at = NULL, detected_at = ?, "+set+
+		" WHERE order_id = ? AND kind = ? AND resolution = 'RESOLVED'", append(append([]any{now}, args...), o.ID, m.Kind)...)
 	if err != nil {
 		return false, fmt.Errorf("reopen mismatch %s for order %d: %w", m.Kind, o.ID, err)
 	}

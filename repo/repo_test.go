@@ -190,8 +190,9 @@ func TestMismatchUpsertKeepsOneRowAndReopens(t *testing.T) {
 		if err != nil || len(ms) != 1 {
 			t.Fatalf("mismatches = %+v, %v", ms, err)
 		}
-		if ms[0].Occurrences != 3 || ms[0].Resolution != recon.ResolutionOpen || ms[0].ResolvedBy != "ann" ||
-			!ms[0].DetectedAt.Equal(now) || !ms[0].LastSeenAt.Equal(now.Add(time.Minute)) {
+		// Reopened: a new detection, with the resolver's columns cleared.
+		if ms[0].Occurrences != 3 || ms[0].Resolution != recon.ResolutionOpen || ms[0].ResolvedBy != "" ||
+			!ms[0].DetectedAt.Equal(now.Add(time.Minute)) || !ms[0].LastSeenAt.Equal(now.Add(time.Minute)) {
 			t.Fatalf("mismatch = %+v", ms[0])
 		}
 	})

@@ -76,13 +76,15 @@ func TestResolutionWorkflowAndReopenKeepsHistory(t *testing.T) {
 			t.Fatalf("resolved = %+v", got)
 		}
 
-		// Detected again: reopened, resolver and note kept, history extended.
+		// Detected again: reopened as a new detection, the resolver's
+		// columns cleared; who resolved it and why stay in the history.
 		isNew, err := s.RecordMismatch(ctx, o, m, repo.CommitMeta{RunID: 8, Source: "test", Now: now.Add(time.Hour)})
 		if err != nil || !isNew {
 			t.Fatalf("reopen = %v, %v", isNew, err)
 		}
 		got, _ = s.GetMismatch(ctx, id)
-		if got.Resolution != recon.ResolutionOpen || got.ResolvedBy != "ann" || got.Occurrences != 2 {
+		if got.Resolution != recon.ResolutionOpen || got.ResolvedBy != "" || got.ResolutionNote != "" || got.ResolvedAt != nil ||
+			got.Occurrences != 2 || !got.DetectedAt.Equal(now.Add(time.Hour)) {
 			t.Fatalf("reopened = %+v", got)
 		}
 		if h, want := actions(t, s, id), "OPENED:recon ACKNOWLEDGED:bob RESOLVED:ann REOPENED:recon"; h != want {
