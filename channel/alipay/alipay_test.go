@@ -519,6 +519,8 @@ func TestAmounts(t *testing.T) {
 		{"88.88", "CNY", 8888}, {"0.01", "CNY", 1}, {"0", "CNY", 0}, {"0.00", "CNY", 0}, {"100000000", "CNY", 10000000000},
 		{"9.9", "CNY", 990}, {"007.50", "CNY", 750}, {"500", "JPY", 500}, {"1.234", "KWD", 1234}, {"1.2", "KWD", 1200},
 		{"123456789012.34", "CNY", 12345678901234},
+		// Zeros past the currency's decimals change nothing.
+		{"500.00", "JPY", 500}, {"1.0", "JPY", 1}, {"88.880", "CNY", 8888}, {"1.2340", "KWD", 1234},
 	} {
 		got, err := alipay.ParseAmount(tc.in, tc.cur)
 		if err != nil || got != tc.want {
@@ -527,7 +529,7 @@ func TestAmounts(t *testing.T) {
 	}
 	for _, tc := range []struct{ in, cur string }{
 		{"", "CNY"}, {".5", "CNY"}, {"5.", "CNY"}, {"-1", "CNY"}, {"+1", "CNY"}, {"1e2", "CNY"}, {"1.001", "CNY"},
-		{"1,000.00", "CNY"}, {" 1", "CNY"}, {"1.0", "JPY"}, {"1.2345", "KWD"}, {"NaN", "CNY"}, {"0x10", "CNY"},
+		{"1,000.00", "CNY"}, {" 1", "CNY"}, {"1.5", "JPY"}, {"500.01", "JPY"}, {"1.2345", "KWD"}, {"NaN", "CNY"}, {"0x10", "CNY"},
 		{"1234567890123456", "CNY"}, {"1.2.3", "CNY"}, {"١٢", "CNY"},
 	} {
 		if got, err := alipay.ParseAmount(tc.in, tc.cur); !errors.Is(err, alipay.ErrAmount) {

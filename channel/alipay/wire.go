@@ -375,12 +375,17 @@ const maxAmountDigits = 15
 
 // ParseAmount reads a decimal amount in major units ("88.88", "100", "0.5")
 // of currency exactly into minor units. It accepts digits with an optional
-// fraction of at most Exponent(currency) digits; signs, exponents, spaces,
-// thousands separators and more decimals than the currency has are errors
-// wrapping ErrAmount.
+// fraction of at most Exponent(currency) significant digits (trailing zeros
+// beyond them, as in "500.00" JPY, change nothing and are accepted); signs,
+// exponents, spaces, thousands separators and more significant decimals
+// than the currency has are errors wrapping ErrAmount.
 func ParseAmount(s, currency string) (int64, error) {
 	exp := Exponent(currency)
 	whole, frac, dot := strings.Cut(s, ".")
+	if dot && len(frac) > exp && digits(frac) && strings.TrimRight(frac[exp:], "0") == "" {
+		frac = frac[:exp]
+		dot = frac != ""
+	}
 	switch {
 	case whole == "" || !digits(whole) || (dot && (frac == "" || !digits(frac))):
 		return 0, fmt.Errorf("%w %q: not a decimal number", ErrAmount, channel.Truncate(s))

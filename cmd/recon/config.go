@@ -517,8 +517,12 @@ func checkSchedule(key string, s []Duration, bad func(key, format string, args .
 
 func checkURL(s string) error {
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute http(s) URL", s)
+	if err != nil {
+		// The raw value may hold a password: do not echo it.
+		return errors.New("is not a valid URL")
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http(s) URL", u.Redacted())
 	}
 	return nil
 }

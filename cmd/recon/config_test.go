@@ -60,6 +60,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"reconcile:\n  lease_ttl: 0s\n", "reconcile.lease_ttl: must be at least 1s"},
 		{"reconcile:\n  lease_ttl: -1m\n", "reconcile.lease_ttl: must not be negative"},
 		{"metrics:\n  addr: 'localhost'\n", "metrics.addr"},
+		{"channels:\n  - {name: a, kind: httpjson, base_url: 'https://u:hunter2@h/%zz'}\n", "channels[0] (a).base_url: is not a valid URL"},
+		{"channels:\n  - {name: a, kind: httpjson, base_url: 'ftp://u:hunter2@h/x'}\n", "channels[0] (a).base_url"},
 		{"metrics:\n  pushgateway: 'ftp://u:hunter2@gw:9091'\n", "metrics.pushgateway: is not an absolute http(s) URL"},
 		{"metrics:\n  pushgateway: 'http://u:${NOPE_PW}@gw:9091'\n", "metrics.pushgateway: environment variable NOPE_PW is not set"},
 	}
