@@ -81,6 +81,9 @@ type MismatchFilter struct {
 	Channel    string
 	Merchant   string
 	Resolution recon.Resolution
+	// Unresolved keeps OPEN and ACKNOWLEDGED rows only (with Resolution
+	// empty).
+	Unresolved bool
 	OrderID    int64
 	Limit      int
 }
@@ -105,6 +108,8 @@ func (s *Store) ListMismatches(ctx context.Context, f MismatchFilter) ([]Mismatc
 	}
 	if f.Resolution != "" {
 		q = q.Where("resolution = ?", f.Resolution)
+	} else if f.Unresolved {
+		q = q.Where("resolution <> ?", recon.ResolutionResolved)
 	}
 	if f.OrderID != 0 {
 		q = q.Where("order_id = ?", f.OrderID)

@@ -244,7 +244,10 @@ func (a *app) mismatchCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			mf.Limit = limit
+			mf.Limit, mf.Unresolved = limit, f.resolution == ""
+			if limit > 0 {
+				mf.Limit = limit + 1 // one more tells whether there are more
+			}
 			return a.withStore(cmd, func(ctx context.Context, store *repo.Store) error {
 				ms, err := store.ListMismatches(ctx, mf)
 				if err != nil {
@@ -252,16 +255,23 @@ func (a *app) mismatchCommand() *cobra.Command {
 				}
 				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tDETECTED\tORDER\tCHANNEL\tKIND\tLOCAL\tCHANNEL AMOUNT\tRESOLUTION\tBY")
+				more := limit > 0 && len(ms) > limit
+				if more {
+					ms = ms[:limit]
+				}
 				for _, m := range ms {
-					if f.resolution == "" && m.Resolution == recon.ResolutionResolved {
-						continue
-					}
 					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s %s\t%s %s\t%s\t%s\n", m.ID, m.DetectedAt.Format(time.RFC3339),
 						m.OrderNo, m.Channel, m.Kind, jobs.FormatMinor(m.LocalAmount, m.LocalCurrency), m.LocalCurrency,
 						jobs.FormatMinor(m.ChannelAmount, orDefault(m.ChannelCurrency, m.LocalCurrency)), m.ChannelCurrency,
 						m.Resolution, m.ResolvedBy)
 				}
-				return tw.Flush()
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				if more {
+					fmt.Fprintf(a.stdout, "(first %d shown, oldest first; --limit 0 shows all, or narrow with --from, --kind, --channel)\n", limit)
+				}
+				return nil
 			})
 		},
 	}

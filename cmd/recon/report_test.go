@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -118,6 +119,51 @@ func TestVerificationBackfillReportsAndNeverModifiesTerminalOrders(t *testing.T)
 	for _, m := range ms {
 		if m.Kind != recon.MismatchChannelPaidLocalUnpaid {
 			t.Fatalf("mismatch kind %s, want %s", m.Kind, recon.MismatchChannelPaidLocalUnpaid)
+		}
+	}
+}
+
+func TestMismatchListAckResolveAndLimit(t *testing.T) {
+	created := time.Now().UTC().Add(-time.Hour)
+	var orders []recon.Order
+	for _, no := range []string{"ml-1", "ml-2", "ml-3"} {
+		orders = append(orders, cliOrder(no, recon.StatusFailed, created))
+	}
+	cfg, store := seedCLI(t, "  - {name: sim, kind: simulator, simulator: {seed: 1, paid_rate: 1}}\n", orders)
+	ctx := context.Background()
+	if code, _, stderr := runCLI(t, nil, "backfill", "--from", "2000-01-01", "--to", "2100-01-01", "--include-terminal", "--config", cfg); code != 0 {
+		t.Fatalf("backfill: %s", stderr)
+	}
+	ms, err := store.ListMismatches(ctx, repo.MismatchFilter{})
+	if err != nil || len(ms) != 3 {
+		t.Fatalf("mismatches %+v, %v", ms, err)
+	}
+	id := func(i int) string { return fmt.Sprint(ms[i].ID) }
+	if code, _, stderr := runCLI(t, nil, "mismatch", "ack", id(0), "--by", "ann", "--config", cfg); code != 0 {
+		t.Fatalf("ack: %s", stderr)
+	}
+	if code, _, stderr := runCLI(t, nil, "mismatch", "resolve", id(0), "--by", "ann", "--note", "refunded", "--config", cfg); code != 0 {
+		t.Fatalf("resolve: %s", stderr)
+	}
+	if code, _, stderr := runCLI(t, nil, "mismatch", "resolve", id(1), "--by", "bob", "--config", cfg); code != exitUsage ||
+		!strings.Contains(stderr, "--note") {
+		t.Fatalf("resolve without a note: %d %q", code, stderr)
+	}
+	// The resolved one is not listed, even though it is the oldest and the
+	// limit is one; the note says there is more.
+	code, out, stderr := runCLI(t, nil, "mismatch", "list", "--limit", "1", "--config", cfg)
+	if code != 0 || strings.Contains(out, "ml-1") || !strings.Contains(out, "ml-2") || strings.Contains(out, "ml-3") ||
+		!strings.Contains(out, "first 1 shown") {
+		t.Fatalf("list --limit 1: %d %s\n%s", code, out, stderr)
+	}
+	_, out, _ = runCLI(t, nil, "mismatch", "list", "--config", cfg)
+	if !strings.Contains(out, "ml-2") || !strings.Contains(out, "ml-3") || strings.Contains(out, "ml-1") || strings.Contains(out, "shown") {
+		t.Fatalf("list:\n%s", out)
+	}
+	_, out, _ = runCLI(t, nil, "mismatch", "history", id(0), "--config", cfg)
+	for _, want := range []string{"OPENED", "ACKNOWLEDGED", "ann", "RESOLVED", "refunded"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("history lacks %q:\n%s", want, out)
 		}
 	}
 }
