@@ -35,6 +35,7 @@ type Progress struct {
 	start                  time.Time
 	stopOnce               sync.Once
 	stop                   chan struct{}
+	stopFn                 func()
 	wg                     sync.WaitGroup
 }
 
@@ -71,13 +72,14 @@ func (p *Progress) Start() (stop func()) {
 			}
 		}
 	}()
-	return func() {
+	p.stopFn = func() {
 		p.stopOnce.Do(func() {
 			close(p.stop)
 			p.wg.Wait()
 			p.draw(true)
 		})
 	}
+	return p.stopFn
 }
 
 func (p *Progress) draw(final bool) {
@@ -170,8 +172,12 @@ func (p *Progress) Conflict() {
 	}
 }
 
-// RunFinished implements Observer.
+// RunFinished implements Observer. It draws the final state at once, so
+// that the pass's own summary line is not written onto the bar.
 func (p *Progress) RunFinished(kind, status string, d time.Duration, at time.Time) {
+	if p.stopFn != nil {
+		p.stopFn()
+	}
 	if p.Inner != nil {
 		p.Inner.RunFinished(kind, status, d, at)
 	}
