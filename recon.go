@@ -136,6 +136,10 @@ func (r LookupResult) Validate() error {
 		return fmt.Errorf("transaction id of %d bytes (at most %d)", len(r.TxnID), MaxTxnIDLen)
 	case !utf8.ValidString(r.TxnID):
 		return fmt.Errorf("transaction id is not valid UTF-8")
+	case r.PaidAt != nil && (r.PaidAt.Year() < 2000 || r.PaidAt.Year() > 9999):
+		// DATETIME holds years 1000-9999; a payment before 2000 is a wrong
+		// clock or a zero value.
+		return fmt.Errorf("paid at %s is out of range", r.PaidAt.UTC().Format(time.RFC3339))
 	}
 	return nil
 }

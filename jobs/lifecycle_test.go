@@ -262,3 +262,53 @@ func TestAbandonedRunIsClosedByTheNextPass(t *testing.T) {
 		}
 	})
 }
+
+// refusingStore is the real store, except that a commit batch holding an
+// order of refuse fails, as MySQL refusing that order's row would.
+type refusingStore struct {
+	*repo.Store
+	refuse map[string]bool
+}
+
+func (s refusingStore) CommitBatch(ctx context.Context, outs []recon.Outcome, meta repo.CommitMeta) ([]repo.CommitReport, error) {
+	for _, o := range outs {
+		if s.refuse[o.Order.OrderNo] {
+			return nil, errors.New("Error 1406 (22001): Data too long for column")
+		}
+	}
+	return s.Store.CommitBatch(ctx, outs, meta)
+}
+
+func TestOneRefusedOrderDoesNotEndThePass(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := newEnv(t, db)
+		var orders []*recon.Order
+		for i := 0; i < 30; i++ {
+			o := repotest.Order(fmt.Sprintf("RF%03d", i), t0)
+			orders = append(orders, &o)
+			e.sim.Set(o.OrderNo, simulator.Behaviour{Status: recon.ChannelPaid})
+		}
+		e.seed(orders...)
+		r := e.reconciler(db.Store, nil)
+		r.Concurrency, r.CommitBatch = 8, 16 // the refused order shares batches with others
+		r.Store = refusingStore{Store: db.Store, refuse: map[string]bool{"RF007": true}}
+		res, err := r.Run(context.Background(), jobs.Window{})
+		if err != nil || res.Status != repo.RunSucceeded || res.Paid != 29 || res.Errors != 1 {
+			t.Fatalf("Run = %+v, %v", res, err)
+		}
+		if o := e.order("RF007"); o.Status != recon.StatusPending || o.Version != orders[7].Version {
+			t.Fatalf("refused order = %+v", o)
+		}
+		repotest.CheckLedger(t, db.Store, nil, false)
+
+		// When every commit fails, the database is failing: the pass ends.
+		o := repotest.Order("RF-ALL", t0)
+		e.sim.Set(o.OrderNo, simulator.Behaviour{Status: recon.ChannelPaid})
+		e.seed(&o)
+		all := map[string]bool{"RF007": true, "RF-ALL": true}
+		r.Store = refusingStore{Store: db.Store, refuse: all}
+		if res, err := r.Run(context.Background(), jobs.Window{}); err == nil || res.Status != repo.RunFailed {
+			t.Fatalf("Run with every commit refused = %+v, %v", res, err)
+		}
+	})
+}

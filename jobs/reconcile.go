@@ -555,7 +555,10 @@ func (p *pass) commitItems(ctx context.Context, items []commitItem) error {
 			if len(outs) == 1 {
 				return fmt.Errorf("commit order %d: %w", outs[0].Order.ID, err)
 			}
-			return fmt.Errorf("commit %d orders (ids %d…%d): %w", len(outs), outs[0].Order.ID, outs[len(outs)-1].Order.ID, err)
+			if ctx.Err() != nil {
+				return fmt.Errorf("commit %d orders (ids %d…%d): %w", len(outs), outs[0].Order.ID, outs[len(outs)-1].Order.ID, err)
+			}
+			return p.commitOneByOne(ctx, items, err)
 		}
 		var again []commitItem
 		for i, it := range items {
@@ -570,6 +573,38 @@ func (p *pass) commitItems(ctx context.Context, items []commitItem) error {
 			p.processed(it.began)
 		}
 		items = again
+	}
+	return nil
+}
+
+// commitOneByOne commits items one order per transaction after their batch
+// failed with batchErr (nothing of the batch was written), so that one order
+// the database refuses is a counted error that stays due, not the end of the
+// pass. When every order fails alike the database itself is failing: the
+// pass ends with batchErr.
+func (p *pass) commitOneByOne(ctx context.Context, items []commitItem, batchErr error) error {
+	type failure struct {
+		it  commitItem
+		err error
+	}
+	var failed []failure
+	for _, it := range items {
+		if err := p.commitItems(ctx, []commitItem{it}); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			failed = append(failed, failure{it, err})
+		}
+	}
+	if len(failed) == len(items) {
+		return fmt.Errorf("commit %d orders (ids %d…%d): %w", len(items), items[0].out.Order.ID,
+			items[len(items)-1].out.Order.ID, batchErr)
+	}
+	for _, f := range failed {
+		p.errs.Add(1)
+		p.r.Logger.Error("the database refused this order's commit; it stays due", "order_no", f.it.out.Order.OrderNo,
+			"order_id", f.it.out.Order.ID, "error", f.err)
+		p.processed(f.it.began)
 	}
 	return nil
 }
