@@ -179,6 +179,7 @@ func TestLookupResultValidate(t *testing.T) {
 		"negative amount":  {Status: recon.ChannelPaid, Amount: -1, Currency: "CNY"},
 		"bad currency":     {Status: recon.ChannelPaid, Amount: 1, Currency: "cny"},
 		"txn id too long":  {Status: recon.ChannelPaid, Amount: 1, Currency: "CNY", TxnID: strings.Repeat("T", recon.MaxTxnIDLen+1)},
+		"paid at year 1":   {Status: recon.ChannelPaid, Amount: 1, Currency: "CNY", PaidAt: &time.Time{}},
 		"txn id not UTF-8": {Status: recon.ChannelPaid, Amount: 1, Currency: "CNY", TxnID: "T\xff"},
 	} {
 		if err := r.Validate(); err == nil {
