@@ -20,6 +20,10 @@ import (
 	"gorm.io/gorm/logger"
 )
 
+// DefaultIOTimeout bounds one read or write on a MySQL connection unless the
+// DSN sets readTimeout / writeTimeout.
+const DefaultIOTimeout = time.Minute
+
 // Dialect names a supported database.
 type Dialect string
 
@@ -59,6 +63,18 @@ func NormalizeDSN(driver Dialect, dsn string) (string, error) {
 			cfg.Params = map[string]string{}
 		}
 		cfg.Params["time_zone"] = "'+00:00'"
+		// A database that stops answering without closing the connection
+		// fails the statement instead of hanging the pass (until its lease
+		// is lost). The DSN's own readTimeout/writeTimeout win.
+		if cfg.ReadTimeout == 0 {
+			cfg.ReadTimeout = DefaultIOTimeout
+		}
+		if cfg.WriteTimeout == 0 {
+			cfg.WriteTimeout = DefaultIOTimeout
+		}
+		if cfg.Timeout == 0 {
+			cfg.Timeout = 10 * time.Second
+		}
 		return cfg.FormatDSN(), nil
 	case SQLite:
 		if strings.TrimSpace(dsn) == "" {
