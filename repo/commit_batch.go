@@ -72,16 +72,20 @@ func (s *Store) CommitBatch(ctx context.Context, outs []recon.Outcome, meta Comm
 	return reps, nil
 }
 
-// The guarded updates, one per action. Each is prepared once per batch.
+// The guarded updates, one per action. Each is prepared once per batch. A
+// reschedule or hold leaves the version alone (only a state change bumps
+// it), so it is guarded by query_attempts too: a pass that looked the order
+// up before another pass wrote its schedule or hold finds it stale, and never
+// undoes a hold.
 const (
 	sqlTransition = `UPDATE payment_orders SET status = ?, version = version + 1,
 		query_attempts = query_attempts + 1, next_query_at = NULL, last_query_error = NULL,
 		channel_txn_id = COALESCE(channel_txn_id, ?), paid_at = ?, updated_at = ?
 		WHERE id = ? AND version = ? AND status = ?`
 	sqlReschedule = `UPDATE payment_orders SET query_attempts = query_attempts + 1, next_query_at = ?,
-		last_query_error = ?, updated_at = ? WHERE id = ? AND version = ? AND status = ?`
+		last_query_error = ?, updated_at = ? WHERE id = ? AND version = ? AND status = ? AND query_attempts = ?`
 	sqlHold = `UPDATE payment_orders SET query_attempts = query_attempts + 1, next_query_at = NULL,
-		last_query_error = ?, updated_at = ? WHERE id = ? AND version = ? AND status = ?`
+		last_query_error = ?, updated_at = ? WHERE id = ? AND version = ? AND status = ? AND query_attempts = ?`
 )
 
 const (
@@ -125,10 +129,10 @@ func (w *batchWriter) apply(out recon.Outcome) (rep CommitReport, ok bool, err e
 		n, err = w.transition(out)
 	case recon.ActionReschedule:
 		n, err = w.exec(sqlReschedule, nullTime(out.NextQueryAt), nullString(truncate(out.QueryError, 1024)), now,
-			o.ID, o.Version, recon.StatusPending)
+			o.ID, o.Version, recon.StatusPending, o.QueryAttempts)
 	case recon.ActionHold:
 		n, err = w.exec(sqlHold, nullString(truncate(string(out.Mismatch.Kind)+": "+out.Mismatch.Detail, 1024)), now,
-			o.ID, o.Version, recon.StatusPending)
+			o.ID, o.Version, recon.StatusPending, o.QueryAttempts)
 		if err == nil && n == 1 {
 			rep.NewMismatch, err = w.s.upsertMismatch(w.tx, o, *out.Mismatch, w.meta)
 		}

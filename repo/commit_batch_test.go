@@ -254,3 +254,31 @@ func TestCommitBatchRerunsTheWholeBatch(t *testing.T) {
 		}
 	}
 }
+
+// A pass that looked an order up before another pass held it for a mismatch
+// finds its reschedule stale: the hold stays.
+func TestStaleRescheduleNeverUndoesAHold(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		o := seedRead(t, db.Store, "hold", 1)[0]
+		policy := recon.Policy{Schedule: []time.Duration{time.Minute}}
+		hold := recon.Decide(o, recon.LookupResult{Status: recon.ChannelPaid, Amount: o.Amount + 1, Currency: o.Currency, TxnID: "T"},
+			policy, now, false)
+		later := recon.Decide(o, recon.LookupResult{Status: recon.ChannelPending}, policy, now, false)
+		if hold.Action != recon.ActionHold || later.Action != recon.ActionReschedule {
+			t.Fatalf("decisions %s, %s", hold.Action, later.Action)
+		}
+		meta := repo.CommitMeta{Source: "test", Now: now}
+		if reps, err := db.Store.CommitBatch(ctx, []recon.Outcome{hold}, meta); err != nil || reps[0].Result != repo.Applied {
+			t.Fatalf("hold: %+v, %v", reps, err)
+		}
+		reps, err := db.Store.CommitBatch(ctx, []recon.Outcome{later}, meta)
+		if err != nil || reps[0].Result != repo.Stale {
+			t.Fatalf("stale reschedule: %+v, %v", reps, err)
+		}
+		got, _ := db.Store.GetOrder(ctx, o.ID)
+		if got.NextQueryAt != nil || got.QueryAttempts != 1 {
+			t.Fatalf("the hold was undone: %+v", got)
+		}
+	})
+}
