@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,11 +19,21 @@ import (
 
 // Metrics is recon's Prometheus instrumentation. It observes reconcile and
 // notify passes (it is an Observer and a NotifyObserver) and keeps its series
-// in its own registry, which recon schedule serves on /metrics and one-shot
+// in its own registries, which recon schedule serves on /metrics and one-shot
 // commands push to a Pushgateway. The series names are what
 // deployments/alerts/recon-rules.yaml relies on.
+//
+// A pass's counters start at zero in every one-shot process, and the
+// Pushgateway replaces a group's series with each push, so what alerts count
+// on comes from gauges read from the database after a pass instead (open
+// mismatches, notifications by status): they hold the same value whichever
+// process read them last.
 type Metrics struct {
 	reg *prometheus.Registry
+	// state holds the gauges read from the database. Push sends them to a
+	// group of their own, shared by every pass, so the latest count replaces
+	// the earlier one whichever pass (kind, shard) read it.
+	state *prometheus.Registry
 
 	lookups        *prometheus.CounterVec
 	lookupSeconds  *prometheus.HistogramVec
@@ -37,6 +48,16 @@ type Metrics struct {
 	runs           *prometheus.CounterVec
 	runSeconds     *prometheus.HistogramVec
 	lastSuccessSec *prometheus.GaugeVec
+
+	openMismatches  *prometheus.GaugeVec
+	openMismatchAge *prometheus.GaugeVec
+	outbox          *prometheus.GaugeVec
+
+	mu sync.Mutex // serializes refreshes of the state gauges
+	// gaugeKinds and gaugeStatuses are the label values the state gauges
+	// have had: one missing from a later count is set to zero, not left
+	// at its last value.
+	gaugeKinds, gaugeStatuses map[string]bool
 }
 
 var (
@@ -49,7 +70,8 @@ var (
 // pass's first event.
 func NewMetrics() *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
+		reg:   prometheus.NewRegistry(),
+		state: prometheus.NewRegistry(),
 		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_lookups_total",
 			Help: "Channel order lookups (retries included), by channel and outcome: the channel status, bad_signature or error_<class>."},
 			[]string{"channel", "outcome"}),
@@ -63,7 +85,8 @@ func NewMetrics() *Metrics {
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_transitions_total",
 			Help: "Orders moved out of PENDING by reconciliation, by new status."}, []string{"to"}),
 		mismatches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_mismatches_total",
-			Help: "Mismatches detected (new or seen again), by kind."}, []string{"kind"}),
+			Help: "Mismatch detections, by kind: every pass that finds an order's mismatch counts it, so a mismatch still open is counted again each time it is seen. New mismatches show as a rise of recon_open_mismatches."},
+			[]string{"kind"}),
 		conflicts: prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_conflicts_total",
 			Help: "Commits that lost to another writer (a callback or another pass)."}),
 		backlogDue: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_backlog_due_orders",
@@ -82,14 +105,30 @@ func NewMetrics() *Metrics {
 			Buckets: []float64{.1, .5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600}}, []string{"kind"}),
 		lastSuccessSec: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_last_success_timestamp_seconds",
 			Help: "Unix time at which the last successful pass of a kind finished."}, []string{"kind"}),
+		openMismatches: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_open_mismatches",
+			Help: "Mismatches not RESOLVED (OPEN or ACKNOWLEDGED), by kind, counted in the database after the last reconcile or backfill pass."},
+			[]string{"kind"}),
+		openMismatchAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_oldest_open_mismatch_age_seconds",
+			Help: "Time since the oldest mismatch not RESOLVED was detected (0 when none is open), by kind, after the last reconcile or backfill pass."},
+			[]string{"kind"}),
+		outbox: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_notifications",
+			Help: "Merchant notification outbox rows, by status (PENDING, DELIVERED, DEAD), counted in the database after the last notify pass."},
+			[]string{"status"}),
+		gaugeKinds:    map[string]bool{},
+		gaugeStatuses: map[string]bool{},
 	}
 	m.reg.MustRegister(m.lookups, m.lookupSeconds, m.orderSeconds, m.transitions, m.mismatches, m.conflicts,
 		m.backlogDue, m.backlogAge, m.notifications, m.notifySeconds, m.runs, m.runSeconds, m.lastSuccessSec)
+	m.state.MustRegister(m.openMismatches, m.openMismatchAge, m.outbox)
 	for _, s := range []recon.Status{recon.StatusPaid, recon.StatusFailed, recon.StatusClosed} {
 		m.transitions.WithLabelValues(string(s))
 	}
 	for _, k := range recon.MismatchKinds {
 		m.mismatches.WithLabelValues(string(k))
+		m.gaugeKinds[string(k)] = true
+	}
+	for _, s := range []string{repo.NotifyPending, repo.NotifyDelivered, repo.NotifyDead} {
+		m.gaugeStatuses[s] = true
 	}
 	for _, r := range []string{OutcomeDelivered, OutcomeRetry, OutcomeDead, OutcomeLeaseLost} {
 		m.notifications.WithLabelValues(r)
@@ -97,13 +136,16 @@ func NewMetrics() *Metrics {
 	return m
 }
 
-// Registry returns the registry holding recon's series, for adding
+// Registry returns the registry holding the passes' series, for adding
 // process-wide collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// Handler serves the registry in the Prometheus exposition format.
+// Gatherer gathers every series: the passes' and the state gauges.
+func (m *Metrics) Gatherer() prometheus.Gatherer { return prometheus.Gatherers{m.reg, m.state} }
+
+// Handler serves all series in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+	return promhttp.HandlerFor(m.Gatherer(), promhttp.HandlerOpts{Registry: m.reg})
 }
 
 // Lookup implements Observer.
@@ -165,11 +207,70 @@ func (m *Metrics) RefreshBacklog(ctx context.Context, s BacklogStore, now time.T
 	return nil
 }
 
-// Push adds the registry's series to a Pushgateway at gateway under job and
+// OpenMismatchStore counts the mismatches not resolved.
+type OpenMismatchStore interface {
+	// CountOpenMismatches returns the count and oldest detection time of
+	// the mismatches not RESOLVED, for each kind that has any.
+	CountOpenMismatches(ctx context.Context) ([]repo.OpenMismatches, error)
+}
+
+// RefreshMismatches sets recon_open_mismatches and
+// recon_oldest_open_mismatch_age_seconds from the database, at now. Every
+// known kind is exposed, at zero when none is open, so that alerts see the
+// first one as a rise; until the first refresh neither gauge is exposed.
+func (m *Metrics) RefreshMismatches(ctx context.Context, s OpenMismatchStore, now time.Time) error {
+	open, err := s.CountOpenMismatches(ctx)
+	if err != nil {
+		return fmt.Errorf("refresh mismatch metrics: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	counts, ages := map[string]float64{}, map[string]float64{}
+	for _, o := range open {
+		counts[string(o.Kind)] = float64(o.Count)
+		ages[string(o.Kind)] = max(now.Sub(o.Oldest).Seconds(), 0)
+		m.gaugeKinds[string(o.Kind)] = true
+	}
+	for k := range m.gaugeKinds {
+		m.openMismatches.WithLabelValues(k).Set(counts[k])
+		m.openMismatchAge.WithLabelValues(k).Set(ages[k])
+	}
+	return nil
+}
+
+// OutboxStore counts the merchant notification outbox.
+type OutboxStore interface {
+	// OutboxCounts returns how many outbox rows are in each status, and
+	// how many PENDING rows are due at now.
+	OutboxCounts(ctx context.Context, now time.Time) (map[string]int64, int64, error)
+}
+
+// RefreshNotifications sets recon_notifications{status} from the database:
+// PENDING, DELIVERED and DEAD are always exposed (at zero when there are
+// none) once it has run.
+func (m *Metrics) RefreshNotifications(ctx context.Context, s OutboxStore, now time.Time) error {
+	counts, _, err := s.OutboxCounts(ctx, now)
+	if err != nil {
+		return fmt.Errorf("refresh notification metrics: %w", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for st := range counts {
+		m.gaugeStatuses[st] = true
+	}
+	for st := range m.gaugeStatuses {
+		m.outbox.WithLabelValues(st).Set(float64(counts[st]))
+	}
+	return nil
+}
+
+// Push adds the passes' series to a Pushgateway at gateway under job and
 // the grouping labels (name, value pairs), replacing the series of the same
 // names in that group and leaving the others: a failed pass, which sets no
-// last-success time, keeps the group's previous one. Credentials in the URL
-// are sent as basic auth and kept out of errors.
+// last-success time, keeps the group's previous one. The state gauges that
+// have been refreshed go to the group of job alone, shared by all passes, so
+// no pass kind or shard keeps a stale count of its own. Credentials in the
+// URL are sent as basic auth and kept out of errors.
 func (m *Metrics) Push(ctx context.Context, gateway, job string, grouping ...string) error {
 	if len(grouping)%2 != 0 {
 		return errors.New("push metrics: grouping labels must come in name, value pairs")
@@ -180,16 +281,29 @@ func (m *Metrics) Push(ctx context.Context, gateway, job string, grouping ...str
 	}
 	user := u.User
 	u.User = nil
-	p := push.New(u.String(), job).Gatherer(m.reg).Client(&http.Client{Timeout: 10 * time.Second})
-	if user != nil {
-		pw, _ := user.Password()
-		p = p.BasicAuth(user.Username(), pw)
+	pusher := func(g prometheus.Gatherer, grouping ...string) *push.Pusher {
+		p := push.New(u.String(), job).Gatherer(g).Client(&http.Client{Timeout: 10 * time.Second})
+		if user != nil {
+			pw, _ := user.Password()
+			p = p.BasicAuth(user.Username(), pw)
+		}
+		for i := 0; i < len(grouping); i += 2 {
+			p = p.Grouping(grouping[i], grouping[i+1])
+		}
+		return p
 	}
-	for i := 0; i < len(grouping); i += 2 {
-		p = p.Grouping(grouping[i], grouping[i+1])
-	}
-	if err := p.AddContext(ctx); err != nil {
+	if err := pusher(m.reg, grouping...).AddContext(ctx); err != nil {
 		return fmt.Errorf("push metrics to %s: %w", u.Redacted(), err)
+	}
+	state, err := m.state.Gather()
+	if err != nil {
+		return fmt.Errorf("push metrics: gather the state gauges: %w", err)
+	}
+	if len(state) == 0 {
+		return nil // nothing refreshed: the group keeps what the last pass read
+	}
+	if err := pusher(m.state).AddContext(ctx); err != nil {
+		return fmt.Errorf("push state metrics to %s: %w", u.Redacted(), err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,7 +59,7 @@ func series(fams []*dto.MetricFamily, name string, labels map[string]string) (fl
 
 func gather(t *testing.T, m *jobs.Metrics) []*dto.MetricFamily {
 	t.Helper()
-	fams, err := m.Registry().Gather()
+	fams, err := m.Gatherer().Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +75,10 @@ func TestMetricsObserveReconcileAndNotifyPasses(t *testing.T) {
 		// Before any refresh the backlog is not exposed; counters with known
 		// labels are, at zero.
 		fams := gather(t, m)
-		if _, ok := series(fams, "recon_backlog_due_orders", nil); ok {
-			t.Fatal("backlog exposed before it was counted")
+		for _, name := range []string{"recon_backlog_due_orders", "recon_open_mismatches", "recon_notifications"} {
+			if _, ok := series(fams, name, nil); ok {
+				t.Fatalf("%s exposed before it was counted", name)
+			}
 		}
 		if v, ok := series(fams, "recon_notifications_total", map[string]string{"result": "dead"}); !ok || v != 0 {
 			t.Fatalf("dead notifications before any pass = %v, %v; want 0", v, ok)
@@ -112,6 +115,9 @@ func TestMetricsObserveReconcileAndNotifyPasses(t *testing.T) {
 		if err := m.RefreshBacklog(ctx, db.Store, e.clock.Now(), time.Minute); err != nil {
 			t.Fatal(err)
 		}
+		if err := m.RefreshMismatches(ctx, db.Store, e.clock.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
 
 		var mu sync.Mutex
 		posts := 0
@@ -127,6 +133,9 @@ func TestMetricsObserveReconcileAndNotifyPasses(t *testing.T) {
 		d := &jobs.Dispatcher{Store: db.Store, Clock: e.clock, Owner: "test", Observer: m,
 			Logger: slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 		if _, err := d.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.RefreshNotifications(ctx, db.Store, e.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 
@@ -155,6 +164,15 @@ func TestMetricsObserveReconcileAndNotifyPasses(t *testing.T) {
 			{"recon_run_duration_seconds", map[string]string{"kind": "reconcile"}, 1},
 			{"recon_last_success_timestamp_seconds", map[string]string{"kind": "reconcile"}, float64(t0.Unix())},
 			{"recon_last_success_timestamp_seconds", map[string]string{"kind": "notify"}, float64(t0.Unix())},
+			// Read from the database: the amount mismatch is open (detected
+			// at t0, counted a minute later), the other kinds are at zero.
+			{"recon_open_mismatches", map[string]string{"kind": "AMOUNT_MISMATCH"}, 1},
+			{"recon_open_mismatches", map[string]string{"kind": "STUCK_PENDING"}, 0},
+			{"recon_oldest_open_mismatch_age_seconds", map[string]string{"kind": "AMOUNT_MISMATCH"}, 60},
+			{"recon_oldest_open_mismatch_age_seconds", map[string]string{"kind": "STUCK_PENDING"}, 0},
+			{"recon_notifications", map[string]string{"status": "DELIVERED"}, 2},
+			{"recon_notifications", map[string]string{"status": "PENDING"}, 0},
+			{"recon_notifications", map[string]string{"status": "DEAD"}, 0},
 		} {
 			if v, ok := series(fams, c.name, c.labels); !ok || v != c.want {
 				t.Errorf("%s%v = %v (present %v), want %v", c.name, c.labels, v, ok, c.want)
@@ -192,6 +210,22 @@ func TestMetricsFailedRunKeepsLastSuccess(t *testing.T) {
 	}
 }
 
+// pushedFamilies decodes the metric families a push sent.
+func pushedFamilies(t *testing.T, r *http.Request) []*dto.MetricFamily {
+	var fams []*dto.MetricFamily
+	dec := expfmt.NewDecoder(r.Body, expfmt.ResponseFormat(r.Header))
+	for {
+		var f dto.MetricFamily
+		if err := dec.Decode(&f); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Errorf("decode pushed body: %v", err)
+			}
+			return fams
+		}
+		fams = append(fams, &f)
+	}
+}
+
 func TestMetricsPushToPushgateway(t *testing.T) {
 	type request struct {
 		method, path, user, pass string
@@ -206,16 +240,8 @@ func TestMetricsPushToPushgateway(t *testing.T) {
 		}
 		req := request{method: r.Method, path: r.URL.Path, fams: map[string]*dto.MetricFamily{}}
 		req.user, req.pass, _ = r.BasicAuth()
-		dec := expfmt.NewDecoder(r.Body, expfmt.ResponseFormat(r.Header))
-		for {
-			var f dto.MetricFamily
-			if err := dec.Decode(&f); err != nil {
-				if !errors.Is(err, io.EOF) {
-					t.Errorf("decode pushed body: %v", err)
-				}
-				break
-			}
-			req.fams[f.GetName()] = &f
+		for _, f := range pushedFamilies(t, r) {
+			req.fams[f.GetName()] = f
 		}
 		got <- req
 		w.WriteHeader(http.StatusOK)
@@ -258,6 +284,123 @@ func TestMetricsPushToPushgateway(t *testing.T) {
 	}
 }
 
+// fixedState answers the state gauges' queries with fixed counts.
+type fixedState struct {
+	open   []repo.OpenMismatches
+	outbox map[string]int64
+}
+
+func (f fixedState) CountOpenMismatches(context.Context) ([]repo.OpenMismatches, error) {
+	return f.open, nil
+}
+
+func (f fixedState) OutboxCounts(context.Context, time.Time) (map[string]int64, int64, error) {
+	return f.outbox, 0, nil
+}
+
+// The state gauges expose every kind and status they have had, at zero when
+// the database has none, and go to the Pushgateway in the group of the job
+// alone, which every pass replaces, not in the pass's group.
+func TestMetricsStateGaugesPushedToOneGroup(t *testing.T) {
+	var mu sync.Mutex
+	pushed := map[string][]string{} // path -> the names of the families pushed
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			t.Errorf("push with %s, want POST", r.Method)
+		}
+		var names []string
+		for _, f := range pushedFamilies(t, r) {
+			names = append(names, f.GetName())
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		pushed[r.URL.Path] = names
+	}))
+	defer srv.Close()
+	got := func() map[string][]string {
+		mu.Lock()
+		defer mu.Unlock()
+		out := pushed
+		pushed = map[string][]string{}
+		return out
+	}
+	ctx := context.Background()
+
+	m := jobs.NewMetrics()
+	m.RunFinished(jobs.KindReconcile, repo.RunSucceeded, time.Second, t0)
+	// Nothing read yet: only the pass's group is pushed.
+	if err := m.Push(ctx, srv.URL, "recon", "pass", "reconcile"); err != nil {
+		t.Fatal(err)
+	}
+	if p := got(); len(p) != 1 || p["/metrics/job/recon/pass/reconcile"] == nil {
+		t.Fatalf("pushes before any refresh = %v", p)
+	}
+
+	st := fixedState{
+		open: []repo.OpenMismatches{
+			{Kind: recon.MismatchAmount, Count: 2, Oldest: t0.Add(-time.Hour)},
+			{Kind: "RETIRED_KIND", Count: 1, Oldest: t0.Add(-2 * time.Hour)},
+		},
+		outbox: map[string]int64{repo.NotifyDead: 3, repo.NotifyDelivered: 10},
+	}
+	if err := m.RefreshMismatches(ctx, st, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RefreshNotifications(ctx, st, t0); err != nil {
+		t.Fatal(err)
+	}
+	fams := gather(t, m)
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"recon_open_mismatches", map[string]string{"kind": "AMOUNT_MISMATCH"}, 2},
+		{"recon_open_mismatches", map[string]string{"kind": "RETIRED_KIND"}, 1},
+		{"recon_open_mismatches", map[string]string{"kind": "CURRENCY_MISMATCH"}, 0},
+		{"recon_oldest_open_mismatch_age_seconds", map[string]string{"kind": "AMOUNT_MISMATCH"}, 3600},
+		{"recon_oldest_open_mismatch_age_seconds", map[string]string{"kind": "RETIRED_KIND"}, 7200},
+		{"recon_notifications", map[string]string{"status": "DEAD"}, 3},
+		{"recon_notifications", map[string]string{"status": "DELIVERED"}, 10},
+		{"recon_notifications", map[string]string{"status": "PENDING"}, 0},
+	} {
+		if v, ok := series(fams, c.name, c.labels); !ok || v != c.want {
+			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.labels, v, ok, c.want)
+		}
+	}
+
+	if err := m.Push(ctx, srv.URL, "recon", "pass", "notify"); err != nil {
+		t.Fatal(err)
+	}
+	p := got()
+	state := []string{"recon_notifications", "recon_oldest_open_mismatch_age_seconds", "recon_open_mismatches"}
+	if pass := p["/metrics/job/recon/pass/notify"]; len(p) != 2 || !slices.Contains(pass, "recon_runs_total") ||
+		slices.ContainsFunc(pass, func(n string) bool { return slices.Contains(state, n) }) {
+		t.Fatalf("pushes = %v; want the pass's series in its group", p)
+	}
+	if got := p["/metrics/job/recon"]; !slices.Equal(got, state) {
+		t.Fatalf("pushed to the job's group: %v, want %v", got, state)
+	}
+
+	// All resolved, all resent: every series seen before reads zero.
+	if err := m.RefreshMismatches(ctx, fixedState{}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RefreshNotifications(ctx, fixedState{}, t0); err != nil {
+		t.Fatal(err)
+	}
+	fams = gather(t, m)
+	for name, labels := range map[string]map[string]string{
+		"recon_open_mismatches":                  {"kind": "RETIRED_KIND"},
+		"recon_oldest_open_mismatch_age_seconds": {"kind": "AMOUNT_MISMATCH"},
+		"recon_notifications":                    {"status": "DEAD"},
+	} {
+		if v, ok := series(fams, name, labels); !ok || v != 0 {
+			t.Errorf("%s%v after it emptied = %v (present %v), want 0", name, labels, v, ok)
+		}
+	}
+}
+
 // fixedBacklog is a BacklogStore with a fixed answer.
 type fixedBacklog struct {
 	n      int64
@@ -279,6 +422,12 @@ func TestAlertRulesUseExposedSeries(t *testing.T) {
 	m.Lookup("sim", "PAID", time.Millisecond)
 	m.RunFinished(jobs.KindReconcile, repo.RunSucceeded, time.Second, t0)
 	if err := m.RefreshBacklog(context.Background(), fixedBacklog{3, t0.Add(-time.Hour)}, t0, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RefreshMismatches(context.Background(), fixedState{}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RefreshNotifications(context.Background(), fixedState{}, t0); err != nil {
 		t.Fatal(err)
 	}
 	labels := map[string]map[string]bool{}

@@ -198,6 +198,7 @@ func (a *app) pass(ctx context.Context, cfg Config, w jobs.Window, f passFlags) 
 		if w.Kind() == jobs.KindReconcile {
 			a.refreshBacklog(ctx, cfg, store, metrics)
 		}
+		a.refreshGauges(ctx, store, metrics, w.Kind())
 		a.push(ctx, metrics, pushTo, w.Kind(), w.Shard)
 	}
 	if res.RunID != 0 {
@@ -293,6 +294,25 @@ func (a *app) refreshBacklog(ctx context.Context, cfg Config, store *repo.Store,
 	}
 }
 
+// refreshGauges reads for the state gauges what passes of these kinds
+// change: the open mismatches after a reconcile or backfill pass, the outbox
+// after a notify pass. A failure is logged and leaves the gauges as they were.
+func (a *app) refreshGauges(ctx context.Context, store *repo.Store, m *jobs.Metrics, kinds ...string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	for _, kind := range kinds {
+		var err error
+		if kind == jobs.KindNotify {
+			err = m.RefreshNotifications(rctx, store, time.Now().UTC())
+		} else {
+			err = m.RefreshMismatches(rctx, store, time.Now().UTC())
+		}
+		if err != nil {
+			a.log.Warn("counting for metrics failed", "pass", kind, "error", err)
+		}
+	}
+}
+
 // showProgress makes a backfill draw a progress bar on a terminal, or log a
 // line every 30s otherwise. The returned function draws the final state.
 func (a *app) showProgress(ctx context.Context, store *repo.Store, rec *jobs.Reconciler, w jobs.Window) (func(), error) {
@@ -362,12 +382,14 @@ func (a *app) schedule(ctx context.Context, cfg Config) error {
 	rec := a.reconciler(cfg, store, chans, recon.SystemClock{})
 	rec.Observer = a.metrics
 	a.refreshBacklog(ctx, cfg, store, a.metrics)
+	a.refreshGauges(ctx, store, a.metrics, jobs.KindReconcile, jobs.KindNotify)
 	tasks := []jobs.Task{{Name: "reconcile", Spec: cfg.Schedule.Reconcile, Run: func(ctx context.Context) error {
 		_, err := a.underLease(ctx, cfg, store, jobs.LeaseName(jobs.KindReconcile, repo.Shard{}), func(ctx context.Context) error {
 			_, err := rec.Run(ctx, jobs.Window{})
 			return err
 		})
 		a.refreshBacklog(ctx, cfg, store, a.metrics)
+		a.refreshGauges(ctx, store, a.metrics, jobs.KindReconcile)
 		return err
 	}}}
 	tasks = append(tasks, scheduledTasks(a, cfg, store)...)

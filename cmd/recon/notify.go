@@ -30,6 +30,9 @@ func init() {
 					_, err := d.Run(ctx)
 					return err
 				})
+				if a.metrics != nil {
+					a.refreshGauges(ctx, store, a.metrics, jobs.KindNotify)
+				}
 				return err
 			}})
 	}
@@ -94,6 +97,7 @@ is leased to one dispatcher at a time.`,
 				return printSkipped(a.stdout, output, jobs.NotifyResult{Kind: jobs.KindNotify}, held)
 			}
 			if metrics != nil && res.RunID != 0 {
+				a.refreshGauges(ctx, store, metrics, jobs.KindNotify)
 				a.push(ctx, metrics, pushTo, jobs.KindNotify, repo.Shard{})
 			}
 			if res.RunID != 0 {

@@ -10,11 +10,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/repo"
@@ -112,6 +116,9 @@ func TestScheduleServesMetricsAfterAPass(t *testing.T) {
 			`recon_run_duration_seconds_count{kind="reconcile"}`,
 			`recon_run_duration_seconds_count{kind="notify"}`,
 			`recon_runs_total{kind="reconcile",status="SUCCEEDED"}`,
+			`recon_open_mismatches{kind="AMOUNT_MISMATCH"}`,
+			`recon_oldest_open_mismatch_age_seconds{kind="AMOUNT_MISMATCH"}`,
+			`recon_notifications{status="DEAD"}`,
 			`go_goroutines`,
 		} {
 			if _, ok := metricSample(metrics, series); !ok {
@@ -151,18 +158,26 @@ func TestScheduleServesMetricsAfterAPass(t *testing.T) {
 // pushgateway records what is pushed to it; it answers with status.
 type pushgateway struct {
 	mu     sync.Mutex
-	pushes []string // "METHOD path"
-	bodies []string
+	pushes []string   // "METHOD path"
+	bodies [][]string // the names of the families pushed
 	status int
 }
 
 func newPushgateway(t *testing.T, status int) (*pushgateway, string) {
 	g := &pushgateway{status: status}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
+		var names []string
+		dec := expfmt.NewDecoder(r.Body, expfmt.ResponseFormat(r.Header))
+		for {
+			var f dto.MetricFamily
+			if err := dec.Decode(&f); err != nil {
+				break
+			}
+			names = append(names, f.GetName())
+		}
 		g.mu.Lock()
 		g.pushes = append(g.pushes, r.Method+" "+r.URL.Path)
-		g.bodies = append(g.bodies, string(b))
+		g.bodies = append(g.bodies, names)
 		g.mu.Unlock()
 		w.WriteHeader(g.status)
 	}))
@@ -170,10 +185,10 @@ func newPushgateway(t *testing.T, status int) (*pushgateway, string) {
 	return g, srv.URL
 }
 
-func (g *pushgateway) got() ([]string, []string) {
+func (g *pushgateway) got() ([]string, [][]string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return append([]string(nil), g.pushes...), append([]string(nil), g.bodies...)
+	return append([]string(nil), g.pushes...), append([][]string(nil), g.bodies...)
 }
 
 func TestOneShotPassesPushToThePushgateway(t *testing.T) {
@@ -196,18 +211,29 @@ func TestOneShotPassesPushToThePushgateway(t *testing.T) {
 		t.Fatalf("dry run: %d %s", code, stderr)
 	}
 	pushes, bodies := g.got()
-	want := []string{"POST /metrics/job/recon/pass/reconcile", "POST /metrics/job/recon/pass/notify"}
+	// Each pass pushes its own series to its group, then the gauges read
+	// from the database to the group of the job alone.
+	want := []string{"POST /metrics/job/recon/pass/reconcile", "POST /metrics/job/recon",
+		"POST /metrics/job/recon/pass/notify", "POST /metrics/job/recon"}
 	if strings.Join(pushes, ", ") != strings.Join(want, ", ") {
 		t.Fatalf("pushes = %v, want %v", pushes, want)
 	}
 	for _, name := range []string{"recon_lookups_total", "recon_transitions_total", "recon_last_success_timestamp_seconds",
 		"recon_run_duration_seconds", "recon_backlog_due_orders"} {
-		if !strings.Contains(bodies[0], name) {
+		if !slices.Contains(bodies[0], name) {
 			t.Errorf("reconcile push lacks %s", name)
 		}
 	}
-	if !strings.Contains(bodies[1], "recon_notifications_total") || strings.Contains(bodies[1], "recon_backlog_due_orders") {
-		t.Errorf("notify push has the wrong series")
+	if !slices.Contains(bodies[2], "recon_notifications_total") || slices.Contains(bodies[2], "recon_backlog_due_orders") {
+		t.Errorf("notify push has the wrong series: %v", bodies[2])
+	}
+	if want := []string{"recon_oldest_open_mismatch_age_seconds", "recon_open_mismatches"}; !slices.Equal(bodies[1], want) {
+		t.Errorf("gauges pushed after the reconcile pass = %v, want %v", bodies[1], want)
+	}
+	// The notify pass read only the outbox, so the mismatch gauges pushed
+	// before stay in the group.
+	if want := []string{"recon_notifications"}; !slices.Equal(bodies[3], want) {
+		t.Errorf("gauges pushed after the notify pass = %v, want %v", bodies[3], want)
 	}
 
 	// metrics.pushgateway from the config; a broken gateway does not fail
