@@ -3,6 +3,7 @@ package repotest
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -74,11 +75,14 @@ func (l Ledger) String() string {
 }
 
 type ledgerOrder struct {
-	ID       int64
-	OrderNo  string
-	Status   string
-	Version  int64
-	Attempts int64 `gorm:"column:query_attempts"`
+	ID         int64
+	OrderNo    string
+	MerchantID string
+	Amount     int64
+	Currency   string
+	Status     string
+	Version    int64
+	Attempts   int64 `gorm:"column:query_attempts"`
 }
 
 type ledgerTransition struct {
@@ -93,6 +97,7 @@ type ledgerTransition struct {
 type ledgerNote struct {
 	OrderID int64
 	Event   string
+	Payload string
 }
 
 type ledgerMismatch struct {
@@ -130,9 +135,9 @@ func CheckLedger(t testing.TB, s *repo.Store, truth map[string]Truth, settled bo
 		sql  string
 		dest any
 	}{
-		{"SELECT id, order_no, status, version, query_attempts FROM payment_orders ORDER BY id", &orders},
+		{"SELECT id, order_no, merchant_id, amount, currency, status, version, query_attempts FROM payment_orders ORDER BY id", &orders},
 		{"SELECT order_id, from_status, to_status, from_version, to_version, source FROM order_transitions ORDER BY id", &trs},
-		{"SELECT order_id, event FROM merchant_notifications", &notes},
+		{"SELECT order_id, event, payload FROM merchant_notifications", &notes},
 		{"SELECT order_id, kind, resolution FROM recon_mismatches", &ms},
 	} {
 		if err := db.Raw(q.sql).Scan(q.dest).Error; err != nil {
@@ -144,8 +149,10 @@ func CheckLedger(t testing.TB, s *repo.Store, truth map[string]Truth, settled bo
 		trOf[tr.OrderID] = append(trOf[tr.OrderID], tr)
 	}
 	notesOf := map[int64][]string{}
+	payloadOf := map[int64]string{}
 	for _, n := range notes {
 		notesOf[n.OrderID] = append(notesOf[n.OrderID], n.Event)
+		payloadOf[n.OrderID] = n.Payload
 	}
 	msOf := map[int64]map[string]bool{}
 	led := Ledger{Orders: len(orders), ByStatus: map[recon.Status]int{}, Mismatches: map[recon.MismatchKind]int{}}
@@ -189,6 +196,15 @@ func CheckLedger(t testing.TB, s *repo.Store, truth map[string]Truth, settled bo
 			fail(o, "terminal with outbox events %v, want exactly [%s]", evs, recon.EventFor(st))
 		case st == recon.StatusPending && len(evs) != 0:
 			fail(o, "PENDING with outbox events %v", evs)
+		case len(evs) == 1:
+			// What the merchant will be told is what the order says.
+			var n recon.Notification
+			if err := json.Unmarshal([]byte(payloadOf[o.ID]), &n); err != nil {
+				fail(o, "outbox payload does not decode: %v", err)
+			} else if d := n.Data; string(n.Event) != evs[0] || d.OrderNo != o.OrderNo || d.MerchantID != o.MerchantID ||
+				d.Status != st || d.Amount != o.Amount || d.Currency != o.Currency {
+				fail(o, "outbox payload %s does not match the order", payloadOf[o.ID])
+			}
 		}
 		byOther := len(ts) == 1 && !reconSources[ts[0].Source]
 		if byOther {
@@ -214,6 +230,20 @@ func CheckLedger(t testing.TB, s *repo.Store, truth map[string]Truth, settled bo
 			fail(o, "recon set %s but the channel says %s", st, tr.Status)
 		case settled && want != "" && st != want:
 			fail(o, "still %s but the channel says %s", st, tr.Status)
+		}
+	}
+	known := map[int64]bool{}
+	for _, o := range orders {
+		known[o.ID] = true
+	}
+	for id := range trOf {
+		if !known[id] && len(bad) < 20 {
+			bad = append(bad, fmt.Sprintf("audit rows for order id %d, which does not exist", id))
+		}
+	}
+	for id := range notesOf {
+		if !known[id] && len(bad) < 20 {
+			bad = append(bad, fmt.Sprintf("outbox rows for order id %d, which does not exist", id))
 		}
 	}
 	if len(bad) > 0 {

@@ -64,6 +64,8 @@ func TestCheckLedgerCatchesBrokenRows(t *testing.T) {
 		want      string
 	}{
 		{"wrong state", "", recon.ChannelFailed, "recon set PAID but the channel says FAILED"},
+		{"merchant told another amount", `UPDATE merchant_notifications SET payload = '{"id":"x","event":"order.paid","data":{"order_no":"L1","amount":1}}'`,
+			recon.ChannelPaid, "does not match the order"},
 		{"missing outbox row", "DELETE FROM merchant_notifications", recon.ChannelPaid, "outbox events []"},
 		{"regressed", "UPDATE payment_orders SET status = 'PENDING'", recon.ChannelPaid, "PENDING with audit rows"},
 		{"second transition", "UPDATE payment_orders SET status = 'CLOSED', version = 2", recon.ChannelPaid, "version 2 but 1 audit rows"},
