@@ -142,7 +142,7 @@ func (l *Leaser) renew(ctx context.Context, name string, expires time.Time, ever
 		case <-t.C:
 		}
 		now := l.Clock.Now()
-		rctx, rcancel := context.WithTimeout(bg, max(every, time.Second))
+		rctx, rcancel := context.WithTimeout(bg, max(every/2, time.Second))
 		ok, err := l.Store.RenewLease(rctx, name, l.Owner, now, l.TTL)
 		rcancel()
 		switch {
@@ -152,8 +152,11 @@ func (l *Leaser) renew(ctx context.Context, name string, expires time.Time, ever
 			log.Error("lease taken over by another process; stopping this pass")
 			cancel(ErrLeaseLost)
 			return
-		case !now.Before(expires):
-			log.Error("lease expired while it could not be renewed; stopping this pass", "error", err)
+		case !now.Add(every).Before(expires):
+			// The next try would come after the lease ran out, when another
+			// process may already hold it: stop while it is still ours.
+			log.Error("lease about to expire and it could not be renewed; stopping this pass", "error", err,
+				"expires_at", expires.UTC().Format(time.RFC3339Nano))
 			cancel(ErrLeaseLost)
 			return
 		default:
