@@ -13,7 +13,7 @@ import (
 // newContractClient builds the adapter from the key files, as recon does.
 func newContractClient(t testing.TB, env channeltest.Env) *alipay.Client {
 	t.Helper()
-	priv, err := alipay.ReadPrivateKey(env.KeyFiles.AlipayAppPrivate)
+	priv, err := channel.ReadRSAPrivateKey(env.KeyFiles.AlipayAppPrivate)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,14 +7,6 @@ import (
 	"github.com/recon-dev/recon/channel"
 )
 
-// ReadPrivateKey reads the app's RSA private key from path: a PEM file,
-// PKCS #1 ("RSA PRIVATE KEY") or PKCS #8 ("PRIVATE KEY"), or the bare base64
-// DER that Alipay's key tool writes. Errors are channel.ReadRSAPrivateKey's:
-// they name the file, never the key.
-func ReadPrivateKey(path string) (*rsa.PrivateKey, error) {
-	return channel.ReadRSAPrivateKey(path)
-}
-
 // ReadPublicKey reads Alipay's RSA public key from path: a PEM file, PKIX
 // ("PUBLIC KEY") or PKCS #1 ("RSA PUBLIC KEY"), or the bare base64 DER that
 // Alipay's console shows. A certificate is refused: recon speaks Alipay's

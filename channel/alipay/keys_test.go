@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/recon-dev/recon/channel"
 	"github.com/recon-dev/recon/channel/alipay"
 )
 
@@ -44,9 +45,9 @@ func TestKeyFormats(t *testing.T) {
 		"pkcs1.txt":   wrap(x509.MarshalPKCS1PrivateKey(priv)),
 		"comment.pem": "Alipay app key\n" + string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})),
 	} {
-		got, err := alipay.ReadPrivateKey(write(name, body))
+		got, err := channel.ReadRSAPrivateKey(write(name, body))
 		if err != nil || !got.Equal(priv) {
-			t.Errorf("ReadPrivateKey(%s) = %v", name, err)
+			t.Errorf("ReadRSAPrivateKey(%s) = %v", name, err)
 		}
 	}
 	for name, body := range map[string]string{
@@ -80,7 +81,7 @@ func TestKeyFormats(t *testing.T) {
 		if tc.public {
 			_, err = alipay.ReadPublicKey(p)
 		} else {
-			_, err = alipay.ReadPrivateKey(p)
+			_, err = channel.ReadRSAPrivateKey(p)
 		}
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), p) {
 			t.Errorf("%s: error %v, want one naming the file and saying %q", name, err, tc.want)

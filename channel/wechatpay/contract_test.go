@@ -14,11 +14,11 @@ func TestContract(t *testing.T) {
 		Timestamped: true,
 		Closes:      true,
 		New: func(t testing.TB, env channeltest.Env) channel.Lookup {
-			key, err := wechatpay.LoadPrivateKey(env.KeyFiles.WechatMerchantPrivate)
+			key, err := channel.ReadRSAPrivateKey(env.KeyFiles.WechatMerchantPrivate)
 			if err != nil {
 				t.Fatal(err)
 			}
-			pub, _, err := wechatpay.LoadPublicKey(env.KeyFiles.WechatPlatformPublic)
+			pub, _, err := channel.ReadRSAPublicKey(env.KeyFiles.WechatPlatformPublic)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -93,7 +93,7 @@ var fuzzNow = time.Unix(1722850421, 0)
 // Verifier.Verify: it must never panic, every refusal is ErrBadSignature,
 // and only the genuinely signed seed answer is accepted.
 func FuzzVerifyResponse(f *testing.F) {
-	key, err := wechatpay.LoadPrivateKey(filepath.Join("testdata", "doc_test_key.pem"))
+	key, err := channel.ReadRSAPrivateKey(filepath.Join("testdata", "doc_test_key.pem"))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -69,7 +69,7 @@ func TestDocumentedRequestSignature(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyFile := filepath.Join("testdata", "doc_test_key.pem")
-	key, err := wechatpay.LoadPrivateKey(keyFile)
+	key, err := channel.ReadRSAPrivateKey(keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}

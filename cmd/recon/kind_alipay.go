@@ -15,7 +15,7 @@ func init() {
 // error starts with the key it is about (private_key_file, public_key_file,
 // base_url, app_id, timeout) and never quotes a key.
 func buildAlipay(cc ChannelConfig) (channel.Lookup, error) {
-	priv, err := alipay.ReadPrivateKey(cc.PrivateKeyFile)
+	priv, err := channel.ReadRSAPrivateKey(cc.PrivateKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("private_key_file: %w", err)
 	}

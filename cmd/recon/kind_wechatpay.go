@@ -22,11 +22,11 @@ func init() {
 // be given as public_key_id; or a platform certificate, whose serial number
 // is what the answers announce, so public_key_id may then be left out.
 func buildWechatPay(cc ChannelConfig) (channel.Lookup, error) {
-	priv, err := wechatpay.LoadPrivateKey(cc.PrivateKeyFile)
+	priv, err := channel.ReadRSAPrivateKey(cc.PrivateKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("private_key_file: %w", err)
 	}
-	pub, certSerial, err := wechatpay.LoadPublicKey(cc.PublicKeyFile)
+	pub, certSerial, err := channel.ReadRSAPublicKey(cc.PublicKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("public_key_file: %w", err)
 	}
