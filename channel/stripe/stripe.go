@@ -56,9 +56,6 @@ func (c Config) withDefaults() Config {
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
-	if c.HTTPClient == nil {
-		c.HTTPClient = channel.NewHTTPClient()
-	}
 	if c.Now == nil {
 		c.Now = recon.SystemClock{}.Now
 	}
@@ -116,6 +113,10 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("new stripe client: %w", err)
 	}
 	cfg = cfg.withDefaults()
+	if cfg.HTTPClient == nil {
+		// Here, not in withDefaults: Validate would build a pool for nothing.
+		cfg.HTTPClient = channel.NewHTTPClient()
+	}
 	hc := *cfg.HTTPClient
 	hc.Transport = recorder{next: hc.Transport}
 	base := strings.TrimSuffix(cfg.BaseURL, "/")

@@ -76,9 +76,6 @@ func (c Config) withDefaults() Config {
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
-	if c.HTTPClient == nil {
-		c.HTTPClient = channel.NewHTTPClient()
-	}
 	if c.Now == nil {
 		c.Now = recon.SystemClock{}.Now
 	}
@@ -147,6 +144,10 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	if cfg.HTTPClient == nil {
+		// Here, not in withDefaults: Validate would build a pool for nothing.
+		cfg.HTTPClient = channel.NewHTTPClient()
+	}
 	u, _ := baseURL(cfg.BaseURL) // validated above
 	return &Client{cfg: cfg, base: u.String(),
 		verifier: Verifier{KeyID: cfg.PublicKeyID, Key: cfg.PublicKey, Now: cfg.Now}}, nil
