@@ -195,10 +195,7 @@ func (a *app) pass(ctx context.Context, cfg Config, w jobs.Window, f passFlags) 
 		}
 	}
 	if metrics != nil && res.RunID != 0 {
-		if w.Kind() == jobs.KindReconcile {
-			a.refreshBacklog(ctx, cfg, store, metrics)
-		}
-		a.refreshGauges(ctx, store, metrics, w.Kind())
+		a.refreshGauges(ctx, cfg, store, metrics, w.Kind())
 		a.push(ctx, metrics, pushTo, w.Kind(), w.Shard)
 	}
 	if res.RunID != 0 {
@@ -284,32 +281,30 @@ func (a *app) push(ctx context.Context, m *jobs.Metrics, url, kind string, shard
 	a.log.Debug("metrics pushed", "pass", kind)
 }
 
-// refreshBacklog counts the due orders for the backlog gauges; a failure is
-// logged and leaves the gauges as they were.
-func (a *app) refreshBacklog(ctx context.Context, cfg Config, store *repo.Store, m *jobs.Metrics) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	defer cancel()
-	if err := m.RefreshBacklog(rctx, store, time.Now().UTC(), cfg.Reconcile.GracePeriod.D()); err != nil {
-		a.log.Warn("counting the backlog for metrics failed", "error", err)
-	}
-}
-
 // refreshGauges reads for the state gauges what passes of these kinds
-// change: the open mismatches after a reconcile or backfill pass, the outbox
-// after a notify pass. A failure is logged and leaves the gauges as they were.
-func (a *app) refreshGauges(ctx context.Context, store *repo.Store, m *jobs.Metrics, kinds ...string) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-	defer cancel()
+// change: the due orders (backlog) after a reconcile pass, the open
+// mismatches after a reconcile or backfill pass, the outbox after a notify
+// pass. Each count has 15s; a failure is logged and leaves its gauges as
+// they were.
+func (a *app) refreshGauges(ctx context.Context, cfg Config, store *repo.Store, m *jobs.Metrics, kinds ...string) {
+	count := func(what string, refresh func(context.Context, time.Time) error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		if err := refresh(rctx, time.Now().UTC()); err != nil {
+			a.log.Warn("counting for metrics failed", "what", what, "error", err)
+		}
+	}
 	for _, kind := range kinds {
-		var err error
-		if kind == jobs.KindNotify {
-			err = m.RefreshNotifications(rctx, store, time.Now().UTC())
-		} else {
-			err = m.RefreshMismatches(rctx, store, time.Now().UTC())
+		switch kind {
+		case jobs.KindNotify:
+			count("notifications", func(ctx context.Context, now time.Time) error { return m.RefreshNotifications(ctx, store, now) })
+			continue
+		case jobs.KindReconcile:
+			count("backlog", func(ctx context.Context, now time.Time) error {
+				return m.RefreshBacklog(ctx, store, now, cfg.Reconcile.GracePeriod.D())
+			})
 		}
-		if err != nil {
-			a.log.Warn("counting for metrics failed", "pass", kind, "error", err)
-		}
+		count("mismatches", func(ctx context.Context, now time.Time) error { return m.RefreshMismatches(ctx, store, now) })
 	}
 }
 
@@ -381,15 +376,13 @@ func (a *app) schedule(ctx context.Context, cfg Config) error {
 	}
 	rec := a.reconciler(cfg, store, chans, recon.SystemClock{})
 	rec.Observer = a.metrics
-	a.refreshBacklog(ctx, cfg, store, a.metrics)
-	a.refreshGauges(ctx, store, a.metrics, jobs.KindReconcile, jobs.KindNotify)
+	a.refreshGauges(ctx, cfg, store, a.metrics, jobs.KindReconcile, jobs.KindNotify)
 	tasks := []jobs.Task{{Name: "reconcile", Spec: cfg.Schedule.Reconcile, Run: func(ctx context.Context) error {
 		_, err := a.underLease(ctx, cfg, store, jobs.LeaseName(jobs.KindReconcile, repo.Shard{}), func(ctx context.Context) error {
 			_, err := rec.Run(ctx, jobs.Window{})
 			return err
 		})
-		a.refreshBacklog(ctx, cfg, store, a.metrics)
-		a.refreshGauges(ctx, store, a.metrics, jobs.KindReconcile)
+		a.refreshGauges(ctx, cfg, store, a.metrics, jobs.KindReconcile)
 		return err
 	}}}
 	tasks = append(tasks, scheduledTasks(a, cfg, store)...)

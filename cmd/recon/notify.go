@@ -31,7 +31,7 @@ func init() {
 					return err
 				})
 				if a.metrics != nil {
-					a.refreshGauges(ctx, store, a.metrics, jobs.KindNotify)
+					a.refreshGauges(ctx, cfg, store, a.metrics, jobs.KindNotify)
 				}
 				return err
 			}})
@@ -97,7 +97,7 @@ is leased to one dispatcher at a time.`,
 				return printSkipped(a.stdout, output, jobs.NotifyResult{Kind: jobs.KindNotify}, held)
 			}
 			if metrics != nil && res.RunID != 0 {
-				a.refreshGauges(ctx, store, metrics, jobs.KindNotify)
+				a.refreshGauges(ctx, cfg, store, metrics, jobs.KindNotify)
 				a.push(ctx, metrics, pushTo, jobs.KindNotify, repo.Shard{})
 			}
 			if res.RunID != 0 {
