@@ -75,6 +75,16 @@ func (w Window) Kind() string {
 	return KindReconcile
 }
 
+// Scan is the order scan of the window for a pass started at now, leaving
+// orders younger than grace to their callback.
+func (w Window) Scan(now time.Time, grace time.Duration) repo.Scan {
+	return repo.Scan{
+		Now: now, CreatedBefore: now.Add(-grace),
+		Backfill: w.Backfill, From: w.From, To: w.To, IncludeTerminal: w.IncludeTerminal,
+		Channel: w.Channel, Merchant: w.Merchant, Shard: w.Shard,
+	}
+}
+
 // Result is what a pass did. Its JSON form is the `--output json` contract.
 type Result struct {
 	RunID  int64  `json:"run_id"`
@@ -331,11 +341,7 @@ func (p *pass) run(ctx context.Context, start time.Time) error {
 		}()
 	}
 
-	sc := repo.Scan{
-		Now: start, CreatedBefore: start.Add(-r.GracePeriod),
-		Backfill: p.w.Backfill, From: p.w.From, To: p.w.To, IncludeTerminal: p.w.IncludeTerminal,
-		Channel: p.w.Channel, Merchant: p.w.Merchant, Shard: p.w.Shard,
-	}
+	sc := p.w.Scan(start, r.GracePeriod)
 	scanErr := p.produce(ctx, sc, orders)
 	close(orders)
 	workers.Wait()

@@ -311,10 +311,7 @@ func (a *app) refreshGauges(ctx context.Context, cfg Config, store *repo.Store, 
 // showProgress makes a backfill draw a progress bar on a terminal, or log a
 // line every 30s otherwise. The returned function draws the final state.
 func (a *app) showProgress(ctx context.Context, store *repo.Store, rec *jobs.Reconciler, w jobs.Window) (func(), error) {
-	total, err := store.CountBackfill(ctx, repo.Scan{
-		Backfill: true, From: w.From, To: w.To, IncludeTerminal: w.IncludeTerminal,
-		Channel: w.Channel, Merchant: w.Merchant, Shard: w.Shard,
-	})
+	total, err := store.CountBackfill(ctx, w.Scan(time.Now().UTC(), 0)) // a backfill ignores the due time
 	if err != nil {
 		return nil, err
 	}
