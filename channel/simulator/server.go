@@ -61,19 +61,40 @@ const (
 
 // GenerateKeys returns fresh 2048-bit RSA keys with the test identities.
 func GenerateKeys() (Keys, error) {
-	k := Keys{
-		AlipayAppID: TestAlipayAppID, WechatMchID: TestWechatMchID,
-		WechatPlatformKeyID: TestWechatPlatformKeyID, WechatMerchantSerial: TestWechatMerchantSerial,
-		StripeAPIKey: TestStripeAPIKey,
-	}
-	for _, p := range []**rsa.PrivateKey{&k.AlipayKey, &k.AlipayAppKey, &k.WechatPlatformKey, &k.WechatMerchantKey} {
+	k := testIdentities()
+	for _, sl := range k.slots(KeyFiles{}) {
 		key, err := rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
 			return Keys{}, fmt.Errorf("simulator: generate key: %w", err)
 		}
-		*p = key
+		*sl.key = key
 	}
 	return k, nil
+}
+
+// testIdentities is Keys with the test identities and no keys yet.
+func testIdentities() Keys {
+	return Keys{
+		AlipayAppID: TestAlipayAppID, WechatMchID: TestWechatMchID,
+		WechatPlatformKeyID: TestWechatPlatformKeyID, WechatMerchantSerial: TestWechatMerchantSerial,
+		StripeAPIKey: TestStripeAPIKey,
+	}
+}
+
+// keySlot is one key pair of Keys and the files of its two halves.
+type keySlot struct {
+	key       **rsa.PrivateKey
+	priv, pub string
+}
+
+// slots lists k's key pairs with their files in f.
+func (k *Keys) slots(f KeyFiles) []keySlot {
+	return []keySlot{
+		{&k.AlipayKey, f.AlipayPrivate, f.AlipayPublic},
+		{&k.AlipayAppKey, f.AlipayAppPrivate, f.AlipayAppPublic},
+		{&k.WechatPlatformKey, f.WechatPlatformPrivate, f.WechatPlatformPublic},
+		{&k.WechatMerchantKey, f.WechatMerchantPrivate, f.WechatMerchantPublic},
+	}
 }
 
 var (
@@ -122,33 +143,19 @@ func (k Keys) WriteFiles(dir string) (KeyFiles, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return f, fmt.Errorf("simulator: write keys: %w", err)
 	}
-	for _, w := range []struct {
-		path string
-		key  *rsa.PrivateKey
-	}{
-		{f.AlipayPrivate, k.AlipayKey}, {f.AlipayAppPrivate, k.AlipayAppKey},
-		{f.WechatPlatformPrivate, k.WechatPlatformKey}, {f.WechatMerchantPrivate, k.WechatMerchantKey},
-	} {
-		der, err := x509.MarshalPKCS8PrivateKey(w.key)
+	for _, sl := range k.slots(f) {
+		priv, err := x509.MarshalPKCS8PrivateKey(*sl.key)
 		if err != nil {
-			return f, fmt.Errorf("simulator: encode %s: %w", w.path, err)
+			return f, fmt.Errorf("simulator: encode %s: %w", sl.priv, err)
 		}
-		if err := os.WriteFile(w.path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		pub, err := x509.MarshalPKIXPublicKey(&(*sl.key).PublicKey)
+		if err != nil {
+			return f, fmt.Errorf("simulator: encode %s: %w", sl.pub, err)
+		}
+		if err := os.WriteFile(sl.priv, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: priv}), 0o600); err != nil {
 			return f, fmt.Errorf("simulator: write keys: %w", err)
 		}
-	}
-	for _, w := range []struct {
-		path string
-		key  *rsa.PrivateKey
-	}{
-		{f.AlipayPublic, k.AlipayKey}, {f.AlipayAppPublic, k.AlipayAppKey},
-		{f.WechatPlatformPublic, k.WechatPlatformKey}, {f.WechatMerchantPublic, k.WechatMerchantKey},
-	} {
-		der, err := x509.MarshalPKIXPublicKey(&w.key.PublicKey)
-		if err != nil {
-			return f, fmt.Errorf("simulator: encode %s: %w", w.path, err)
-		}
-		if err := os.WriteFile(w.path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
+		if err := os.WriteFile(sl.pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644); err != nil {
 			return f, fmt.Errorf("simulator: write keys: %w", err)
 		}
 	}
@@ -168,23 +175,13 @@ func LoadOrCreateKeys(dir string) (Keys, KeyFiles, error) {
 		f, err = k.WriteFiles(dir)
 		return k, f, err
 	}
-	k := Keys{
-		AlipayAppID: TestAlipayAppID, WechatMchID: TestWechatMchID,
-		WechatPlatformKeyID: TestWechatPlatformKeyID, WechatMerchantSerial: TestWechatMerchantSerial,
-		StripeAPIKey: TestStripeAPIKey,
-	}
-	for _, r := range []struct {
-		path string
-		key  **rsa.PrivateKey
-	}{
-		{f.AlipayPrivate, &k.AlipayKey}, {f.AlipayAppPrivate, &k.AlipayAppKey},
-		{f.WechatPlatformPrivate, &k.WechatPlatformKey}, {f.WechatMerchantPrivate, &k.WechatMerchantKey},
-	} {
-		key, err := readPrivateKey(r.path)
+	k := testIdentities()
+	for _, sl := range k.slots(f) {
+		key, err := readPrivateKey(sl.priv)
 		if err != nil {
 			return Keys{}, f, err
 		}
-		*r.key = key
+		*sl.key = key
 	}
 	return k, f, nil
 }
