@@ -266,18 +266,7 @@ func (s *Sim) Next(ctx context.Context, o recon.Order) (Answer, error) {
 	if err := s.sleep(ctx, b.Delay); err != nil {
 		return Answer{}, err
 	}
-	p := s.step(o)
-	a := Answer{Status: p.status, Amount: p.amount, Currency: p.currency,
-		BadSignature: p.badSig, Malformed: b.Malformed, StaleTimestamp: b.StaleTimestamp}
-	switch p.kind {
-	case replyTransient:
-		a.Kind = AnswerTransient
-	case replyRateLimited:
-		a.Kind = AnswerRateLimited
-		a.RetryAfter = s.cfg.RetryAfter
-	case replyPermanent:
-		a.Kind = AnswerPermanent
-	}
+	a := s.step(o)
 	if a.Kind == AnswerStatus && a.Status == recon.ChannelPaid {
 		a.TxnID = s.TxnID(o.OrderNo)
 		a.PaidAt = s.paidAt(o)
@@ -423,69 +412,61 @@ func (s *Sim) sleep(ctx context.Context, extra time.Duration) error {
 	}
 }
 
-type replyKind int
-
-const (
-	replyAnswer replyKind = iota
-	replyTransient
-	replyRateLimited
-	replyPermanent
-)
-
-// plan is what one call answers, decided under the lock.
-type plan struct {
-	kind     replyKind
-	status   recon.ChannelStatus
-	amount   int64
-	currency string
-	badSig   bool
-}
-
-// step counts one Lookup call of o and decides its answer.
-func (s *Sim) step(o recon.Order) plan {
+// step counts one Lookup call of o and decides its answer (without the
+// paid answer's txn id and time, which Next adds).
+func (s *Sim) step(o recon.Order) Answer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, forced := s.behaviour(o)
 	st := s.state(o.OrderNo)
 	st.calls++
 	n := st.calls
+	// Faults carry the order's wire flags too, but never a bad signature.
+	fault := func(k AnswerKind) Answer {
+		a := Answer{Kind: k, Malformed: b.Malformed, StaleTimestamp: b.StaleTimestamp}
+		if k == AnswerRateLimited {
+			a.RetryAfter = s.cfg.RetryAfter
+		}
+		return a
+	}
 	if forced {
 		switch {
 		case n <= b.TransientFailures:
-			return plan{kind: replyTransient}
+			return fault(AnswerTransient)
 		case n <= b.TransientFailures+b.RateLimits:
-			return plan{kind: replyRateLimited}
+			return fault(AnswerRateLimited)
 		case b.PermanentError:
-			return plan{kind: replyPermanent}
+			return fault(AnswerPermanent)
 		}
 	} else {
 		u := s.unit(o.OrderNo, "call", strconv.Itoa(n))
 		switch {
 		case u < s.cfg.TransientRate:
-			return plan{kind: replyTransient}
+			return fault(AnswerTransient)
 		case u < s.cfg.TransientRate+s.cfg.RateLimitRate:
-			return plan{kind: replyRateLimited}
+			return fault(AnswerRateLimited)
 		}
 	}
 	st.answers++
-	p := plan{kind: replyAnswer, badSig: b.BadSignature, amount: o.Amount, currency: o.Currency}
+	a := Answer{Kind: AnswerStatus, Amount: o.Amount, Currency: o.Currency,
+		BadSignature: b.BadSignature, Malformed: b.Malformed, StaleTimestamp: b.StaleTimestamp}
 	switch {
 	case st.paid:
-		p.status = recon.ChannelPaid
+		a.Status = recon.ChannelPaid
 	case st.closed:
-		p.status = recon.ChannelClosed
+		a.Status = recon.ChannelClosed
 	default:
-		p.status = currentStatus(b, st.answers)
+		a.Status = currentStatus(b, st.answers)
 	}
-	if p.status == recon.ChannelPaid {
+	if a.Status == recon.ChannelPaid {
 		if b.Amount != 0 {
-			p.amount = b.Amount
+			a.Amount = b.Amount
 		}
 		if b.Currency != "" {
-			p.currency = b.Currency
+			a.Currency = b.Currency
 		}
 	}
-	return p
+	return a
 }
 
 // currentStatus is what b answers at its k-th lookup, before any close.
