@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -12,8 +10,6 @@ import (
 	"fmt"
 	"math/big"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -89,33 +85,14 @@ func TestAlipayChannelReconciles(t *testing.T) {
 
 func TestAlipayChannelBadConfigExitsTwo(t *testing.T) {
 	keys, files := channeltest.KeyFiles(t)
-	dir := t.TempDir()
-	write := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ecDER, _ := x509.MarshalECPrivateKey(ecKey)
-	ecPKCS8, _ := x509.MarshalPKCS8PrivateKey(ecKey)
-	ecPub, _ := x509.MarshalPKIXPublicKey(&ecKey.PublicKey)
+	bad := writeBadKeys(t)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "alipay"},
 		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
 	certDER, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &keys.AlipayKey.PublicKey, keys.AlipayKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ecFile := write("ec.pem", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ecDER}))
-	ecPKCS8File := write("ec8.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: ecPKCS8}))
-	ecPubFile := write("ec_pub.pem", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: ecPub}))
-	certFile := write("alipayCertPublicKey_RSA2.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certDER}))
-	garbage := write("garbage.pem", []byte("this is not a key\n"))
-	missing := filepath.Join(dir, "missing.pem")
+	certFile := writeKeyFile(t, bad.Dir, "alipayCertPublicKey_RSA2.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certDER}))
 
 	keysOf := func(priv, pub string) string {
 		return fmt.Sprintf("private_key_file: %q, public_key_file: %q", priv, pub)
@@ -125,15 +102,15 @@ func TestAlipayChannelBadConfigExitsTwo(t *testing.T) {
 		name, entry string
 		key, says   string // the key the message must name, and what it must say
 	}{
-		{"missing private key file", "app_id: '1', " + keysOf(missing, files.AlipayPublic), "private_key_file", "no such file"},
-		{"missing public key file", "app_id: '1', " + keysOf(files.AlipayAppPrivate, missing), "public_key_file", "no such file"},
-		{"unreadable private key", "app_id: '1', " + keysOf(dir, files.AlipayPublic), "private_key_file", "is a directory"},
-		{"garbage private key", "app_id: '1', " + keysOf(garbage, files.AlipayPublic), "private_key_file", "neither PEM nor base64"},
-		{"EC private key", "app_id: '1', " + keysOf(ecFile, files.AlipayPublic), "private_key_file", "not an RSA private key"},
-		{"EC PKCS #8 private key", "app_id: '1', " + keysOf(ecPKCS8File, files.AlipayPublic), "private_key_file", "not an RSA private key (EC)"},
+		{"missing private key file", "app_id: '1', " + keysOf(bad.Missing, files.AlipayPublic), "private_key_file", "no such file"},
+		{"missing public key file", "app_id: '1', " + keysOf(files.AlipayAppPrivate, bad.Missing), "public_key_file", "no such file"},
+		{"unreadable private key", "app_id: '1', " + keysOf(bad.Dir, files.AlipayPublic), "private_key_file", "is a directory"},
+		{"garbage private key", "app_id: '1', " + keysOf(bad.Garbage, files.AlipayPublic), "private_key_file", "neither PEM nor base64"},
+		{"EC private key", "app_id: '1', " + keysOf(bad.EC, files.AlipayPublic), "private_key_file", "not an RSA private key"},
+		{"EC PKCS #8 private key", "app_id: '1', " + keysOf(bad.ECPKCS8, files.AlipayPublic), "private_key_file", "not an RSA private key (EC)"},
 		{"public key as private key", "app_id: '1', " + keysOf(files.AlipayPublic, files.AlipayPublic), "private_key_file", "holds a public key"},
 		{"private key as public key", "app_id: '1', " + keysOf(files.AlipayAppPrivate, files.AlipayAppPrivate), "public_key_file", "holds a private key"},
-		{"EC public key", "app_id: '1', " + keysOf(files.AlipayAppPrivate, ecPubFile), "public_key_file", "not an RSA public key"},
+		{"EC public key", "app_id: '1', " + keysOf(files.AlipayAppPrivate, bad.ECPub), "public_key_file", "not an RSA public key"},
 		{"certificate as public key", "app_id: '1', " + keysOf(files.AlipayAppPrivate, certFile), "public_key_file", "certificate"},
 		{"no app_id", good, "app_id", "required"},
 		{"no private_key_file", "app_id: '1', public_key_file: " + fmt.Sprintf("%q", files.AlipayPublic), "private_key_file", "required"},
@@ -141,20 +118,7 @@ func TestAlipayChannelBadConfigExitsTwo(t *testing.T) {
 		{"negative timeout", "app_id: '1', timeout: -1s, " + good, "timeout", "negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := writeConfig(t, fmt.Sprintf("database: {driver: sqlite, dsn: %q}\nchannels:\n  - {name: ali, kind: alipay, %s}\n",
-				filepath.Join(t.TempDir(), "r.db"), tc.entry))
-			code, _, stderr := runCLI(t, nil, "run", "--config", p)
-			if code != exitUsage {
-				t.Fatalf("exit %d, want %d: %s", code, exitUsage, stderr)
-			}
-			for _, want := range []string{p, "channels[0] (ali)", tc.key, tc.says} {
-				if !strings.Contains(stderr, want) {
-					t.Errorf("stderr %q does not say %q", stderr, want)
-				}
-			}
-			if strings.Contains(stderr, "MII") || strings.Contains(stderr, "BEGIN") {
-				t.Errorf("stderr %q quotes key material", stderr)
-			}
+			expectChannelRefused(t, "ali", "alipay", tc.entry, tc.key, tc.says)
 		})
 	}
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -100,26 +98,7 @@ func TestWechatPayChannelReconciles(t *testing.T) {
 
 func TestWechatPayChannelBadConfigExitsTwo(t *testing.T) {
 	keys, files := channeltest.KeyFiles(t)
-	dir := t.TempDir()
-	write := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ecDER, _ := x509.MarshalECPrivateKey(ecKey)
-	ecPKCS8, _ := x509.MarshalPKCS8PrivateKey(ecKey)
-	ecPub, _ := x509.MarshalPKIXPublicKey(&ecKey.PublicKey)
-	ecFile := write("ec.pem", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: ecDER}))
-	ecPKCS8File := write("ec8.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: ecPKCS8}))
-	ecPubFile := write("ec_pub.pem", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: ecPub}))
-	garbage := write("garbage.pem", []byte("this is not a key\n"))
-	missing := filepath.Join(dir, "missing.pem")
+	bad := writeBadKeys(t)
 
 	entry := func(priv, pub string) string { return wechatEntry(keys, "", priv, pub) }
 	good := entry(files.WechatMerchantPrivate, files.WechatPlatformPublic)
@@ -127,15 +106,15 @@ func TestWechatPayChannelBadConfigExitsTwo(t *testing.T) {
 		name, entry string
 		key, says   string // the key the message must name, and what it must say
 	}{
-		{"missing private key file", entry(missing, files.WechatPlatformPublic), "private_key_file", "no such file"},
-		{"missing public key file", entry(files.WechatMerchantPrivate, missing), "public_key_file", "no such file"},
-		{"unreadable private key", entry(dir, files.WechatPlatformPublic), "private_key_file", "is a directory"},
-		{"garbage private key", entry(garbage, files.WechatPlatformPublic), "private_key_file", "neither PEM nor base64"},
-		{"EC private key", entry(ecFile, files.WechatPlatformPublic), "private_key_file", "not an RSA private key"},
-		{"EC PKCS #8 private key", entry(ecPKCS8File, files.WechatPlatformPublic), "private_key_file", "not an RSA private key (EC)"},
+		{"missing private key file", entry(bad.Missing, files.WechatPlatformPublic), "private_key_file", "no such file"},
+		{"missing public key file", entry(files.WechatMerchantPrivate, bad.Missing), "public_key_file", "no such file"},
+		{"unreadable private key", entry(bad.Dir, files.WechatPlatformPublic), "private_key_file", "is a directory"},
+		{"garbage private key", entry(bad.Garbage, files.WechatPlatformPublic), "private_key_file", "neither PEM nor base64"},
+		{"EC private key", entry(bad.EC, files.WechatPlatformPublic), "private_key_file", "not an RSA private key"},
+		{"EC PKCS #8 private key", entry(bad.ECPKCS8, files.WechatPlatformPublic), "private_key_file", "not an RSA private key (EC)"},
 		{"public key as private key", entry(files.WechatPlatformPublic, files.WechatPlatformPublic), "private_key_file", "not a private key"},
 		{"private key as public key", entry(files.WechatMerchantPrivate, files.WechatPlatformPrivate), "public_key_file", "not a public key"},
-		{"EC public key", entry(files.WechatMerchantPrivate, ecPubFile), "public_key_file", "not an RSA public key"},
+		{"EC public key", entry(files.WechatMerchantPrivate, bad.ECPub), "public_key_file", "not an RSA public key"},
 		{"no mch_id", strings.Replace(good, fmt.Sprintf("mch_id: %q", keys.WechatMchID), "mch_id: ''", 1), "mch_id", "required"},
 		{"no cert_serial", strings.Replace(good, fmt.Sprintf("cert_serial: %q", keys.WechatMerchantSerial), "cert_serial: ''", 1), "cert_serial", "required"},
 		{"no public_key_id", strings.Replace(good, fmt.Sprintf("public_key_id: %q", keys.WechatPlatformKeyID), "public_key_id: ''", 1), "public_key_id", "required"},
@@ -144,20 +123,7 @@ func TestWechatPayChannelBadConfigExitsTwo(t *testing.T) {
 		{"negative timeout", "timeout: -1s, " + good, "timeout", "negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := writeConfig(t, fmt.Sprintf("database: {driver: sqlite, dsn: %q}\nchannels:\n  - {name: wx, kind: wechatpay, %s}\n",
-				filepath.Join(t.TempDir(), "r.db"), tc.entry))
-			code, _, stderr := runCLI(t, nil, "run", "--config", p)
-			if code != exitUsage {
-				t.Fatalf("exit %d, want %d: %s", code, exitUsage, stderr)
-			}
-			for _, want := range []string{p, "channels[0] (wx)", tc.key, tc.says} {
-				if !strings.Contains(stderr, want) {
-					t.Errorf("stderr %q does not say %q", stderr, want)
-				}
-			}
-			if strings.Contains(stderr, "MII") || strings.Contains(stderr, "BEGIN") {
-				t.Errorf("stderr %q quotes key material", stderr)
-			}
+			expectChannelRefused(t, "wx", "wechatpay", tc.entry, tc.key, tc.says)
 		})
 	}
 }
