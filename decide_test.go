@@ -1,6 +1,7 @@
 package recon_test
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -174,6 +175,9 @@ func TestLookupResultValidate(t *testing.T) {
 	if err := (recon.LookupResult{Status: recon.ChannelPending}).Validate(); err != nil {
 		t.Fatalf("bare pending answer refused: %v", err)
 	}
+	if err := (recon.LookupResult{Status: recon.ChannelPaid, Amount: recon.MaxAmount, Currency: "CNY", TxnID: "支付-42"}).Validate(); err != nil {
+		t.Fatalf("largest amount with a non-ASCII id refused: %v", err)
+	}
 	for name, r := range map[string]recon.LookupResult{
 		"unknown status":   {Status: "MAYBE"},
 		"negative amount":  {Status: recon.ChannelPaid, Amount: -1, Currency: "CNY"},
@@ -181,6 +185,12 @@ func TestLookupResultValidate(t *testing.T) {
 		"txn id too long":  {Status: recon.ChannelPaid, Amount: 1, Currency: "CNY", TxnID: strings.Repeat("T", recon.MaxTxnIDLen+1)},
 		"paid at year 1":   {Status: recon.ChannelPaid, Amount: 1, Currency: "CNY", PaidAt: &time.Time{}},
 		"txn id not UTF-8": {Status: recon.ChannelPaid, Amount: 1, Currency: "CNY", TxnID: "T\xff"},
+		"amount near 2^63": {Status: recon.ChannelPaid, Amount: math.MaxInt64 - 7, Currency: "CNY"},
+		"amount over max":  {Status: recon.ChannelPaid, Amount: recon.MaxAmount + 1, Currency: "CNY"},
+		"txn id with ESC":  {Status: recon.ChannelPaid, Amount: 1, Currency: "CNY", TxnID: "T1\x1b[2J"},
+		"txn id with LF":   {Status: recon.ChannelPaid, Amount: 1, Currency: "CNY", TxnID: "T1\nT2"},
+		"txn id with DEL":  {Status: recon.ChannelPaid, Amount: 1, Currency: "CNY", TxnID: "T1\x7f"},
+		"txn id with C1":   {Status: recon.ChannelPaid, Amount: 1, Currency: "CNY", TxnID: "T1\u009b2J"},
 	} {
 		if err := r.Validate(); err == nil {
 			t.Errorf("%s: accepted %+v", name, r)

@@ -8,8 +8,10 @@ package recon
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -130,12 +132,18 @@ func (r LookupResult) Validate() error {
 		return fmt.Errorf("unknown status %q", r.Status)
 	case r.Amount < 0:
 		return fmt.Errorf("negative amount %d", r.Amount)
+	case r.Amount > MaxAmount:
+		return fmt.Errorf("amount %d is above the %d minor units recon accepts", r.Amount, MaxAmount)
 	case r.Currency != "" && !ValidCurrency(r.Currency):
 		return fmt.Errorf("invalid currency %q", r.Currency)
 	case len(r.TxnID) > MaxTxnIDLen:
 		return fmt.Errorf("transaction id of %d bytes (at most %d)", len(r.TxnID), MaxTxnIDLen)
 	case !utf8.ValidString(r.TxnID):
 		return fmt.Errorf("transaction id is not valid UTF-8")
+	case strings.IndexFunc(r.TxnID, unicode.IsControl) >= 0:
+		// It is stored, printed and sent to merchants: a control character
+		// (a terminal escape, a line break) has no place in an id.
+		return fmt.Errorf("transaction id %q holds control characters", r.TxnID)
 	case r.PaidAt != nil && (r.PaidAt.Year() < 2000 || r.PaidAt.Year() > 9999):
 		// DATETIME holds years 1000-9999; a payment before 2000 is a wrong
 		// clock or a zero value.

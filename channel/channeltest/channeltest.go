@@ -8,6 +8,7 @@ package channeltest
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -183,6 +184,21 @@ func Run(t *testing.T, h Harness) {
 	}
 	t.Run("malformed", func(t *testing.T) {
 		mustFail(t, order(t, simulator.Behaviour{Status: recon.ChannelPaid, Malformed: true}), channel.ClassPermanent, channel.ErrMalformed)
+	})
+	t.Run("amount_out_of_range", func(t *testing.T) {
+		// An amount near 2^63 is a malformed answer, whether the adapter
+		// refuses it or the guard every job looks up through does.
+		o := order(t, simulator.Behaviour{Status: recon.ChannelPaid, Amount: math.MaxInt64 - 807})
+		g := channel.NewGuarded("c", ch, 0, channel.RetryPolicy{MaxElapsed: time.Second})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r, err := g.Lookup(ctx, o)
+		if err == nil {
+			t.Fatalf("lookup answered %+v, want a malformed answer", r)
+		}
+		if channel.ClassOf(err) != channel.ClassPermanent || !errors.Is(err, channel.ErrMalformed) {
+			t.Fatalf("error %v: want a permanent malformed answer", err)
+		}
 	})
 	t.Run("timeout", func(t *testing.T) {
 		o := order(t, simulator.Behaviour{Status: recon.ChannelPaid, Delay: 20 * time.Second})
