@@ -87,3 +87,37 @@ func TestDemoRunsOnAFreshMachine(t *testing.T) {
 		}
 	}
 }
+
+func TestDemoRefusesADirectoryOfOtherFiles(t *testing.T) {
+	t.Chdir("../..") // the shipped config.yaml
+	dir := t.TempDir()
+	mine := map[string]string{"demo.db": "not the demo's database", "report.csv": "finance's own report", "notes.txt": "keep me"}
+	for name, body := range mine {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, _, stderr := runCLI(t, nil, "demo", "--dir", dir, "--orders", "10")
+	if code != exitUsage || !strings.Contains(stderr, dir) || !strings.Contains(stderr, "--force") {
+		t.Fatalf("demo in a directory of other files: code %d, stderr %q", code, stderr)
+	}
+	for name, body := range mine {
+		if b, err := os.ReadFile(filepath.Join(dir, name)); err != nil || string(b) != body {
+			t.Fatalf("%s changed: %q %v", name, b, err)
+		}
+	}
+	// A directory the demo wrote itself is reused without --force.
+	demoDir := filepath.Join(t.TempDir(), "new")
+	for i := range 2 {
+		if code, _, stderr := runCLI(t, nil, "demo", "--dir", demoDir, "--orders", "10"); code != 0 {
+			t.Fatalf("demo %d in its own directory: code %d, stderr %q", i, code, stderr)
+		}
+	}
+	// --force writes the demo's files and leaves the others alone.
+	if code, _, stderr := runCLI(t, nil, "demo", "--dir", dir, "--orders", "10", "--force"); code != 0 {
+		t.Fatalf("demo --force: code %d, stderr %q", code, stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "notes.txt")); err != nil || string(b) != "keep me" {
+		t.Fatalf("notes.txt changed: %q %v", b, err)
+	}
+}

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,6 +22,7 @@ import (
 func (a *app) demoCommand() *cobra.Command {
 	var dir string
 	var orders int
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Seed a fresh SQLite database, reconcile it against the simulator, print a summary",
@@ -31,10 +35,16 @@ func (a *app) demoCommand() *cobra.Command {
 			if orders > 0 {
 				cfg.Demo.Orders = orders
 			}
+			if dir != "" {
+				if err := demoDir(dir, force); err != nil {
+					return err
+				}
+			}
 			return a.demo(cmd.Context(), cfg, dir)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "directory for the demo database and report (default: a new temporary directory)")
+	cmd.Flags().BoolVar(&force, "force", false, "use --dir even if it holds files the demo did not write (the demo's own files in it are replaced)")
 	cmd.Flags().IntVar(&orders, "orders", 0, "number of sample orders (default demo.orders from config, 200)")
 	return cmd
 }
@@ -48,11 +58,17 @@ func (a *app) demo(ctx context.Context, cfg Config, dir string) error {
 			return err
 		}
 		dir = d
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, demoMarker), []byte("written by recon demo: the demo replaces demo.db and its reports here\n"), 0o644); err != nil {
+		return fmt.Errorf("demo: mark %s: %w", dir, err)
 	}
 	cfg.Database = DatabaseConfig{Driver: "sqlite", DSN: filepath.Join(dir, "demo.db")}
-	_ = os.Remove(cfg.Database.DSN)
+	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+		// A WAL left by an earlier demo must not be replayed into the new file.
+		if err := os.Remove(cfg.Database.DSN + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("demo: remove the earlier %s: %w", cfg.Database.DSN+suffix, err)
+		}
+	}
 	var sims []ChannelConfig
 	for _, cc := range cfg.Channels {
 		if cc.Kind == "simulator" {
@@ -88,6 +104,51 @@ func (a *app) demo(ctx context.Context, cfg Config, dir string) error {
 		return err
 	}
 	return a.demoSummary(ctx, store, dir)
+}
+
+// demoMarker is the file that marks a directory as the demo's own.
+const demoMarker = ".recon-demo"
+
+// demoFiles are the names the demo writes in its directory.
+var demoFiles = map[string]bool{demoMarker: true, "demo.db": true, "demo.db-wal": true, "demo.db-shm": true,
+	"demo.db-journal": true, "report.html": true, "report.csv": true}
+
+// demoDir makes sure dir can hold the demo: it is created if missing, and
+// may be reused when it is empty or was written by the demo alone. Any other
+// directory is refused (exit 2) unless force, since the demo replaces
+// demo.db and its reports there.
+func demoDir(dir string, force bool) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return usageErr("demo: --dir %s: %v", dir, err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return usageErr("demo: --dir %s: %v", dir, err)
+	}
+	if force || len(entries) == 0 {
+		return nil
+	}
+	var names, other []string
+	marked := false
+	for _, e := range entries {
+		name := e.Name()
+		names = append(names, name)
+		marked = marked || name == demoMarker
+		if !demoFiles[name] && !strings.HasPrefix(name, ".report.") { // .report.*: a report being written
+			other = append(other, name)
+		}
+	}
+	if !marked {
+		other = names // files of the demo's names, but not written by it
+	}
+	if len(other) > 0 {
+		if len(other) > 3 {
+			other = append(other[:3], "...")
+		}
+		return usageErr("demo: --dir %s is not empty and not a demo directory (%s); the demo would replace demo.db, report.html and report.csv there: use a new or empty directory, or pass --force",
+			dir, strings.Join(other, ", "))
+	}
+	return nil
 }
 
 func defaultDemoChannel() ChannelConfig {
