@@ -70,6 +70,9 @@ type Config struct {
 	// statuses. It replaces the default, which maps PAID, PENDING, FAILED
 	// and CLOSED to themselves.
 	StatusMap map[string]recon.ChannelStatus `yaml:"status_map"`
+	// StatementPath is appended to BaseURL for the daily statement
+	// (default "/statement").
+	StatementPath string `yaml:"statement_path"`
 	// HTTPClient sends the requests (default: a client with no timeout of
 	// its own; Timeout applies per request through the context).
 	HTTPClient *http.Client `yaml:"-" json:"-"`
@@ -107,6 +110,9 @@ func (c Config) withDefaults() Config {
 	if len(c.StatusMap) == 0 {
 		c.StatusMap = defaultStatusMap
 	}
+	if c.StatementPath == "" {
+		c.StatementPath = DefaultStatementPath
+	}
 	if c.Now == nil {
 		c.Now = recon.SystemClock{}.Now
 	}
@@ -125,6 +131,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("httpjson channel %q: timeout %s must not be negative", c.Name, c.Timeout)
 	case !strings.HasPrefix(c.LookupPath, "/"):
 		return fmt.Errorf("httpjson channel %q: lookup_path %q must start with /", c.Name, c.LookupPath)
+	case !strings.HasPrefix(c.StatementPath, "/"):
+		return fmt.Errorf("httpjson channel %q: statement_path %q must start with /", c.Name, c.StatementPath)
 	case c.SuccessCode == c.NotFoundCode:
 		return fmt.Errorf("httpjson channel %q: success_code and not_found_code must differ", c.Name)
 	}

@@ -265,6 +265,7 @@ var mounts = map[string]mount{}
 func (s *Sim) Server(orders OrderSource, keys Keys) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(httpjson.DefaultLookupPath, s.Handler(orders))
+	mux.Handle(httpjson.DefaultStatementPath, s.Handler(orders))
 	for _, m := range mounts {
 		m(s, mux, orders, keys)
 	}

@@ -80,6 +80,15 @@ type Config struct {
 	// rounded up to whole seconds, as HTTP carries it.
 	RetryAfter time.Duration `yaml:"retry_after"`
 
+	// FeeRate is the share of each payment the channel keeps as its fee in
+	// statements (default DefaultFeeRate).
+	FeeRate float64 `yaml:"-"`
+	// CleanStatements leaves the planted discrepancies out of statements
+	// (see StatementLines).
+	CleanStatements bool `yaml:"clean_statements"`
+	// StatementZone is the time zone of a statement day (default UTC).
+	StatementZone *time.Location `yaml:"-" json:"-"`
+
 	// Clock dates the paid_at of orders without a created_at (default: the
 	// system clock). Orders with one are paid a deterministic few seconds
 	// after it.
@@ -142,8 +151,9 @@ type Sim struct {
 	decode httpjson.Config // how answers are verified and parsed
 
 	mu        sync.Mutex
-	overrides map[string]Behaviour
-	orders    map[string]*orderState
+	overrides  map[string]Behaviour
+	orders     map[string]*orderState
+	stmtOrders StatementOrders
 }
 
 // orderState is what the channel remembers about one order.
@@ -172,6 +182,9 @@ func New(cfg Config) *Sim {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = recon.SystemClock{}
+	}
+	if cfg.StatementZone == nil {
+		cfg.StatementZone = time.UTC
 	}
 	return &Sim{
 		cfg:       cfg,
@@ -350,6 +363,7 @@ func (s *Sim) CloseOrder(ctx context.Context, o recon.Order) error {
 // 404 for an order unknown to the channel or to orders.
 func (s *Sim) Handler(orders OrderSource) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+httpjson.DefaultStatementPath, s.serveStatement)
 	mux.HandleFunc("GET "+httpjson.DefaultLookupPath, func(w http.ResponseWriter, r *http.Request) {
 		no := r.URL.Query().Get(httpjson.DefaultOrderParam)
 		if no == "" {
