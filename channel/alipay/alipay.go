@@ -137,9 +137,15 @@ func (c *Client) CloseOrder(ctx context.Context, o recon.Order) error {
 // Request returns the signed form of a call of method about out_trade_no
 // orderNo, timestamped now.
 func Request(appID string, key *rsa.PrivateKey, method, orderNo string, now time.Time) (url.Values, error) {
-	biz, err := json.Marshal(struct {
+	return signedForm(appID, key, method, struct {
 		OutTradeNo string `json:"out_trade_no"`
-	}{orderNo})
+	}{orderNo}, now)
+}
+
+// signedForm returns the signed form of a call of method with biz as its
+// biz_content, timestamped now.
+func signedForm(appID string, key *rsa.PrivateKey, method string, bizContent any, now time.Time) (url.Values, error) {
+	biz, err := json.Marshal(bizContent)
 	if err != nil {
 		return nil, fmt.Errorf("encode biz_content: %w", err)
 	}
@@ -160,12 +166,19 @@ func Request(appID string, key *rsa.PrivateKey, method, orderNo string, now time
 	return v, nil
 }
 
-// call makes one signed request and returns the verified response node.
+// call makes one signed request about orderNo and returns the verified
+// response node.
 func (c *Client) call(ctx context.Context, method, orderNo string) ([]byte, error) {
 	form, err := Request(c.cfg.AppID, c.cfg.PrivateKey, method, orderNo, c.cfg.Now())
 	if err != nil {
 		return nil, channel.Permanent(err)
 	}
+	return c.post(ctx, method, form)
+}
+
+// post sends one signed form to the gateway and returns the verified
+// response node.
+func (c *Client) post(ctx context.Context, method string, form url.Values) ([]byte, error) {
 	rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.cfg.BaseURL, strings.NewReader(form.Encode()))

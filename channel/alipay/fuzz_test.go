@@ -1,6 +1,7 @@
 package alipay_test
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -115,6 +116,43 @@ func FuzzParseAmount(f *testing.F) {
 		back, err := alipay.ParseAmount(alipay.FormatAmount(v, currency), currency)
 		if err != nil || back != v {
 			t.Fatalf("ParseAmount(%q) = %d, formatted %q, read back %d, %v", s, v, alipay.FormatAmount(v, currency), back, err)
+		}
+	})
+}
+
+// FuzzParseBill feeds arbitrary detail files (zipped in GBK, as Alipay serves
+// them) and arbitrary zips to ParseBill: it must never panic, every error is
+// a bad statement, and a file it accepts has valid lines whose counts are
+// the footer's.
+func FuzzParseBill(f *testing.F) {
+	for _, name := range []string{"detail_25col.csv", "detail_29col.csv"} {
+		f.Add([]byte(fixture(f, name)), false)
+	}
+	f.Add(billZip(f, true, map[string]string{detailName: fixture(f, "detail_25col.csv")}), true)
+	f.Fuzz(func(t *testing.T, data []byte, raw bool) {
+		if !raw {
+			data = billZip(t, false, map[string]string{detailName: string(data)})
+		}
+		var payments, refunds int64
+		totals, err := alipay.ParseBill(bytes.NewReader(data), int64(len(data)), func(l recon.StatementLine) error {
+			if err := l.Validate(); err != nil {
+				t.Fatalf("emitted an invalid line: %v", err)
+			}
+			if l.Kind == recon.LineRefund {
+				refunds++
+			} else {
+				payments++
+			}
+			return nil
+		})
+		if err != nil {
+			if !errors.Is(err, channel.ErrBadStatement) {
+				t.Fatalf("error %v is not a bad statement", err)
+			}
+			return
+		}
+		if !totals.Present || totals.PaymentsCount != payments || totals.RefundsCount != refunds {
+			t.Fatalf("totals %+v for %d payments and %d refunds", totals, payments, refunds)
 		}
 	})
 }
