@@ -102,7 +102,8 @@ func Decide(o Order, r LookupResult, p Policy, now time.Time, canClose bool) Out
 // queried again later.
 func Failed(o Order, reason string, p Policy, now time.Time) Outcome {
 	next := NextQueryAt(o, p, now)
-	return Outcome{Action: ActionReschedule, Order: o, NextQueryAt: &next, QueryError: reason}
+	// The reason often quotes the channel: it is stored and printed clean.
+	return Outcome{Action: ActionReschedule, Order: o, NextQueryAt: &next, QueryError: CleanText(reason)}
 }
 
 // Verify compares a terminal local order with the channel's view. It never

@@ -108,7 +108,7 @@ func (g *Guarded) do(ctx context.Context, op string, call func(context.Context) 
 			}
 		}
 		start := time.Now()
-		err := call(ctx)
+		err := cleanError(call(ctx))
 		last = err
 		if g.OnAttempt != nil {
 			g.OnAttempt(op, time.Since(start), err)
@@ -155,6 +155,28 @@ func (b *retryAfterBackOff) NextBackOff() time.Duration {
 	}
 	return after
 }
+
+// cleanError keeps err (errors.Is and As see through it) but renders its
+// text with recon.CleanText: whatever an adapter quoted from the channel, no
+// terminal escape reaches last_query_error, a log or recon check.
+func cleanError(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if clean := recon.CleanText(msg); clean != msg {
+		return &cleanedError{msg: clean, err: err}
+	}
+	return err
+}
+
+type cleanedError struct {
+	msg string
+	err error
+}
+
+func (e *cleanedError) Error() string { return e.msg }
+func (e *cleanedError) Unwrap() error { return e.err }
 
 var _ Lookup = (*Guarded)(nil)
 var _ Closer = (*Guarded)(nil)

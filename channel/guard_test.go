@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -511,4 +512,19 @@ func TestClassString(t *testing.T) {
 			t.Errorf("%d.String() = %q, want %q", int(c), c.String(), want)
 		}
 	}
+}
+
+func TestGuardedCleansChannelTextInErrors(t *testing.T) {
+	t.Parallel()
+	raw := Permanent(fmt.Errorf("channel said \x1b[2J\x1b[HALL ORDERS RECONCILED OK: %w", ErrBadSignature))
+	inner := &scripted{always: raw}
+	g, tm := guarded(inner, testRetry)
+	_, err := g.Lookup(context.Background(), testOrder)
+	if err == nil || strings.ContainsRune(err.Error(), 0x1b) || !strings.Contains(err.Error(), "ALL ORDERS RECONCILED OK") {
+		t.Fatalf("Lookup error %q: want the text without its escapes", err)
+	}
+	if !errors.Is(err, ErrBadSignature) || ClassOf(err) != ClassPermanent {
+		t.Fatalf("cleaning lost the error's meaning: %v (class %s)", err, ClassOf(err))
+	}
+	assertOneCallNoWait(t, inner, tm)
 }

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"unicode/utf8"
+
+	"github.com/recon-dev/recon"
 )
 
 // MaxSnippet bounds each piece of channel-supplied text (a raw body, a code,
@@ -30,10 +31,12 @@ func Snippet(body []byte) string {
 }
 
 // Truncate bounds a channel-supplied string quoted in an error to MaxSnippet
-// bytes, marking a cut with "...". It cuts between characters and replaces
-// invalid UTF-8, so the result can be stored in a utf8mb4 column as is.
+// bytes, marking a cut with "...". It cuts between characters, replaces
+// invalid UTF-8 and removes control characters and terminal escapes
+// (recon.CleanText), so the result can be stored in a utf8mb4 column and
+// printed as is.
 func Truncate(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = recon.CleanText(s)
 	if len(s) <= MaxSnippet {
 		return s
 	}

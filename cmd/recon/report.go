@@ -411,7 +411,8 @@ func (a *app) check(ctx context.Context, cfg Config, store *repo.Store, chans ma
 	}
 	fmt.Fprintf(tw, "queries\t%d, next %s\t\n", o.QueryAttempts, fmtTimeP(o.NextQueryAt))
 	if o.LastQueryError != "" {
-		fmt.Fprintf(tw, "last error\t%s\t\n", o.LastQueryError)
+		// Rows stored before channel text was cleaned may still hold escapes.
+		fmt.Fprintf(tw, "last error\t%s\t\n", recon.CleanText(o.LastQueryError))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

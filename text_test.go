@@ -1,0 +1,46 @@
+package recon_test
+
+import (
+	"strings"
+	"testing"
+	"unicode"
+
+	"github.com/recon-dev/recon"
+)
+
+func TestCleanText(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain message", "plain message"},
+		{"订单不存在", "订单不存在"},
+		{"\x1b[2J\x1b[H ALL ORDERS RECONCILED OK", "ALL ORDERS RECONCILED OK"},
+		{"a\x1b[1;31mred\x1b[0mb", "aredb"},
+		{"title\x1b]0;pwned\x07 after", "title after"},
+		{"link \x1b]8;;http://x\x1b\\text\x1b]8;;\x1b\\ end", "link text end"},
+		{"c1 \u009b2Jcsi", "c1 csi"},
+		{"two\nlines\r\tand tab", "two lines  and tab"},
+		{"bell\x07 nul\x00 del\x7f", "bell nul del"},
+		{"bidi \u202eevil\u202c", "bidi evil"},
+		{"bad \xff utf8", "bad \uFFFD utf8"},
+		{"esc at end \x1b", "esc at end"},
+		{"\x1b(B charset", "charset"},
+		{"  padded  ", "padded"},
+	} {
+		if got := recon.CleanText(tc.in); got != tc.want {
+			t.Errorf("CleanText(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func FuzzCleanText(f *testing.F) {
+	f.Add("\x1b[2J\x1b[H ALL ORDERS RECONCILED OK")
+	f.Add("\x1b]0;x\x07\u009b1m\u202e")
+	f.Fuzz(func(t *testing.T, s string) {
+		got := recon.CleanText(s)
+		if strings.IndexFunc(got, unicode.IsControl) >= 0 {
+			t.Fatalf("CleanText(%q) = %q keeps a control character", s, got)
+		}
+		if recon.CleanText(got) != got {
+			t.Fatalf("CleanText is not idempotent on %q", got)
+		}
+	})
+}
