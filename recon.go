@@ -79,6 +79,11 @@ type Order struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	PaidAt         *time.Time
+	// StoredStatus is the status column's value as read from a mapped
+	// orders table (one of the values meaning Status); "" for recon's own
+	// table. The guarded update of a table without a version column
+	// compares it.
+	StoredStatus string
 }
 
 // Validate reports impossible data on a row the payment service wrote, so the

@@ -88,6 +88,17 @@ const (
 		last_query_error = ?, updated_at = ? WHERE id = ? AND version = ? AND status = ? AND query_attempts = ?`
 )
 
+// The bookkeeping of a mapped table's order: reschedule and hold are
+// guarded by query_attempts, as on payment_orders.
+const (
+	sqlStateReschedule = `UPDATE recon_order_state SET query_attempts = query_attempts + 1, next_query_at = ?,
+		last_query_error = ? WHERE id = ? AND query_attempts = ?`
+	sqlStateHold = `UPDATE recon_order_state SET query_attempts = query_attempts + 1, next_query_at = NULL,
+		last_query_error = ? WHERE id = ? AND query_attempts = ?`
+	sqlStateSettled = `UPDATE recon_order_state SET active = ?, version = version + 1, query_attempts = query_attempts + 1,
+		next_query_at = NULL, last_query_error = NULL WHERE id = ?`
+)
+
 const (
 	outboxCols = "id, order_id, merchant_id, event, payload, status, attempts, next_attempt_at, created_at"
 	outboxVals = "?, ?, ?, ?, ?, 'PENDING', 0, ?, ?"
@@ -128,11 +139,19 @@ func (w *batchWriter) apply(out recon.Outcome) (rep CommitReport, ok bool, err e
 	case recon.ActionTransition:
 		n, err = w.transition(out)
 	case recon.ActionReschedule:
+		if w.s.orders != nil {
+			n, err = w.exec(sqlStateReschedule, nullTime(out.NextQueryAt), nullString(truncate(out.QueryError, 1024)), o.ID, o.QueryAttempts)
+			break
+		}
 		n, err = w.exec(sqlReschedule, nullTime(out.NextQueryAt), nullString(truncate(out.QueryError, 1024)), now,
 			o.ID, o.Version, recon.StatusPending, o.QueryAttempts)
 	case recon.ActionHold:
-		n, err = w.exec(sqlHold, nullString(truncate(string(out.Mismatch.Kind)+": "+out.Mismatch.Detail, 1024)), now,
-			o.ID, o.Version, recon.StatusPending, o.QueryAttempts)
+		if w.s.orders != nil {
+			n, err = w.exec(sqlStateHold, nullString(truncate(string(out.Mismatch.Kind)+": "+out.Mismatch.Detail, 1024)), o.ID, o.QueryAttempts)
+		} else {
+			n, err = w.exec(sqlHold, nullString(truncate(string(out.Mismatch.Kind)+": "+out.Mismatch.Detail, 1024)), now,
+				o.ID, o.Version, recon.StatusPending, o.QueryAttempts)
+		}
 		if err == nil && n == 1 {
 			rep.NewMismatch, err = w.s.upsertMismatch(w.tx, o, *out.Mismatch, w.meta)
 		}
@@ -165,7 +184,13 @@ func (w *batchWriter) transition(out recon.Outcome) (int64, error) {
 			}
 		}
 	}
-	n, err := w.exec(sqlTransition, out.To, nullString(txnID), nullTime(paidAt), now, o.ID, o.Version, recon.StatusPending)
+	var n int64
+	var err error
+	if om := w.s.orders; om != nil {
+		n, err = w.mappedTransition(om, out, txnID, paidAt)
+	} else {
+		n, err = w.exec(sqlTransition, out.To, nullString(txnID), nullTime(paidAt), now, o.ID, o.Version, recon.StatusPending)
+	}
 	if err != nil || n == 0 {
 		return n, err
 	}
@@ -246,4 +271,73 @@ func (w *batchWriter) close() {
 	for _, st := range w.stmts {
 		_ = st.Close()
 	}
+}
+
+// mappedTransition is the guarded update on a mapped table: with a version
+// column the version read is part of the guard and incremented; without
+// one the guard is the pending status value read (StoredStatus). updated_at and paid_at are set when mapped, a
+// transaction id only where the row has none. recon's state row of the
+// order is settled in the same transaction.
+func (w *batchWriter) mappedTransition(om *orderMap, out recon.Outcome, txnID string, paidAt *time.Time) (int64, error) {
+	o := out.Order
+	key, err := w.orderKey(o.ID)
+	if err != nil {
+		return 0, err
+	}
+	to, ok := om.write[out.To]
+	if !ok {
+		return 0, fmt.Errorf("no status value is mapped for %s", out.To)
+	}
+	set := []string{om.status + " = ?"}
+	args := []any{to}
+	if om.version != "" {
+		set = append(set, om.version+" = "+om.version+" + 1")
+	}
+	if om.updated != "" {
+		set = append(set, om.updated+" = ?")
+		args = append(args, dbTime(w.meta.Now))
+	}
+	if om.paid != "" && paidAt != nil {
+		set = append(set, om.paid+" = ?")
+		args = append(args, dbTime(*paidAt))
+	}
+	if om.txn != "" && txnID != "" {
+		set = append(set, fmt.Sprintf("%s = COALESCE(NULLIF(%s, ''), ?)", om.txn, om.txn))
+		args = append(args, txnID)
+	}
+	q := "UPDATE " + om.table + " SET " + strings.Join(set, ", ") + " WHERE " + om.id + " = ?"
+	args = append(args, om.keyArg(key))
+	if om.version != "" {
+		q += " AND " + om.status + " IN (?" + strings.Repeat(", ?", len(om.pending)-1) + ") AND " + om.version + " = ?"
+		args = append(append(args, om.pending...), o.Version)
+	} else {
+		pending := -1
+		for i, p := range om.pending {
+			if canonValue(p) == o.StoredStatus {
+				pending = i
+			}
+		}
+		if pending < 0 {
+			return 0, nil // not a pending value: the order was not read pending
+		}
+		q += " AND " + om.status + " = ?"
+		args = append(args, om.pending[pending])
+	}
+	n, err := w.exec(q, args...)
+	if err != nil || n == 0 {
+		return n, err
+	}
+	if _, err := w.exec(sqlStateSettled, false, o.ID); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// orderKey returns the mapped table's id of recon's order ref.
+func (w *batchWriter) orderKey(id int64) (string, error) {
+	var key string
+	if err := w.tx.Raw("SELECT order_key FROM recon_order_state WHERE id = ?", id).Row().Scan(&key); err != nil {
+		return "", fmt.Errorf("find order %d in recon_order_state: %w", id, err)
+	}
+	return key, nil
 }

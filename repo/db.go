@@ -37,11 +37,17 @@ const (
 type Store struct {
 	db      *gorm.DB
 	dialect Dialect
+	// orders is the mapped orders table; nil for recon's own payment_orders.
+	orders *orderMap
 }
 
 // Options tune the connection pool.
 type Options struct {
 	MaxOpenConns int // 0: a default for the dialect
+	// Orders maps an existing orders table (config key orders); nil uses
+	// recon's own payment_orders. Open checks it against the live table
+	// and returns a *MappingError naming the key when it cannot work.
+	Orders *OrderMapping
 }
 
 // NormalizeDSN checks dsn for driver and returns it with the settings recon
@@ -140,7 +146,14 @@ func Open(ctx context.Context, driver Dialect, dsn string, opt Options) (*Store,
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", driver, err)
 	}
-	return &Store{db: db, dialect: driver}, nil
+	st := &Store{db: db, dialect: driver}
+	if opt.Orders != nil {
+		if st.orders, err = compileMapping(ctx, db, driver, *opt.Orders); err != nil {
+			_ = sqlDB.Close()
+			return nil, err
+		}
+	}
+	return st, nil
 }
 
 // Dialect returns the database kind.

@@ -37,6 +37,7 @@ type Cursor struct {
 	stream int
 	at     time.Time
 	id     int64
+	key    string // a mapped table's backfill: the last id seen, as text
 }
 
 // Done reports whether the scan has no more pages.
@@ -52,6 +53,9 @@ const (
 // cursor of the page after. Every page is one indexed range query, so memory
 // and cost stay proportional to the page however large the backlog.
 func (s *Store) ScanPage(ctx context.Context, sc Scan, cur Cursor, limit int) ([]recon.Order, Cursor, error) {
+	if s.orders != nil {
+		return s.mappedScanPage(ctx, sc, cur, limit)
+	}
 	for !cur.Done() {
 		rows, err := s.scanStream(ctx, sc, cur, limit)
 		if err != nil {
@@ -134,6 +138,9 @@ func scanFilters(q *gorm.DB, sc Scan) *gorm.DB {
 // CountBackfill returns how many orders the backfill scan sc will visit, for
 // its progress display.
 func (s *Store) CountBackfill(ctx context.Context, sc Scan) (int64, error) {
+	if s.orders != nil {
+		return s.mappedCountBackfill(ctx, sc)
+	}
 	var n int64
 	q := backfillRange(s.db.WithContext(ctx).Model(&orderRow{}), sc)
 	if err := scanFilters(q, sc).Count(&n).Error; err != nil {
@@ -145,6 +152,9 @@ func (s *Store) CountBackfill(ctx context.Context, sc Scan) (int64, error) {
 // CountDue returns how many orders are due and the creation time of the
 // oldest, for the backlog metrics.
 func (s *Store) CountDue(ctx context.Context, now, createdBefore time.Time) (int64, *time.Time, error) {
+	if s.orders != nil {
+		return s.mappedCountDue(ctx, now, createdBefore)
+	}
 	due := func() *gorm.DB {
 		return s.db.WithContext(ctx).Model(&orderRow{}).
 			Where("status = ? AND created_at <= ?", recon.StatusPending, dbTime(createdBefore)).
@@ -169,17 +179,26 @@ func (s *Store) CountDue(ctx context.Context, now, createdBefore time.Time) (int
 
 // GetOrder reads one order by id. It returns recon.ErrNotFound if absent.
 func (s *Store) GetOrder(ctx context.Context, id int64) (recon.Order, error) {
+	if s.orders != nil {
+		return s.mappedGetOrder(s.db.WithContext(ctx), id)
+	}
 	return s.getOrder(s.db.WithContext(ctx), "id = ?", id)
 }
 
 // GetOrderByNo reads one order by its merchant order number.
 func (s *Store) GetOrderByNo(ctx context.Context, orderNo string) (recon.Order, error) {
+	if s.orders != nil {
+		return s.mappedGetOrderBy(s.db.WithContext(ctx), s.orders.no, orderNo)
+	}
 	return s.getOrder(s.db.WithContext(ctx), "order_no = ?", orderNo)
 }
 
 // GetOrderByTxnID reads the order whose channel_txn_id is txnID (the column
 // has no index: this serves the simulator server, not the pass).
 func (s *Store) GetOrderByTxnID(ctx context.Context, txnID string) (recon.Order, error) {
+	if s.orders != nil {
+		return s.mappedGetOrderBy(s.db.WithContext(ctx), s.orders.txn, txnID)
+	}
 	return s.getOrder(s.db.WithContext(ctx), "channel_txn_id = ?", txnID)
 }
 
@@ -198,6 +217,9 @@ func (s *Store) getOrder(db *gorm.DB, where string, arg any) (recon.Order, error
 // InsertOrders inserts orders as the payment service would, in batches, and
 // sets their ids. It is for seeding, tests and benchmarks.
 func (s *Store) InsertOrders(ctx context.Context, orders []recon.Order) error {
+	if s.orders != nil {
+		return s.mappedInsertOrders(ctx, orders)
+	}
 	const batch = 1000
 	for start := 0; start < len(orders); start += batch {
 		end := min(start+batch, len(orders))

@@ -54,7 +54,7 @@ func nos(orders []recon.Order) map[string]bool {
 }
 
 func TestScanDueSelectsExactlyTheDueOrders(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForEachSchema(t, func(t *testing.T, db repotest.DB) {
 		past, future := now.Add(-time.Minute), now.Add(time.Minute)
 		newDue := repotest.Order("new-due", now)
 		inGrace := repotest.Order("in-grace", now)
@@ -69,7 +69,7 @@ func TestScanDueSelectsExactlyTheDueOrders(t *testing.T) {
 		paid.Status = recon.StatusPaid
 		other := repotest.Order("other-channel", now)
 		other.Channel = "other"
-		repotest.Seed(t, db.Store, &newDue, &inGrace, &scheduledDue, &scheduledLater, &parked, &paid, &other)
+		db.Seed(t, &newDue, &inGrace, &scheduledDue, &scheduledLater, &parked, &paid, &other)
 
 		sc := repo.Scan{Now: now, CreatedBefore: now.Add(-time.Minute)}
 		got := nos(scanAll(t, db.Store, sc, 2))
@@ -90,7 +90,7 @@ func TestScanDueSelectsExactlyTheDueOrders(t *testing.T) {
 }
 
 func TestScanPagesAndShardsCoverEveryOrderOnce(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForEachSchema(t, func(t *testing.T, db repotest.DB) {
 		var orders []*recon.Order
 		for i := 0; i < 57; i++ {
 			o := repotest.Order("o"+string(rune('a'+i%26))+time.Duration(i).String(), now)
@@ -100,7 +100,7 @@ func TestScanPagesAndShardsCoverEveryOrderOnce(t *testing.T) {
 			}
 			orders = append(orders, &o)
 		}
-		repotest.Seed(t, db.Store, orders...)
+		db.Seed(t, orders...)
 		seen := map[int64]int{}
 		for shard := 0; shard < 4; shard++ {
 			sc := repo.Scan{Now: now, CreatedBefore: now, Shard: repo.Shard{Index: shard, Count: 4}}
@@ -127,10 +127,10 @@ func TestScanPagesAndShardsCoverEveryOrderOnce(t *testing.T) {
 }
 
 func TestCommitTransitionIsGuarded(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForEachSchema(t, func(t *testing.T, db repotest.DB) {
 		ctx := context.Background()
 		o := repotest.Order("c1", now)
-		repotest.Seed(t, db.Store, &o)
+		db.Seed(t, &o)
 		read, err := db.Store.GetOrder(ctx, o.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -165,11 +165,11 @@ func TestCommitTransitionIsGuarded(t *testing.T) {
 }
 
 func TestMismatchUpsertKeepsOneRowAndReopens(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForEachSchema(t, func(t *testing.T, db repotest.DB) {
 		ctx := context.Background()
 		o := repotest.Order("m1", now)
 		o.Status = recon.StatusPaid
-		repotest.Seed(t, db.Store, &o)
+		db.Seed(t, &o)
 		m := recon.Mismatch{Kind: recon.MismatchLocalPaidChannelUnpaid, LocalStatus: recon.StatusPaid,
 			ChannelStatus: recon.ChannelNotFound, LocalAmount: 1000, LocalCurrency: "CNY", Detail: "x"}
 		meta := repo.CommitMeta{Source: "test", Now: now}

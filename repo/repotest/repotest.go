@@ -33,13 +33,16 @@ type DB struct {
 	Dialect repo.Dialect
 	DSN     string
 	Store   *repo.Store
+	// Schema is the orders table the store works on (Own unless the test
+	// runs ForEachSchema).
+	Schema Schema
 }
 
 // Open returns a new connection to the same database (a second process, in
 // effect).
 func (d DB) Open(t testing.TB) *repo.Store {
 	t.Helper()
-	s, err := repo.Open(context.Background(), d.Dialect, d.DSN, repo.Options{})
+	s, err := repo.Open(context.Background(), d.Dialect, d.DSN, repo.Options{Orders: d.Schema.Mapping})
 	if err != nil {
 		t.Fatalf("open %s: %v", d.Dialect, err)
 	}
@@ -111,7 +114,7 @@ func migrated(t testing.TB, d repo.Dialect, dsn string) DB {
 	if _, err := s.Migrate(ctx, time.Now()); err != nil {
 		t.Fatalf("migrate %s: %v", d, err)
 	}
-	return DB{Dialect: d, DSN: dsn, Store: s}
+	return DB{Dialect: d, DSN: dsn, Store: s, Schema: Own}
 }
 
 // Order returns a due PENDING order created an hour before now; mutate the

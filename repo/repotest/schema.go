@@ -1,0 +1,238 @@
+package repotest
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/repo"
+)
+
+// Schema is the orders table a test runs on: recon's own payment_orders
+// (Mapping nil), or a team's existing table that Create makes and Mapping
+// maps (config key orders).
+type Schema struct {
+	Name    string
+	Create  map[repo.Dialect][]string
+	Mapping *repo.OrderMapping
+	// Prepare turns an order into what the team's payment service would
+	// write (lower-case currency, ...) before it is seeded.
+	Prepare func(*recon.Order)
+}
+
+// Own is recon's own payment_orders table.
+var Own = Schema{Name: "own"}
+
+// SchemaA is a table shaped like the open-source payment systems': a string
+// key that is the order number, integer status codes with two pending
+// values (0 created, 1 paying) and two statuses recon never touches (4
+// revoked, 5 refunded), lower-case currency, amounts in fen, no version
+// column, TIMESTAMP(3) ... ON UPDATE columns.
+var SchemaA = Schema{
+	Name: "mappedA",
+	Create: map[repo.Dialect][]string{
+		repo.MySQL: {`CREATE TABLE t_pay_order (
+  pay_order_id     VARCHAR(30)  NOT NULL,
+  mch_no           VARCHAR(64)  NOT NULL,
+  if_code          VARCHAR(20)  NOT NULL,
+  amount           BIGINT       NOT NULL,
+  currency         VARCHAR(3)   NOT NULL DEFAULT 'cny',
+  state            TINYINT      NOT NULL DEFAULT 0,
+  channel_order_no VARCHAR(64)  NULL,
+  success_time     DATETIME     NULL,
+  created_at       TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  updated_at       TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),
+  PRIMARY KEY (pay_order_id),
+  KEY idx_mch (mch_no, created_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci`},
+		repo.SQLite: {`CREATE TABLE t_pay_order (
+  pay_order_id     VARCHAR(30)  NOT NULL PRIMARY KEY,
+  mch_no           VARCHAR(64)  NOT NULL,
+  if_code          VARCHAR(20)  NOT NULL,
+  amount           BIGINT       NOT NULL,
+  currency         VARCHAR(3)   NOT NULL DEFAULT 'cny',
+  state            TINYINT      NOT NULL DEFAULT 0,
+  channel_order_no VARCHAR(64)  NULL,
+  success_time     DATETIME     NULL,
+  created_at       TIMESTAMP    NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  updated_at       TIMESTAMP    NOT NULL DEFAULT CURRENT_TIMESTAMP
+)`},
+	},
+	Mapping: &repo.OrderMapping{
+		Table: "t_pay_order",
+		Columns: repo.OrderColumns{ID: "pay_order_id", OrderNo: "pay_order_id", MerchantID: "mch_no", Channel: "if_code",
+			ChannelTxnID: "channel_order_no", Amount: "amount", Currency: "currency", Status: "state",
+			CreatedAt: "created_at", UpdatedAt: "updated_at", PaidAt: "success_time"},
+		StatusValues:  map[string][]string{"PENDING": {"0", "1"}, "PAID": {"2"}, "FAILED": {"3"}, "CLOSED": {"6"}},
+		OtherTerminal: []string{"4", "5"},
+		ChannelValues: map[string]string{"wx_sim": "sim"},
+	},
+	Prepare: func(o *recon.Order) { o.Currency = strings.ToLower(o.Currency) },
+}
+
+// SchemaB is a table with an integer key and a separate order number,
+// DECIMAL(12,2) amounts in yuan, string statuses (INIT and PAYING pending),
+// a version column and TIMESTAMP(3) ... ON UPDATE CURRENT_TIMESTAMP(3).
+var SchemaB = Schema{
+	Name: "mappedB",
+	Create: map[repo.Dialect][]string{
+		repo.MySQL: {`CREATE TABLE pay_orders (
+  id           BIGINT        NOT NULL AUTO_INCREMENT,
+  out_trade_no VARCHAR(64)   NOT NULL,
+  merchant_code VARCHAR(64)  NOT NULL,
+  pay_channel  VARCHAR(32)   NOT NULL,
+  trade_no     VARCHAR(128)  NULL,
+  total_amount DECIMAL(12,2) NOT NULL,
+  currency     CHAR(3)       NOT NULL,
+  status       VARCHAR(16)   NOT NULL DEFAULT 'INIT',
+  version      INT           NOT NULL DEFAULT 0,
+  create_time  TIMESTAMP(3)  NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  update_time  TIMESTAMP(3)  NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),
+  pay_time     TIMESTAMP(3)  NULL DEFAULT NULL,
+  PRIMARY KEY (id),
+  UNIQUE KEY uk_out_trade_no (out_trade_no)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`},
+		repo.SQLite: {`CREATE TABLE pay_orders (
+  id           INTEGER       NOT NULL PRIMARY KEY AUTOINCREMENT,
+  out_trade_no VARCHAR(64)   NOT NULL UNIQUE,
+  merchant_code VARCHAR(64)  NOT NULL,
+  pay_channel  VARCHAR(32)   NOT NULL,
+  trade_no     VARCHAR(128)  NULL,
+  total_amount DECIMAL(12,2) NOT NULL,
+  currency     CHAR(3)       NOT NULL,
+  status       VARCHAR(16)   NOT NULL DEFAULT 'INIT',
+  version      INT           NOT NULL DEFAULT 0,
+  create_time  TIMESTAMP     NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  update_time  TIMESTAMP     NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  pay_time     TIMESTAMP     NULL
+)`},
+	},
+	Mapping: &repo.OrderMapping{
+		Table: "pay_orders",
+		Columns: repo.OrderColumns{ID: "id", OrderNo: "out_trade_no", MerchantID: "merchant_code", Channel: "pay_channel",
+			ChannelTxnID: "trade_no", Amount: "total_amount", Currency: "currency", Status: "status", Version: "version",
+			CreatedAt: "create_time", UpdatedAt: "update_time", PaidAt: "pay_time"},
+		AmountScale:  2,
+		StatusValues: map[string][]string{"PENDING": {"INIT", "PAYING"}, "PAID": {"SUCCESS"}, "FAILED": {"FAILED"}, "CLOSED": {"CLOSED"}},
+	},
+}
+
+// Schemas are the tables ForEachSchema runs a test on.
+var Schemas = []Schema{Own, SchemaA, SchemaB}
+
+// ForEachSchema runs body on every database (ForEachDB) for each of
+// Schemas: recon's own table and the two mapped ones, the same body for all.
+func ForEachSchema(t *testing.T, body func(t *testing.T, db DB)) {
+	t.Helper()
+	for _, sc := range Schemas {
+		t.Run(sc.Name, func(t *testing.T) {
+			t.Parallel()
+			t.Run("sqlite", func(t *testing.T) {
+				t.Parallel()
+				body(t, NewSQLiteSchema(t, sc))
+			})
+			t.Run("mysql", func(t *testing.T) {
+				t.Parallel()
+				body(t, NewMySQLSchema(t, sc))
+			})
+		})
+	}
+}
+
+// withSchema creates the schema's table in db and reopens its store with
+// the mapping.
+func withSchema(t testing.TB, db DB, sc Schema) DB {
+	t.Helper()
+	db.Schema = sc
+	if sc.Mapping == nil {
+		return db
+	}
+	for _, st := range sc.Create[db.Dialect] {
+		if err := db.Store.DB().Exec(st).Error; err != nil {
+			t.Fatalf("create %s: %v", sc.Name, err)
+		}
+	}
+	s, err := repo.Open(context.Background(), db.Dialect, db.DSN, repo.Options{Orders: sc.Mapping})
+	if err != nil {
+		t.Fatalf("open %s with mapping %s: %v", db.Dialect, sc.Name, err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	db.Store = s
+	return db
+}
+
+// NewSQLiteSchema is NewSQLite with the schema's table.
+func NewSQLiteSchema(t testing.TB, sc Schema) DB { return withSchema(t, NewSQLite(t), sc) }
+
+// NewMySQLSchema is NewMySQL with the schema's table.
+func NewMySQLSchema(t testing.TB, sc Schema) DB { return withSchema(t, NewMySQL(t), sc) }
+
+// Seed inserts orders as the schema's payment service would write them
+// (Prepare) and sets their ids; the callers' orders are left as they were
+// otherwise.
+func (d DB) Seed(t testing.TB, orders ...*recon.Order) {
+	t.Helper()
+	vals := make([]*recon.Order, len(orders))
+	for i, o := range orders {
+		v := *o
+		if d.Schema.Prepare != nil {
+			d.Schema.Prepare(&v)
+		}
+		vals[i] = &v
+	}
+	Seed(t, d.Store, vals...)
+	for i := range orders {
+		orders[i].ID = vals[i].ID
+	}
+}
+
+// Move plays another writer (the payment service's callback): it moves
+// order id to status to with the schema's own guarded update (the version
+// bumped where there is one), as the team's code would, and reports
+// whether it did.
+func (d DB) Move(t testing.TB, s *repo.Store, id int64, to recon.Status) bool {
+	t.Helper()
+	m := d.Schema.Mapping
+	if m == nil {
+		res := s.DB().Exec("UPDATE payment_orders SET status = ?, version = version + 1 WHERE id = ? AND status = 'PENDING'", to, id)
+		if res.Error != nil {
+			t.Fatal(res.Error)
+		}
+		return res.RowsAffected == 1
+	}
+	set := m.Columns.Status + " = ?"
+	if m.Columns.Version != "" {
+		set += ", " + m.Columns.Version + " = " + m.Columns.Version + " + 1"
+	}
+	pending := m.StatusValues["PENDING"]
+	res := s.DB().Exec("UPDATE "+m.Table+" SET "+set+" WHERE "+m.Columns.ID+" = ("+
+		"SELECT order_key FROM recon_order_state WHERE id = ?) AND "+m.Columns.Status+" IN ?",
+		m.StatusValues[string(to)][0], id, pending)
+	if res.Error != nil {
+		t.Fatal(res.Error)
+	}
+	return res.RowsAffected == 1
+}
+
+// Touch changes order id under recon's feet while it stays PENDING: a new
+// version, or without a version column the second pending value (created ->
+// paying).
+func (d DB) Touch(t testing.TB, s *repo.Store, id int64) {
+	t.Helper()
+	m := d.Schema.Mapping
+	var err error
+	switch {
+	case m == nil:
+		err = s.DB().Exec("UPDATE payment_orders SET version = version + 1 WHERE id = ?", id).Error
+	case m.Columns.Version != "":
+		err = s.DB().Exec("UPDATE "+m.Table+" SET "+m.Columns.Version+" = "+m.Columns.Version+" + 1 WHERE "+m.Columns.ID+
+			" = (SELECT order_key FROM recon_order_state WHERE id = ?)", id).Error
+	default:
+		err = s.DB().Exec("UPDATE "+m.Table+" SET "+m.Columns.Status+" = ? WHERE "+m.Columns.ID+
+			" = (SELECT order_key FROM recon_order_state WHERE id = ?)", m.StatusValues["PENDING"][1], id).Error
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
