@@ -1,6 +1,7 @@
 package wechatpay_test
 
 import (
+	"bytes"
 	"errors"
 	"net/http"
 	"path/filepath"
@@ -126,6 +127,38 @@ func FuzzVerifyResponse(f *testing.F) {
 		}
 		if string(b) != string(body) || strings.TrimSpace(n) != nonce || strings.TrimSpace(serial) != keyID {
 			t.Errorf("accepted a forgery: ts %q nonce %q serial %q body %q", ts, n, serial, b)
+		}
+	})
+}
+
+// FuzzParseBill feeds arbitrary trade bills to ParseBill: it must never
+// panic, every error is a bad statement, and a file it accepts has valid
+// lines counted in its totals.
+func FuzzParseBill(f *testing.F) {
+	for _, name := range []string{"tradebill_all.csv", "tradebill_old.csv"} {
+		f.Add(fixture(f, name))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var payments, refunds int64
+		totals, err := wechatpay.ParseBill(bytes.NewReader(data), func(l recon.StatementLine) error {
+			if err := l.Validate(); err != nil {
+				t.Fatalf("emitted an invalid line: %v", err)
+			}
+			if l.Kind == recon.LineRefund {
+				refunds++
+			} else {
+				payments++
+			}
+			return nil
+		})
+		if err != nil {
+			if !errors.Is(err, channel.ErrBadStatement) {
+				t.Fatalf("error %v is not a bad statement", err)
+			}
+			return
+		}
+		if !totals.Present || totals.PaymentsCount != payments || totals.RefundsCount != refunds {
+			t.Fatalf("totals %+v for %d payments and %d refunds", totals, payments, refunds)
 		}
 	})
 }

@@ -1,0 +1,250 @@
+package wechatpay_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel"
+	"github.com/recon-dev/recon/channel/wechatpay"
+)
+
+func fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/statement/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func parseBill(t testing.TB, b []byte) ([]recon.StatementLine, recon.StatementTotals, error) {
+	t.Helper()
+	var lines []recon.StatementLine
+	totals, err := wechatpay.ParseBill(bytes.NewReader(b), func(l recon.StatementLine) error {
+		lines = append(lines, l)
+		return nil
+	})
+	return lines, totals, err
+}
+
+func cst(s string) time.Time {
+	t, err := time.ParseInLocation(time.DateTime, s, time.FixedZone("CST", 8*3600))
+	if err != nil {
+		panic(err)
+	}
+	return t.UTC()
+}
+
+func TestParseBillCurrentLayout(t *testing.T) {
+	lines, totals, err := parseBill(t, fixture(t, "tradebill_all.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []recon.StatementLine{
+		{LineNo: 2, Kind: recon.LinePayment, OrderNo: "ORD-2001", ChannelTxnID: "4200002360202611301150650780", Amount: 6000, Fee: 32, Currency: "CNY", OccurredAt: cst("2026-11-30 10:06:33")},
+		{LineNo: 3, Kind: recon.LineRefund, OrderNo: "ORD-1977", ChannelTxnID: "4200002166202611250324636876", RefundNo: "RF-1977-1", Amount: 5000, Fee: -27, Currency: "CNY", OccurredAt: cst("2026-11-30 16:47:58")},
+		{LineNo: 4, Kind: recon.LinePayment, OrderNo: "ORD-2002", ChannelTxnID: "4200002360202611301150650781", Amount: 1000, Fee: 5, Currency: "CNY", OccurredAt: cst("2026-11-30 23:59:59")},
+		{LineNo: 5, Kind: recon.LinePayment, OrderNo: "ORD-2003", ChannelTxnID: "4200002360202611301150650782", Amount: 1, Fee: 0, Currency: "CNY", OccurredAt: cst("2026-11-30 00:00:03")},
+	}
+	if fmt.Sprint(lines) != fmt.Sprint(want) {
+		t.Errorf("lines\n got %v\nwant %v", lines, want)
+	}
+	wantTotals := recon.StatementTotals{Present: true, PaymentsCount: 3, PaymentsAmount: 7001, RefundsCount: 1, RefundsAmount: 5000, FeesAmount: 10}
+	if totals != wantTotals {
+		t.Errorf("totals %+v, want %+v", totals, wantTotals)
+	}
+}
+
+func TestParseBillOlderLayout(t *testing.T) {
+	lines, totals, err := parseBill(t, fixture(t, "tradebill_old.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 3 || lines[0].Amount != 1 || !lines[0].OccurredAt.Equal(cst("2014-11-10 16:33:45")) ||
+		lines[2].Kind != recon.LineRefund || lines[2].Amount != 1 || lines[2].RefundNo != "1415640626-R1" {
+		t.Errorf("lines %+v", lines)
+	}
+	if totals.PaymentsAmount != 2 || totals.RefundsAmount != 1 || totals.PaymentsCount != 2 || totals.RefundsCount != 1 {
+		t.Errorf("totals %+v", totals)
+	}
+}
+
+func TestWriteBillRoundTrip(t *testing.T) {
+	lines := []recon.StatementLine{
+		{LineNo: 2, Kind: recon.LinePayment, OrderNo: "A-1", ChannelTxnID: "4200000001", Amount: 12345, Fee: 74, Currency: "CNY", OccurredAt: cst("2026-11-30 00:00:01")},
+		{LineNo: 3, Kind: recon.LineRefund, OrderNo: "A-1", ChannelTxnID: "4200000001", RefundNo: "R-1", Amount: 45, Fee: -1, Currency: "CNY", OccurredAt: cst("2026-11-30 23:00:00")},
+	}
+	var buf bytes.Buffer
+	if err := wechatpay.WriteBill(&buf, wechatpay.Bill{AppID: "wxd678efh567hg6787", MchID: testMch, Lines: lines}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(buf.Bytes(), []byte("\uFEFF交易时间,")) || !bytes.HasSuffix(buf.Bytes(), []byte("\r\n")) {
+		t.Errorf("no BOM or CRLF: %q", buf.String())
+	}
+	got, totals, err := parseBill(t, buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(lines) {
+		t.Errorf("read back\n got %v\nwant %v", got, lines)
+	}
+	if totals.PaymentsAmount != 12345 || totals.RefundsAmount != 45 || totals.FeesAmount != 73 {
+		t.Errorf("totals %+v", totals)
+	}
+}
+
+func TestParseBillRejects(t *testing.T) {
+	good := string(fixture(t, "tradebill_all.csv"))
+	cases := []struct{ name, file, want string }{
+		{"settlement total", strings.Replace(good, "`69.01,", "`69.02,", 1), "line 7: summary: 应结订单总金额 says 69.02000, the rows add up to 69.01000"},
+		{"fee total", strings.Replace(good, "`0.10006,", "`0.10000,", 1), "手续费总金额 says 0.10000, the rows add up to 0.10006"},
+		{"row count", strings.Replace(good, "\r\n`4,", "\r\n`5,", 1), "总交易单数 says 5 rows, the file has 4"},
+		{"truncated", good[:strings.Index(good, "总交易单数")], "no summary row"},
+		{"bad amount", strings.Replace(good, "`60.00,`0.00,`0,", "`6O.00,`0.00,`0,", 1), "line 2: 应结订单金额: invalid decimal"},
+		{"no backtick", strings.Replace(good, "`ORD-2001", "ORD-2001", 1), "line 2: field 商户订单号 does not start with a backtick"},
+		{"unknown state", strings.Replace(good, "`NATIVE,`SUCCESS", "`NATIVE,`PAYING", 1), "line 4: 交易状态 \"PAYING\""},
+		{"not a bill", "<html>error</html>\r\n", "line 1: header has no 交易时间 column"},
+		{"text after summary", good + "`1\r\n", "text after the summary row"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := parseBill(t, []byte(c.file))
+			if !errors.Is(err, channel.ErrBadStatement) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want ErrBadStatement with %q", err, c.want)
+			}
+		})
+	}
+}
+
+// billServer serves the trade bill API and the download as WeChat Pay does,
+// checking that both requests are signed by the merchant.
+type billServer struct {
+	t        *testing.T
+	srv      *httptest.Server
+	file     []byte
+	hash     string // hash_value; "" for the file's own
+	gzip     bool
+	apiError string // a 400 code to answer instead
+	query    string
+	download string
+}
+
+func newBillServer(t *testing.T, file []byte) (*billServer, *wechatpay.Client) {
+	b := &billServer{t: t, file: file}
+	b.srv = httptest.NewServer(b)
+	t.Cleanup(b.srv.Close)
+	cfg := testConfig(testKeys(t), b.srv.URL)
+	cfg.Now = time.Now
+	c, err := wechatpay.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, c
+}
+
+func (b *billServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	keys := testKeys(b.t)
+	if _, err := wechatpay.VerifyRequest(&keys.WechatMerchantKey.PublicKey, r.Header.Get("Authorization"), r.Method, r.RequestURI, nil, time.Now()); err != nil {
+		b.t.Errorf("%s: %v", r.URL.Path, err)
+	}
+	switch r.URL.Path {
+	case wechatpay.TradeBillPath:
+		b.query = r.URL.RawQuery
+		status, body := 200, ""
+		if b.apiError != "" {
+			status, body = 400, fmt.Sprintf(`{"code":%q,"message":"账单文件不存在"}`, b.apiError)
+		} else {
+			hash := b.hash
+			if hash == "" {
+				sum := sha1.Sum(b.file)
+				hash = hex.EncodeToString(sum[:])
+			}
+			body = fmt.Sprintf(`{"download_url":"%s/v3/billdownload/file?token=secret-token","hash_type":"SHA1","hash_value":%q}`, b.srv.URL, hash)
+		}
+		if err := wechatpay.SignResponse(w.Header(), keys.WechatPlatformKey, keys.WechatPlatformKeyID, time.Now().Unix(), wechatpay.NewNonce(), []byte(body)); err != nil {
+			b.t.Error(err)
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
+	case "/v3/billdownload/file":
+		b.download = r.URL.RawQuery
+		if b.gzip {
+			zw := gzip.NewWriter(w)
+			_, _ = zw.Write(b.file)
+			_ = zw.Close()
+			return
+		}
+		_, _ = w.Write(b.file)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func TestFetchStatement(t *testing.T) {
+	file := fixture(t, "tradebill_all.csv")
+	for _, gz := range []bool{false, true} {
+		t.Run(fmt.Sprint("gzip=", gz), func(t *testing.T) {
+			b, c := newBillServer(t, file)
+			b.gzip = gz
+			var buf bytes.Buffer
+			source, err := c.FetchStatement(context.Background(), "2026-11-30", &buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.query != "bill_date=2026-11-30&bill_type=ALL&tar_type=GZIP" || b.download != "token=secret-token" {
+				t.Errorf("query %q, download %q", b.query, b.download)
+			}
+			if source != b.srv.URL+"/v3/billdownload/file" {
+				t.Errorf("source %q (the token must go)", source)
+			}
+			if !bytes.Equal(buf.Bytes(), file) {
+				t.Errorf("wrote %d bytes, want the %d of the file", buf.Len(), len(file))
+			}
+		})
+	}
+}
+
+func TestFetchStatementErrors(t *testing.T) {
+	t.Run("hash mismatch", func(t *testing.T) {
+		b, c := newBillServer(t, fixture(t, "tradebill_all.csv"))
+		b.hash = strings.Repeat("0", 40)
+		var buf bytes.Buffer
+		_, err := c.FetchStatement(context.Background(), "2026-11-30", &buf)
+		if !errors.Is(err, channel.ErrBadStatement) || !strings.Contains(err.Error(), "hash_value says 0000") {
+			t.Fatalf("error %v", err)
+		}
+		if buf.Len() != 0 {
+			t.Errorf("%d unverified bytes written", buf.Len())
+		}
+	})
+	for _, code := range []string{wechatpay.CodeNoStatementExist, wechatpay.CodeStatementCreating} {
+		t.Run(code, func(t *testing.T) {
+			b, c := newBillServer(t, nil)
+			b.apiError = code
+			_, err := c.FetchStatement(context.Background(), "2026-11-30", &bytes.Buffer{})
+			if !errors.Is(err, channel.ErrNoStatement) {
+				t.Fatalf("error %v, want ErrNoStatement", err)
+			}
+		})
+	}
+	t.Run("unsigned answer", func(t *testing.T) {
+		f, c := newFake(t)
+		f.answer = answer{status: 200, unsigned: true, body: `{"download_url":"http://x/y","hash_type":"SHA1","hash_value":"` + strings.Repeat("a", 40) + `"}`}
+		_, err := c.FetchStatement(context.Background(), "2026-11-30", &bytes.Buffer{})
+		if !errors.Is(err, channel.ErrBadSignature) {
+			t.Fatalf("error %v", err)
+		}
+	})
+}
