@@ -72,7 +72,7 @@ type NotifyResult struct {
 	Kind   string `json:"kind"`
 	Status string `json:"status"`
 	// Claimed counts rows this pass leased; each ends in exactly one of
-	// Delivered, Retried, Dead, LeaseLost or Released, unless recording its
+	// Delivered, Retried, Dead, LeaseLost, Released or Deferred, unless recording its
 	// outcome failed (then it is in Errors and its lease runs out).
 	Claimed   int64 `json:"claimed"`
 	Delivered int64 `json:"delivered"`
@@ -88,7 +88,11 @@ type NotifyResult struct {
 	LeaseLost int64 `json:"lease_lost"`
 	// Released counts rows given back unposted (shutdown, or a lease too
 	// short to post within); another pass takes them at once.
-	Released   int64     `json:"released"`
+	Released int64 `json:"released"`
+	// Deferred counts claimed rows given back unposted, their attempts
+	// unchanged, because their merchant was paused by its breaker in this
+	// pass. (The merchant's rows not yet claimed are left alone.)
+	Deferred   int64     `json:"deferred"`
 	StartedAt  time.Time `json:"started_at"`
 	FinishedAt time.Time `json:"finished_at"`
 	Error      string    `json:"error,omitempty"`
@@ -98,7 +102,7 @@ type NotifyResult struct {
 // conflicts is lease_lost, skipped is released.
 func (r NotifyResult) Counters() repo.RunCounters {
 	return repo.RunCounters{Scanned: r.Claimed, Delivered: r.Delivered, Retried: r.Retried, Dead: r.Dead,
-		Errors: r.Errors, Conflicts: r.LeaseLost, Skipped: r.Released}
+		Errors: r.Errors, Conflicts: r.LeaseLost, Skipped: r.Released, Deferred: r.Deferred}
 }
 
 // Dispatcher delivers the outbox: it claims due PENDING rows, POSTs each
@@ -118,6 +122,16 @@ type Dispatcher struct {
 
 	// Concurrency is the number of notifications in flight at once.
 	Concurrency int
+	// PerMerchantConcurrency caps one merchant's notifications in flight
+	// (default 4, and never more than half of Concurrency, at least 1), so
+	// that a slow merchant leaves workers to the others.
+	PerMerchantConcurrency int
+	// MerchantBreaker is how many failed attempts in a row (errors,
+	// timeouts, non-2xx answers) pause a merchant for the rest of the pass
+	// (default 3; negative: never). Its remaining due rows are not tried in
+	// this pass and keep their attempts, so a merchant that hangs does not
+	// see its rows go DEAD faster; the next pass tries it again.
+	MerchantBreaker int
 	// BatchSize caps the rows one claim takes. Claimed rows never outnumber
 	// twice Concurrency, so a claimed row waits for at most one request
 	// before it is posted.
@@ -157,6 +171,13 @@ func (d *Dispatcher) defaults() error {
 	}
 	if d.Concurrency <= 0 {
 		d.Concurrency = 16
+	}
+	if d.PerMerchantConcurrency <= 0 {
+		d.PerMerchantConcurrency = 4
+	}
+	d.PerMerchantConcurrency = max(1, min(d.PerMerchantConcurrency, d.Concurrency/2))
+	if d.MerchantBreaker == 0 {
+		d.MerchantBreaker = 3
 	}
 	if d.BatchSize <= 0 {
 		d.BatchSize = 200
@@ -230,7 +251,8 @@ func (d *Dispatcher) Run(ctx context.Context) (NotifyResult, error) {
 		return res, err
 	}
 	res.RunID = runID
-	p := &notifyPass{d: d, runID: runID, start: start, merchants: map[string]merchantEntry{}}
+	p := &notifyPass{d: d, runID: runID, start: start, merchants: map[string]merchantEntry{},
+		lanes: map[string]*lane{}, progress: make(chan struct{}, 1)}
 	passErr := p.run(ctx)
 
 	p.fill(&res)
@@ -238,7 +260,7 @@ func (d *Dispatcher) Run(ctx context.Context) (NotifyResult, error) {
 	res.Status, res.Error, passErr = finishRun(ctx, d.Store, d.Observer, KindNotify, runID, start, res.FinishedAt, res.Counters(), passErr)
 	d.Logger.Info("notify pass finished", "run_id", runID, "status", res.Status, "claimed", res.Claimed,
 		"delivered", res.Delivered, "retried", res.Retried, "dead", res.Dead, "errors", res.Errors,
-		"lease_lost", res.LeaseLost, "released", res.Released, "duration", res.FinishedAt.Sub(start).String())
+		"lease_lost", res.LeaseLost, "released", res.Released, "deferred", res.Deferred, "duration", res.FinishedAt.Sub(start).String())
 	return res, passErr
 }
 
@@ -248,10 +270,22 @@ type notifyPass struct {
 	runID int64
 	start time.Time
 
-	claimed, delivered, retried, dead, errs, leaseLost, released atomic.Int64
+	claimed, delivered, retried, dead, errs, leaseLost, released, deferred atomic.Int64
 
 	mu        sync.Mutex
 	merchants map[string]merchantEntry
+	lanes     map[string]*lane // by merchant id
+	// progress is signalled when a claimed row is finished, so a claim
+	// that found only merchants at their share can be tried again.
+	progress chan struct{}
+}
+
+// lane is one merchant's share of a pass: its requests in flight, the rows
+// the pass holds, and its breaker.
+type lane struct {
+	inflight chan struct{} // one token per request in flight
+	held     int           // claimed rows not yet finished; under notifyPass.mu
+	breaker  recon.Breaker // under notifyPass.mu
 }
 
 type merchantEntry struct {
@@ -262,6 +296,7 @@ type merchantEntry struct {
 func (p *notifyPass) fill(r *NotifyResult) {
 	r.Claimed, r.Delivered, r.Retried = p.claimed.Load(), p.delivered.Load(), p.retried.Load()
 	r.Dead, r.Errors, r.LeaseLost, r.Released = p.dead.Load(), p.errs.Load(), p.leaseLost.Load(), p.released.Load()
+	r.Deferred = p.deferred.Load()
 }
 
 func (p *notifyPass) counters() repo.RunCounters {
@@ -283,9 +318,12 @@ func (p *notifyPass) run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	// At most Concurrency posts run at once, and at most as many claimed
-	// rows wait behind them, so the next claim overlaps the current posts
-	// and a claimed row waits for at most one request (the lease covers
-	// two; deliver checks what is left of it before posting).
+	// rows wait behind them, so the next claim overlaps the current posts.
+	// A merchant has at most PerMerchantConcurrency posts in flight and
+	// twice as many rows claimed, so a claimed row waits for at most one
+	// request of its merchant (the lease covers two; deliver checks what
+	// is left of it before posting), and a slow merchant's rows never fill
+	// the claims.
 	posting := make(chan struct{}, d.Concurrency)
 	slots := make(chan struct{}, 2*d.Concurrency)
 	for {
@@ -305,8 +343,10 @@ func (p *notifyPass) run(ctx context.Context) error {
 				break fill
 			}
 		}
-		rows, err := d.Store.ClaimNotifications(ctx, repo.Claim{
-			Owner: d.Owner, DueBefore: p.start, Now: d.Clock.Now(), Lease: d.Lease, Limit: free})
+		claim := repo.Claim{Owner: d.Owner, DueBefore: p.start, Now: d.Clock.Now(), Lease: d.Lease, Limit: free,
+			PerMerchant: 2 * d.PerMerchantConcurrency}
+		full := p.claimState(&claim)
+		rows, err := d.Store.ClaimNotifications(ctx, claim)
 		for i := len(rows); i < free; i++ {
 			<-slots
 		}
@@ -314,37 +354,119 @@ func (p *notifyPass) run(ctx context.Context) error {
 			return err
 		}
 		if len(rows) == 0 {
-			return nil
+			if !full {
+				return nil
+			}
+			// Every row left may be of merchants holding their share: wait
+			// for one of the pass's rows to finish, then claim again.
+			select {
+			case <-p.progress:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 		p.claimed.Add(int64(len(rows)))
 		for _, n := range rows {
+			ln := p.hold(n.MerchantID)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				defer func() { <-slots }()
-				acquired := false
-				select {
-				case posting <- struct{}{}:
-					acquired = true
-				case <-ctx.Done():
-				}
-				if acquired {
-					defer func() { <-posting }()
-				}
-				if ctx.Err() != nil {
-					// Shutting down before the post began: give the row
-					// back for the next dispatcher.
-					p.release(work, n, d.Logger.With("notification_id", n.ID))
-					return
-				}
-				p.deliver(work, n)
+				defer p.finish(ln)
+				p.handle(ctx, work, n, ln, posting)
 			}()
 		}
 	}
 }
 
-// deliver makes one attempt at one claimed row and records its outcome.
-func (p *notifyPass) deliver(ctx context.Context, n repo.Notification) {
+// claimState fills in what the next claim must leave alone: the merchants
+// paused by their breaker, and the rows each merchant already holds. It
+// reports whether some merchant holds its full share (so rows may be left
+// that a later claim can take).
+func (p *notifyPass) claimState(c *repo.Claim) (full bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c.Holding = make(map[string]int, len(p.lanes))
+	for id, ln := range p.lanes {
+		switch {
+		case ln.breaker.Paused():
+			c.SkipMerchants = append(c.SkipMerchants, id)
+		case ln.held > 0:
+			c.Holding[id] = ln.held
+			full = full || ln.held >= c.PerMerchant
+		}
+	}
+	return full
+}
+
+// hold counts one more claimed row of merchant id and returns its lane.
+func (p *notifyPass) hold(id string) *lane {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ln, ok := p.lanes[id]
+	if !ok {
+		ln = &lane{inflight: make(chan struct{}, p.d.PerMerchantConcurrency),
+			breaker: recon.Breaker{Policy: recon.BreakerPolicy{Failures: max(0, p.d.MerchantBreaker)}}}
+		p.lanes[id] = ln
+	}
+	ln.held++
+	return ln
+}
+
+// finish counts a claimed row as done and wakes a claim waiting for one.
+func (p *notifyPass) finish(ln *lane) {
+	p.mu.Lock()
+	ln.held--
+	p.mu.Unlock()
+	select {
+	case p.progress <- struct{}{}:
+	default:
+	}
+}
+
+// paused reports whether ln's merchant is paused by its breaker.
+func (p *notifyPass) paused(ln *lane) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return ln.breaker.Paused()
+}
+
+// handle waits for a place in the merchant's lane and among all posts, then
+// delivers n, or gives it back when the merchant was paused meanwhile or the
+// pass is shutting down.
+func (p *notifyPass) handle(ctx, work context.Context, n repo.Notification, ln *lane, posting chan struct{}) {
+	log := p.d.Logger.With("notification_id", n.ID)
+	for _, sem := range []chan struct{}{ln.inflight, posting} {
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+		case <-ctx.Done():
+		}
+		switch {
+		case ctx.Err() != nil:
+			// Shutting down before the post began: give the row back for
+			// the next dispatcher.
+			p.release(work, n, log)
+			return
+		case p.paused(ln):
+			p.deferRow(work, n, log)
+			return
+		}
+	}
+	out := p.deliver(work, n)
+	p.mu.Lock()
+	paused, _ := ln.breaker.Record(p.d.Clock.Now(), false, out)
+	p.mu.Unlock()
+	if paused {
+		p.d.Logger.Warn("merchant paused for the rest of this pass: its notifications failed too many times in a row; its other due rows wait for the next pass without using up an attempt",
+			"merchant_id", n.MerchantID, "failures", p.d.MerchantBreaker)
+	}
+}
+
+// deliver makes one attempt at one claimed row and records its outcome. It
+// returns what the attempt says about the merchant, for its breaker.
+func (p *notifyPass) deliver(ctx context.Context, n repo.Notification) recon.CallOutcome {
 	d := p.d
 	log := d.Logger.With("notification_id", n.ID, "merchant_id", n.MerchantID, "order_id", n.OrderID,
 		"event", n.Event, "attempt", n.Attempts+1)
@@ -357,11 +479,11 @@ func (p *notifyPass) deliver(ctx context.Context, n repo.Notification) {
 			// so none is spent; the row is tried again once its lease ends.
 			p.errs.Add(1)
 			log.Error("reading the merchant failed; the row is retried after its lease", "error", err)
-			return
+			return recon.CallNeutral
 		}
 		p.errs.Add(1)
 		p.failed(ctx, n, err.Error(), began, log)
-		return
+		return recon.CallFailed
 	}
 	timeout := d.Timeout
 	if n.LockedUntil != nil {
@@ -372,7 +494,7 @@ func (p *notifyPass) deliver(ctx context.Context, n repo.Notification) {
 		// posting now could overlap another dispatcher.
 		log.Warn("lease too short to post; row released")
 		p.release(ctx, n, log)
-		return
+		return recon.CallNeutral
 	}
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	perr := p.post(rctx, n, m)
@@ -382,12 +504,13 @@ func (p *notifyPass) deliver(ctx context.Context, n repo.Notification) {
 			perr = fmt.Errorf("timeout after %s (%w)", timeout, perr)
 		}
 		p.failed(ctx, n, perr.Error(), began, log)
-		return
+		return recon.CallFailed
 	}
 	ok, err := d.Store.MarkDelivered(ctx, n.ID, d.Owner, d.Clock.Now())
 	if p.record(OutcomeDelivered, ok, err, began, log) {
 		log.Debug("delivered")
 	}
+	return recon.CallSucceeded
 }
 
 // failed records a failed attempt: a retry on the schedule, or DEAD after
@@ -439,6 +562,17 @@ func (p *notifyPass) record(outcome string, ok bool, err error, began time.Time,
 
 func (p *notifyPass) release(ctx context.Context, n repo.Notification, log *slog.Logger) {
 	p.released.Add(1)
+	p.giveBack(ctx, n, log)
+}
+
+// deferRow gives back a claimed row of a merchant paused by its breaker:
+// not posted, its attempts and schedule unchanged, due for the next pass.
+func (p *notifyPass) deferRow(ctx context.Context, n repo.Notification, log *slog.Logger) {
+	p.deferred.Add(1)
+	p.giveBack(ctx, n, log)
+}
+
+func (p *notifyPass) giveBack(ctx context.Context, n repo.Notification, log *slog.Logger) {
 	if _, err := p.d.Store.ReleaseNotification(ctx, n.ID, p.d.Owner); err != nil {
 		log.Error("releasing the row failed; it is retried after its lease", "error", err)
 	}

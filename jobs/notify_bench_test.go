@@ -39,7 +39,9 @@ func BenchmarkDeliver(b *testing.B) {
 			}
 			e.addMerchant("m1", m.url(), merchantSecret)
 			e.seed("m1", b.N)
-			d := &jobs.Dispatcher{Store: db.Store, Clock: e.clock, Owner: "bench", Concurrency: 32,
+			// One merchant: its share is as much of the dispatcher as the
+			// per-merchant cap allows (half of Concurrency).
+			d := &jobs.Dispatcher{Store: db.Store, Clock: e.clock, Owner: "bench", Concurrency: 32, PerMerchantConcurrency: 32,
 				BatchSize: 200, Timeout: 10 * time.Second, Lease: time.Minute}
 			b.ResetTimer()
 			start := time.Now()

@@ -36,11 +36,54 @@ type Claim struct {
 	Lease time.Duration
 	// Limit is the most rows to take.
 	Limit int
+	// SkipMerchants lists merchants whose rows this claim leaves alone
+	// (merchants paused by the dispatcher's breaker).
+	SkipMerchants []string
+	// PerMerchant, when positive, caps the rows of one merchant the caller
+	// holds: a claim takes at most PerMerchant - Holding[m] rows of
+	// merchant m, so one merchant's backlog cannot fill a claim.
+	PerMerchant int
+	// Holding counts the rows of each merchant the caller still holds from
+	// earlier claims.
+	Holding map[string]int
+}
+
+// skipped returns the merchants c takes no row of: those it skips and those
+// the caller already holds PerMerchant rows of.
+func (c Claim) skipped() []string {
+	out := append([]string(nil), c.SkipMerchants...)
+	if c.PerMerchant > 0 {
+		for m, n := range c.Holding {
+			if n >= c.PerMerchant {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// pick keeps, in order, the rows c may take: at most PerMerchant rows of a
+// merchant, counting those held already.
+func (c Claim) pick(rows []notificationRow) []notificationRow {
+	if c.PerMerchant <= 0 {
+		return rows
+	}
+	taken := map[string]int{}
+	out := rows[:0]
+	for _, r := range rows {
+		if c.Holding[r.MerchantID]+taken[r.MerchantID] < c.PerMerchant {
+			taken[r.MerchantID]++
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // ClaimNotifications takes up to c.Limit due PENDING rows, oldest
 // next_attempt_at first, that no live lease holds, and leases them to
-// c.Owner until c.Now+c.Lease. It returns the rows as claimed.
+// c.Owner until c.Now+c.Lease. It returns the rows as claimed. With
+// c.PerMerchant set it looks at c.Limit candidates and leases only the rows
+// within each merchant's share; the others stay free.
 //
 // On MySQL/MariaDB the rows are picked with SELECT ... FOR UPDATE SKIP
 // LOCKED in a READ COMMITTED transaction, so dispatchers claiming at the same
@@ -62,15 +105,23 @@ func (s *Store) ClaimNotifications(ctx context.Context, c Claim) ([]Notification
 		lock = " FOR UPDATE SKIP LOCKED"
 		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	}
+	skip, args := "", []any{NotifyPending, dbTime(c.DueBefore), now}
+	if sk := c.skipped(); len(sk) > 0 {
+		skip = " AND merchant_id NOT IN ?"
+		args = append(args, sk)
+	}
+	args = append(args, c.Limit)
 	err := s.retryBusy(ctx, func() error {
 		rows = nil
 		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			if err := tx.Raw(`SELECT * FROM merchant_notifications
-			WHERE status = ? AND next_attempt_at <= ? AND (locked_until IS NULL OR locked_until < ?)
-			ORDER BY next_attempt_at, id LIMIT ?`+lock,
-				NotifyPending, dbTime(c.DueBefore), now, c.Limit).Scan(&rows).Error; err != nil {
+			WHERE status = ? AND next_attempt_at <= ? AND (locked_until IS NULL OR locked_until < ?)`+skip+`
+			ORDER BY next_attempt_at, id LIMIT ?`+lock, args...).Scan(&rows).Error; err != nil {
 				return err
 			}
+			// Candidates not picked were only locked by this transaction:
+			// they are free again when it ends.
+			rows = c.pick(rows)
 			if len(rows) == 0 {
 				return nil
 			}

@@ -34,6 +34,10 @@ type RunCounters struct {
 	Delivered   int64 `json:"delivered"`
 	Retried     int64 `json:"retried"`
 	Dead        int64 `json:"dead"`
+	// Deferred counts work left due for a later pass without being tried:
+	// orders of a channel paused by its circuit breaker, notifications of
+	// a merchant paused by its breaker.
+	Deferred int64 `json:"deferred"`
 }
 
 // Run is a recon_runs row.
@@ -73,6 +77,7 @@ type runRow struct {
 	Delivered   int64
 	Retried     int64
 	Dead        int64
+	Deferred    int64
 	Error       string
 }
 
@@ -83,7 +88,7 @@ func (r runRow) toDomain() Run {
 		StartedAt: r.StartedAt.UTC(), HeartbeatAt: r.HeartbeatAt.UTC(), Error: r.Error,
 		RunCounters: RunCounters{Scanned: r.Scanned, Paid: r.Paid, Failed: r.Failed, Closed: r.Closed,
 			Rescheduled: r.Rescheduled, Mismatches: r.Mismatches, Conflicts: r.Conflicts, Errors: r.Errors,
-			Skipped: r.Skipped, Delivered: r.Delivered, Retried: r.Retried, Dead: r.Dead}}
+			Skipped: r.Skipped, Delivered: r.Delivered, Retried: r.Retried, Dead: r.Dead, Deferred: r.Deferred}}
 	if r.FinishedAt.Valid {
 		t := r.FinishedAt.Time.UTC()
 		run.FinishedAt = &t
@@ -167,5 +172,6 @@ func counterMap(c RunCounters, m map[string]any) map[string]any {
 	m["scanned"], m["paid"], m["failed"], m["closed"] = c.Scanned, c.Paid, c.Failed, c.Closed
 	m["rescheduled"], m["mismatches"], m["conflicts"], m["errors"] = c.Rescheduled, c.Mismatches, c.Conflicts, c.Errors
 	m["skipped"], m["delivered"], m["retried"], m["dead"] = c.Skipped, c.Delivered, c.Retried, c.Dead
+	m["deferred"] = c.Deferred
 	return m
 }

@@ -92,11 +92,24 @@ type RetryConfig struct {
 
 // NotifyConfig is the notify key.
 type NotifyConfig struct {
-	Concurrency   int        `yaml:"concurrency"`
-	Timeout       Duration   `yaml:"timeout"`
-	BatchSize     int        `yaml:"batch_size"`
-	Lease         Duration   `yaml:"lease"`
-	RetrySchedule []Duration `yaml:"retry_schedule"`
+	Concurrency int `yaml:"concurrency"`
+	// PerMerchantConcurrency caps one merchant's requests in flight (and
+	// never more than half of concurrency).
+	PerMerchantConcurrency int `yaml:"per_merchant_concurrency"`
+	// MerchantBreaker pauses a merchant for the rest of a pass after
+	// failures in a row.
+	MerchantBreaker MerchantBreakerConfig `yaml:"merchant_breaker"`
+	Timeout         Duration              `yaml:"timeout"`
+	BatchSize       int                   `yaml:"batch_size"`
+	Lease           Duration              `yaml:"lease"`
+	RetrySchedule   []Duration            `yaml:"retry_schedule"`
+}
+
+// MerchantBreakerConfig is notify.merchant_breaker.
+type MerchantBreakerConfig struct {
+	// Failures is how many failed attempts in a row pause a merchant for
+	// the rest of the pass (0: never).
+	Failures int `yaml:"failures"`
 }
 
 // ScheduleConfig is the schedule key: cron specs for recon schedule.
@@ -183,7 +196,8 @@ func DefaultConfig() Config {
 			ShutdownGrace: d("30s"), Heartbeat: d("30s"), LeaseTTL: d("2m"),
 		},
 		Notify: NotifyConfig{
-			Concurrency: 16, Timeout: d("10s"), BatchSize: 200, Lease: d("2m"),
+			Concurrency: 16, PerMerchantConcurrency: 4, MerchantBreaker: MerchantBreakerConfig{Failures: 3},
+			Timeout: d("10s"), BatchSize: 200, Lease: d("2m"),
 			RetrySchedule: []Duration{d("15s"), d("15s"), d("30s"), d("3m"), d("10m"), d("20m"), d("30m"), d("30m"), d("30m"), d("60m"), d("3h"), d("3h"), d("3h"), d("6h"), d("6h")},
 		},
 		Schedule: ScheduleConfig{Reconcile: "@every 1m", Notify: "@every 15s"},
@@ -390,6 +404,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Notify.Concurrency < 1 {
 		return bad("notify.concurrency", "must be at least 1 (got %d)", c.Notify.Concurrency)
+	}
+	if c.Notify.PerMerchantConcurrency < 1 {
+		return bad("notify.per_merchant_concurrency", "must be at least 1 (got %d)", c.Notify.PerMerchantConcurrency)
+	}
+	if c.Notify.MerchantBreaker.Failures < 0 {
+		return bad("notify.merchant_breaker.failures", "must not be negative (got %d; 0 turns the breaker off)", c.Notify.MerchantBreaker.Failures)
 	}
 	if c.Notify.BatchSize < 1 {
 		return bad("notify.batch_size", "must be at least 1 (got %d)", c.Notify.BatchSize)

@@ -44,9 +44,14 @@ func (a *app) dispatcher(cfg Config, store *repo.Store, clock recon.Clock) *jobs
 	for i, d := range cfg.Notify.RetrySchedule {
 		sched[i] = d.D()
 	}
+	breaker := cfg.Notify.MerchantBreaker.Failures
+	if breaker == 0 {
+		breaker = -1 // off
+	}
 	return &jobs.Dispatcher{
 		Store: store, Clock: clock, Logger: a.log, Owner: owner(),
-		Concurrency: cfg.Notify.Concurrency, BatchSize: cfg.Notify.BatchSize,
+		Concurrency: cfg.Notify.Concurrency, PerMerchantConcurrency: cfg.Notify.PerMerchantConcurrency,
+		MerchantBreaker: breaker, BatchSize: cfg.Notify.BatchSize,
 		Timeout: cfg.Notify.Timeout.D(), Lease: cfg.Notify.Lease.D(), RetrySchedule: sched,
 		Heartbeat: cfg.Reconcile.Heartbeat.D(),
 	}
@@ -124,6 +129,9 @@ func printNotifyResult(w io.Writer, format string, res jobs.NotifyResult) error 
 		res.Claimed, res.Delivered, res.Retried, res.Dead, res.Errors)
 	if res.LeaseLost > 0 || res.Released > 0 {
 		fmt.Fprintf(w, "  lease lost   %d\n  released     %d\n", res.LeaseLost, res.Released)
+	}
+	if res.Deferred > 0 {
+		fmt.Fprintf(w, "  deferred     %d  (merchants paused by their breaker; left for the next pass)\n", res.Deferred)
 	}
 	if res.Error != "" {
 		fmt.Fprintf(w, "error: %s\n", res.Error)

@@ -1,0 +1,4 @@
+-- recon schema v3 (MySQL 8 / MariaDB 10.6+): recon_runs.deferred counts the
+-- work a pass left due without trying it: orders of a channel paused by its
+-- circuit breaker, notifications of a merchant paused by its breaker.
+ALTER TABLE recon_runs ADD COLUMN deferred BIGINT NOT NULL DEFAULT 0;
