@@ -48,6 +48,19 @@
 // latest_charge (or the intent id when it has no charge), paid_at the
 // charge's created time (or the intent's).
 //
+// # Statements
+//
+// Stripe has no daily file: a day's statement is its balance transactions
+// created between the day's midnights in Config.StatementZone, listed with
+// the SDK's iterator (GET /v1/balance_transactions, created[gte],
+// created[lt], 100 a page, expand[]=data.source so that each names its
+// PaymentIntent, which is how recon knows Stripe orders). FetchStatement
+// writes each page's JSON as received, compacted to one line;
+// ParseBalanceTransactions reads that back, strictly (integer amounts, net =
+// amount − fee, the day's window, has_more false on the last page only).
+// charge and payment are payments, refund and payment_refund refunds; fee
+// keeps Stripe's sign (a positive cost).
+//
 // # Errors
 //
 //	429                          rate limited, with Retry-After when sent

@@ -44,6 +44,10 @@ type Config struct {
 	HTTPClient *http.Client `yaml:"-" json:"-"`
 	// Now is the clock for Retry-After dates (default: the system clock).
 	Now func() time.Time `yaml:"-" json:"-"`
+	// StatementZone is the time zone of a statement day (statements.timezone;
+	// default UTC): a day's statement is the balance transactions created
+	// between its midnights there.
+	StatementZone *time.Location `yaml:"-" json:"-"`
 }
 
 func (c Config) withDefaults() Config {
@@ -58,6 +62,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = recon.SystemClock{}.Now
+	}
+	if c.StatementZone == nil {
+		c.StatementZone = time.UTC
 	}
 	return c
 }
@@ -294,7 +301,8 @@ func (t recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	rec, _ := req.Context().Value(recordKey{}).(*record)
-	if rec == nil {
+	sink, _ := req.Context().Value(sinkKey{}).(func(Reply))
+	if rec == nil && sink == nil {
 		return resp, nil
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
@@ -302,9 +310,15 @@ func (t recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read body: %w", err)
 	}
-	rec.got = true
-	rec.tooLarge = len(body) > MaxBodyBytes
-	rec.reply = Reply{StatusCode: resp.StatusCode, Header: resp.Header.Clone(), Body: body}
+	reply := Reply{StatusCode: resp.StatusCode, Header: resp.Header.Clone(), Body: body}
+	if rec != nil {
+		rec.got = true
+		rec.tooLarge = len(body) > MaxBodyBytes
+		rec.reply = reply
+	}
+	if sink != nil {
+		sink(reply) // it judges a body longer than MaxBodyBytes
+	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return resp, nil
 }
