@@ -169,6 +169,11 @@ const (
 	MismatchLocalPaidChannelUnpaid MismatchKind = "LOCAL_PAID_CHANNEL_UNPAID"
 	MismatchStuckPending           MismatchKind = "STUCK_PENDING"
 	MismatchNotFoundAtChannel      MismatchKind = "NOT_FOUND_AT_CHANNEL"
+	// From statement reconciliation (CONTRACT §8).
+	MismatchChannelOnly MismatchKind = "CHANNEL_ONLY"
+	MismatchLocalOnly   MismatchKind = "LOCAL_ONLY"
+	MismatchRefund      MismatchKind = "REFUND_MISMATCH"
+	MismatchFee         MismatchKind = "FEE_MISMATCH"
 )
 
 // MismatchKinds lists every kind, in the order reports show them.
@@ -176,6 +181,7 @@ var MismatchKinds = []MismatchKind{
 	MismatchAmount, MismatchCurrency, MismatchStatusConflict,
 	MismatchChannelPaidLocalUnpaid, MismatchLocalPaidChannelUnpaid,
 	MismatchStuckPending, MismatchNotFoundAtChannel,
+	MismatchChannelOnly, MismatchLocalOnly, MismatchRefund, MismatchFee,
 }
 
 // Resolution is the finance workflow state of a mismatch.

@@ -67,3 +67,147 @@ type StatementTotals struct {
 	RefundsAmount  int64
 	FeesAmount     int64
 }
+
+// Lookup is the line read as a channel's answer about its order: a payment
+// says PAID with its amount, currency, transaction id and time.
+func (l StatementLine) Lookup() LookupResult {
+	at := l.OccurredAt
+	return LookupResult{Status: ChannelPaid, Amount: l.Amount, Currency: l.Currency, TxnID: l.ChannelTxnID, PaidAt: &at}
+}
+
+// ExpectedFee is the fee a payment of amount should carry at rate (a share,
+// 0.006 for 0.6%), rounded half away from zero.
+func ExpectedFee(amount int64, rate float64) int64 {
+	f := float64(amount) * rate
+	if f < 0 {
+		return -int64(-f + 0.5)
+	}
+	return int64(f + 0.5)
+}
+
+// PaymentVerdict is what one statement payment means for the local order it
+// names.
+type PaymentVerdict struct {
+	// Outcome is what to commit about the order: a PENDING order settled
+	// PAID (ActionTransition) or held on an amount or currency mismatch
+	// (ActionHold), or a terminal order's mismatch (ActionReport). Nil when
+	// there is nothing to write about the order itself.
+	Outcome *Outcome
+	// Mismatches are findings recorded on their own: CHANNEL_ONLY for an
+	// order recon does not know, FEE_MISMATCH.
+	Mismatches []Mismatch
+	// Matched: the line agrees with a local PAID order.
+	Matched bool
+	// Settled: the line proves a local PENDING order paid.
+	Settled bool
+}
+
+// ComparePayment compares a statement payment line with its local order (nil
+// when recon does not know the order) and, when feeRate is positive, its fee
+// with the rate. It is pure.
+func ComparePayment(l StatementLine, o *Order, feeRate float64) PaymentVerdict {
+	var v PaymentVerdict
+	if o == nil {
+		v.Mismatches = append(v.Mismatches, ChannelOnly(l))
+		return v
+	}
+	r := l.Lookup()
+	if o.Status == StatusPending {
+		out := Outcome{Order: *o, Lookup: &r}
+		if m := comparePaid(*o, r); m != nil {
+			m.Detail = fmt.Sprintf("statement line %d: %s", l.LineNo, m.Detail)
+			out.Action, out.Mismatch = ActionHold, m
+		} else {
+			out = transition(out, StatusPaid)
+			v.Settled = true
+		}
+		v.Outcome = &out
+	} else if out := Verify(*o, r); out.Mismatch != nil {
+		out.Mismatch.Detail = fmt.Sprintf("statement line %d: %s", l.LineNo, out.Mismatch.Detail)
+		v.Outcome = &out
+	} else {
+		v.Matched = true
+	}
+	if m := CompareFee(l, *o, feeRate); m != nil {
+		v.Mismatches = append(v.Mismatches, *m)
+	}
+	return v
+}
+
+// CompareFee checks a payment's fee against rate: more than one minor unit
+// off the expected fee is FEE_MISMATCH. Fees are compared by magnitude,
+// since channels write them with either sign. A rate of zero or less checks
+// nothing.
+func CompareFee(l StatementLine, o Order, rate float64) *Mismatch {
+	if rate <= 0 || l.Kind != LinePayment {
+		return nil
+	}
+	fee := l.Fee
+	if fee < 0 {
+		fee = -fee
+	}
+	want := ExpectedFee(l.Amount, rate)
+	if d := fee - want; d <= 1 && d >= -1 {
+		return nil
+	}
+	return &Mismatch{Kind: MismatchFee, LocalStatus: o.Status, ChannelStatus: ChannelPaid,
+		LocalAmount: want, ChannelAmount: fee, LocalCurrency: o.Currency, ChannelCurrency: l.Currency,
+		ChannelTxnID: l.ChannelTxnID,
+		Detail: fmt.Sprintf("statement line %d: fee %d, expected %d at rate %g of %d", l.LineNo, fee, want, rate, l.Amount)}
+}
+
+// ChannelOnly is the CHANNEL_ONLY mismatch of a statement line whose order
+// recon does not know.
+func ChannelOnly(l StatementLine) Mismatch {
+	what := "payment"
+	if l.Kind == LineRefund {
+		what = "refund"
+	}
+	return Mismatch{Kind: MismatchChannelOnly, ChannelStatus: ChannelPaid, ChannelAmount: l.Amount,
+		ChannelCurrency: l.Currency, ChannelTxnID: l.ChannelTxnID,
+		Detail: fmt.Sprintf("statement line %d: %s of order %q (transaction %s) unknown to recon", l.LineNo, what, l.OrderNo, l.ChannelTxnID)}
+}
+
+// RefundFacts are a statement's refunds of one order.
+type RefundFacts struct {
+	Line     StatementLine // the first refund line of the order in the statement
+	Count    int64         // refund lines of the order in the statement
+	Amount   int64         // their sum
+	Total    int64         // every refund of the order in every imported statement
+	Currency string        // the refunds' currency ("" when they differ)
+}
+
+// CompareRefund checks a statement's refunds of one order against the local
+// order (nil when recon does not know it): an unknown order is CHANNEL_ONLY;
+// a refund of an order that is not PAID locally, in another currency, or
+// refunds adding up to more than was paid are REFUND_MISMATCH. Nil means the
+// refunds match. It is pure.
+func CompareRefund(f RefundFacts, o *Order) *Mismatch {
+	if o == nil {
+		m := ChannelOnly(f.Line)
+		m.ChannelAmount = f.Amount
+		return &m
+	}
+	m := &Mismatch{Kind: MismatchRefund, LocalStatus: o.Status, ChannelStatus: ChannelPaid,
+		LocalAmount: o.Amount, ChannelAmount: f.Total, LocalCurrency: o.Currency, ChannelCurrency: f.Currency,
+		ChannelTxnID: f.Line.ChannelTxnID}
+	switch {
+	case o.Status != StatusPaid:
+		m.Detail = fmt.Sprintf("statement line %d: refund of %d for an order that is %s locally", f.Line.LineNo, f.Amount, o.Status)
+	case f.Currency != o.Currency:
+		m.Detail = fmt.Sprintf("statement line %d: refund in %q, order in %q", f.Line.LineNo, f.Currency, o.Currency)
+	case f.Total > o.Amount:
+		m.Detail = fmt.Sprintf("statement line %d: refunds total %d, more than the %d paid", f.Line.LineNo, f.Total, o.Amount)
+	default:
+		return nil
+	}
+	return m
+}
+
+// LocalOnly is the LOCAL_ONLY mismatch of a local PAID order that is in
+// neither the statement of the day it was paid nor the next day's.
+func LocalOnly(o Order, day string) Mismatch {
+	return Mismatch{Kind: MismatchLocalOnly, LocalStatus: o.Status, ChannelStatus: ChannelNotFound,
+		LocalAmount: o.Amount, LocalCurrency: o.Currency, ChannelTxnID: o.ChannelTxnID,
+		Detail: fmt.Sprintf("paid locally on %s, in neither that day's statement nor the next", day)}
+}

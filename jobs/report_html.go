@@ -11,7 +11,8 @@ import (
 
 // kindColors colour the chart's stacks, one per kind in MismatchKinds order;
 // chosen to stay distinct when printed in grey.
-var kindColors = []string{"#c0392b", "#e67e22", "#8e44ad", "#2471a3", "#17a589", "#7f8c8d", "#34495e"}
+var kindColors = []string{"#c0392b", "#e67e22", "#8e44ad", "#2471a3", "#17a589", "#7f8c8d", "#34495e",
+	"#b7950b", "#1e8449", "#d35400", "#5d6d7e"}
 
 func kindColor(k recon.MismatchKind) string {
 	return kindColors[kindIndex(k)%len(kindColors)]

@@ -110,19 +110,20 @@ func (s *Store) RecordMismatch(ctx context.Context, o recon.Order, m recon.Misma
 func (s *Store) upsertMismatch(tx *gorm.DB, o recon.Order, m recon.Mismatch, meta CommitMeta) (bool, error) {
 	now := dbTime(meta.Now)
 	detail := truncate(m.Detail, 1024)
+	subject := mismatchSubject(o, m)
 	n, err := exec(tx, s.insertIgnore("recon_mismatches",
-		`run_id, order_id, order_no, merchant_id, channel, kind, local_status, channel_status,
+		`run_id, order_id, subject, order_no, merchant_id, channel, kind, local_status, channel_status,
 		local_amount, channel_amount, local_currency, channel_currency, channel_txn_id, detail,
 		detected_at, last_seen_at, occurrences, resolution`,
-		"?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 'OPEN'"),
-		nullRunID(meta.RunID), o.ID, o.OrderNo, o.MerchantID, o.Channel, m.Kind, m.LocalStatus, m.ChannelStatus,
+		"?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 'OPEN'"),
+		nullRunID(meta.RunID), o.ID, subject, truncate(o.OrderNo, 64), o.MerchantID, o.Channel, m.Kind, m.LocalStatus, m.ChannelStatus,
 		m.LocalAmount, m.ChannelAmount, m.LocalCurrency, truncate(m.ChannelCurrency, 3), truncate(m.ChannelTxnID, 128), detail,
 		now, now)
 	if err != nil {
 		return false, fmt.Errorf("record mismatch %s for order %d: %w", m.Kind, o.ID, err)
 	}
 	if n == 1 {
-		return true, recordMismatchEvent(tx, o.ID, m.Kind, ActionOpened, detail, meta)
+		return true, recordMismatchEvent(tx, o.ID, subject, m.Kind, ActionOpened, detail, meta)
 	}
 	set := `run_id = ?, local_status = ?, channel_status = ?, local_amount = ?, channel_amount = ?,
 		local_currency = ?, channel_currency = ?, channel_txn_id = ?, detail = ?, last_seen_at = ?,
@@ -131,18 +132,28 @@ func (s *Store) upsertMismatch(tx *gorm.DB, o recon.Order, m recon.Mismatch, met
 		m.LocalCurrency, truncate(m.ChannelCurrency, 3), truncate(m.ChannelTxnID, 128), detail, now}
 	reopened, err := exec(tx, "UPDATE recon_mismatches SET resolution = 'OPEN', resolved_by = NULL, "+
 		"resolution_note = NULL, resolved_at = NULL, detected_at = ?, "+set+
-		" WHERE order_id = ? AND kind = ? AND resolution = 'RESOLVED'", append(append([]any{now}, args...), o.ID, m.Kind)...)
+		" WHERE order_id = ? AND kind = ? AND subject = ? AND resolution = 'RESOLVED'", append(append([]any{now}, args...), o.ID, m.Kind, subject)...)
 	if err != nil {
 		return false, fmt.Errorf("reopen mismatch %s for order %d: %w", m.Kind, o.ID, err)
 	}
 	if reopened == 1 {
-		return true, recordMismatchEvent(tx, o.ID, m.Kind, ActionReopened, detail, meta)
+		return true, recordMismatchEvent(tx, o.ID, subject, m.Kind, ActionReopened, detail, meta)
 	}
-	if _, err := exec(tx, "UPDATE recon_mismatches SET "+set+" WHERE order_id = ? AND kind = ?",
-		append(args, o.ID, m.Kind)...); err != nil {
+	if _, err := exec(tx, "UPDATE recon_mismatches SET "+set+" WHERE order_id = ? AND kind = ? AND subject = ?",
+		append(args, o.ID, m.Kind, subject)...); err != nil {
 		return false, fmt.Errorf("update mismatch %s for order %d: %w", m.Kind, o.ID, err)
 	}
 	return false, nil
+}
+
+// mismatchSubject tells apart the mismatches of one (order, kind): a
+// CHANNEL_ONLY finding has no local order (order_id 0) and is kept one per
+// (channel, transaction id); every other kind is one per (order, kind).
+func mismatchSubject(o recon.Order, m recon.Mismatch) string {
+	if m.Kind != recon.MismatchChannelOnly {
+		return ""
+	}
+	return truncate(o.Channel+"/"+m.ChannelTxnID, 200)
 }
 
 // insertIgnore renders an INSERT that does nothing when a unique key already

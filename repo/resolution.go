@@ -136,11 +136,11 @@ func (s *Store) changeResolution(ctx context.Context, op string, id int64, actio
 
 // recordMismatchEvent appends a job event (OPENED, REOPENED) to the history
 // of the mismatch of order orderID and kind, inside the caller's transaction.
-func recordMismatchEvent(tx *gorm.DB, orderID int64, kind recon.MismatchKind, action MismatchAction,
+func recordMismatchEvent(tx *gorm.DB, orderID int64, subject string, kind recon.MismatchKind, action MismatchAction,
 	detail string, meta CommitMeta) error {
 	_, err := exec(tx, `INSERT INTO recon_mismatch_events (mismatch_id, action, actor, note, run_id, created_at)
-		SELECT id, ?, ?, ?, ?, ? FROM recon_mismatches WHERE order_id = ? AND kind = ?`,
-		action, JobActor, nullString(detail), nullRunID(meta.RunID), dbTime(meta.Now), orderID, kind)
+		SELECT id, ?, ?, ?, ?, ? FROM recon_mismatches WHERE order_id = ? AND kind = ? AND subject = ?`,
+		action, JobActor, nullString(detail), nullRunID(meta.RunID), dbTime(meta.Now), orderID, kind, subject)
 	if err != nil {
 		return fmt.Errorf("record %s event of mismatch %s for order %d: %w", action, kind, orderID, err)
 	}
