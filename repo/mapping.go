@@ -224,7 +224,8 @@ func tableColumns(ctx context.Context, db *gorm.DB, d Dialect, table string) (ma
 			Length int64
 		}
 		err := db.WithContext(ctx).Raw(`SELECT COLUMN_NAME AS name, LOWER(DATA_TYPE) AS typ,
-			COALESCE(NUMERIC_SCALE, 0) AS scale, COALESCE(CHARACTER_MAXIMUM_LENGTH, 0) AS length
+			COALESCE(NUMERIC_SCALE, 0) AS scale,
+			COALESCE(CHARACTER_MAXIMUM_LENGTH, CASE WHEN DATA_TYPE IN ('decimal', 'numeric') THEN NUMERIC_PRECISION END, 0) AS length
 			FROM information_schema.COLUMNS
 			WHERE TABLE_SCHEMA = COALESCE(NULLIF(?, ''), DATABASE()) AND TABLE_NAME = ?`, schema, name).Scan(&rows).Error
 		if err != nil {
@@ -419,19 +420,16 @@ func canonValue(v any) string {
 	return fmt.Sprint(v)
 }
 
-// RecommendedIndex is the index recon recommends on the mapped table for its
-// scans of new pending orders (a DBA applies it; recon never alters the
-// table). It is "" for recon's own table, which has its indexes.
-func (s *Store) RecommendedIndex() string {
-	om := s.orders
-	if om == nil {
-		return ""
-	}
-	name := "idx_" + strings.ReplaceAll(om.m.Table, ".", "_") + "_recon_due"
+// RecommendedIndex is the index recon recommends on the mapped table, on
+// its status and creation columns, for finding new pending orders: a DBA
+// applies it; recon never alters the team's table.
+func (m OrderMapping) RecommendedIndex() string {
+	name := "idx_" + strings.ReplaceAll(m.Table, ".", "_") + "_recon_due"
 	if len(name) > 64 {
 		name = name[:64]
 	}
-	return fmt.Sprintf("CREATE INDEX %s ON %s (%s, %s)", quoteIdent(name), om.table, om.status, om.created)
+	return fmt.Sprintf("CREATE INDEX %s ON %s (%s, %s)", quoteIdent(name), quoteIdent(m.Table),
+		quoteIdent(m.Columns.Status), quoteIdent(m.Columns.CreatedAt))
 }
 
 // Mapped reports whether orders live in a mapped table (config key orders).

@@ -86,7 +86,12 @@ func isTerminal(w io.Writer) bool {
 }
 
 func (a *app) open(ctx context.Context, cfg Config) (*repo.Store, error) {
-	return repo.Open(ctx, repo.Dialect(cfg.Database.Driver), cfg.Database.DSN, repo.Options{MaxOpenConns: cfg.Database.MaxOpenConns})
+	s, err := repo.Open(ctx, repo.Dialect(cfg.Database.Driver), cfg.Database.DSN,
+		repo.Options{MaxOpenConns: cfg.Database.MaxOpenConns, Orders: cfg.Orders})
+	if err != nil {
+		return nil, cfg.mappingError(err)
+	}
+	return s, nil
 }
 
 // channelBuilders make an adapter for each channel kind. Files of this

@@ -129,6 +129,10 @@ func (a *app) migrateCommand() *cobra.Command {
 						fmt.Fprintf(a.stdout, "%s;\n\n", st)
 					}
 				}
+				if cfg.Orders != nil {
+					fmt.Fprintf(a.stdout, "-- recommended on your orders table %s, for recon's scan of new pending orders;\n"+
+						"-- recon never applies it (a DBA does):\n%s;\n", cfg.Orders.Table, cfg.Orders.RecommendedIndex())
+				}
 				return nil
 			}
 			store, err := a.open(cmd.Context(), cfg)

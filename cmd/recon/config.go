@@ -51,6 +51,8 @@ type Config struct {
 	Log       LogConfig       `yaml:"log"`
 	Metrics   MetricsConfig   `yaml:"metrics"`
 	Demo      DemoConfig      `yaml:"demo"`
+	// Orders maps an existing orders table; nil uses recon's payment_orders.
+	Orders *repo.OrderMapping `yaml:"orders"`
 
 	path string
 }
@@ -103,6 +105,15 @@ type NotifyConfig struct {
 	BatchSize       int                   `yaml:"batch_size"`
 	Lease           Duration              `yaml:"lease"`
 	RetrySchedule   []Duration            `yaml:"retry_schedule"`
+	// Sink sends every notification to one URL of the team's own service
+	// instead of the merchants' notify_url.
+	Sink *SinkConfig `yaml:"sink"`
+}
+
+// SinkConfig is notify.sink.
+type SinkConfig struct {
+	URL    string `yaml:"url" json:"-"`
+	Secret string `yaml:"secret" json:"-"`
 }
 
 // MerchantBreakerConfig is notify.merchant_breaker.
@@ -256,7 +267,7 @@ func LoadConfig(path string, data []byte, getenv func(string) string) (Config, e
 	return cfg, cfg.Validate()
 }
 
-var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type main\.(\w+)`)
+var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type (?:main|repo)\.(\w+)`)
 
 // yamlMessage turns yaml.v3's errors into messages that name the key.
 func yamlMessage(err error) string {
@@ -295,6 +306,12 @@ func sectionOf(typ string) string {
 		return "log"
 	case "MetricsConfig":
 		return "metrics"
+	case "SinkConfig":
+		return "notify.sink"
+	case "OrderMapping":
+		return "orders"
+	case "OrderColumns":
+		return "orders.columns"
 	}
 	return typ
 }
@@ -323,6 +340,14 @@ func (c *Config) expand(getenv func(string) string) error {
 	}
 	if err := one("metrics.pushgateway", &c.Metrics.Pushgateway); err != nil {
 		return err
+	}
+	if c.Notify.Sink != nil {
+		if err := one("notify.sink.url", &c.Notify.Sink.URL); err != nil {
+			return err
+		}
+		if err := one("notify.sink.secret", &c.Notify.Sink.Secret); err != nil {
+			return err
+		}
 	}
 	for i := range c.Channels {
 		ch := &c.Channels[i]
@@ -421,6 +446,18 @@ func (c *Config) Validate() error {
 	if l, t := c.Notify.Lease.D(), c.Notify.Timeout.D(); l > 0 && (l < 2*t || l <= t+2*time.Second) {
 		return bad("notify.lease", "must be at least twice notify.timeout and 2s longer (got %s with timeout %s)", l, t)
 	}
+	if sink := c.Notify.Sink; sink != nil {
+		if sink.URL == "" {
+			return bad("notify.sink.url", "is required when notify.sink is set")
+		}
+		if checkURL(sink.URL) != nil {
+			// Not echoed: the URL may carry a token.
+			return bad("notify.sink.url", "is not an absolute http(s) URL")
+		}
+		if sink.Secret == "" {
+			return bad("notify.sink.secret", "is required: notifications to the sink are signed with it")
+		}
+	}
 	if _, err := jobs.ParseSpec(c.Schedule.Reconcile); err != nil {
 		return bad("schedule.reconcile", "%v", err)
 	}
@@ -480,7 +517,28 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	if c.Orders != nil {
+		if err := c.Orders.Validate(); err != nil {
+			return c.mappingError(err)
+		}
+		for v, name := range c.Orders.ChannelValues {
+			if !names[name] {
+				return bad("orders.channel_values."+v, "%q is not a channels[].name", name)
+			}
+		}
+	}
 	return nil
+}
+
+// mappingError turns a *repo.MappingError (from validation or the check
+// against the live table) into a ConfigError naming the key; other errors
+// pass through.
+func (c *Config) mappingError(err error) error {
+	var me *repo.MappingError
+	if errors.As(err, &me) {
+		return &ConfigError{File: c.path, Key: "orders." + me.Key, Msg: me.Msg}
+	}
+	return err
 }
 
 // validateChannelKeys checks the keys each kind needs; adapters check the

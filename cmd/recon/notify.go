@@ -53,8 +53,17 @@ func (a *app) dispatcher(cfg Config, store *repo.Store, clock recon.Clock) *jobs
 		Concurrency: cfg.Notify.Concurrency, PerMerchantConcurrency: cfg.Notify.PerMerchantConcurrency,
 		MerchantBreaker: breaker, BatchSize: cfg.Notify.BatchSize,
 		Timeout: cfg.Notify.Timeout.D(), Lease: cfg.Notify.Lease.D(), RetrySchedule: sched,
-		Heartbeat: cfg.Reconcile.Heartbeat.D(),
+		Heartbeat: cfg.Reconcile.Heartbeat.D(), Sink: sinkOf(cfg),
 	}
+}
+
+// sinkOf is notify.sink for the dispatcher; nil when notifications go to
+// the merchants' notify_url.
+func sinkOf(cfg Config) *jobs.NotifySink {
+	if cfg.Notify.Sink == nil {
+		return nil
+	}
+	return &jobs.NotifySink{URL: cfg.Notify.Sink.URL, Secret: cfg.Notify.Sink.Secret}
 }
 
 func (a *app) notifyCommand() *cobra.Command {
