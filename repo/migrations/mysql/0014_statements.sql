@@ -1,4 +1,4 @@
--- recon schema v3 (MySQL 8 / MariaDB 10.6+): channel statements (CONTRACT §3,
+-- recon schema v14 (MySQL 8 / MariaDB 10.6+): channel statements (CONTRACT §3,
 -- §8). One statement per (channel, bill_date); its lines are replaced
 -- together when a day is imported again. Amounts are minor units; a fee keeps
 -- the sign the channel writes. Counters of the last reconciliation are kept

@@ -1,4 +1,4 @@
--- recon schema v3 (SQLite): channel statements (CONTRACT §3, §8). One
+-- recon schema v14 (SQLite): channel statements (CONTRACT §3, §8). One
 -- statement per (channel, bill_date); its lines are replaced together when a
 -- day is imported again. Counters of the last reconciliation are kept on the
 -- statement for the report.
