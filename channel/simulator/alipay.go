@@ -20,6 +20,7 @@ func init() { mounts["alipay"] = mountAlipay }
 
 func mountAlipay(s *Sim, mux *http.ServeMux, orders OrderSource, keys Keys) {
 	mux.Handle(AlipayGatewayPath, s.AlipayHandler(orders, keys))
+	mux.HandleFunc("GET "+AlipayBillPath, s.alipayBill(keys))
 }
 
 // AlipayHandler serves alipay.trade.query and alipay.trade.close as Alipay's
@@ -57,7 +58,7 @@ func (s *Sim) AlipayHandler(orders OrderSource, keys Keys) http.Handler {
 			http.Error(w, "bad request", http.StatusBadRequest)
 			return
 		}
-		g := alipayGateway{s: s, keys: keys, w: w}
+		g := alipayGateway{s: s, keys: keys, w: w, base: requestBase(r)}
 		g.serve(r.Context(), r.Form, orders)
 	})
 }
@@ -67,6 +68,7 @@ type alipayGateway struct {
 	s    *Sim
 	keys Keys
 	w    http.ResponseWriter
+	base string // scheme and host the request came to, for download URLs
 }
 
 // The gateway's msg for each code.
@@ -93,7 +95,7 @@ func (g alipayGateway) serve(ctx context.Context, form map[string][]string, orde
 	method := get("method")
 	node := alipay.ResponseNode(method)
 	switch method {
-	case alipay.MethodQuery, alipay.MethodClose:
+	case alipay.MethodQuery, alipay.MethodClose, alipay.MethodBillDownloadURL:
 	case "":
 		g.unsigned(alipay.ErrorNode, alipayResult(alipay.CodeMissingArguments, "isv.missing-method", "缺少方法名参数"))
 		return
@@ -112,6 +114,10 @@ func (g alipayGateway) serve(ctx context.Context, form map[string][]string, orde
 	}
 	if res, ok := g.checkRequest(form, get); !ok {
 		g.signed(node, res, false)
+		return
+	}
+	if method == alipay.MethodBillDownloadURL {
+		g.billURL(ctx, node, get("biz_content"))
 		return
 	}
 	var biz struct {

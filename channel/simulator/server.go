@@ -261,7 +261,10 @@ var mounts = map[string]mount{}
 // Server serves every wire format the simulator speaks on one handler: the
 // httpjson protocol (GET /order/get_result) and each provider's paths
 // (Alipay's gateway, WeChat Pay v3, Stripe), all answering from the same
-// simulated channel, with the same fault injection, signed with keys.
+// simulated channel, with the same fault injection, signed with keys. The
+// day's statement (StatementLines) is served in each provider's format too:
+// Alipay's bill download URL and GBK zip, WeChat Pay's trade bill with its
+// SHA-1 and download, Stripe's balance transactions, and httpjson's CSV.
 func (s *Sim) Server(orders OrderSource, keys Keys) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(httpjson.DefaultLookupPath, s.Handler(orders))

@@ -37,6 +37,7 @@ func init() {
 		h := &stripeServer{sim: s, orders: orders, key: keys.StripeAPIKey}
 		mux.HandleFunc("GET /v1/payment_intents/{id}", h.auth(h.retrieve))
 		mux.HandleFunc("POST /v1/payment_intents/{id}/cancel", h.auth(h.cancel))
+		mux.HandleFunc("GET /v1/balance_transactions", h.auth(h.balanceTransactions))
 		mux.HandleFunc("/v1/", h.auth(h.unrecognized))
 	}
 }

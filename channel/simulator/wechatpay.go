@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/recon-dev/recon"
@@ -31,15 +32,21 @@ var chinaTime = time.FixedZone("CST", 8*3600)
 // by keys.WechatMerchantKey (401 SIGN_ERROR otherwise), and every answer is
 // signed with keys.WechatPlatformKey as keys.WechatPlatformKeyID.
 func mountWechatPay(s *Sim, mux *http.ServeMux, orders OrderSource, keys Keys) {
-	w := &wechatServer{sim: s, orders: orders, keys: keys}
+	w := &wechatServer{sim: s, orders: orders, keys: keys, bills: map[string][]byte{}}
 	mux.HandleFunc("GET "+wechatpay.TransactionsPath+"{out_trade_no}", w.query)
 	mux.HandleFunc("POST "+wechatpay.TransactionsPath+"{out_trade_no}/close", w.close)
+	mux.HandleFunc("GET "+wechatpay.TradeBillPath, w.tradeBill)
+	mux.HandleFunc("GET "+WechatBillDownloadPath, w.downloadBill)
 }
 
 type wechatServer struct {
 	sim    *Sim
 	orders OrderSource
 	keys   Keys
+
+	mu    sync.Mutex
+	bills map[string][]byte // rendered bills by download token
+	order []string          // tokens, oldest first
 }
 
 // wechatReply is one answer before it is signed.
