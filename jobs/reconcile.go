@@ -24,6 +24,8 @@ type ReconcileStore interface {
 	ScanPage(ctx context.Context, sc repo.Scan, cur repo.Cursor, limit int) ([]recon.Order, repo.Cursor, error)
 	CommitBatch(ctx context.Context, outs []recon.Outcome, meta repo.CommitMeta) ([]repo.CommitReport, error)
 	RecordMismatch(ctx context.Context, o recon.Order, m recon.Mismatch, meta repo.CommitMeta) (bool, error)
+	// CountBackfill counts the orders a backfill's window holds.
+	CountBackfill(ctx context.Context, sc repo.Scan) (int64, error)
 	RunStore
 }
 
@@ -284,6 +286,17 @@ func (p *pass) counters() repo.RunCounters {
 
 func (p *pass) run(ctx context.Context, start time.Time) error {
 	r := p.r
+	sc := p.w.Scan(start, r.GracePeriod)
+	// A backfill counts its window first, to prove at the end that it saw
+	// every order of it.
+	held := int64(-1)
+	if p.w.Backfill {
+		n, err := r.Store.CountBackfill(ctx, sc)
+		if err != nil {
+			return err
+		}
+		held = n
+	}
 	// Lookups and commits run on a context that outlives a shutdown signal by
 	// ShutdownGrace, so in-flight orders finish (or are abandoned whole).
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
@@ -341,8 +354,7 @@ func (p *pass) run(ctx context.Context, start time.Time) error {
 		}()
 	}
 
-	sc := p.w.Scan(start, r.GracePeriod)
-	scanErr := p.produce(ctx, sc, orders)
+	limited, scanErr := p.produce(ctx, sc, orders)
 	close(orders)
 	workers.Wait()
 	if p.commits != nil {
@@ -355,31 +367,71 @@ func (p *pass) run(ctx context.Context, start time.Time) error {
 	if p.stopped() {
 		return p.fatal
 	}
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if held >= 0 && !limited {
+		return p.checkCovered(ctx, sc, held)
+	}
+	return nil
 }
 
-func (p *pass) produce(ctx context.Context, sc repo.Scan, orders chan<- recon.Order) error {
+// produce feeds the scan's orders to the workers. limited reports that it
+// stopped at the window's Limit.
+func (p *pass) produce(ctx context.Context, sc repo.Scan, orders chan<- recon.Order) (limited bool, err error) {
 	var cur repo.Cursor
 	sent := 0
 	for !cur.Done() {
 		page, next, err := p.r.Store.ScanPage(ctx, sc, cur, p.r.BatchSize)
 		if err != nil {
-			return err
+			return false, err
 		}
 		for _, o := range page {
 			if p.w.Limit > 0 && sent >= p.w.Limit {
-				return nil
+				return true, nil
 			}
 			select {
 			case orders <- o:
 				sent++
 			case <-ctx.Done():
-				return ctx.Err()
+				return false, ctx.Err()
 			case <-p.stop:
-				return nil
+				return false, nil
 			}
 		}
 		cur = next
+	}
+	return false, nil
+}
+
+// checkCovered fails a backfill that saw fewer orders than its window held
+// when it started (held) unless the orders it did not see have left the
+// window since: a callback settled them before the scan got there. Orders
+// still in the window that the scan never saw mean the scan is broken, and
+// a backfill that reports success over them would be a lie.
+func (p *pass) checkCovered(ctx context.Context, sc repo.Scan, held int64) error {
+	seen := p.scanned.Load()
+	if seen >= held {
+		return nil
+	}
+	// Orders created after the pass started were not in the window it counted.
+	now := sc
+	if now.To.After(sc.Now) {
+		now.To = sc.Now
+	}
+	still, err := p.r.Store.CountBackfill(ctx, now)
+	if err != nil {
+		return fmt.Errorf("recount the backfill window: %w", err)
+	}
+	// Of the orders seen, those this pass settled left a PENDING-only window;
+	// the others seen may still be in it. So at least still+settled-seen
+	// orders in the window were never seen.
+	var settled int64
+	if !sc.IncludeTerminal && !p.w.DryRun {
+		settled = p.paid.Load() + p.failed.Load() + p.closed.Load()
+	}
+	if missed := still + settled - seen; missed > 0 {
+		return fmt.Errorf("backfill scanned %d of the %d orders its window held; at least %d were never scanned", seen, held, missed)
 	}
 	return nil
 }

@@ -40,7 +40,7 @@ func (s *Store) CountOpenMismatches(ctx context.Context) ([]OpenMismatches, erro
 		// The oldest is read as a row, not as MIN(detected_at): SQLite
 		// returns an aggregate of a DATETIME column as text.
 		var oldest mismatchRow
-		if err := open().Where("kind = ?", r.Kind).Select("detected_at").Order("detected_at").
+		if err := open().Where("kind = ?", r.Kind).Select("detected_at").Order(s.at("detected_at")).
 			Limit(1).Take(&oldest).Error; errors.Is(err, gorm.ErrRecordNotFound) {
 			continue // resolved since they were counted
 		} else if err != nil {

@@ -104,7 +104,7 @@ func (r notificationRow) toDomain() Notification {
 // NotificationsOf returns the outbox rows of one order.
 func (s *Store) NotificationsOf(ctx context.Context, orderID int64) ([]Notification, error) {
 	var rows []notificationRow
-	if err := s.db.WithContext(ctx).Where("order_id = ?", orderID).Order("created_at, id").Find(&rows).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("order_id = ?", orderID).Order(s.at("created_at") + ", id").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("read notifications of order %d: %w", orderID, err)
 	}
 	out := make([]Notification, len(rows))

@@ -51,7 +51,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, owner string, now time.T
 	db := s.db.WithContext(ctx)
 	// A few rounds cover a row released, or taken over, between two steps.
 	for range 3 {
-		res := db.Model(&leaseRow{}).Where("name = ? AND expires_at <= ?", mine.Name, mine.AcquiredAt).
+		res := s.whereTime(db.Model(&leaseRow{}).Where("name = ?", mine.Name), "expires_at", "<=", mine.AcquiredAt).
 			Updates(map[string]any{"owner": mine.Owner, "acquired_at": mine.AcquiredAt, "expires_at": mine.ExpiresAt})
 		if res.Error != nil {
 			return Lease{}, false, fmt.Errorf("acquire lease %s: take over: %w", name, res.Error)

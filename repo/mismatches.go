@@ -92,10 +92,10 @@ type MismatchFilter struct {
 func (s *Store) ListMismatches(ctx context.Context, f MismatchFilter) ([]MismatchRecord, error) {
 	q := s.db.WithContext(ctx).Model(&mismatchRow{})
 	if !f.From.IsZero() {
-		q = q.Where("detected_at >= ?", dbTime(f.From))
+		q = s.whereTime(q, "detected_at", ">=", f.From)
 	}
 	if !f.To.IsZero() {
-		q = q.Where("detected_at < ?", dbTime(f.To))
+		q = s.whereTime(q, "detected_at", "<", f.To)
 	}
 	if f.Kind != "" {
 		q = q.Where("kind = ?", f.Kind)
@@ -118,7 +118,7 @@ func (s *Store) ListMismatches(ctx context.Context, f MismatchFilter) ([]Mismatc
 		q = q.Limit(f.Limit)
 	}
 	var rows []mismatchRow
-	if err := q.Order("detected_at, id").Find(&rows).Error; err != nil {
+	if err := q.Order(s.at("detected_at") + ", id").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list mismatches: %w", err)
 	}
 	out := make([]MismatchRecord, len(rows))

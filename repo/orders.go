@@ -92,29 +92,40 @@ func nextStream(sc Scan, cur Cursor) Cursor {
 }
 
 func (s *Store) scanStream(ctx context.Context, sc Scan, cur Cursor, limit int) ([]orderRow, error) {
-	q := s.db.WithContext(ctx).Model(&orderRow{})
-	switch {
-	case sc.Backfill:
-		q = backfillRange(q, sc).Where("(created_at > ? OR (created_at = ? AND id > ?))", dbTime(cur.at), dbTime(cur.at), cur.id).
-			Order("created_at, id")
-	case cur.stream == streamNew:
-		q = q.Where("status = ? AND query_attempts = 0 AND next_query_at IS NULL AND created_at <= ? AND id > ?",
-			recon.StatusPending, dbTime(sc.CreatedBefore), cur.id).
-			Order("id")
-	default:
-		q = q.Where("status = ? AND next_query_at <= ? AND created_at <= ?",
-			recon.StatusPending, dbTime(sc.Now), dbTime(sc.CreatedBefore)).
-			Where("(next_query_at > ? OR (next_query_at = ? AND id > ?))", dbTime(cur.at), dbTime(cur.at), cur.id).
-			Order("next_query_at, id")
-	}
 	var rows []orderRow
-	err := scanFilters(q, sc).Limit(limit).Find(&rows).Error
+	err := s.scanQuery(s.db.WithContext(ctx), sc, cur, limit).Find(&rows).Error
 	return rows, err
 }
 
+// scanQuery is the query of one page of a scan stream.
+func (s *Store) scanQuery(db *gorm.DB, sc Scan, cur Cursor, limit int) *gorm.DB {
+	q := db.Model(&orderRow{})
+	switch {
+	case sc.Backfill:
+		q = s.after(s.backfillRange(q, sc), "created_at", cur)
+	case cur.stream == streamNew:
+		q = s.whereTime(q.Where("status = ? AND query_attempts = 0 AND next_query_at IS NULL AND id > ?", recon.StatusPending, cur.id),
+			"created_at", "<=", sc.CreatedBefore).Order("id")
+	default:
+		q = s.whereTime(q.Where("status = ?", recon.StatusPending), "next_query_at", "<=", sc.Now)
+		q = s.whereTime(q, "created_at", "<=", sc.CreatedBefore)
+		q = s.after(q, "next_query_at", cur)
+	}
+	return scanFilters(q, sc).Limit(limit)
+}
+
+// after restricts q to the rows after cur in (col, id) order, and orders
+// them so. The redundant lower bound on col lets an index on (col, id) start
+// the range at the cursor.
+func (s *Store) after(q *gorm.DB, col string, cur Cursor) *gorm.DB {
+	at := dbTime(cur.at)
+	return q.Where(s.cmpAt(col, ">=")+" AND ("+s.cmpAt(col, ">")+" OR ("+s.cmpAt(col, "=")+" AND id > ?))", at, at, at, cur.id).
+		Order(s.at(col) + ", id")
+}
+
 // backfillRange restricts q to the orders a backfill covers.
-func backfillRange(q *gorm.DB, sc Scan) *gorm.DB {
-	q = q.Where("created_at >= ? AND created_at < ?", dbTime(sc.From), dbTime(sc.To))
+func (s *Store) backfillRange(q *gorm.DB, sc Scan) *gorm.DB {
+	q = s.whereTime(s.whereTime(q, "created_at", ">=", sc.From), "created_at", "<", sc.To)
 	if !sc.IncludeTerminal {
 		q = q.Where("status = ?", recon.StatusPending)
 	}
@@ -142,7 +153,7 @@ func (s *Store) CountBackfill(ctx context.Context, sc Scan) (int64, error) {
 		return s.mappedCountBackfill(ctx, sc)
 	}
 	var n int64
-	q := backfillRange(s.db.WithContext(ctx).Model(&orderRow{}), sc)
+	q := s.backfillRange(s.db.WithContext(ctx).Model(&orderRow{}), sc)
 	if err := scanFilters(q, sc).Count(&n).Error; err != nil {
 		return 0, fmt.Errorf("count backfill orders: %w", err)
 	}
@@ -156,9 +167,9 @@ func (s *Store) CountDue(ctx context.Context, now, createdBefore time.Time) (int
 		return s.mappedCountDue(ctx, now, createdBefore)
 	}
 	due := func() *gorm.DB {
-		return s.db.WithContext(ctx).Model(&orderRow{}).
-			Where("status = ? AND created_at <= ?", recon.StatusPending, dbTime(createdBefore)).
-			Where("((query_attempts = 0 AND next_query_at IS NULL) OR next_query_at <= ?)", dbTime(now))
+		due, args := s.timeCmp("next_query_at", "<=", now)
+		return s.whereTime(s.db.WithContext(ctx).Model(&orderRow{}).Where("status = ?", recon.StatusPending), "created_at", "<=", createdBefore).
+			Where("((query_attempts = 0 AND next_query_at IS NULL) OR "+due+")", args...)
 	}
 	var n int64
 	if err := due().Count(&n).Error; err != nil {
@@ -170,7 +181,7 @@ func (s *Store) CountDue(ctx context.Context, now, createdBefore time.Time) (int
 	// The oldest row is read as a row, not as MIN(created_at): SQLite
 	// returns an aggregate of a DATETIME column as text.
 	var oldest orderRow
-	if err := due().Select("created_at").Order("created_at").Limit(1).Take(&oldest).Error; err != nil {
+	if err := due().Select("created_at").Order(s.at("created_at")).Limit(1).Take(&oldest).Error; err != nil {
 		return 0, nil, fmt.Errorf("find the oldest due order: %w", err)
 	}
 	t := oldest.CreatedAt.UTC()

@@ -96,7 +96,6 @@ func (s *Store) ClaimNotifications(ctx context.Context, c Claim) ([]Notification
 		return nil, fmt.Errorf("claim notifications: need an owner, a positive lease and limit (owner %q, lease %s, limit %d)",
 			c.Owner, c.Lease, c.Limit)
 	}
-	now := dbTime(c.Now)
 	until := dbTime(c.Now.Add(c.Lease))
 	var rows []notificationRow
 	var opts []*sql.TxOptions
@@ -105,7 +104,9 @@ func (s *Store) ClaimNotifications(ctx context.Context, c Claim) ([]Notification
 		lock = " FOR UPDATE SKIP LOCKED"
 		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	}
-	skip, args := "", []any{NotifyPending, dbTime(c.DueBefore), now}
+	dueSQL, dueArgs := s.timeCmp("next_attempt_at", "<=", c.DueBefore)
+	freeSQL, freeArgs := s.timeCmp("locked_until", "<", c.Now)
+	skip, args := "", append(append([]any{NotifyPending}, dueArgs...), freeArgs...)
 	if sk := c.skipped(); len(sk) > 0 {
 		skip = " AND merchant_id NOT IN ?"
 		args = append(args, sk)
@@ -115,8 +116,8 @@ func (s *Store) ClaimNotifications(ctx context.Context, c Claim) ([]Notification
 		rows = nil
 		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			if err := tx.Raw(`SELECT * FROM merchant_notifications
-			WHERE status = ? AND next_attempt_at <= ? AND (locked_until IS NULL OR locked_until < ?)`+skip+`
-			ORDER BY next_attempt_at, id LIMIT ?`+lock, args...).Scan(&rows).Error; err != nil {
+			WHERE status = ? AND `+dueSQL+` AND (locked_until IS NULL OR `+freeSQL+`)`+skip+`
+			ORDER BY `+s.at("next_attempt_at")+`, id LIMIT ?`+lock, args...).Scan(&rows).Error; err != nil {
 				return err
 			}
 			// Candidates not picked were only locked by this transaction:
@@ -133,8 +134,8 @@ func (s *Store) ClaimNotifications(ctx context.Context, c Claim) ([]Notification
 			// should the transaction not hold the write lock; on MySQL the rows
 			// are locked and it always holds.
 			n, err := exec(tx, `UPDATE merchant_notifications SET locked_until = ?, locked_by = ?
-			WHERE id IN ? AND status = ? AND (locked_until IS NULL OR locked_until < ?)`,
-				until, c.Owner, ids, NotifyPending, now)
+			WHERE id IN ? AND status = ? AND (locked_until IS NULL OR `+freeSQL+`)`,
+				append([]any{until, c.Owner, ids, NotifyPending}, freeArgs...)...)
 			if err != nil {
 				return err
 			}
@@ -269,12 +270,14 @@ func (s *Store) ResendDead(ctx context.Context, merchant string, from, to, now t
 		args = append(args, merchant)
 	}
 	if !from.IsZero() {
-		where += " AND created_at >= ?"
-		args = append(args, dbTime(from))
+		cond, a := s.timeCmp("created_at", ">=", from)
+		where += " AND " + cond
+		args = append(args, a...)
 	}
 	if !to.IsZero() {
-		where += " AND created_at < ?"
-		args = append(args, dbTime(to))
+		cond, a := s.timeCmp("created_at", "<", to)
+		where += " AND " + cond
+		args = append(args, a...)
 	}
 	n, err := s.writeOne(ctx, s.resendSQL()+where, args...)
 	if err != nil {
@@ -314,7 +317,7 @@ func (s *Store) OutboxCounts(ctx context.Context, now time.Time) (map[string]int
 	}
 	var due int64
 	if err := s.db.WithContext(ctx).Model(&notificationRow{}).
-		Where("status = ? AND next_attempt_at <= ?", NotifyPending, dbTime(now)).Count(&due).Error; err != nil {
+		Where("status = ?", NotifyPending).Scopes(func(q *gorm.DB) *gorm.DB { return s.whereTime(q, "next_attempt_at", "<=", now) }).Count(&due).Error; err != nil {
 		return nil, 0, fmt.Errorf("count due notifications: %w", err)
 	}
 	return out, due, nil

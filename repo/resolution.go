@@ -151,7 +151,7 @@ func recordMismatchEvent(tx *gorm.DB, orderID int64, subject string, kind recon.
 // recon.ErrNotFound if the mismatch does not exist.
 func (s *Store) MismatchHistory(ctx context.Context, id int64) ([]MismatchEvent, error) {
 	var rows []mismatchEventRow
-	if err := s.db.WithContext(ctx).Where("mismatch_id = ?", id).Order("created_at, id").Find(&rows).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("mismatch_id = ?", id).Order(s.at("created_at") + ", id").Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("read history of mismatch %d: %w", id, err)
 	}
 	if len(rows) == 0 {

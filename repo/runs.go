@@ -132,8 +132,7 @@ func (s *Store) FinishRun(ctx context.Context, id int64, status string, c RunCou
 // than staleBefore: its process died without closing it. It returns how many
 // it closed.
 func (s *Store) FailAbandonedRuns(ctx context.Context, staleBefore, now time.Time) (int64, error) {
-	res := s.db.WithContext(ctx).Model(&runRow{}).
-		Where("status = ? AND heartbeat_at < ?", RunRunning, dbTime(staleBefore)).
+	res := s.whereTime(s.db.WithContext(ctx).Model(&runRow{}).Where("status = ?", RunRunning), "heartbeat_at", "<", staleBefore).
 		Updates(map[string]any{"status": RunFailed, "finished_at": dbTime(now),
 			"error": "abandoned: the process stopped without closing the run (no heartbeat)"})
 	if res.Error != nil {
