@@ -14,7 +14,7 @@ import (
 // service's ISO-8601 '2026-12-01T19:40:40Z'), and comparing different forms
 // as text is wrong: 'T' sorts after ' ', and '19:40:40' before
 // '19:40:40+00:00'. julianday() reads every form as the same instant, to
-// the millisecond; the SQLite indexes on these expressions (migration 3)
+// the millisecond; the SQLite indexes on these expressions (migration 12)
 // keep the scans ranged. Every time comparison and time ORDER BY in repo
 // goes through at, on both sides.
 func (s *Store) at(x string) string {

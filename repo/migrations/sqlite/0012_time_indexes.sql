@@ -1,4 +1,4 @@
--- recon schema v3 (SQLite): times are compared as instants, through
+-- recon schema v12 (SQLite): times are compared as instants, through
 -- julianday(), because a time column holds whatever text its writer chose
 -- (DEFAULT CURRENT_TIMESTAMP, ISO-8601 with T and Z, recon's own form) and
 -- those forms do not compare as text. These indexes are on the expressions
