@@ -49,6 +49,9 @@ type Metrics struct {
 	runSeconds     *prometheus.HistogramVec
 	lastSuccessSec *prometheus.GaugeVec
 
+	statements      *prometheus.CounterVec
+	statementLines  *prometheus.CounterVec
+	statementLast   *prometheus.GaugeVec
 	openMismatches  *prometheus.GaugeVec
 	openMismatchAge *prometheus.GaugeVec
 	outbox          *prometheus.GaugeVec
@@ -105,6 +108,13 @@ func NewMetrics() *Metrics {
 			Buckets: []float64{.1, .5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600}}, []string{"kind"}),
 		lastSuccessSec: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_last_success_timestamp_seconds",
 			Help: "Unix time at which the last successful pass of a kind finished."}, []string{"kind"}),
+		statements: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_statements_total",
+			Help: "Statement jobs, by channel and outcome: imported, reconciled, missing (the channel has none for the day) or failed."},
+			[]string{"channel", "outcome"}),
+		statementLines: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_statement_lines_total",
+			Help: "Statement lines imported, by channel."}, []string{"channel"}),
+		statementLast: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_statement_last_success_timestamp_seconds",
+			Help: "Unix time at which a channel's statement was last reconciled successfully."}, []string{"channel"}),
 		openMismatches: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_open_mismatches",
 			Help: "Mismatches not RESOLVED (OPEN or ACKNOWLEDGED), by kind, counted in the database after the last reconcile or backfill pass."},
 			[]string{"kind"}),
@@ -118,7 +128,8 @@ func NewMetrics() *Metrics {
 		gaugeStatuses: map[string]bool{},
 	}
 	m.reg.MustRegister(m.lookups, m.lookupSeconds, m.orderSeconds, m.transitions, m.mismatches, m.conflicts,
-		m.backlogDue, m.backlogAge, m.notifications, m.notifySeconds, m.runs, m.runSeconds, m.lastSuccessSec)
+		m.backlogDue, m.backlogAge, m.notifications, m.notifySeconds, m.runs, m.runSeconds, m.lastSuccessSec,
+		m.statements, m.statementLines, m.statementLast)
 	m.state.MustRegister(m.openMismatches, m.openMismatchAge, m.outbox)
 	for _, s := range []recon.Status{recon.StatusPaid, recon.StatusFailed, recon.StatusClosed} {
 		m.transitions.WithLabelValues(string(s))
@@ -165,6 +176,19 @@ func (m *Metrics) Conflict() { m.conflicts.Inc() }
 
 // Processed implements Observer.
 func (m *Metrics) Processed(d time.Duration) { m.orderSeconds.Observe(d.Seconds()) }
+
+var _ StatementObserver = (*Metrics)(nil)
+
+// StatementDone implements StatementObserver.
+func (m *Metrics) StatementDone(channel, outcome string, lines int64, at time.Time) {
+	m.statements.WithLabelValues(channel, outcome).Inc()
+	switch outcome {
+	case "imported":
+		m.statementLines.WithLabelValues(channel).Add(float64(lines))
+	case "reconciled":
+		m.statementLast.WithLabelValues(channel).Set(float64(at.Unix()))
+	}
+}
 
 // Delivery implements NotifyObserver.
 func (m *Metrics) Delivery(outcome string, d time.Duration) {

@@ -1,0 +1,618 @@
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel"
+	"github.com/recon-dev/recon/repo"
+)
+
+// KindStatement is the recon_runs.kind of a statement reconciliation.
+const KindStatement = "statement"
+
+// StatementStore is what statement jobs need of repo.
+type StatementStore interface {
+	ImportStatement(ctx context.Context, imp repo.StatementImport, now time.Time, src repo.LineSource) (repo.Statement, error)
+	FailStatement(ctx context.Context, imp repo.StatementImport, reason string, now time.Time) error
+	GetStatement(ctx context.Context, channel, day string) (repo.Statement, error)
+	MatchStatementLines(ctx context.Context, id int64) (int64, error)
+	StatementPayments(ctx context.Context, id, afterID int64, limit int) ([]repo.StatementPayment, error)
+	StatementRefunds(ctx context.Context, id, afterOrderID int64, limit int) ([]repo.StatementRefund, error)
+	UnmatchedRefunds(ctx context.Context, id, afterID int64, limit int) ([]repo.StatementPayment, error)
+	LocalOnlyOrders(ctx context.Context, channel string, from, to time.Time, statementIDs []int64, afterID int64, limit int) ([]recon.Order, error)
+	RecordFindings(ctx context.Context, fs []repo.Finding, meta repo.CommitMeta) (int64, error)
+	FinishStatement(ctx context.Context, id int64, c repo.StatementCounts, runID int64, now time.Time) error
+	CommitBatch(ctx context.Context, outs []recon.Outcome, meta repo.CommitMeta) ([]repo.CommitReport, error)
+	GetOrder(ctx context.Context, id int64) (recon.Order, error)
+	StartRun(ctx context.Context, kind string, dryRun bool, shard, owner string, now time.Time) (int64, error)
+	FinishRun(ctx context.Context, id int64, status string, c repo.RunCounters, errText string, now time.Time) error
+	Mapped() bool
+}
+
+// StatementChannel is one channel whose statements are reconciled.
+type StatementChannel struct {
+	Name    string
+	Source  channel.Statements
+	FeeRate float64 // 0: fees are totalled, not checked
+}
+
+// StatementObserver is told how statement jobs end, for metrics.
+type StatementObserver interface {
+	// StatementDone reports one fetch, import or reconciliation of channel's
+	// statement: outcome is imported, reconciled, missing or failed.
+	StatementDone(channel, outcome string, lines int64, at time.Time)
+}
+
+// Statements fetches, imports and reconciles channel statements (CONTRACT
+// §8). Fetch and Import only store a day; Reconcile compares it both ways
+// with the local orders.
+type Statements struct {
+	Store  StatementStore
+	Clock  recon.Clock
+	Logger *slog.Logger
+	// Zone is the time zone of a statement day (statements.timezone).
+	Zone *time.Location
+	// TempDir holds a fetched file while it is verified and imported
+	// (default: the system's).
+	TempDir string
+	Owner   string
+	// Observer, if set, is told how each job ended.
+	Observer StatementObserver
+	// Progress, if set, is called with the lines imported so far, every
+	// ProgressEvery lines and at the end of an import.
+	Progress func(lines int64)
+	// ProgressEvery is how often Progress is called (default 10000 lines).
+	ProgressEvery int64
+	// PageSize is how many lines one read of the comparison takes
+	// (default 2000).
+	PageSize int
+	// CommitBatch is how many settlements share one transaction (default 64).
+	CommitBatch int
+}
+
+// StatementResult is the summary of one statement job; its JSON keys are
+// CONTRACT §4's.
+type StatementResult struct {
+	Channel  string `json:"channel"`
+	Day      string `json:"bill_date"`
+	Status   string `json:"status"`
+	RunID    int64  `json:"run_id,omitempty"`
+	DryRun   bool   `json:"dry_run"`
+	Source   string `json:"source,omitempty"`
+	Origin   string `json:"origin,omitempty"`
+	SHA256   string `json:"file_sha256,omitempty"`
+	Payments int64  `json:"payments"`
+	Refunds  int64  `json:"refunds"`
+	Fees     int64  `json:"fees"`
+	repo.StatementCounts
+	Conflicts int64  `json:"conflicts"`
+	Error     string `json:"error,omitempty"`
+	// Found lists the mismatches of this reconciliation (at most 200).
+	Found []Found `json:"found,omitempty"`
+}
+
+// ErrMappedOrders: statements are compared with recon's own payment_orders.
+var ErrMappedOrders = errors.New("statement reconciliation does not support a mapped orders table yet")
+
+func (j *Statements) logger() *slog.Logger {
+	if j.Logger == nil {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return j.Logger
+}
+
+func (j *Statements) zone() *time.Location {
+	if j.Zone == nil {
+		return time.UTC
+	}
+	return j.Zone
+}
+
+func (j *Statements) observe(ch, outcome string, lines int64) {
+	if j.Observer != nil {
+		j.Observer.StatementDone(ch, outcome, lines, j.Clock.Now())
+	}
+}
+
+// DayBounds returns the UTC instants that start and end day in loc.
+func DayBounds(day string, loc *time.Location) (time.Time, time.Time, error) {
+	start, err := time.ParseInLocation(time.DateOnly, day, loc)
+	if err != nil {
+		return time.Time{}, time.Time{}, fmt.Errorf("statement day %q is not YYYY-MM-DD", day)
+	}
+	return start.UTC(), start.AddDate(0, 0, 1).UTC(), nil
+}
+
+// Yesterday is the day before now in loc, the default statement day.
+func Yesterday(now time.Time, loc *time.Location) string {
+	return now.In(loc).AddDate(0, 0, -1).Format(time.DateOnly)
+}
+
+// Fetch downloads the statement of ch for day into a temporary file,
+// verified by the adapter, and imports it. A day the channel has no
+// statement for returns an error wrapping channel.ErrNoStatement and stores
+// nothing.
+func (j *Statements) Fetch(ctx context.Context, ch StatementChannel, day string) (StatementResult, error) {
+	res := StatementResult{Channel: ch.Name, Day: day, Source: repo.SourceFetch}
+	if _, _, err := DayBounds(day, j.zone()); err != nil {
+		return res, err
+	}
+	f, err := os.CreateTemp(j.TempDir, "recon-statement-*")
+	if err != nil {
+		return res, fmt.Errorf("fetch statement %s %s: %w", ch.Name, day, err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	var origin string
+	for attempt := 1; ; attempt++ {
+		if err := f.Truncate(0); err != nil {
+			return res, err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return res, err
+		}
+		origin, err = ch.Source.FetchStatement(ctx, day, f)
+		if err == nil || attempt == 3 || channel.ClassOf(err) == channel.ClassPermanent || errors.Is(err, channel.ErrNoStatement) || ctx.Err() != nil {
+			break
+		}
+		wait := time.Duration(attempt) * 2 * time.Second
+		if ra := channel.RetryAfterOf(err); ra > wait {
+			wait = ra
+		}
+		j.logger().Warn("statement fetch failed; retrying", "channel", ch.Name, "day", day, "error", err, "wait", wait)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
+	res.Origin = origin
+	if errors.Is(err, channel.ErrNoStatement) {
+		res.Status = "MISSING"
+		res.Error = err.Error()
+		j.observe(ch.Name, "missing", 0)
+		return res, err
+	}
+	if err != nil {
+		res.Status = repo.StatementFailed
+		res.Error = err.Error()
+		imp := repo.StatementImport{Channel: ch.Name, Day: day, Source: repo.SourceFetch, Origin: origin}
+		if errors.Is(err, channel.ErrBadStatement) || errors.Is(err, channel.ErrBadSignature) {
+			// A file that does not verify is a statement that failed.
+			if ferr := j.Store.FailStatement(context.WithoutCancel(ctx), imp, err.Error(), j.Clock.Now()); ferr != nil {
+				j.logger().Error("recording a failed statement failed", "channel", ch.Name, "day", day, "error", ferr)
+			}
+		}
+		j.observe(ch.Name, "failed", 0)
+		return res, err
+	}
+	return j.importFile(ctx, ch, day, f, repo.SourceFetch, origin)
+}
+
+// Import stores the statement of ch for day from a file downloaded by hand.
+func (j *Statements) Import(ctx context.Context, ch StatementChannel, day, path string) (StatementResult, error) {
+	res := StatementResult{Channel: ch.Name, Day: day, Source: repo.SourceFile, Origin: path}
+	if _, _, err := DayBounds(day, j.zone()); err != nil {
+		return res, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return res, fmt.Errorf("import statement %s %s: %w", ch.Name, day, err)
+	}
+	defer f.Close()
+	return j.importFile(ctx, ch, day, f, repo.SourceFile, path)
+}
+
+// importFile hashes f and imports its lines in one transaction; a file that
+// does not parse leaves the statement FAILED with the reason and nothing of
+// it kept.
+func (j *Statements) importFile(ctx context.Context, ch StatementChannel, day string, f *os.File, source, origin string) (StatementResult, error) {
+	res := StatementResult{Channel: ch.Name, Day: day, Source: source, Origin: origin}
+	h := sha256.New()
+	size, err := io.Copy(h, io.NewSectionReader(f, 0, 1<<62))
+	if err != nil {
+		return res, fmt.Errorf("import statement %s %s: read %s: %w", ch.Name, day, origin, err)
+	}
+	res.SHA256 = hex.EncodeToString(h.Sum(nil))
+	imp := repo.StatementImport{Channel: ch.Name, Day: day, Source: source, Origin: origin, SHA256: res.SHA256, Size: size}
+	every := j.ProgressEvery
+	if every <= 0 {
+		every = 10000
+	}
+	var n int64
+	src := func(emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
+		return ch.Source.ParseStatement(f, size, day, j.zone(), func(l recon.StatementLine) error {
+			if err := emit(l); err != nil {
+				return fmt.Errorf("line %d: %w", l.LineNo, err)
+			}
+			n++
+			if j.Progress != nil && n%every == 0 {
+				j.Progress(n)
+			}
+			return nil
+		})
+	}
+	st, err := j.Store.ImportStatement(ctx, imp, j.Clock.Now(), src)
+	if j.Progress != nil {
+		j.Progress(n)
+	}
+	if err != nil {
+		res.Status, res.Error = repo.StatementFailed, err.Error()
+		if ferr := j.Store.FailStatement(context.WithoutCancel(ctx), imp, err.Error(), j.Clock.Now()); ferr != nil {
+			j.logger().Error("recording a failed statement failed", "channel", ch.Name, "day", day, "error", ferr)
+		}
+		j.observe(ch.Name, "failed", 0)
+		return res, err
+	}
+	res.Status = st.Status
+	res.Lines, res.Payments, res.Refunds, res.Fees = st.Lines, st.Payments, st.Refunds, st.Fees
+	j.logger().Info("statement imported", "channel", ch.Name, "day", day, "lines", st.Lines, "sha256", res.SHA256, "source", source)
+	j.observe(ch.Name, "imported", st.Lines)
+	return res, nil
+}
+
+// Run fetches the statement of ch for day and reconciles it.
+func (j *Statements) Run(ctx context.Context, ch StatementChannel, day string) (StatementResult, error) {
+	res, err := j.Fetch(ctx, ch, day)
+	if err != nil {
+		return res, err
+	}
+	return j.Reconcile(ctx, ch, day, false)
+}
+
+// Reconcile compares the stored statement of ch for day with the local
+// orders, both ways (CONTRACT §8): payments settle PENDING orders or are
+// mismatches, refunds are matched to paid orders, fees checked against the
+// channel's rate, and the PAID orders of the day before (and of day itself,
+// when the next day is stored already) absent from both days' statements are
+// LOCAL_ONLY. A dry run writes nothing and says what it would do.
+func (j *Statements) Reconcile(ctx context.Context, ch StatementChannel, day string, dryRun bool) (res StatementResult, err error) {
+	res = StatementResult{Channel: ch.Name, Day: day, DryRun: dryRun}
+	if j.Store.Mapped() {
+		return res, ErrMappedOrders
+	}
+	st, err := j.Store.GetStatement(ctx, ch.Name, day)
+	if errors.Is(err, recon.ErrNotFound) {
+		return res, fmt.Errorf("reconcile statement %s %s: no statement stored for that day (recon statement fetch or import first): %w", ch.Name, day, err)
+	}
+	if err != nil {
+		return res, err
+	}
+	if st.Status == repo.StatementFailed {
+		res.Status, res.Error = st.Status, st.Error
+		return res, fmt.Errorf("reconcile statement %s %s: the statement FAILED: %s", ch.Name, day, st.Error)
+	}
+	res.Lines, res.Payments, res.Refunds, res.Fees = st.Lines, st.Payments, st.Refunds, st.Fees
+	res.Source, res.Origin, res.SHA256 = st.Source, st.Origin, st.SHA256
+	started := j.Clock.Now()
+	if res.RunID, err = j.Store.StartRun(ctx, KindStatement, dryRun, "", j.Owner, started); err != nil {
+		return res, err
+	}
+	r := &stmtRun{j: j, ch: ch, res: &res, dry: dryRun,
+		meta: repo.CommitMeta{RunID: res.RunID, Source: "statement", Now: started}}
+	err = r.compare(ctx, st)
+	status := repo.RunSucceeded
+	if err != nil {
+		status = repo.RunFailed
+		if ctx.Err() != nil {
+			status = repo.RunAborted
+		}
+		res.Error = err.Error()
+	}
+	counters := repo.RunCounters{Scanned: res.Lines, Paid: res.Settled, Conflicts: res.Conflicts,
+		Mismatches: res.ChannelOnly + res.LocalOnly + res.AmountMismatches + res.RefundMismatches + res.FeeMismatches + res.StatusMismatches}
+	fctx := context.WithoutCancel(ctx)
+	if ferr := j.Store.FinishRun(fctx, res.RunID, status, counters, res.Error, j.Clock.Now()); ferr != nil && err == nil {
+		err = ferr
+	}
+	if err != nil {
+		res.Status = repo.RunFailed
+		j.observe(ch.Name, "failed", res.Lines)
+		return res, err
+	}
+	res.Status = repo.StatementReconciled
+	if !dryRun {
+		if err := j.Store.FinishStatement(fctx, st.ID, res.StatementCounts, res.RunID, j.Clock.Now()); err != nil {
+			return res, err
+		}
+		j.observe(ch.Name, "reconciled", res.Lines)
+	}
+	j.logger().Info("statement reconciled", "channel", ch.Name, "day", day, "dry_run", dryRun, "lines", res.Lines,
+		"matched", res.Matched, "settled", res.Settled, "channel_only", res.ChannelOnly, "local_only", res.LocalOnly,
+		"amount_mismatches", res.AmountMismatches, "refund_mismatches", res.RefundMismatches,
+		"fee_mismatches", res.FeeMismatches, "new_mismatches", res.NewMismatches)
+	return res, nil
+}
+
+// stmtRun is one reconciliation of a statement.
+type stmtRun struct {
+	j    *Statements
+	ch   StatementChannel
+	res  *StatementResult
+	dry  bool
+	meta repo.CommitMeta
+
+	outs     []recon.Outcome
+	lines    []recon.StatementLine // the line of each of outs
+	findings []repo.Finding
+}
+
+func (r *stmtRun) pageSize() int {
+	if r.j.PageSize > 0 {
+		return r.j.PageSize
+	}
+	return 2000
+}
+
+func (r *stmtRun) compare(ctx context.Context, st repo.Statement) error {
+	s := r.j.Store
+	if !r.dry {
+		if _, err := s.MatchStatementLines(ctx, st.ID); err != nil {
+			return err
+		}
+	}
+	// Payments, in line order.
+	for after := int64(0); ; {
+		page, err := s.StatementPayments(ctx, st.ID, after, r.pageSize())
+		if err != nil {
+			return err
+		}
+		for _, p := range page {
+			r.payment(p.Line, p.Order)
+			after = p.LineID
+		}
+		if err := r.flush(ctx, false); err != nil {
+			return err
+		}
+		if len(page) < r.pageSize() {
+			break
+		}
+	}
+	if err := r.flush(ctx, true); err != nil {
+		return err
+	}
+	// Refunds, per order, after the settlements they may depend on.
+	for after := int64(0); ; {
+		page, err := s.StatementRefunds(ctx, st.ID, after, r.pageSize())
+		if err != nil {
+			return err
+		}
+		for _, rf := range page {
+			after = rf.OrderID
+			if m := recon.CompareRefund(rf.Facts, rf.Order); m != nil {
+				r.find(rf.Order, rf.Facts.Line, *m)
+			}
+		}
+		if len(page) < r.pageSize() {
+			break
+		}
+	}
+	for after := int64(0); ; {
+		page, err := s.UnmatchedRefunds(ctx, st.ID, after, r.pageSize())
+		if err != nil {
+			return err
+		}
+		for _, p := range page {
+			after = p.LineID
+			r.find(nil, p.Line, recon.ChannelOnly(p.Line))
+		}
+		if len(page) < r.pageSize() {
+			break
+		}
+	}
+	if err := r.localOnly(ctx, st); err != nil {
+		return err
+	}
+	return r.flush(ctx, true)
+}
+
+// payment decides one payment line and queues what it finds.
+func (r *stmtRun) payment(l recon.StatementLine, o *recon.Order) {
+	v := recon.ComparePayment(l, o, r.ch.FeeRate)
+	switch {
+	case v.Matched:
+		r.res.Matched++
+	case v.Settled && r.dry:
+		r.res.Settled++
+	}
+	if v.Outcome != nil && !(v.Settled && r.dry) {
+		if m := v.Outcome.Mismatch; m != nil {
+			r.count(m.Kind)
+			r.found(v.Outcome.Order, *m)
+		}
+		if !r.dry {
+			r.outs = append(r.outs, *v.Outcome)
+			r.lines = append(r.lines, l)
+		}
+	}
+	for _, m := range v.Mismatches {
+		r.find(o, l, m)
+	}
+}
+
+// find queues a finding about o (nil: an order recon does not know).
+func (r *stmtRun) find(o *recon.Order, l recon.StatementLine, m recon.Mismatch) {
+	r.count(m.Kind)
+	ord := recon.Order{OrderNo: l.OrderNo, Channel: r.ch.Name}
+	if o != nil {
+		ord = *o
+	}
+	r.found(ord, m)
+	r.findings = append(r.findings, repo.Finding{Order: ord, Mismatch: m})
+}
+
+func (r *stmtRun) count(k recon.MismatchKind) {
+	switch k {
+	case recon.MismatchChannelOnly:
+		r.res.ChannelOnly++
+	case recon.MismatchLocalOnly:
+		r.res.LocalOnly++
+	case recon.MismatchAmount, recon.MismatchCurrency:
+		r.res.AmountMismatches++
+	case recon.MismatchRefund:
+		r.res.RefundMismatches++
+	case recon.MismatchFee:
+		r.res.FeeMismatches++
+	default:
+		r.res.StatusMismatches++
+	}
+}
+
+func (r *stmtRun) found(o recon.Order, m recon.Mismatch) {
+	if len(r.res.Found) < 200 {
+		r.res.Found = append(r.res.Found, Found{OrderNo: o.OrderNo, Kind: m.Kind, Detail: m.Detail})
+	}
+}
+
+// flush commits the queued order outcomes (in batches of CommitBatch, or
+// all when force) and the findings.
+func (r *stmtRun) flush(ctx context.Context, force bool) error {
+	if r.dry {
+		r.findings = r.findings[:0]
+		return nil
+	}
+	batch := r.j.CommitBatch
+	if batch <= 0 {
+		batch = 64
+	}
+	for len(r.outs) >= batch || (force && len(r.outs) > 0) {
+		n := min(batch, len(r.outs))
+		if err := r.commit(ctx, r.outs[:n], r.lines[:n]); err != nil {
+			return err
+		}
+		r.outs, r.lines = r.outs[n:], r.lines[n:]
+	}
+	if len(r.findings) >= 200 || (force && len(r.findings) > 0) {
+		n, err := r.j.Store.RecordFindings(ctx, r.findings, r.meta)
+		if err != nil {
+			return err
+		}
+		r.res.NewMismatches += n
+		r.findings = r.findings[:0]
+	}
+	return nil
+}
+
+// commit writes settlements and held or reported orders through the guarded
+// path. An order another writer moved first is judged again on its current
+// state.
+func (r *stmtRun) commit(ctx context.Context, outs []recon.Outcome, lines []recon.StatementLine) error {
+	reps, err := r.j.Store.CommitBatch(ctx, outs, r.meta)
+	if err != nil {
+		return err
+	}
+	for i, rep := range reps {
+		switch rep.Result {
+		case repo.Applied, repo.Recorded:
+			if outs[i].Action == recon.ActionTransition {
+				r.res.Settled++
+			}
+			if rep.NewMismatch {
+				r.res.NewMismatches++
+			}
+		case repo.Lost:
+			r.res.Conflicts++
+			if m := recon.ClassifyConflict(rep.Current, lines[i].Lookup()); m != nil {
+				m.Detail = fmt.Sprintf("statement line %d: %s", lines[i].LineNo, m.Detail)
+				r.find(&rep.Current, lines[i], *m)
+			}
+		case repo.Stale:
+			// Still PENDING with a new version: decide again once.
+			cur := rep.Current
+			v := recon.ComparePayment(lines[i], &cur, 0)
+			if v.Outcome == nil {
+				continue
+			}
+			again, err := r.j.Store.CommitBatch(ctx, []recon.Outcome{*v.Outcome}, r.meta)
+			if err != nil {
+				return err
+			}
+			switch {
+			case again[0].Result == repo.Applied && v.Settled:
+				r.res.Settled++
+			case again[0].Result == repo.Lost || again[0].Result == repo.Stale:
+				r.res.Conflicts++
+			}
+		}
+	}
+	return nil
+}
+
+// localOnly reports the PAID orders of a day in neither that day's nor the
+// next day's statement: the day before this one, and this day when the next
+// is stored already. A day without a stored statement reports nothing.
+func (r *stmtRun) localOnly(ctx context.Context, st repo.Statement) error {
+	s := r.j.Store
+	start, _, err := DayBounds(st.Day, r.j.zone())
+	if err != nil {
+		return err
+	}
+	local := start.In(r.j.zone())
+	for _, pair := range [][2]string{
+		{local.AddDate(0, 0, -1).Format(time.DateOnly), st.Day},
+		{st.Day, local.AddDate(0, 0, 1).Format(time.DateOnly)},
+	} {
+		day, next := pair[0], pair[1]
+		a, err := r.stored(ctx, day, st)
+		if err != nil || a == nil {
+			return err
+		}
+		b, err := r.stored(ctx, next, st)
+		if err != nil || b == nil {
+			continue
+		}
+		if !r.dry {
+			if _, err := s.MatchStatementLines(ctx, a.ID); err != nil {
+				return err
+			}
+			if _, err := s.MatchStatementLines(ctx, b.ID); err != nil {
+				return err
+			}
+		}
+		from, to, _ := DayBounds(day, r.j.zone())
+		for after := int64(0); ; {
+			page, err := s.LocalOnlyOrders(ctx, r.ch.Name, from, to, []int64{a.ID, b.ID}, after, r.pageSize())
+			if err != nil {
+				return err
+			}
+			for _, o := range page {
+				after = o.ID
+				m := recon.LocalOnly(o, day)
+				r.count(m.Kind)
+				r.found(o, m)
+				r.findings = append(r.findings, repo.Finding{Order: o, Mismatch: m})
+			}
+			if err := r.flush(ctx, false); err != nil {
+				return err
+			}
+			if len(page) < r.pageSize() {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// stored returns the stored (not FAILED) statement of the channel for day,
+// or nil.
+func (r *stmtRun) stored(ctx context.Context, day string, this repo.Statement) (*repo.Statement, error) {
+	if day == this.Day {
+		return &this, nil
+	}
+	st, err := r.j.Store.GetStatement(ctx, r.ch.Name, day)
+	if errors.Is(err, recon.ErrNotFound) || (err == nil && st.Status == repo.StatementFailed) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
