@@ -69,7 +69,7 @@ func (e *env) order(no string) recon.Order {
 	return o
 }
 
-func (e *env) seed(orders ...*recon.Order) { repotest.Seed(e.t, e.db.Store, orders...) }
+func (e *env) seed(orders ...*recon.Order) { e.db.Seed(e.t, orders...) }
 
 type testWriter struct{ t *testing.T }
 
@@ -127,7 +127,7 @@ func TestDecisionTable(t *testing.T) {
 		{"expired, not found", simulator.Behaviour{Status: recon.ChannelNotFound},
 			want{status: recon.StatusPending, mismatch: recon.MismatchNotFoundAtChannel, parked: true, expired: true}},
 	}
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForEachSchema(t, func(t *testing.T, db repotest.DB) {
 		for i, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				e := newEnv(t, db)

@@ -65,7 +65,9 @@ func (s *Store) CommitBatch(ctx context.Context, outs []recon.Outcome, meta Comm
 			return nil, err
 		}
 		reps[i] = CommitReport{Result: Stale, Current: cur}
-		if cur.Status.Terminal() {
+		// Not PENDING any more: terminal, or on a mapped table a status
+		// recon never touches (other_terminal).
+		if cur.Status != recon.StatusPending {
 			reps[i].Result = Lost
 		}
 	}
