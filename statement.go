@@ -153,7 +153,7 @@ func CompareFee(l StatementLine, o Order, rate float64) *Mismatch {
 	return &Mismatch{Kind: MismatchFee, LocalStatus: o.Status, ChannelStatus: ChannelPaid,
 		LocalAmount: want, ChannelAmount: fee, LocalCurrency: o.Currency, ChannelCurrency: l.Currency,
 		ChannelTxnID: l.ChannelTxnID,
-		Detail: fmt.Sprintf("statement line %d: fee %d, expected %d at rate %g of %d", l.LineNo, fee, want, rate, l.Amount)}
+		Detail:       fmt.Sprintf("statement line %d: fee %d, expected %d at rate %g of %d", l.LineNo, fee, want, rate, l.Amount)}
 }
 
 // ChannelOnly is the CHANNEL_ONLY mismatch of a statement line whose order

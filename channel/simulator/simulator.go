@@ -150,7 +150,7 @@ type Sim struct {
 	cfg    Config
 	decode httpjson.Config // how answers are verified and parsed
 
-	mu        sync.Mutex
+	mu         sync.Mutex
 	overrides  map[string]Behaviour
 	orders     map[string]*orderState
 	stmtOrders StatementOrders
