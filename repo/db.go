@@ -51,7 +51,8 @@ type Options struct {
 }
 
 // NormalizeDSN checks dsn for driver and returns it with the settings recon
-// relies on: for MySQL parseTime, UTC and a UTC session time zone; for SQLite
+// relies on: for MySQL parseTime, UTC, a UTC session time zone and
+// clientFoundRows off; for SQLite
 // WAL, a busy timeout, immediate write transactions and foreign keys off.
 func NormalizeDSN(driver Dialect, dsn string) (string, error) {
 	switch driver {
@@ -65,6 +66,9 @@ func NormalizeDSN(driver Dialect, dsn string) (string, error) {
 		}
 		cfg.ParseTime = true
 		cfg.Loc = time.UTC
+		// repo reads "inserted" and "changed" from affected-row counts;
+		// clientFoundRows would report matched rows instead.
+		cfg.ClientFoundRows = false
 		if cfg.Params == nil {
 			cfg.Params = map[string]string{}
 		}
