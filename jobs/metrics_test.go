@@ -130,7 +130,7 @@ func TestMetricsObserveReconcileAndNotifyPasses(t *testing.T) {
 		if err := db.Store.UpsertMerchant(ctx, repo.Merchant{ID: "m1", NotifyURL: srv.URL, NotifySecret: "k"}, t0); err != nil {
 			t.Fatal(err)
 		}
-		d := &jobs.Dispatcher{Store: db.Store, Clock: e.clock, Owner: "test", Observer: m,
+		d := &jobs.Dispatcher{Store: db.Store, Clock: e.clock, Owner: "test", Observer: m, AllowPrivateNetworks: true,
 			Logger: slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 		if _, err := d.Run(ctx); err != nil {
 			t.Fatal(err)

@@ -115,8 +115,13 @@ type Dispatcher struct {
 	Logger   *slog.Logger
 	Observer NotifyObserver // nil: no metrics
 	// Client posts the notifications; nil builds one with NewNotifyClient.
-	// A custom client should refuse cross-host redirects the same way.
+	// A custom client should refuse cross-host redirects and internal
+	// destinations the same way.
 	Client *http.Client
+	// AllowPrivateNetworks lets the default client connect to loopback,
+	// private, link-local and other non-public addresses
+	// (notify.allow_private_networks; tests, on-premise merchants).
+	AllowPrivateNetworks bool
 	// Owner names this dispatcher in leases and the run row (host/pid).
 	Owner string
 
@@ -212,17 +217,21 @@ func (d *Dispatcher) defaults() error {
 		d.MaxResponseBody = 64 << 10
 	}
 	if d.Client == nil {
-		d.Client = NewNotifyClient(d.Concurrency)
+		// The sink is the operator's own service, usually on a private
+		// network; only merchant URLs are kept off internal addresses.
+		d.Client = NewNotifyClient(d.Concurrency, d.AllowPrivateNetworks || d.Sink != nil)
 	}
 	return nil
 }
 
 // NewNotifyClient returns the HTTP client the dispatcher uses by default: a
-// connection pool sized for concurrency, proxies from the environment, and
+// connection pool sized for concurrency, proxies from the environment,
 // redirects followed only to the same scheme and host, keeping the POST
-// (307/308), at most 3 times. Timeouts come from each request's context.
-func NewNotifyClient(concurrency int) *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+// (307/308), at most 3 times, and, unless allowPrivate, no connection to a
+// non-public address (see notifyTransport). Timeouts come from each
+// request's context.
+func NewNotifyClient(concurrency int, allowPrivate bool) *http.Client {
+	tr := notifyTransport(allowPrivate, refusedIP, nil, http.ProxyFromEnvironment)
 	tr.MaxIdleConns = max(100, 2*concurrency)
 	tr.MaxIdleConnsPerHost = max(2, concurrency)
 	return &http.Client{Transport: tr, CheckRedirect: sameHostRedirect}

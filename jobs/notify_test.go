@@ -171,6 +171,8 @@ func (e *notifyEnv) dispatcher(store *repo.Store, owner string) *jobs.Dispatcher
 		Logger:      slog.New(slog.NewTextHandler(tWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Concurrency: 8, BatchSize: 50, Timeout: 300 * time.Millisecond, Lease: time.Minute,
 		RetrySchedule: []time.Duration{15 * time.Second, 30 * time.Second},
+		// The merchant servers of these tests listen on loopback.
+		AllowPrivateNetworks: true,
 	}
 }
 

@@ -108,6 +108,10 @@ type NotifyConfig struct {
 	// Sink sends every notification to one URL of the team's own service
 	// instead of the merchants' notify_url.
 	Sink *SinkConfig `yaml:"sink"`
+	// AllowPrivateNetworks lets notifications go to loopback, private,
+	// link-local and other non-public addresses (refused by default: a
+	// notify_url must not reach internal services).
+	AllowPrivateNetworks bool `yaml:"allow_private_networks"`
 }
 
 // SinkConfig is notify.sink.

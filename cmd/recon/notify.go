@@ -53,7 +53,7 @@ func (a *app) dispatcher(cfg Config, store *repo.Store, clock recon.Clock) *jobs
 		Concurrency: cfg.Notify.Concurrency, PerMerchantConcurrency: cfg.Notify.PerMerchantConcurrency,
 		MerchantBreaker: breaker, BatchSize: cfg.Notify.BatchSize,
 		Timeout: cfg.Notify.Timeout.D(), Lease: cfg.Notify.Lease.D(), RetrySchedule: sched,
-		Heartbeat: cfg.Reconcile.Heartbeat.D(), Sink: sinkOf(cfg),
+		Heartbeat: cfg.Reconcile.Heartbeat.D(), Sink: sinkOf(cfg), AllowPrivateNetworks: cfg.Notify.AllowPrivateNetworks,
 	}
 }
 

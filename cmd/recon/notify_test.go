@@ -29,7 +29,7 @@ func TestNotifyCommandDeliversAndResends(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "r.db")
 	cfg := writeConfig(t, "database: {driver: sqlite, dsn: '"+db+"'}\n"+
-		"notify: {retry_schedule: [1ms], timeout: 2s}\n"+
+		"notify: {retry_schedule: [1ms], timeout: 2s, allow_private_networks: true}\n"+
 		"channels:\n  - {name: sim, kind: simulator, simulator: {seed: 1}}\n")
 	if code, _, stderr := runCLI(t, nil, "migrate", "--config", cfg); code != 0 {
 		t.Fatalf("migrate: %s", stderr)

@@ -84,7 +84,8 @@ func TestScheduleServesMetricsAfterAPass(t *testing.T) {
 	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
 		addr := freeAddr(t)
 		e := newOpsEnv(t, db, 20, "concurrency: 4",
-			"metrics: {addr: '"+addr+"'}\nschedule: {reconcile: '@every 1s', notify: '@every 1s'}\n")
+			"metrics: {addr: '"+addr+"'}\nschedule: {reconcile: '@every 1s', notify: '@every 1s'}\n"+
+				"notify: {allow_private_networks: true}\n")
 		merchant, posts := merchantServer(t)
 		if err := db.Store.UpsertMerchant(context.Background(), repo.Merchant{ID: "m1", NotifyURL: merchant.URL, NotifySecret: "k"},
 			time.Now()); err != nil {
@@ -348,7 +349,7 @@ func TestLogsHoldNoSecretsAndNoOrderLinesAboveDebug(t *testing.T) {
 		cfg := writeConfig(t, "database: {driver: sqlite, dsn: '"+db.DSN+"'}\n"+
 			"log: {level: "+level+", format: json}\n"+
 			"reconcile: {grace_period: 0s, query_schedule: [1ms], lookup_retry: {initial_interval: 1ms, max_interval: 2ms, max_elapsed: 20ms}}\n"+
-			"notify: {retry_schedule: [1ms]}\n"+
+			"notify: {retry_schedule: [1ms], allow_private_networks: true}\n"+
 			"metrics: {pushgateway: '"+pushURL+"'}\n"+
 			"channels:\n  - {name: sim, kind: simulator, secret: "+channelSecret+", simulator: {seed: 3, paid_rate: 0.4, failed_rate: 0.1,"+
 			" amount_tamper_rate: 0.1, bad_signature_rate: 0.2, transient_rate: 0.2}}\n")
