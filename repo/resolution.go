@@ -103,35 +103,42 @@ func (s *Store) Resolve(ctx context.Context, id int64, by, note string, now time
 		return fmt.Errorf("resolve mismatch %d: who resolves it and why (a note) must be given", id)
 	}
 	return s.changeResolution(ctx, "resolve", id, ActionResolved, truncate(by, 128), note, now,
-		`UPDATE recon_mismatches SET resolution = 'RESOLVED', resolved_by = ?, resolution_note = ?, resolved_at = ?
-		  WHERE id = ? AND resolution IN ('OPEN', 'ACKNOWLEDGED')`,
-		truncate(by, 128), note, dbTime(now), id)
+		sqlResolve, truncate(by, 128), note, dbTime(now), id)
 }
+
+const sqlResolve = `UPDATE recon_mismatches SET resolution = 'RESOLVED', resolved_by = ?, resolution_note = ?, resolved_at = ?
+	WHERE id = ? AND resolution IN ('OPEN', 'ACKNOWLEDGED')`
 
 // changeResolution runs one guarded resolution update and its history event
 // in one transaction; when the guard matches nothing it says why.
 func (s *Store) changeResolution(ctx context.Context, op string, id int64, action MismatchAction,
 	by, note string, now time.Time, update string, args ...any) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		n, err := exec(tx, update, args...)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			cur, err := getMismatch(tx, id)
-			if err != nil {
-				return err
-			}
-			return fmt.Errorf("mismatch is %s: %w", cur.Resolution, ErrWrongResolution)
-		}
-		_, err = exec(tx, `INSERT INTO recon_mismatch_events (mismatch_id, action, actor, note, run_id, created_at)
-			VALUES (?, ?, ?, ?, NULL, ?)`, id, action, truncate(by, 128), nullString(note), dbTime(now))
-		return err
+		return changeResolutionTx(tx, id, action, by, note, now, update, args...)
 	})
 	if err != nil {
 		return fmt.Errorf("%s mismatch %d: %w", op, id, err)
 	}
 	return nil
+}
+
+// changeResolutionTx is changeResolution inside the caller's transaction.
+func changeResolutionTx(tx *gorm.DB, id int64, action MismatchAction, by, note string, now time.Time,
+	update string, args ...any) error {
+	n, err := exec(tx, update, args...)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		cur, err := getMismatch(tx, id)
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("mismatch is %s: %w", cur.Resolution, ErrWrongResolution)
+	}
+	_, err = exec(tx, `INSERT INTO recon_mismatch_events (mismatch_id, action, actor, note, run_id, created_at)
+		VALUES (?, ?, ?, ?, NULL, ?)`, id, action, truncate(by, 128), nullString(note), dbTime(now))
+	return err
 }
 
 // recordMismatchEvent appends a job event (OPENED, REOPENED) to the history

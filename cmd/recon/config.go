@@ -52,7 +52,8 @@ type Config struct {
 	Metrics   MetricsConfig   `yaml:"metrics"`
 	Demo      DemoConfig      `yaml:"demo"`
 	// Orders maps an existing orders table; nil uses recon's payment_orders.
-	Orders *repo.OrderMapping `yaml:"orders"`
+	Orders  *repo.OrderMapping `yaml:"orders"`
+	Console ConsoleConfig      `yaml:"console"`
 
 	path string
 }
@@ -219,6 +220,7 @@ func DefaultConfig() Config {
 		Log:      LogConfig{Level: "info", Format: "auto"},
 		Metrics:  MetricsConfig{Addr: ":9090"},
 		Demo:     DemoConfig{Orders: 200},
+		Console:  defaultConsole(),
 	}
 }
 
@@ -316,6 +318,12 @@ func sectionOf(typ string) string {
 		return "orders"
 	case "OrderColumns":
 		return "orders.columns"
+	case "ConsoleConfig":
+		return "console"
+	case "ConsoleAuthConfig":
+		return "console.auth"
+	case "ConsoleUser":
+		return "a console.auth.users entry"
 	}
 	return typ
 }
@@ -350,6 +358,14 @@ func (c *Config) expand(getenv func(string) string) error {
 			return err
 		}
 		if err := one("notify.sink.secret", &c.Notify.Sink.Secret); err != nil {
+			return err
+		}
+	}
+	if err := one("console.csrf_key", &c.Console.CSRFKey); err != nil {
+		return err
+	}
+	for i := range c.Console.Auth.Users {
+		if err := one(fmt.Sprintf("console.auth.users[%d].password_hash", i), &c.Console.Auth.Users[i].PasswordHash); err != nil {
 			return err
 		}
 	}
@@ -486,6 +502,9 @@ func (c *Config) Validate() error {
 	if c.Metrics.Pushgateway != "" && checkURL(c.Metrics.Pushgateway) != nil {
 		// Not echoed: the URL may carry basic-auth credentials.
 		return bad("metrics.pushgateway", "is not an absolute http(s) URL")
+	}
+	if err := c.Console.validate(bad); err != nil {
+		return err
 	}
 	names := map[string]bool{}
 	for i, ch := range c.Channels {

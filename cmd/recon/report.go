@@ -36,57 +36,16 @@ func (f *reportFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.kind, "kind", "", "only this mismatch kind, e.g. AMOUNT_MISMATCH")
 	cmd.Flags().StringVar(&f.channel, "channel", "", "only this channel")
 	cmd.Flags().StringVar(&f.merchant, "merchant", "", "only this merchant id")
-	cmd.Flags().StringVar(&f.resolution, "resolution", "", "only OPEN, ACKNOWLEDGED or RESOLVED")
+	cmd.Flags().StringVar(&f.resolution, "resolution", "", "only OPEN, ACKNOWLEDGED, RESOLVED or UNRESOLVED (OPEN and ACKNOWLEDGED)")
 }
 
 func (f *reportFlags) filter() (repo.MismatchFilter, string, error) {
-	var mf repo.MismatchFilter
-	var desc []string
-	var err error
-	if f.from != "" {
-		if mf.From, err = parseTime("--from", f.from); err != nil {
-			return mf, "", err
-		}
-		desc = append(desc, "from="+f.from)
+	q := jobs.ReportQuery{From: f.from, To: f.to, Kind: f.kind, Channel: f.channel, Merchant: f.merchant, Resolution: f.resolution}
+	mf, desc, err := q.Filter(time.UTC, func(field string) string { return "--" + field })
+	if err != nil {
+		return mf, "", usageErr("%v", err)
 	}
-	if f.to != "" {
-		if mf.To, err = parseTime("--to", f.to); err != nil {
-			return mf, "", err
-		}
-		desc = append(desc, "to="+f.to)
-	}
-	if !mf.From.IsZero() && !mf.To.IsZero() && !mf.From.Before(mf.To) {
-		return mf, "", usageErr("--from (%s) must be before --to (%s)", f.from, f.to)
-	}
-	if f.kind != "" {
-		k := recon.MismatchKind(strings.ToUpper(f.kind))
-		ok := false
-		for _, v := range recon.MismatchKinds {
-			ok = ok || v == k
-		}
-		if !ok {
-			return mf, "", usageErr("--kind %q is not a mismatch kind (one of %v)", f.kind, recon.MismatchKinds)
-		}
-		mf.Kind = k
-		desc = append(desc, "kind="+string(k))
-	}
-	if f.resolution != "" {
-		r := recon.Resolution(strings.ToUpper(f.resolution))
-		if r != recon.ResolutionOpen && r != recon.ResolutionAcknowledged && r != recon.ResolutionResolved {
-			return mf, "", usageErr("--resolution must be OPEN, ACKNOWLEDGED or RESOLVED, not %q", f.resolution)
-		}
-		mf.Resolution = r
-		desc = append(desc, "resolution="+string(r))
-	}
-	if f.channel != "" {
-		mf.Channel = f.channel
-		desc = append(desc, "channel="+f.channel)
-	}
-	if f.merchant != "" {
-		mf.Merchant = f.merchant
-		desc = append(desc, "merchant="+f.merchant)
-	}
-	return mf, strings.Join(desc, " "), nil
+	return mf, desc, nil
 }
 
 func (a *app) reportCommand() *cobra.Command {
@@ -123,23 +82,7 @@ func (a *app) reportCommand() *cobra.Command {
 }
 
 func buildReport(ctx context.Context, store *repo.Store, mf repo.MismatchFilter, desc string, now time.Time) (jobs.Report, error) {
-	rows, err := store.ListMismatches(ctx, mf)
-	if err != nil {
-		return jobs.Report{}, err
-	}
-	names := map[string]string{}
-	for _, m := range rows {
-		if _, ok := names[m.MerchantID]; ok {
-			continue
-		}
-		names[m.MerchantID] = ""
-		if mer, err := store.GetMerchant(ctx, m.MerchantID); err == nil {
-			names[m.MerchantID] = mer.Name
-		} else if !errors.Is(err, recon.ErrNotFound) {
-			return jobs.Report{}, err
-		}
-	}
-	return jobs.Report{Title: "recon mismatch report", GeneratedAt: now, Filter: desc, Rows: rows, MerchantNames: names}, nil
+	return jobs.BuildReport(ctx, store, mf, desc, now)
 }
 
 // writeReport writes to stdout, or to a temporary file next to out renamed
@@ -292,7 +235,7 @@ func (a *app) mismatchCommand() *cobra.Command {
 				return usageErr("--by NAME is required")
 			}
 			return a.withStore(cmd, func(ctx context.Context, store *repo.Store) error {
-				if err := store.Acknowledge(ctx, id, by, time.Now().UTC()); err != nil {
+				if err := store.Acknowledge(ctx, id, cliActor(by), time.Now().UTC()); err != nil {
 					return resolutionErr(err)
 				}
 				fmt.Fprintf(a.stdout, "mismatch %d acknowledged by %s\n", id, by)
@@ -314,7 +257,7 @@ func (a *app) mismatchCommand() *cobra.Command {
 				return usageErr("--by NAME and --note TEXT are required")
 			}
 			return a.withStore(cmd, func(ctx context.Context, store *repo.Store) error {
-				if err := store.Resolve(ctx, id, by, note, time.Now().UTC()); err != nil {
+				if err := store.Resolve(ctx, id, cliActor(by), note, time.Now().UTC()); err != nil {
 					return resolutionErr(err)
 				}
 				fmt.Fprintf(a.stdout, "mismatch %d resolved by %s\n", id, by)
@@ -350,6 +293,11 @@ func (a *app) mismatchCommand() *cobra.Command {
 	root.AddCommand(list, ack, resolve, history)
 	return root
 }
+
+// cliActor is who the CLI records for --by NAME: "cli:NAME", so finance can
+// tell a name typed on the command line from a person the console
+// authenticated (recorded as their plain user name).
+func cliActor(by string) string { return "cli:" + strings.TrimSpace(by) }
 
 func orDefault(s, def string) string {
 	if s == "" {
@@ -390,13 +338,20 @@ func (a *app) check(ctx context.Context, cfg Config, store *repo.Store, chans ma
 	if err != nil {
 		return err
 	}
-	ch, ok := chans[o.Channel]
-	if !ok {
+	desk := &jobs.Desk{Store: store, Channels: chans, Policy: policyOf(cfg)}
+	c, err := desk.Check(ctx, o)
+	if errors.Is(err, jobs.ErrNoChannel) {
 		return fmt.Errorf("check order %s: its channel %q is not in %s", orderNo, o.Channel, cfg.path)
 	}
+	if err != nil {
+		return err
+	}
 	w := a.stdout
-	now := time.Now().UTC()
-	res, lerr := ch.Lookup(ctx, o)
+	lerr := c.LookupErr
+	var res recon.LookupResult
+	if c.Lookup != nil {
+		res = *c.Lookup
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "order %s (id %d, merchant %s, channel %s, created %s)\n\n", o.OrderNo, o.ID, o.MerchantID, o.Channel, o.CreatedAt.Format(time.RFC3339))
 	fmt.Fprintln(tw, "\tLOCAL\tCHANNEL")
@@ -417,12 +372,7 @@ func (a *app) check(ctx context.Context, cfg Config, store *repo.Store, chans ma
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	var out recon.Outcome
-	if lerr != nil {
-		out = recon.Failed(o, lerr.Error(), policyOf(cfg), now)
-	} else {
-		out = recon.Decide(o, res, policyOf(cfg), now, ch.CanClose())
-	}
+	out := c.Outcome
 	fmt.Fprintf(w, "\ndecision: %s\n", describeOutcome(out))
 
 	trs, err := store.Transitions(ctx, o.ID)
@@ -470,25 +420,7 @@ func (a *app) check(ctx context.Context, cfg Config, store *repo.Store, chans ma
 	return nil
 }
 
-func describeOutcome(out recon.Outcome) string {
-	switch out.Action {
-	case recon.ActionTransition:
-		return fmt.Sprintf("%s to %s, notify %s", out.Action, out.To, out.Event)
-	case recon.ActionHold, recon.ActionReport:
-		return fmt.Sprintf("%s: mismatch %s: %s", out.Action, out.Mismatch.Kind, out.Mismatch.Detail)
-	case recon.ActionReschedule:
-		s := fmt.Sprintf("%s: query again at %s", out.Action, fmtTimeP(out.NextQueryAt))
-		if out.QueryError != "" {
-			s += " (lookup failed: " + out.QueryError + ")"
-		}
-		return s
-	case recon.ActionClose:
-		return "CLOSE: expired; close at the channel, look up again and decide"
-	case recon.ActionNone:
-		return "NONE: local state agrees with the channel"
-	}
-	return string(out.Action)
-}
+func describeOutcome(out recon.Outcome) string { return jobs.DescribeOutcome(out) }
 
 func fmtTimeP(t *time.Time) string {
 	if t == nil {

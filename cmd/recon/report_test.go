@@ -167,7 +167,7 @@ func TestMismatchListAckResolveAndLimit(t *testing.T) {
 		t.Fatalf("list:\n%s", out)
 	}
 	_, out, _ = runCLI(t, nil, "mismatch", "history", id(0), "--config", cfg)
-	for _, want := range []string{"OPENED", "ACKNOWLEDGED", "ann", "RESOLVED", "refunded"} {
+	for _, want := range []string{"OPENED", "ACKNOWLEDGED", "cli:ann", "RESOLVED", "refunded"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("history lacks %q:\n%s", want, out)
 		}

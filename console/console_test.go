@@ -1,0 +1,538 @@
+package console_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel"
+	"github.com/recon-dev/recon/channel/simulator"
+	"github.com/recon-dev/recon/console"
+	"github.com/recon-dev/recon/jobs"
+	"github.com/recon-dev/recon/repo"
+	"github.com/recon-dev/recon/repo/repotest"
+)
+
+var t0 = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+
+const (
+	viewer   = "vic@example.com"
+	resolver = "rita@example.com"
+	admin    = "ann@example.com"
+	merchant = "杭州小店"
+)
+
+var users = []console.User{{Name: viewer, Role: console.Viewer}, {Name: resolver, Role: console.Resolver}, {Name: admin, Role: console.Admin}}
+
+// env is one database with three mismatches, the simulator behind the
+// desk, and a console in proxy mode trusting 127.0.0.1.
+type env struct {
+	t      *testing.T
+	db     repotest.DB
+	sim    *simulator.Sim
+	clock  *recon.FakeClock
+	h      http.Handler
+	orders map[string]*recon.Order
+	ids    map[string]int64 // mismatch id by order number
+	// beforeLookup runs inside the channel lookup (to move an order meanwhile).
+	beforeLookup func()
+}
+
+type hookedLookup struct {
+	e     *env
+	inner channel.Lookup
+}
+
+func (h hookedLookup) Lookup(ctx context.Context, o recon.Order) (recon.LookupResult, error) {
+	if h.e.beforeLookup != nil {
+		h.e.beforeLookup()
+	}
+	return h.inner.Lookup(ctx, o)
+}
+
+func newEnv(t *testing.T, db repotest.DB, mod func(*console.Options)) *env {
+	t.Helper()
+	ctx := context.Background()
+	e := &env{t: t, db: db, sim: simulator.New(simulator.Config{Seed: 1}), clock: recon.NewFakeClock(t0),
+		orders: map[string]*recon.Order{}, ids: map[string]int64{}}
+	if err := db.Store.UpsertMerchant(ctx, repo.Merchant{ID: "m1", Name: merchant, NotifyURL: "https://m1.example/n"}, t0); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(no string, st recon.Status, amount int64) *recon.Order {
+		o := repotest.Order(no, t0)
+		o.Status, o.Amount = st, amount
+		e.orders[no] = &o
+		return &o
+	}
+	amt, stuck, paid := mk("o-amt", recon.StatusPending, 10000), mk("o-stuck", recon.StatusPending, 2550), mk("o-paid", recon.StatusPaid, 399)
+	repotest.Seed(t, db.Store, amt, stuck, paid)
+	for _, c := range []struct {
+		o   *recon.Order
+		m   recon.Mismatch
+		day time.Duration
+	}{
+		{amt, recon.Mismatch{Kind: recon.MismatchAmount, LocalStatus: recon.StatusPending, ChannelStatus: recon.ChannelPaid,
+			LocalAmount: 10000, ChannelAmount: 10050, LocalCurrency: "CNY", ChannelCurrency: "CNY", Detail: "channel amount 10050, local 10000"}, 0},
+		{stuck, recon.Mismatch{Kind: recon.MismatchStuckPending, LocalStatus: recon.StatusPending, ChannelStatus: recon.ChannelPending,
+			LocalAmount: 2550, LocalCurrency: "CNY", Detail: "still PENDING"}, 24 * time.Hour},
+		{paid, recon.Mismatch{Kind: recon.MismatchLocalPaidChannelUnpaid, LocalStatus: recon.StatusPaid, ChannelStatus: recon.ChannelClosed,
+			LocalAmount: 399, LocalCurrency: "CNY", Detail: "local PAID, channel CLOSED"}, 48 * time.Hour},
+	} {
+		if _, err := db.Store.RecordMismatch(ctx, *c.o, c.m, repo.CommitMeta{Source: "test", Now: t0.Add(c.day)}); err != nil {
+			t.Fatal(err)
+		}
+		ms, err := db.Store.ListMismatches(ctx, repo.MismatchFilter{OrderID: c.o.ID})
+		if err != nil || len(ms) != 1 {
+			t.Fatalf("mismatch of %s: %v %v", c.o.OrderNo, ms, err)
+		}
+		e.ids[c.o.OrderNo] = ms[0].ID
+	}
+	e.sim.Set("o-amt", simulator.Behaviour{Status: recon.ChannelPaid, Amount: 10050})
+	e.sim.Set("o-stuck", simulator.Behaviour{Status: recon.ChannelPending})
+	e.sim.Set("o-paid", simulator.Behaviour{Status: recon.ChannelClosed})
+	g := channel.NewGuarded("sim", hookedLookup{e, e.sim}, 0, channel.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: time.Millisecond, MaxElapsed: 10 * time.Millisecond})
+	loc, _ := time.LoadLocation("Asia/Shanghai")
+	opt := console.Options{
+		Store: db.Store,
+		Desk:  &jobs.Desk{Store: db.Store, Channels: map[string]jobs.Channel{"sim": g}, Clock: e.clock, Policy: recon.Policy{MaxAge: 24 * time.Hour, Schedule: []time.Duration{time.Minute}}},
+		Auth: console.Auth{Mode: console.ModeProxy, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+			Users: users},
+		Location: loc, Channels: []string{"sim"}, Clock: e.clock, Key: []byte("test key"),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if mod != nil {
+		mod(&opt)
+	}
+	srv, err := console.New(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.h = srv.Handler()
+	return e
+}
+
+// do serves one request from 127.0.0.1 as user ("" for none).
+func (e *env) do(method, path, user string, body url.Values, cookies ...*http.Cookie) *httptest.ResponseRecorder {
+	e.t.Helper()
+	var r *http.Request
+	if body != nil {
+		r = httptest.NewRequest(method, path, strings.NewReader(body.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	} else {
+		r = httptest.NewRequest(method, path, nil)
+	}
+	r.RemoteAddr = "127.0.0.1:40000"
+	if user != "" {
+		r.Header.Set("X-Forwarded-Email", user)
+	}
+	for _, c := range cookies {
+		r.AddCookie(c)
+	}
+	w := httptest.NewRecorder()
+	e.h.ServeHTTP(w, r)
+	return w
+}
+
+func (e *env) get(path, user string) *httptest.ResponseRecorder { return e.do("GET", path, user, nil) }
+
+var tokenRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+// session opens the mismatch page as user and returns the CSRF cookie and
+// the forms' token.
+func (e *env) session(user string, id int64) (*http.Cookie, string) {
+	e.t.Helper()
+	w := e.get(path(id), user)
+	if w.Code != 200 {
+		e.t.Fatalf("GET %s as %s: %d", path(id), user, w.Code)
+	}
+	var cookie *http.Cookie
+	for _, c := range w.Result().Cookies() {
+		if c.Name == "recon_csrf" {
+			cookie = c
+		}
+	}
+	m := tokenRE.FindStringSubmatch(w.Body.String())
+	if cookie == nil || m == nil {
+		e.t.Fatalf("no csrf cookie or token for %s", user)
+	}
+	if !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
+		e.t.Fatalf("csrf cookie is not HttpOnly and SameSite=Strict: %+v", cookie)
+	}
+	return cookie, m[1]
+}
+
+// post sends a form as user with a valid CSRF cookie and token (unless
+// token is "-": none).
+func (e *env) post(user string, id int64, action string, form url.Values, token string) *httptest.ResponseRecorder {
+	e.t.Helper()
+	cookie, tok := e.session(user, id)
+	if form == nil {
+		form = url.Values{}
+	}
+	switch token {
+	case "":
+		form.Set("csrf_token", tok)
+	case "-":
+	default:
+		form.Set("csrf_token", token)
+	}
+	return e.do("POST", path(id)+"/"+action, user, form, cookie)
+}
+
+func path(id int64) string { return "/mismatches/" + itoa(id) }
+
+func itoa(n int64) string { return strconvFormat(n) }
+
+func (e *env) mismatch(no string) repo.MismatchRecord {
+	e.t.Helper()
+	m, err := e.db.Store.GetMismatch(context.Background(), e.ids[no])
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return m
+}
+
+func (e *env) order(no string) recon.Order {
+	e.t.Helper()
+	o, err := e.db.Store.GetOrderByNo(context.Background(), no)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return o
+}
+
+func has(t *testing.T, w *httptest.ResponseRecorder, code int, wants ...string) {
+	t.Helper()
+	if w.Code != code {
+		t.Fatalf("status %d, want %d; body:\n%s", w.Code, code, w.Body.String())
+	}
+	for _, s := range wants {
+		if !strings.Contains(w.Body.String(), s) {
+			t.Fatalf("body lacks %q:\n%s", s, w.Body.String())
+		}
+	}
+}
+
+func lacks(t *testing.T, w *httptest.ResponseRecorder, nots ...string) {
+	t.Helper()
+	for _, s := range nots {
+		if strings.Contains(w.Body.String(), s) {
+			t.Fatalf("body has %q:\n%s", s, w.Body.String())
+		}
+	}
+}
+
+func TestAuthentication(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := newEnv(t, db, nil)
+		has(t, e.get("/healthz", ""), 200, "ok")
+		has(t, e.get("/mismatches", ""), 403, "sign-in proxy sent no user")
+		has(t, e.get("/mismatches", "mallory@example.com"), 403, "not a user of this console")
+		// The header is believed from the trusted proxy only.
+		r := httptest.NewRequest("GET", "/mismatches", nil)
+		r.RemoteAddr = "10.1.2.3:5555"
+		r.Header.Set("X-Forwarded-Email", admin)
+		w := httptest.NewRecorder()
+		e.h.ServeHTTP(w, r)
+		has(t, w, 403, "not one it uses")
+		lacks(t, w, "o-amt", merchant)
+		// Case does not matter in an e-mail address.
+		has(t, e.get("/mismatches", strings.ToUpper(viewer)), 200, "o-amt")
+		for _, u := range []string{viewer, resolver, admin} {
+			w := e.get("/mismatches", u)
+			has(t, w, 200, u)
+			h := w.Header()
+			if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
+				t.Fatalf("CSP %q", csp)
+			}
+			if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") == "" || h.Get("Cache-Control") != "no-store" {
+				t.Fatalf("security headers: %v", h)
+			}
+		}
+	})
+}
+
+func TestBasicAuth(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret pass"), bcrypt.MinCost)
+		e := newEnv(t, db, func(o *console.Options) {
+			o.Auth = console.Auth{Mode: console.ModeBasic, Users: []console.User{{Name: "ann", Role: console.Admin, PasswordHash: string(hash)}}}
+		})
+		req := func(user, pw string) *httptest.ResponseRecorder {
+			r := httptest.NewRequest("GET", "/mismatches", nil)
+			if user != "" {
+				r.SetBasicAuth(user, pw)
+			}
+			w := httptest.NewRecorder()
+			e.h.ServeHTTP(w, r)
+			return w
+		}
+		w := req("", "")
+		has(t, w, 401)
+		if !strings.HasPrefix(w.Header().Get("WWW-Authenticate"), "Basic ") {
+			t.Fatalf("no basic challenge: %v", w.Header())
+		}
+		has(t, req("ann", "wrong"), 401)
+		has(t, req("bob", "s3cret pass"), 403)
+		has(t, req("ann", "s3cret pass"), 200, "o-amt")
+		has(t, req("ann", "s3cret pass"), 200, "o-amt") // verified once, remembered
+		lacks(t, req("ann", "wrong"), string(hash))
+	})
+}
+
+func TestListFiltersTotalsAndPaging(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := newEnv(t, db, func(o *console.Options) { o.PageSize = 2 })
+		w := e.get("/mismatches", viewer)
+		// Unresolved by default; merchant names; amounts in major units with
+		// the currency; times in the display zone, named.
+		has(t, w, 200, "o-amt", "o-stuck", merchant, "100.00 CNY", "100.50 CNY", "0.50 CNY", "Asia/Shanghai (UTC&#43;08:00)",
+			"2026-11-20 16:00:00", `id="chart"`, "page 1 of 2", `id="total-count">3<`)
+		lacks(t, w, "o-paid") // third, on page 2
+		has(t, e.get("/mismatches?page=2", viewer), 200, "o-paid", "page 2 of 2")
+		w = e.get("/mismatches?kind=AMOUNT_MISMATCH", viewer)
+		has(t, w, 200, "o-amt", `id="total-count">1<`)
+		lacks(t, w, "o-stuck")
+		has(t, e.get("/mismatches?channel=sim&merchant=m1&from=2026-11-21&to=2026-11-22", viewer), 200, "o-stuck", `id="total-count">1<`)
+		w = e.get("/mismatches?resolution=RESOLVED", viewer)
+		has(t, w, 200, `id="total-count">0<`, "No mismatches in this selection")
+		w = e.get("/mismatches?merchant=other", viewer)
+		has(t, w, 200, `id="total-count">0<`)
+		has(t, e.get("/mismatches?kind=NOPE", viewer), 400, "kind: &#34;NOPE&#34; is not a mismatch kind")
+		has(t, e.get("/mismatches?from=2026-11-22&to=2026-11-21", viewer), 400, "must be before")
+		// Script in a parameter comes back escaped.
+		w = e.get("/mismatches?merchant=%3Cscript%3Ealert(1)%3C/script%3E", viewer)
+		has(t, w, 200, "&lt;script&gt;")
+		lacks(t, w, "<script>alert")
+	})
+}
+
+func TestCSVIsTheReport(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := newEnv(t, db, nil)
+		ctx := context.Background()
+		for _, c := range []struct {
+			query string
+			q     jobs.ReportQuery
+		}{
+			{"", jobs.ReportQuery{Resolution: "UNRESOLVED"}},
+			{"?resolution=ALL", jobs.ReportQuery{}},
+			{"?kind=STUCK_PENDING&resolution=OPEN", jobs.ReportQuery{Kind: "STUCK_PENDING", Resolution: "OPEN"}},
+			{"?from=2026-11-21", jobs.ReportQuery{From: "2026-11-21T00:00:00+08:00", Resolution: "UNRESOLVED"}},
+		} {
+			w := e.get("/mismatches.csv"+c.query, viewer)
+			has(t, w, 200)
+			if ct := w.Header().Get("Content-Type"); ct != "text/csv; charset=utf-8" || !strings.Contains(w.Header().Get("Content-Disposition"), "attachment") {
+				t.Fatalf("csv headers: %v", w.Header())
+			}
+			mf, desc, err := c.q.Filter(time.UTC, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := jobs.BuildReport(ctx, db.Store, mf, desc, t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want bytes.Buffer
+			if err := rep.WriteCSV(&want); err != nil {
+				t.Fatal(err)
+			}
+			if w.Body.String() != want.String() {
+				t.Fatalf("csv%s differs from the report:\n%s\nwant:\n%s", c.query, w.Body.String(), want.String())
+			}
+			if len(rep.Rows) == 0 {
+				t.Fatalf("csv%s: the case selects nothing", c.query)
+			}
+		}
+		if !strings.Contains(e.get("/mismatches.csv", viewer).Body.String(), merchant) {
+			t.Fatal("csv lacks the merchant's name")
+		}
+		has(t, e.get("/mismatches.csv?resolution=maybe", viewer), 400, "resolution")
+	})
+}
+
+func TestDetailByRole(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := newEnv(t, db, nil)
+		id := e.ids["o-amt"]
+		w := e.get(path(id), viewer)
+		has(t, w, 200, "AMOUNT_MISMATCH", "o-amt", merchant, "100.00 CNY", "100.50 CNY", "OPENED", `id="check-now"`, "view and export only")
+		lacks(t, w, `id="ack"`, `id="resolve"`, `id="accept"`)
+		w = e.get(path(id), resolver)
+		has(t, w, 200, `id="ack"`, `id="resolve"`)
+		lacks(t, w, `id="accept"`, `id="close"`)
+		has(t, e.get(path(id), admin), 200, `id="ack"`, `id="resolve"`, `id="accept"`, `id="close"`)
+		// A terminal order offers no change.
+		w = e.get(path(e.ids["o-paid"]), admin)
+		has(t, w, 200, `id="resolve"`)
+		lacks(t, w, `id="accept"`, `id="close"`)
+		has(t, e.get("/mismatches/999999", viewer), 404, "does not exist")
+		has(t, e.get("/mismatches/abc", viewer), 404)
+	})
+}
+
+func TestCheckNowAppliesNothing(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := newEnv(t, db, nil)
+		before := e.order("o-amt")
+		w := e.post(viewer, e.ids["o-amt"], "check", nil, "")
+		has(t, w, 200, `id="decision"`, "HOLD: mismatch AMOUNT_MISMATCH", "Nothing was applied", "Channel now")
+		if after := e.order("o-amt"); after.Version != before.Version || after.Status != before.Status || after.QueryAttempts != before.QueryAttempts {
+			t.Fatalf("check changed the order: %+v -> %+v", before, after)
+		}
+		has(t, e.post(viewer, e.ids["o-amt"], "check", nil, "-"), 403, "expired")
+	})
+}
+
+func TestAcknowledgeAndResolve(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := newEnv(t, db, nil)
+		id := e.ids["o-amt"]
+		// No token, a wrong token, another user's token: refused.
+		has(t, e.post(resolver, id, "ack", nil, "-"), 403, "expired")
+		has(t, e.post(resolver, id, "ack", nil, "forged"), 403)
+		_, vicToken := e.session(viewer, id)
+		has(t, e.post(resolver, id, "ack", nil, vicToken), 403)
+		// A viewer with a good token may not.
+		has(t, e.post(viewer, id, "ack", nil, ""), 403, "role (viewer)")
+		if m := e.mismatch("o-amt"); m.Resolution != recon.ResolutionOpen {
+			t.Fatalf("refused acks changed it: %s", m.Resolution)
+		}
+		w := e.post(resolver, id, "ack", url.Values{"by": {"mallory"}}, "")
+		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != path(id)+"?done=ack" {
+			t.Fatalf("ack: %d %v", w.Code, w.Header())
+		}
+		has(t, e.get(path(id)+"?done=ack", resolver), 200, "Acknowledged.", "ACKNOWLEDGED")
+		// Twice: the state changed meanwhile.
+		has(t, e.post(resolver, id, "ack", nil, ""), 409, "nothing was changed")
+
+		has(t, e.post(resolver, id, "resolve", url.Values{"note": {"  "}}, ""), 400, "A note is required")
+		has(t, e.post(resolver, id, "resolve", url.Values{"note": {strings.Repeat("x", 2001)}}, ""), 400, "longer than")
+		has(t, e.post(resolver, id, "resolve", url.Values{"note": {strings.Repeat("x", 70000)}}, ""), 413)
+		w = e.post(resolver, id, "resolve", url.Values{"note": {"refunded 0.50, FIN-1"}, "resolved_by": {"mallory"}, "by": {"mallory"}, "user": {"mallory"}}, "")
+		if w.Code != http.StatusSeeOther {
+			t.Fatalf("resolve: %d %s", w.Code, w.Body.String())
+		}
+		m := e.mismatch("o-amt")
+		if m.Resolution != recon.ResolutionResolved || m.ResolvedBy != resolver || m.ResolutionNote != "refunded 0.50, FIN-1" {
+			t.Fatalf("resolved: %+v", m)
+		}
+		hist, err := db.Store.MismatchHistory(context.Background(), id)
+		if err != nil || len(hist) != 3 || hist[1].By != resolver || hist[2].By != resolver {
+			t.Fatalf("history: %+v %v", hist, err)
+		}
+		w = e.get(path(id), resolver)
+		has(t, w, 200, "RESOLVED", "refunded 0.50, FIN-1", resolver)
+		lacks(t, w, "mallory", `id="resolve"`)
+		has(t, e.post(resolver, id, "resolve", url.Values{"note": {"again"}}, ""), 409)
+	})
+}
+
+func TestAdminChangesTheOrder(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := newEnv(t, db, nil)
+		ctx := context.Background()
+		amt, stuck, paid := e.ids["o-amt"], e.ids["o-stuck"], e.ids["o-paid"]
+		has(t, e.post(resolver, amt, "accept", url.Values{"note": {"x"}}, ""), 403, "needs admin")
+		has(t, e.post(admin, amt, "accept", nil, ""), 400, "A note is required")
+		has(t, e.post(admin, amt, "accept", url.Values{"note": {"x"}}, "-"), 403)
+
+		// The order moves while the console looks it up: refused, nothing written.
+		e.beforeLookup = func() {
+			e.beforeLookup = nil
+			o := e.order("o-amt")
+			if _, err := db.Store.Commit(ctx, recon.Outcome{Action: recon.ActionTransition, Order: o, To: recon.StatusFailed, Event: recon.EventFailed},
+				repo.CommitMeta{Source: "callback", Now: t0}); err != nil {
+				t.Error(err)
+			}
+		}
+		has(t, e.post(admin, amt, "accept", url.Values{"note": {"customer paid 100.50"}}, ""), 409, "order moved since it was read")
+		if o := e.order("o-amt"); o.Status != recon.StatusFailed {
+			t.Fatalf("after the race the order is %s", o.Status)
+		}
+		if m := e.mismatch("o-amt"); m.Resolution != recon.ResolutionOpen {
+			t.Fatalf("a refused accept resolved the mismatch: %+v", m)
+		}
+		// Now FAILED (terminal): no longer changeable.
+		has(t, e.post(admin, amt, "accept", url.Values{"note": {"x"}}, ""), 409, "never changes a terminal order")
+
+		// Close the stuck order locally.
+		w := e.post(admin, stuck, "close", url.Values{"note": {"customer abandoned"}, "resolved_by": {"mallory"}}, "")
+		if w.Code != http.StatusSeeOther {
+			t.Fatalf("close: %d %s", w.Code, w.Body.String())
+		}
+		o := e.order("o-stuck")
+		if o.Status != recon.StatusClosed || o.Version != 1 {
+			t.Fatalf("closed order: %+v", o)
+		}
+		trs, _ := db.Store.Transitions(ctx, o.ID)
+		notes, _ := db.Store.NotificationsOf(ctx, o.ID)
+		if len(trs) != 1 || trs[0].Source != console.Source || trs[0].ToStatus != recon.StatusClosed || len(notes) != 1 || notes[0].Event != recon.EventClosed {
+			t.Fatalf("audit %+v outbox %+v", trs, notes)
+		}
+		if m := e.mismatch("o-stuck"); m.Resolution != recon.ResolutionResolved || m.ResolvedBy != admin || m.ResolutionNote != "customer abandoned" {
+			t.Fatalf("mismatch: %+v", m)
+		}
+		has(t, e.get(path(stuck)+"?done=close", admin), 200, "The order is closed", "CLOSED", "console", "order.closed")
+
+		// A terminal order is never changed.
+		has(t, e.post(admin, paid, "close", url.Values{"note": {"x"}}, ""), 409, "never changes a terminal order")
+		if o := e.order("o-paid"); o.Status != recon.StatusPaid || o.Version != 0 {
+			t.Fatalf("paid order changed: %+v", o)
+		}
+	})
+}
+
+func TestAdminAcceptsTheChannel(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := newEnv(t, db, nil)
+		ctx := context.Background()
+		id := e.ids["o-amt"]
+		w := e.post(admin, id, "accept", url.Values{"note": {"customer paid 100.50; 0.50 refunded"}}, "")
+		if w.Code != http.StatusSeeOther {
+			t.Fatalf("accept: %d %s", w.Code, w.Body.String())
+		}
+		o := e.order("o-amt")
+		trs, _ := db.Store.Transitions(ctx, o.ID)
+		notes, _ := db.Store.NotificationsOf(ctx, o.ID)
+		if o.Status != recon.StatusPaid || o.ChannelTxnID == "" || len(trs) != 1 || trs[0].Source != console.Source || len(notes) != 1 || notes[0].Event != recon.EventPaid {
+			t.Fatalf("order %+v audit %+v outbox %+v", o, trs, notes)
+		}
+		if m := e.mismatch("o-amt"); m.Resolution != recon.ResolutionResolved || m.ResolvedBy != admin {
+			t.Fatalf("mismatch: %+v", m)
+		}
+		// A channel that says nothing final cannot be accepted.
+		has(t, e.post(admin, e.ids["o-stuck"], "accept", url.Values{"note": {"x"}}, ""), 409, "not a final state")
+	})
+}
+
+func TestRuns(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := newEnv(t, db, nil)
+		ctx := context.Background()
+		id, err := db.Store.StartRun(ctx, jobs.KindReconcile, false, "", "host/1", t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Store.FinishRun(ctx, id, repo.RunSucceeded, repo.RunCounters{Scanned: 1234, Paid: 77}, "", t0.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		has(t, e.get("/runs", viewer), 200, "reconcile", "SUCCEEDED", "1234", "77", "2026-11-20 16:01:00")
+		has(t, e.get("/runs", ""), 403)
+	})
+}
+
+func strconvFormat(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,433 @@
+package console
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/jobs"
+	"github.com/recon-dev/recon/repo"
+)
+
+// page is what every template gets.
+type page struct {
+	Title string
+	Nav   string
+	User  *User
+	CSRF  string
+	Zone  string
+	Flash string
+	Error string
+	Data  any
+}
+
+func (s *Server) zone() string {
+	loc := s.opt.Location
+	_, off := s.opt.Clock.Now().In(loc).Zone()
+	sign := "+"
+	if off < 0 {
+		sign, off = "-", -off
+	}
+	return fmt.Sprintf("%s (UTC%s%02d:%02d)", loc, sign, off/3600, off%3600/60)
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, req *request, status int, name, title string, data any) {
+	p := page{Title: title, Nav: name, Zone: s.zone(), Data: data}
+	if req != nil {
+		p.User, p.CSRF = &req.User, req.CSRF
+	}
+	if f, ok := flashes[r.URL.Query().Get("done")]; ok && status < 300 {
+		p.Flash = f
+	}
+	var buf bytes.Buffer
+	if err := s.pages[name].Execute(&buf, p); err != nil {
+		s.log.Error("console template failed", "page", name, "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// flashes are the messages a redirect after a write may ask for (?done=);
+// only these, so a link cannot put words on the page.
+var flashes = map[string]string{
+	"ack":     "Acknowledged.",
+	"resolve": "Resolved.",
+	"accept":  "The order now has the channel's state, and the mismatch is resolved.",
+	"close":   "The order is closed, and the mismatch is resolved.",
+}
+
+func (s *Server) funcs() template.FuncMap {
+	when := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.In(s.opt.Location).Format("2006-01-02 15:04:05")
+	}
+	return template.FuncMap{
+		"when": when,
+		"whenp": func(t *time.Time) string {
+			if t == nil {
+				return ""
+			}
+			return when(*t)
+		},
+		"utc":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"money": func(v int64, cur string) string { return jobs.FormatMinor(v, cur) + " " + cur },
+		"dispute": func(m repo.MismatchRecord) string {
+			return jobs.FormatMinor(jobs.AbsDifference(m.Mismatch), m.LocalCurrency) + " " + m.LocalCurrency
+		},
+		"f1":      func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
+		"outcome": jobs.DescribeOutcome,
+		"lower":   strings.ToLower,
+		"list":    func(v ...string) []string { return v },
+		"add": func(v ...int) int {
+			n := 0
+			for _, x := range v {
+				n += x
+			}
+			return n
+		},
+	}
+}
+
+// listData is the mismatch list page.
+type listData struct {
+	Query      jobs.ReportQuery
+	Kinds      []recon.MismatchKind
+	Channels   []string
+	Filter     string
+	Totals     jobs.Totals
+	Chart      jobs.Chart
+	Rows       []repo.MismatchRecord
+	Names      map[string]string
+	Page, Last int
+	First      int // 1-based number of the first row shown
+	Prev, Next string
+	CSV        string
+}
+
+// query reads the list's parameters. Without resolution the list shows the
+// unresolved mismatches; resolution=ALL shows every one.
+func query(r *http.Request) (jobs.ReportQuery, jobs.ReportQuery) {
+	v := r.URL.Query()
+	shown := jobs.ReportQuery{From: v.Get("from"), To: v.Get("to"), Kind: v.Get("kind"), Channel: v.Get("channel"),
+		Merchant: strings.TrimSpace(v.Get("merchant")), Resolution: strings.ToUpper(v.Get("resolution"))}
+	q := shown
+	switch q.Resolution {
+	case "":
+		q.Resolution = jobs.ResolutionUnresolved
+	case "ALL":
+		q.Resolution = ""
+	}
+	return shown, q
+}
+
+func (s *Server) report(r *http.Request) (jobs.ReportQuery, jobs.Report, error) {
+	shown, q := query(r)
+	mf, desc, err := q.Filter(s.opt.Location, nil)
+	if err != nil {
+		return shown, jobs.Report{}, err
+	}
+	rep, err := jobs.BuildReport(r.Context(), s.opt.Store, mf, desc, s.opt.Clock.Now())
+	return shown, rep, err
+}
+
+func (s *Server) list(w http.ResponseWriter, r *http.Request, req *request) {
+	shown, rep, err := s.report(r)
+	d := listData{Query: shown, Kinds: recon.MismatchKinds, Channels: s.opt.Channels}
+	var qe *jobs.QueryError
+	if errors.As(err, &qe) {
+		s.render(w, r, req, http.StatusBadRequest, "list", "Mismatches", struct {
+			listData
+			Invalid string
+		}{d, qe.Error()})
+		return
+	}
+	if err != nil {
+		s.internal(w, r, req, err)
+		return
+	}
+	d.Filter, d.Totals, d.Names = rep.Filter, rep.Totals(), rep.MerchantNames
+	d.Chart = jobs.DayChart(d.Totals.PerDay)
+	d.Channels = channelsOf(s.opt.Channels, rep.Rows)
+	n := s.opt.PageSize
+	d.Last = max(1, (len(rep.Rows)+n-1)/n)
+	d.Page, _ = strconv.Atoi(r.URL.Query().Get("page"))
+	d.Page = min(max(d.Page, 1), d.Last)
+	from := (d.Page - 1) * n
+	d.Rows = rep.Rows[from:min(from+n, len(rep.Rows))]
+	d.First = from + 1
+	link := func(p int) string {
+		v := r.URL.Query()
+		v.Set("page", strconv.Itoa(p))
+		return "/mismatches?" + v.Encode()
+	}
+	if d.Page > 1 {
+		d.Prev = link(d.Page - 1)
+	}
+	if d.Page < d.Last {
+		d.Next = link(d.Page + 1)
+	}
+	v := r.URL.Query()
+	v.Del("page")
+	d.CSV = "/mismatches.csv"
+	if len(v) > 0 {
+		d.CSV += "?" + v.Encode()
+	}
+	s.render(w, r, req, http.StatusOK, "list", "Mismatches", struct {
+		listData
+		Invalid string
+	}{d, ""})
+}
+
+// channelsOf lists the configured channels and any other a row names.
+func channelsOf(configured []string, rows []repo.MismatchRecord) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range configured {
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	for _, m := range rows {
+		if !seen[m.Channel] {
+			seen[m.Channel] = true
+			out = append(out, m.Channel)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// csv writes exactly what `recon report --format csv` writes for the same
+// selection.
+func (s *Server) csv(w http.ResponseWriter, r *http.Request, req *request) {
+	_, rep, err := s.report(r)
+	var qe *jobs.QueryError
+	if errors.As(err, &qe) {
+		s.fail(w, r, req, http.StatusBadRequest, qe.Error())
+		return
+	}
+	if err != nil {
+		s.internal(w, r, req, err)
+		return
+	}
+	var buf bytes.Buffer
+	if err := rep.WriteCSV(&buf); err != nil {
+		s.internal(w, r, req, err)
+		return
+	}
+	name := "recon-mismatches-" + s.opt.Clock.Now().In(s.opt.Location).Format("20060102-150405") + ".csv"
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// detailData is one mismatch's page.
+type detailData struct {
+	M             repo.MismatchRecord
+	MerchantName  string
+	Order         *recon.Order
+	History       []repo.MismatchEvent
+	Transitions   []repo.Transition
+	Notifications []repo.Notification
+	Check         *jobs.Check
+	CheckError    string
+	CanResolve    bool
+	CanChange     bool
+	Open          bool
+}
+
+func mismatchID(r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	return id, err == nil && id > 0
+}
+
+func (s *Server) detail(w http.ResponseWriter, r *http.Request, req *request) {
+	s.showDetail(w, r, req, http.StatusOK, "", nil, "")
+}
+
+// showDetail renders mismatch {id} with an error message, a check result or
+// a check error.
+func (s *Server) showDetail(w http.ResponseWriter, r *http.Request, req *request, status int, msg string, check *jobs.Check, checkErr string) {
+	id, ok := mismatchID(r)
+	if !ok {
+		s.fail(w, r, req, http.StatusNotFound, "No such mismatch.")
+		return
+	}
+	ctx := r.Context()
+	m, err := s.opt.Store.GetMismatch(ctx, id)
+	if errors.Is(err, recon.ErrNotFound) {
+		s.fail(w, r, req, http.StatusNotFound, fmt.Sprintf("Mismatch %d does not exist.", id))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, req, err)
+		return
+	}
+	d := detailData{M: m, Check: check, CheckError: checkErr}
+	d.Open = m.Resolution != recon.ResolutionResolved
+	d.CanResolve = req.User.Role >= Resolver && d.Open
+	if mer, err := s.opt.Store.GetMerchant(ctx, m.MerchantID); err == nil {
+		d.MerchantName = mer.Name
+	} else if !errors.Is(err, recon.ErrNotFound) {
+		s.internal(w, r, req, err)
+		return
+	}
+	if o, err := s.opt.Store.GetOrder(ctx, m.OrderID); err == nil {
+		d.Order = &o
+		d.CanChange = req.User.Role >= Admin && d.Open && o.Status == recon.StatusPending
+	} else if !errors.Is(err, recon.ErrNotFound) {
+		s.internal(w, r, req, err)
+		return
+	}
+	if d.History, err = s.opt.Store.MismatchHistory(ctx, id); err != nil {
+		s.internal(w, r, req, err)
+		return
+	}
+	if d.Order != nil {
+		if d.Transitions, err = s.opt.Store.Transitions(ctx, m.OrderID); err != nil {
+			s.internal(w, r, req, err)
+			return
+		}
+		if d.Notifications, err = s.opt.Store.NotificationsOf(ctx, m.OrderID); err != nil {
+			s.internal(w, r, req, err)
+			return
+		}
+	}
+	s.renderDetail(w, r, req, status, msg, d)
+}
+
+func (s *Server) renderDetail(w http.ResponseWriter, r *http.Request, req *request, status int, msg string, d detailData) {
+	s.render(w, r, req, status, "detail", fmt.Sprintf("Mismatch %d", d.M.ID), struct {
+		detailData
+		Message string
+	}{d, msg})
+}
+
+// check looks the order up now and shows what a pass would decide, without
+// applying it.
+func (s *Server) check(w http.ResponseWriter, r *http.Request, req *request) {
+	id, ok := mismatchID(r)
+	if !ok {
+		s.fail(w, r, req, http.StatusNotFound, "No such mismatch.")
+		return
+	}
+	m, err := s.opt.Store.GetMismatch(r.Context(), id)
+	if err != nil {
+		s.showDetail(w, r, req, http.StatusOK, "", nil, "")
+		return
+	}
+	o, err := s.opt.Store.GetOrder(r.Context(), m.OrderID)
+	if err != nil {
+		s.showDetail(w, r, req, http.StatusConflict, "The order of this mismatch is not in the database.", nil, "")
+		return
+	}
+	c, err := s.opt.Desk.Check(r.Context(), o)
+	switch {
+	case errors.Is(err, jobs.ErrNoChannel):
+		s.showDetail(w, r, req, http.StatusConflict, "", nil, fmt.Sprintf("Channel %q is not configured in this console.", o.Channel))
+	case err != nil:
+		s.internal(w, r, req, err)
+	case c.LookupErr != nil:
+		s.showDetail(w, r, req, http.StatusOK, "", &c, "The lookup failed: "+c.LookupErr.Error())
+	default:
+		s.showDetail(w, r, req, http.StatusOK, "", &c, "")
+	}
+}
+
+func (s *Server) ack(w http.ResponseWriter, r *http.Request, req *request) {
+	s.write(w, r, req, "ack", func(id int64, _ string) error {
+		return s.opt.Store.Acknowledge(r.Context(), id, req.User.Name, s.opt.Clock.Now())
+	})
+}
+
+func (s *Server) resolve(w http.ResponseWriter, r *http.Request, req *request) {
+	s.write(w, r, req, "resolve", func(id int64, note string) error {
+		return s.opt.Store.Resolve(r.Context(), id, req.User.Name, note, s.opt.Clock.Now())
+	})
+}
+
+func (s *Server) accept(w http.ResponseWriter, r *http.Request, req *request) {
+	s.write(w, r, req, "accept", func(id int64, note string) error {
+		_, err := s.opt.Desk.Accept(r.Context(), id, req.User.Name, note, Source)
+		return err
+	})
+}
+
+func (s *Server) closeOrder(w http.ResponseWriter, r *http.Request, req *request) {
+	s.write(w, r, req, "close", func(id int64, note string) error {
+		return s.opt.Desk.CloseLocally(r.Context(), id, req.User.Name, note, Source)
+	})
+}
+
+// maxNote bounds a resolution note (recon_mismatches.resolution_note).
+const maxNote = 2000
+
+// write runs one form's change for the authenticated user (never a name
+// from the form) and redirects to the mismatch, or shows why nothing was
+// changed.
+func (s *Server) write(w http.ResponseWriter, r *http.Request, req *request, what string, change func(id int64, note string) error) {
+	id, ok := mismatchID(r)
+	if !ok {
+		s.fail(w, r, req, http.StatusNotFound, "No such mismatch.")
+		return
+	}
+	note := strings.TrimSpace(r.PostFormValue("note"))
+	if what != "ack" {
+		if note == "" {
+			s.showDetail(w, r, req, http.StatusBadRequest, "A note is required: say why, for whoever reads this later.", nil, "")
+			return
+		}
+		if len([]rune(note)) > maxNote {
+			s.showDetail(w, r, req, http.StatusBadRequest, fmt.Sprintf("The note is longer than %d characters.", maxNote), nil, "")
+			return
+		}
+	}
+	err := change(id, note)
+	switch {
+	case err == nil:
+		s.log.Info("console change", "action", what, "mismatch", id, "by", req.User.Name)
+		http.Redirect(w, r, "/mismatches/"+strconv.FormatInt(id, 10)+"?"+url.Values{"done": {what}}.Encode(), http.StatusSeeOther)
+	case errors.Is(err, recon.ErrNotFound):
+		s.fail(w, r, req, http.StatusNotFound, fmt.Sprintf("Mismatch %d does not exist.", id))
+	case errors.Is(err, repo.ErrWrongResolution):
+		s.showDetail(w, r, req, http.StatusConflict, "Someone changed this mismatch meanwhile; nothing was changed. Here it is as it is now.", nil, "")
+	case errors.Is(err, recon.ErrConflict):
+		s.showDetail(w, r, req, http.StatusConflict, "The order moved since it was read (a callback or a pass changed it); nothing was changed. Look at it again before deciding.", nil, "")
+	case errors.Is(err, recon.ErrNotApplicable):
+		s.showDetail(w, r, req, http.StatusConflict, "Nothing was changed: "+err.Error()+".", nil, "")
+	case errors.Is(err, jobs.ErrNoChannel):
+		s.showDetail(w, r, req, http.StatusConflict, "Nothing was changed: the order's channel is not configured in this console.", nil, "")
+	case errors.Is(err, jobs.ErrLookup):
+		s.showDetail(w, r, req, http.StatusBadGateway, "Nothing was changed: "+err.Error()+".", nil, "")
+	default:
+		s.internal(w, r, req, err)
+	}
+}
+
+// runsData is the runs page.
+type runsData struct {
+	Runs []repo.Run
+}
+
+func (s *Server) runs(w http.ResponseWriter, r *http.Request, req *request) {
+	runs, err := s.opt.Store.ListRuns(r.Context(), 100)
+	if err != nil {
+		s.internal(w, r, req, err)
+		return
+	}
+	s.render(w, r, req, http.StatusOK, "runs", "Runs", runsData{Runs: runs})
+}
