@@ -153,8 +153,9 @@ var renderCases = []renderCase{
 		want: []string{"ServiceAccount/recon", "ConfigMap/recon-config", "Job/recon-backfill"},
 	},
 	{
-		dir:       "overlays/example",
-		want:      []string{"ServiceAccount/recon", "ConfigMap/recon-config", "CronJob/recon-reconcile", "CronJob/recon-notify"},
+		dir: "overlays/example",
+		want: []string{"ServiceAccount/recon", "ConfigMap/recon-config", "CronJob/recon-reconcile", "CronJob/recon-notify",
+			"Deployment/recon-console", "Service/recon-console"},
 		namespace: "payments",
 		pinned:    true,
 	},
@@ -215,11 +216,19 @@ func checkObjects(t *testing.T, tc renderCase, objs []object) {
 			checkBackfillJob(t, o.id(), v)
 			checkPod(t, tc, o.id(), &v.Spec.Template, configMaps)
 		case *appsv1.Deployment:
-			checkDeployment(t, o.id(), v)
+			if v.Name == "recon-console" {
+				checkConsole(t, o.id(), v, configMaps)
+			} else {
+				checkDeployment(t, o.id(), v)
+			}
 			checkPod(t, tc, o.id(), &v.Spec.Template, configMaps)
 			checkMetricsAddr(t, o.id(), v, configMaps)
 		case *corev1.Service:
-			checkService(t, o.id(), v, objs)
+			if v.Name == "recon-console" {
+				checkConsoleService(t, o.id(), v, objs)
+			} else {
+				checkService(t, o.id(), v, objs)
+			}
 		case *corev1.ServiceAccount:
 			if v.AutomountServiceAccountToken == nil || *v.AutomountServiceAccountToken {
 				t.Errorf("%s: automountServiceAccountToken must be false", o.id())
@@ -408,8 +417,17 @@ func checkPod(t *testing.T, tc renderCase, id string, tpl *corev1.PodTemplateSpe
 	if len(spec.InitContainers) > 0 {
 		t.Errorf("%s: unexpected init containers", id)
 	}
-	if len(spec.Containers) != 1 {
-		t.Fatalf("%s: want exactly one container, have %d", id, len(spec.Containers))
+	// One recon container; the console's pod also has its auth proxy.
+	var recons int
+	for _, c := range spec.Containers {
+		if c.Name == "recon" {
+			recons++
+		} else if c.Name != authProxy || !strings.HasSuffix(id, "/recon-console") {
+			t.Errorf("%s: unexpected container %q", id, c.Name)
+		}
+	}
+	if recons != 1 || len(spec.Containers) > 2 {
+		t.Fatalf("%s: want exactly one recon container, have %d of %d", id, recons, len(spec.Containers))
 	}
 
 	volumes := map[string]corev1.Volume{}
@@ -450,7 +468,7 @@ func checkPod(t *testing.T, tc renderCase, id string, tpl *corev1.PodTemplateSpe
 		if tc.pinned && !pinnedImage(c.Image) {
 			t.Errorf("%s: image %q is not pinned to a tag or digest", cid, c.Image)
 		}
-		if flagValue(c.Args, "--config") != configPath {
+		if c.Name != authProxy && flagValue(c.Args, "--config") != configPath {
 			t.Errorf("%s: args %q must pass --config %s", cid, c.Args, configPath)
 		}
 		for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
@@ -492,6 +510,13 @@ func checkPod(t *testing.T, tc renderCase, id string, tpl *corev1.PodTemplateSpe
 			}
 		}
 
+		if c.Name == authProxy {
+			// The proxy gets its own Secret, and none of recon's.
+			if len(c.EnvFrom) != 1 || c.EnvFrom[0].SecretRef == nil || c.EnvFrom[0].SecretRef.Name != "recon-console-oauth" || len(c.VolumeMounts) > 0 {
+				t.Errorf("%s: the auth proxy takes Secret recon-console-oauth only, and mounts nothing", cid)
+			}
+			continue
+		}
 		mounts := map[string]corev1.VolumeMount{}
 		for _, m := range c.VolumeMounts {
 			mounts[m.MountPath] = m
@@ -530,6 +555,103 @@ func checkPod(t *testing.T, tc renderCase, id string, tpl *corev1.PodTemplateSpe
 	}
 }
 
+// authProxy names the console's oauth2-proxy sidecar.
+const authProxy = "auth-proxy"
+
+func reconContainer(t *testing.T, id string, d *appsv1.Deployment) corev1.Container {
+	t.Helper()
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if c.Name == "recon" {
+			return c
+		}
+	}
+	t.Fatalf("%s: no container named recon", id)
+	return corev1.Container{}
+}
+
+// checkConsole checks the console: recon serve behind its auth proxy, which
+// is the only way in, and a config that trusts the proxy's header from the
+// pod itself only.
+func checkConsole(t *testing.T, id string, d *appsv1.Deployment, configMaps map[string]*corev1.ConfigMap) {
+	t.Helper()
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 {
+		t.Errorf("%s: replicas must be 1 (the CSRF key is per process)", id)
+	}
+	c := reconContainer(t, id, d)
+	wantArgs(t, id, c.Args, "serve", "--config", configPath)
+	ports := map[string]int32{}
+	for _, p := range c.Ports {
+		ports[p.Name] = p.ContainerPort
+	}
+	if ports["http"] != 8080 || ports["metrics"] != 9090 {
+		t.Errorf("%s: recon needs ports http 8080 and metrics 9090, has %v", id, ports)
+	}
+	for name, p := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" || p.HTTPGet.Port.String() != "http" {
+			t.Errorf("%s: %s probe must GET /healthz on port http", id, name)
+		}
+	}
+	var proxy *corev1.Container
+	for i := range d.Spec.Template.Spec.Containers {
+		if d.Spec.Template.Spec.Containers[i].Name == authProxy {
+			proxy = &d.Spec.Template.Spec.Containers[i]
+		}
+	}
+	if proxy == nil {
+		t.Fatalf("%s: no %s container", id, authProxy)
+	}
+	if !slices.Contains(proxy.Args, "--upstream=http://127.0.0.1:8080/") || !slices.Contains(proxy.Args, "--pass-user-headers=true") {
+		t.Errorf("%s: the auth proxy must forward to recon on 127.0.0.1:8080 with the user's headers: %q", id, proxy.Args)
+	}
+	if proxy.ReadinessProbe == nil || proxy.LivenessProbe == nil {
+		t.Errorf("%s: the auth proxy needs probes", id)
+	}
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.Name != "config" || v.ConfigMap == nil || configMaps[v.ConfigMap.Name] == nil {
+			continue
+		}
+		cfg := parseConfig(t, configMaps[v.ConfigMap.Name]).Console
+		if cfg.Auth.Mode != "proxy" || !slices.Equal(cfg.Auth.TrustedProxies, []string{"127.0.0.1/32"}) || len(cfg.Auth.Users) == 0 {
+			t.Errorf("%s: console.auth must be proxy mode trusting 127.0.0.1/32 only, with users: %+v", id, cfg.Auth)
+		}
+		if h := cfg.Auth.Header; h != "" && h != "X-Forwarded-Email" {
+			t.Errorf("%s: console.auth.header %q is not the header oauth2-proxy sets", id, h)
+		}
+		if _, port, err := net.SplitHostPort(cfg.Addr); err != nil || port != "8080" {
+			t.Errorf("%s: console.addr %q, but the http port is 8080", id, cfg.Addr)
+		}
+	}
+}
+
+// checkConsoleService checks that the console is reached through its auth
+// proxy only.
+func checkConsoleService(t *testing.T, id string, svc *corev1.Service, objs []object) {
+	t.Helper()
+	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].TargetPort.String() != authProxy {
+		t.Errorf("%s: want one port, targeting the auth proxy, have %+v", id, svc.Spec.Ports)
+	}
+	var selects int
+	for _, o := range objs {
+		d, ok := o.obj.(*appsv1.Deployment)
+		if !ok {
+			continue
+		}
+		match := len(svc.Spec.Selector) > 0
+		for k, v := range svc.Spec.Selector {
+			match = match && d.Spec.Template.Labels[k] == v
+		}
+		if match {
+			selects++
+			if d.Name != "recon-console" {
+				t.Errorf("%s: selects the pods of %s", id, d.Name)
+			}
+		}
+	}
+	if selects != 1 {
+		t.Errorf("%s: selects the pods of %d Deployments, want 1", id, selects)
+	}
+}
+
 // reconConfig is the part of recon's config.yaml the manifests depend on.
 type reconConfig struct {
 	Database struct {
@@ -542,6 +664,18 @@ type reconConfig struct {
 	Metrics struct {
 		Addr string `json:"addr"`
 	} `json:"metrics"`
+	Console struct {
+		Addr string `json:"addr"`
+		Auth struct {
+			Mode           string   `json:"mode"`
+			Header         string   `json:"header"`
+			TrustedProxies []string `json:"trusted_proxies"`
+			Users          []struct {
+				Name string `json:"name"`
+				Role string `json:"role"`
+			} `json:"users"`
+		} `json:"auth"`
+	} `json:"console"`
 }
 
 // checkMetricsAddr checks that the port recon schedule listens on, per its
@@ -560,7 +694,7 @@ func checkMetricsAddr(t *testing.T, id string, d *appsv1.Deployment, configMaps 
 		if err != nil {
 			t.Fatalf("%s: metrics.addr %q: %v", id, addr, err)
 		}
-		for _, p := range d.Spec.Template.Spec.Containers[0].Ports {
+		for _, p := range reconContainer(t, id, d).Ports {
 			if p.Name == "metrics" && strconv.Itoa(int(p.ContainerPort)) != port {
 				t.Errorf("%s: metrics port %d, but recon listens on metrics.addr %q", id, p.ContainerPort, addr)
 			}
