@@ -193,8 +193,9 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("exported CSV differs from recon report:\n%s\nwant:\n%s", got, want.Bytes())
 	}
 
-	// The runs page, and the list on a tablet.
+	// The runs and statements pages, and a mismatch on a tablet.
 	step("runs", chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/runs"), chromedp.WaitVisible(chromedp.ID("runs"))))
+	step("statements", chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/statements"), chromedp.WaitVisible(chromedp.ID("statements"))))
 	step("tablet", chromedp.Do(ctx, chromedp.EmulateViewport(820, 1180), chromedp.Navigate(ts.URL+"/mismatches/"+itoa(e.ids["o-stuck"])),
 		chromedp.WaitVisible(chromedp.ID("resolve"))))
 	shot("console-tablet.png")

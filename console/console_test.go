@@ -536,3 +536,17 @@ func TestRuns(t *testing.T) {
 }
 
 func strconvFormat(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestStatements(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := newEnv(t, db, nil)
+		has(t, e.get("/statements", viewer), 200, "No statements yet")
+		imp := repo.StatementImport{Channel: "sim", Day: "2026-11-19", Source: repo.SourceFile, Origin: "bill.csv", SHA256: "ab", Size: 10}
+		if err := db.Store.FailStatement(context.Background(), imp, "lines do not add up to the summary", t0); err != nil {
+			t.Fatal(err)
+		}
+		has(t, e.get("/statements", viewer), 200, "2026-11-19", "FAILED", "lines do not add up to the summary")
+		has(t, e.get("/statements?channel=other", viewer), 200, "No statements yet")
+		has(t, e.get("/statements", ""), 403)
+	})
+}

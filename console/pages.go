@@ -84,6 +84,9 @@ func (s *Server) funcs() template.FuncMap {
 		},
 		"utc":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"money": func(v int64, cur string) string { return jobs.FormatMinor(v, cur) + " " + cur },
+		// minor shows an amount whose currency is not recorded (a
+		// statement's totals) as a decimal with two places.
+		"minor": func(v int64) string { return jobs.FormatMinor(v, "") },
 		"dispute": func(m repo.MismatchRecord) string {
 			return jobs.FormatMinor(jobs.AbsDifference(m.Mismatch), m.LocalCurrency) + " " + m.LocalCurrency
 		},
@@ -430,4 +433,23 @@ func (s *Server) runs(w http.ResponseWriter, r *http.Request, req *request) {
 		return
 	}
 	s.render(w, r, req, http.StatusOK, "runs", "Runs", runsData{Runs: runs})
+}
+
+// statementsData is the statements page.
+type statementsData struct {
+	Channel    string
+	Channels   []string
+	Statements []repo.Statement
+}
+
+// statements lists the imported channel statements, latest day first, with
+// their totals and what reconciling them found.
+func (s *Server) statements(w http.ResponseWriter, r *http.Request, req *request) {
+	ch := r.URL.Query().Get("channel")
+	list, err := s.opt.Store.ListStatements(r.Context(), repo.StatementFilter{Channel: ch, Limit: 200})
+	if err != nil {
+		s.internal(w, r, req, err)
+		return
+	}
+	s.render(w, r, req, http.StatusOK, "statements", "Statements", statementsData{Channel: ch, Channels: s.opt.Channels, Statements: list})
 }
