@@ -1136,7 +1136,8 @@ func TestDockerfile(t *testing.T) {
 	if !slices.Equal(entrypoints, []string{`["/recon"]`}) {
 		t.Errorf("ENTRYPOINT %q, want [\"/recon\"]", entrypoints)
 	}
-	for _, s := range []string{"CGO_ENABLED=0", "-trimpath", `-ldflags="-s -w"`, "./cmd/recon"} {
+	for _, s := range []string{"CGO_ENABLED=0", "-trimpath", `-ldflags="-s -w `, "./cmd/recon",
+		"ARG VERSION", "-X main.version=${VERSION}", "-X main.commit=${COMMIT}", "-X main.buildTime=${BUILD_TIME}"} {
 		if !strings.Contains(string(raw), s) {
 			t.Errorf("Dockerfile: build does not use %s", s)
 		}

@@ -124,6 +124,8 @@ type Dispatcher struct {
 	AllowPrivateNetworks bool
 	// Owner names this dispatcher in leases and the run row (host/pid).
 	Owner string
+	// Build names this binary in the pass finished log line.
+	Build Build
 
 	// Concurrency is the number of notifications in flight at once.
 	Concurrency int
@@ -280,7 +282,8 @@ func (d *Dispatcher) Run(ctx context.Context) (NotifyResult, error) {
 	res.Status, res.Error, passErr = finishRun(ctx, d.Store, d.Observer, KindNotify, runID, start, res.FinishedAt, res.Counters(), passErr)
 	d.Logger.Info("notify pass finished", "run_id", runID, "status", res.Status, "claimed", res.Claimed,
 		"delivered", res.Delivered, "retried", res.Retried, "dead", res.Dead, "errors", res.Errors,
-		"lease_lost", res.LeaseLost, "released", res.Released, "deferred", res.Deferred, "duration", res.FinishedAt.Sub(start).String())
+		"lease_lost", res.LeaseLost, "released", res.Released, "deferred", res.Deferred, "duration", res.FinishedAt.Sub(start).String(),
+		"version", d.Build.Version, "commit", d.Build.Commit)
 	return res, passErr
 }
 

@@ -145,6 +145,8 @@ type Reconciler struct {
 	// than three heartbeats belongs to a dead process.
 	Heartbeat time.Duration
 	Owner     string
+	// Build names this binary in the pass finished log line.
+	Build Build
 	// CommitBatch is the most orders committed in one transaction (default
 	// 64; 1 commits every order alone). Each order keeps its own guarded
 	// update, outbox row and audit row; the batch saves commits and round
@@ -196,7 +198,7 @@ func (r *Reconciler) Run(ctx context.Context, w Window) (Result, error) {
 		"scanned", res.Scanned, "paid", res.Paid, "failed", res.Failed, "closed", res.Closed,
 		"rescheduled", res.Rescheduled, "mismatches", res.Mismatches, "new_mismatches", res.NewMismatches,
 		"conflicts", res.Conflicts, "errors", res.Errors, "skipped", res.Skipped,
-		"duration", res.FinishedAt.Sub(start).String())
+		"duration", res.FinishedAt.Sub(start).String(), "version", r.Build.Version, "commit", r.Build.Commit)
 	return res, passErr
 }
 

@@ -156,7 +156,7 @@ func (a *app) reconciler(cfg Config, store *repo.Store, chans map[string]jobs.Ch
 		Policy: policyOf(cfg), GracePeriod: cfg.Reconcile.GracePeriod.D(),
 		BatchSize: cfg.Reconcile.BatchSize, Concurrency: cfg.Reconcile.Concurrency, CommitBatch: cfg.Reconcile.CommitBatch,
 		ShutdownGrace: cfg.Reconcile.ShutdownGrace.D(), Heartbeat: cfg.Reconcile.Heartbeat.D(),
-		Owner: owner(),
+		Owner: owner(), Build: thisBuild(),
 	}
 }
 
@@ -172,7 +172,7 @@ func (a *app) pass(ctx context.Context, cfg Config, w jobs.Window, f passFlags) 
 	pushTo := a.pushgateway(cfg, f.pushgateway, w.DryRun)
 	var metrics *jobs.Metrics
 	if pushTo != "" {
-		metrics = jobs.NewMetrics()
+		metrics = newMetrics()
 		rec.Observer = metrics
 	}
 	var res jobs.Result
@@ -367,7 +367,7 @@ func (a *app) schedule(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer store.Close()
-	a.metrics = jobs.NewMetrics()
+	a.metrics = newMetrics()
 	a.metrics.Registry().MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.Metrics.Addr != "" {
 		stop, err := a.serveMetrics(cfg.Metrics.Addr, a.metrics)

@@ -96,7 +96,10 @@ func (a *app) rootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&a.configPath, "config", "config.yaml", "config file")
-	root.AddCommand(a.migrateCommand(), a.runCommand(), a.backfillCommand(), a.scheduleCommand(),
+	root.Version = thisBuild().Version
+	root.SetVersionTemplate("{{with .Annotations}}{{.build}}{{end}}")
+	root.Annotations = map[string]string{"build": buildText(thisBuild()).String()}
+	root.AddCommand(a.versionCommand(), a.migrateCommand(), a.runCommand(), a.backfillCommand(), a.scheduleCommand(),
 		a.demoCommand(), a.benchCommand())
 	for _, extra := range extraCommands {
 		root.AddCommand(extra(a))

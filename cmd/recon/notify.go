@@ -49,7 +49,7 @@ func (a *app) dispatcher(cfg Config, store *repo.Store, clock recon.Clock) *jobs
 		breaker = -1 // off
 	}
 	return &jobs.Dispatcher{
-		Store: store, Clock: clock, Logger: a.log, Owner: owner(),
+		Store: store, Clock: clock, Logger: a.log, Owner: owner(), Build: thisBuild(),
 		Concurrency: cfg.Notify.Concurrency, PerMerchantConcurrency: cfg.Notify.PerMerchantConcurrency,
 		MerchantBreaker: breaker, BatchSize: cfg.Notify.BatchSize,
 		Timeout: cfg.Notify.Timeout.D(), Lease: cfg.Notify.Lease.D(), RetrySchedule: sched,
@@ -98,7 +98,7 @@ is leased to one dispatcher at a time.`,
 			pushTo = a.pushgateway(cfg, pushTo, false)
 			var metrics *jobs.Metrics
 			if pushTo != "" {
-				metrics = jobs.NewMetrics()
+				metrics = newMetrics()
 				d.Observer = metrics
 			}
 			var res jobs.NotifyResult
