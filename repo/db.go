@@ -9,10 +9,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	sqlitedrv "github.com/glebarez/go-sqlite"
 	"github.com/glebarez/sqlite"
 	mysqldrv "github.com/go-sql-driver/mysql"
 	"gorm.io/driver/mysql"
@@ -41,14 +45,24 @@ type Store struct {
 	orders *orderMap
 }
 
-// Options tune the connection pool.
+// Options tune the connection pool and how a SQLite file is opened.
 type Options struct {
 	MaxOpenConns int // 0: a default for the dialect
 	// Orders maps an existing orders table (config key orders); nil uses
 	// recon's own payment_orders. Open checks it against the live table
 	// and returns a *MappingError naming the key when it cannot work.
 	Orders *OrderMapping
+	// Existing refuses to create a SQLite file that does not exist
+	// (ErrNoDatabase); only migrations should create one.
+	Existing bool
+	// ReadOnly opens an existing SQLite file read-only, so a read-only file
+	// (or directory) can be read; writes fail. It implies Existing.
+	ReadOnly bool
 }
+
+// ErrNoDatabase is returned by Open when the SQLite file, or its directory,
+// does not exist.
+var ErrNoDatabase = errors.New("no such SQLite database")
 
 // NormalizeDSN checks dsn for driver and returns it with the settings recon
 // relies on: for MySQL parseTime, UTC, a UTC session time zone and
@@ -120,6 +134,9 @@ func Open(ctx context.Context, driver Dialect, dsn string, opt Options) (*Store,
 	if driver == MySQL {
 		dial = mysql.Open(dsn)
 	} else {
+		if dsn, err = sqliteFile(dsn, opt); err != nil {
+			return nil, err
+		}
 		dial = sqlite.Open(dsn)
 	}
 	db, err := gorm.Open(dial, &gorm.Config{
@@ -150,6 +167,27 @@ func Open(ctx context.Context, driver Dialect, dsn string, opt Options) (*Store,
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", driver, err)
 	}
+	if driver == SQLite && opt.ReadOnly && !strings.Contains(dsn, "immutable=1") {
+		// A WAL database is read through its -shm file, which SQLite
+		// cannot create in a directory we may not write to. With no -wal
+		// holding unmerged changes (and no -shm, so no writer connected),
+		// the file alone is the database: read it as immutable.
+		var n int64
+		err := sqlDB.QueryRowContext(pctx, "SELECT COUNT(*) FROM sqlite_master").Scan(&n)
+		var serr *sqlitedrv.Error
+		if errors.As(err, &serr) && serr.Code() == sqliteReadonlyDirectory {
+			_ = sqlDB.Close()
+			file := sqliteFilePath(dsn)
+			if st, werr := os.Stat(file + "-wal"); werr == nil && st.Size() > 0 {
+				return nil, fmt.Errorf("open %s read-only: its write-ahead log %s-wal cannot be read without write access to %s", file, file, filepath.Dir(file))
+			}
+			return Open(ctx, driver, dsn+"&immutable=1", opt)
+		}
+		if err != nil {
+			_ = sqlDB.Close()
+			return nil, fmt.Errorf("read %s database: %w", driver, err)
+		}
+	}
 	st := &Store{db: db, dialect: driver}
 	if opt.Orders != nil {
 		if st.orders, err = compileMapping(ctx, db, driver, *opt.Orders); err != nil {
@@ -159,6 +197,10 @@ func Open(ctx context.Context, driver Dialect, dsn string, opt Options) (*Store,
 	}
 	return st, nil
 }
+
+// sqliteReadonlyDirectory is SQLITE_READONLY_DIRECTORY: the directory of a
+// WAL database is not writable, so its -shm file cannot be made.
+const sqliteReadonlyDirectory = 1544
 
 // Dialect returns the database kind.
 func (s *Store) Dialect() Dialect { return s.dialect }
@@ -173,6 +215,66 @@ func (s *Store) Close() error {
 		return err
 	}
 	return sqlDB.Close()
+}
+
+// sqliteFile checks the file of a normalized SQLite DSN as opt asks and
+// returns the DSN to open. SQLite would create a missing file (a mistyped
+// dsn becomes an empty database) and reports a missing directory as "out of
+// memory (14)"; both are named here instead. An existing or read-only file is
+// opened as a URI with mode=rw or mode=ro, so SQLite itself never creates it.
+func sqliteFile(dsn string, opt Options) (string, error) {
+	path, query, _ := strings.Cut(dsn, "?")
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return "", fmt.Errorf("malformed SQLite DSN query: %w", err)
+	}
+	file, uri := sqliteFilePath(path), strings.HasPrefix(path, "file:")
+	if file == "" || file == ":memory:" || q.Get("mode") == "memory" {
+		return dsn, nil
+	}
+	if dir := filepath.Dir(file); dir != "." {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return "", fmt.Errorf("%w: the directory %s of %s does not exist", ErrNoDatabase, dir, file)
+		}
+	}
+	if !opt.Existing && !opt.ReadOnly {
+		return dsn, nil
+	}
+	if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("%w: %s does not exist", ErrNoDatabase, file)
+	}
+	mode := "rw"
+	if opt.ReadOnly {
+		// Nothing may be written: no journal mode change, no write lock
+		// taken when a transaction begins.
+		mode = "ro"
+		var keep []string
+		for _, p := range q["_pragma"] {
+			if !strings.HasPrefix(p, "journal_mode") && !strings.HasPrefix(p, "synchronous") {
+				keep = append(keep, p)
+			}
+		}
+		q["_pragma"] = keep
+		q.Set("_txlock", "deferred")
+	}
+	q.Set("mode", mode)
+	if !uri {
+		path = "file:" + (&url.URL{Path: file}).EscapedPath()
+	}
+	return path + "?" + q.Encode(), nil
+}
+
+// sqliteFilePath is the file a SQLite DSN names (a path, or a file: URI).
+func sqliteFilePath(dsn string) string {
+	path, _, _ := strings.Cut(dsn, "?")
+	if !strings.HasPrefix(path, "file:") {
+		return path
+	}
+	path = strings.TrimPrefix(strings.TrimPrefix(path, "file:"), "//")
+	if p, err := url.PathUnescape(path); err == nil {
+		return p
+	}
+	return path
 }
 
 // dbTime is the one place times cross into the database: UTC, microseconds.

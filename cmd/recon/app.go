@@ -85,13 +85,24 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
+// open opens cfg's database, which must exist (a SQLite file is created by
+// migrate and demo alone, through openWith).
 func (a *app) open(ctx context.Context, cfg Config) (*repo.Store, error) {
-	s, err := repo.Open(ctx, repo.Dialect(cfg.Database.Driver), cfg.Database.DSN,
-		repo.Options{MaxOpenConns: cfg.Database.MaxOpenConns, Orders: cfg.Orders})
+	return a.openWith(ctx, cfg, repo.Options{Existing: true})
+}
+
+// openWith opens cfg's database with opt. A missing SQLite file or
+// directory is a configuration problem (exit 2) that names the file.
+func (a *app) openWith(ctx context.Context, cfg Config, opt repo.Options) (*repo.Store, error) {
+	opt.MaxOpenConns, opt.Orders = cfg.Database.MaxOpenConns, cfg.Orders
+	store, err := repo.Open(ctx, repo.Dialect(cfg.Database.Driver), cfg.Database.DSN, opt)
+	if errors.Is(err, repo.ErrNoDatabase) {
+		return nil, usageErr("%v (database.dsn in %s; `recon migrate` creates the database file, not its directory)", err, cfg.path)
+	}
 	if err != nil {
 		return nil, cfg.mappingError(err)
 	}
-	return s, nil
+	return store, nil
 }
 
 // channelBuilders make an adapter for each channel kind. Files of this

@@ -138,7 +138,7 @@ func (a *app) migrateCommand() *cobra.Command {
 				}
 				return nil
 			}
-			store, err := a.open(cmd.Context(), cfg)
+			store, err := a.openWith(cmd.Context(), cfg, repo.Options{})
 			if err != nil {
 				return err
 			}

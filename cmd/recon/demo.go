@@ -83,7 +83,11 @@ func (a *app) demo(ctx context.Context, cfg Config, dir string) error {
 	cfg.Reconcile.GracePeriod = 0
 	cfg.Reconcile.LookupRetry = RetryConfig{InitialInterval: Duration(20 * time.Millisecond),
 		MaxInterval: Duration(200 * time.Millisecond), MaxElapsed: Duration(2 * time.Second)}
-	chans, store, err := a.openAll(ctx, cfg)
+	chans, err := a.buildChannels(cfg)
+	if err != nil {
+		return err
+	}
+	store, err := a.openWith(ctx, cfg, repo.Options{}) // creates demo.db
 	if err != nil {
 		return err
 	}

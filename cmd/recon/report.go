@@ -66,7 +66,7 @@ func (a *app) reportCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withStore(cmd, func(ctx context.Context, store *repo.Store) error {
+			return a.withReadOnlyStore(cmd, func(ctx context.Context, store *repo.Store) error {
 				rep, err := buildReport(ctx, store, mf, desc, time.Now().UTC())
 				if err != nil {
 					return err
@@ -145,11 +145,21 @@ func writeDemoReport(ctx context.Context, a *app, store *repo.Store, dir string)
 }
 
 func (a *app) withStore(cmd *cobra.Command, fn func(ctx context.Context, store *repo.Store) error) error {
+	return a.withStoreOpts(cmd, repo.Options{Existing: true}, fn)
+}
+
+// withReadOnlyStore is withStore for commands that only read: a read-only
+// SQLite file (or directory) does not stop them.
+func (a *app) withReadOnlyStore(cmd *cobra.Command, fn func(ctx context.Context, store *repo.Store) error) error {
+	return a.withStoreOpts(cmd, repo.Options{ReadOnly: true}, fn)
+}
+
+func (a *app) withStoreOpts(cmd *cobra.Command, opt repo.Options, fn func(ctx context.Context, store *repo.Store) error) error {
 	cfg, err := a.config()
 	if err != nil {
 		return err
 	}
-	store, err := a.open(cmd.Context(), cfg)
+	store, err := a.openWith(cmd.Context(), cfg, opt)
 	if err != nil {
 		return err
 	}
@@ -191,7 +201,7 @@ func (a *app) mismatchCommand() *cobra.Command {
 			if limit > 0 {
 				mf.Limit = limit + 1 // one more tells whether there are more
 			}
-			return a.withStore(cmd, func(ctx context.Context, store *repo.Store) error {
+			return a.withReadOnlyStore(cmd, func(ctx context.Context, store *repo.Store) error {
 				ms, err := store.ListMismatches(ctx, mf)
 				if err != nil {
 					return err
@@ -321,7 +331,11 @@ func (a *app) checkCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withStore(cmd, func(ctx context.Context, store *repo.Store) error {
+			open := a.withReadOnlyStore
+			if commit {
+				open = a.withStore
+			}
+			return open(cmd, func(ctx context.Context, store *repo.Store) error {
 				return a.check(ctx, cfg, store, chans, args[0], commit)
 			})
 		},
