@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 )
 
 // ReadRSAPrivateKey reads an RSA private key from path: a PEM file, PKCS #1
@@ -23,7 +24,7 @@ import (
 // (a public key, a certificate, an EC or encrypted key, garbage) an error
 // saying so, prefixed with path.
 func ReadRSAPrivateKey(path string) (*rsa.PrivateKey, error) {
-	b, err := os.ReadFile(path)
+	b, err := readKeyFile(path)
 	if err != nil {
 		return nil, err // *fs.PathError names the file and the reason
 	}
@@ -41,7 +42,7 @@ func ReadRSAPrivateKey(path string) (*rsa.PrivateKey, error) {
 // answers signed with it announce); for a bare key it is "". Errors are
 // like ReadRSAPrivateKey's.
 func ReadRSAPublicKey(path string) (key *rsa.PublicKey, certSerial string, err error) {
-	b, err := os.ReadFile(path)
+	b, err := readKeyFile(path)
 	if err != nil {
 		return nil, "", err
 	}
@@ -51,6 +52,34 @@ func ReadRSAPublicKey(path string) (key *rsa.PublicKey, certSerial string, err e
 	}
 	return key, certSerial, nil
 }
+
+// readKeyFile reads a key file. A path that is itself a key (a whole PEM
+// block, or a long base64 string: an environment variable holding the key
+// given where its file is expected) is refused without being echoed, since
+// every error about a path quotes it.
+func readKeyFile(path string) ([]byte, error) {
+	if what := keyMaterial(path); what != "" {
+		return nil, fmt.Errorf("holds %s, not a file path (give the path of a file that holds the key)", what)
+	}
+	return os.ReadFile(path)
+}
+
+// keyMaterial says what key material s holds, or "" when it may be a path.
+func keyMaterial(s string) string {
+	switch {
+	case strings.Contains(s, "-----BEGIN") && strings.Contains(s, "KEY-----"):
+		return "a PEM key"
+	case strings.Contains(s, "-----BEGIN"):
+		return "a PEM block"
+	case strings.ContainsAny(s, "\r\n"):
+		return "several lines"
+	case len(s) >= 64 && !strings.ContainsAny(s, ".\\") && strings.Trim(s, base64Chars) == "":
+		return "what looks like a base64 key"
+	}
+	return ""
+}
+
+const base64Chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_"
 
 // ParseRSAPrivateKey parses the contents of a private key file (see
 // ReadRSAPrivateKey).

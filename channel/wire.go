@@ -78,3 +78,18 @@ func NetworkError(ctx context.Context, err error, annotate func(error) error) er
 func NewHTTPClient() *http.Client {
 	return &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 }
+
+// ParseBaseURL parses a configured base_url, which must be an absolute http
+// or https URL. Its errors never quote the value: it may carry credentials,
+// and without a scheme ("user:pass@host/path") it parses as an opaque URL
+// whose password url.URL.Redacted does not hide.
+func ParseBaseURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, errors.New("not a valid URL")
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("not an absolute http(s) URL (it must start with https:// or http://)")
+	}
+	return u, nil
+}

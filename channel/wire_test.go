@@ -111,3 +111,14 @@ func TestNetworkError(t *testing.T) {
 		}
 	}
 }
+
+func TestParseBaseURLNeverQuotesTheValue(t *testing.T) {
+	for _, s := range []string{"user:hunter2@bank.example/api", "http//user:hunter2@x", "ftp://user:hunter2@x", "%zzhunter2", "hunter2"} {
+		if _, err := channel.ParseBaseURL(s); err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("channel.ParseBaseURL(%q) = %v: want an error that does not quote the value", s, err)
+		}
+	}
+	if u, err := channel.ParseBaseURL("https://api.example/v1"); err != nil || u.Host != "api.example" {
+		t.Fatalf("good URL: %v %v", u, err)
+	}
+}

@@ -97,13 +97,8 @@ func New(cfg Config) (*Client, error) {
 }
 
 func checkURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		// The raw value may hold credentials: do not echo it.
-		return errors.New("base_url: not a valid URL")
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("base_url: %q is not an absolute http(s) URL", u.Redacted())
+	if _, err := channel.ParseBaseURL(s); err != nil {
+		return fmt.Errorf("base_url: %w", err)
 	}
 	return nil
 }

@@ -154,13 +154,9 @@ func (c Config) lookupURL() (*url.URL, error) {
 	if c.BaseURL == "" {
 		return nil, fmt.Errorf("httpjson channel %q: base_url is required", name)
 	}
-	u, err := url.Parse(c.BaseURL)
+	u, err := channel.ParseBaseURL(c.BaseURL)
 	if err != nil {
-		// The raw value may hold credentials: do not echo it.
-		return nil, fmt.Errorf("httpjson channel %q: base_url is not a valid URL", name)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("httpjson channel %q: base_url %q must be an absolute http or https URL", name, u.Redacted())
+		return nil, fmt.Errorf("httpjson channel %q: base_url: %w", name, err)
 	}
 	path := c.LookupPath
 	if path == "" {

@@ -79,7 +79,7 @@ func (c Config) Validate() error {
 		return errors.New("base_url: not an absolute http(s) URL")
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("base_url: %q must not have a query or fragment", u.Redacted())
+		return errors.New("base_url: must not have a query or fragment")
 	}
 	if c.Timeout < 0 {
 		return fmt.Errorf("timeout: %s must not be negative", c.Timeout)

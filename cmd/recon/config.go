@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel"
 	"github.com/recon-dev/recon/jobs"
 	"github.com/recon-dev/recon/repo"
 )
@@ -617,13 +617,8 @@ func checkSchedule(key string, s []Duration, bad func(key, format string, args .
 }
 
 func checkURL(s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		// The raw value may hold a password: do not echo it.
-		return errors.New("is not a valid URL")
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute http(s) URL", u.Redacted())
+	if _, err := channel.ParseBaseURL(s); err != nil {
+		return fmt.Errorf("is %w", err)
 	}
 	return nil
 }
