@@ -62,6 +62,16 @@ func (s *Sim) SetStatementOrders(src StatementOrders) {
 	s.stmtOrders = src
 }
 
+// SetStatementZone sets the time zone of the statement days FetchStatement
+// and the HTTP statement answer (Config.StatementZone).
+func (s *Sim) SetStatementZone(loc *time.Location) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if loc != nil {
+		s.cfg.StatementZone = loc
+	}
+}
+
 // ErrNoStatementSource: the simulator was given no orders to make statements of.
 var ErrNoStatementSource = errors.New("simulator has no order source for statements")
 
@@ -254,7 +264,10 @@ func (s *Sim) FetchStatement(ctx context.Context, day string, w io.Writer) (stri
 
 // statementCSV renders the statement of day in the CSV of CONTRACT §6.
 func (s *Sim) statementCSV(ctx context.Context, day string) ([]byte, error) {
-	lines, err := s.StatementLines(ctx, day, s.cfg.StatementZone)
+	s.mu.Lock()
+	loc := s.cfg.StatementZone
+	s.mu.Unlock()
+	lines, err := s.StatementLines(ctx, day, loc)
 	if err != nil {
 		return nil, err
 	}

@@ -51,6 +51,8 @@ type Config struct {
 	Log       LogConfig       `yaml:"log"`
 	Metrics   MetricsConfig   `yaml:"metrics"`
 	Demo      DemoConfig      `yaml:"demo"`
+	// Statements configures statement reconciliation (CONTRACT §8).
+	Statements StatementsConfig `yaml:"statements"`
 	// Orders maps an existing orders table; nil uses recon's payment_orders.
 	Orders  *repo.OrderMapping `yaml:"orders"`
 	Console ConsoleConfig      `yaml:"console"`
@@ -149,6 +151,12 @@ type ChannelConfig struct {
 	SuccessCode  string            `yaml:"success_code"`
 	NotFoundCode string            `yaml:"not_found_code"`
 	StatusMap    map[string]string `yaml:"status_map"`
+	// StatementPath is where an httpjson channel serves its daily statement.
+	StatementPath string `yaml:"statement_path"`
+	// FeeRate is the share of a payment the channel should keep as its fee
+	// (0.006 for 0.6%); a statement fee off it by more than one minor unit
+	// is FEE_MISMATCH. 0 checks nothing.
+	FeeRate float64 `yaml:"fee_rate"`
 	// alipay
 	AppID string `yaml:"app_id"`
 	// alipay, wechatpay
@@ -194,6 +202,26 @@ type MetricsConfig struct {
 	Pushgateway string `yaml:"pushgateway" json:"-"` // one-shot commands push here when set; may hold credentials
 }
 
+// StatementsConfig is the statements key.
+type StatementsConfig struct {
+	// Timezone is the zone of a statement day (China time for Alipay and
+	// WeChat Pay).
+	Timezone string `yaml:"timezone"`
+	// Dir holds fetched files while they are verified and imported
+	// (default: the system's temporary directory).
+	Dir string `yaml:"dir"`
+
+	loc *time.Location
+}
+
+// Location is the loaded statements.timezone.
+func (s StatementsConfig) Location() *time.Location {
+	if s.loc == nil {
+		return time.UTC
+	}
+	return s.loc
+}
+
 // DemoConfig is the demo key.
 type DemoConfig struct {
 	Orders int `yaml:"orders"`
@@ -216,11 +244,12 @@ func DefaultConfig() Config {
 			Timeout: d("10s"), BatchSize: 200, Lease: d("2m"),
 			RetrySchedule: []Duration{d("15s"), d("15s"), d("30s"), d("3m"), d("10m"), d("20m"), d("30m"), d("30m"), d("30m"), d("60m"), d("3h"), d("3h"), d("3h"), d("6h"), d("6h")},
 		},
-		Schedule: ScheduleConfig{Reconcile: "@every 1m", Notify: "@every 15s"},
-		Log:      LogConfig{Level: "info", Format: "auto"},
-		Metrics:  MetricsConfig{Addr: ":9090"},
-		Demo:     DemoConfig{Orders: 200},
-		Console:  defaultConsole(),
+		Schedule:   ScheduleConfig{Reconcile: "@every 1m", Notify: "@every 15s"},
+		Log:        LogConfig{Level: "info", Format: "auto"},
+		Metrics:    MetricsConfig{Addr: ":9090"},
+		Demo:       DemoConfig{Orders: 200},
+		Console:    defaultConsole(),
+		Statements: StatementsConfig{Timezone: "Asia/Shanghai"},
 	}
 }
 
@@ -506,6 +535,11 @@ func (c *Config) Validate() error {
 	if err := c.Console.validate(bad); err != nil {
 		return err
 	}
+	loc, err := time.LoadLocation(c.Statements.Timezone)
+	if err != nil || c.Statements.Timezone == "" {
+		return bad("statements.timezone", "unknown time zone %q (want an IANA name such as Asia/Shanghai or UTC)", c.Statements.Timezone)
+	}
+	c.Statements.loc = loc
 	names := map[string]bool{}
 	for i, ch := range c.Channels {
 		key := fmt.Sprintf("channels[%d]", i)
@@ -533,6 +567,12 @@ func (c *Config) Validate() error {
 			if err := checkURL(ch.BaseURL); err != nil {
 				return bad(key+".base_url", "%v", err)
 			}
+		}
+		if ch.FeeRate < 0 || ch.FeeRate >= 1 {
+			return bad(key+".fee_rate", "must be a share between 0 and 1, such as 0.006 for 0.6%% (got %g)", ch.FeeRate)
+		}
+		if ch.StatementPath != "" && (ch.Kind != "httpjson" || !strings.HasPrefix(ch.StatementPath, "/")) {
+			return bad(key+".statement_path", "is a path starting with / of an httpjson channel")
 		}
 		if err := validateChannelKeys(ch, func(field, format string, args ...any) error {
 			return bad(key+"."+field, format, args...)

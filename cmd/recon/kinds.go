@@ -21,7 +21,7 @@ func init() {
 		}
 		return httpjson.New(httpjson.Config{Name: cc.Name, BaseURL: cc.BaseURL, Secret: cc.Secret, Timeout: cc.Timeout.D(),
 			LookupPath: cc.LookupPath, OrderParam: cc.OrderParam, SuccessCode: cc.SuccessCode,
-			NotFoundCode: cc.NotFoundCode, StatusMap: statuses})
+			NotFoundCode: cc.NotFoundCode, StatusMap: statuses, StatementPath: cc.StatementPath})
 	}
 }
 
@@ -33,5 +33,6 @@ func simulatorConfig(cc ChannelConfig) simulator.Config {
 		LateRate: s.LateRate, LateAfter: s.LateAfter, AmountTamperRate: s.AmountTamperRate,
 		CurrencyTamperRate: s.CurrencyTamperRate, BadSignatureRate: s.BadSignatureRate,
 		TransientRate: s.TransientRate, RateLimitRate: s.RateLimitRate, RetryAfter: s.RetryAfter.D(),
+		FeeRate: cc.FeeRate,
 	}
 }

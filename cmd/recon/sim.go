@@ -57,7 +57,10 @@ at the files printed on start-up.`,
 				if err != nil {
 					return usageErr("--keys-dir %s: %v", keysDir, err)
 				}
-				return a.serveSim(ctx, addr, simulator.New(sc).Server(storeOrders{store}, keys), sc.Secret, keys, files)
+				sim := simulator.New(sc)
+				sim.SetStatementOrders(storeOrders{s: store})
+				sim.SetStatementZone(cfg.Statements.Location())
+				return a.serveSim(ctx, addr, sim.Server(storeOrders{s: store}, keys), sc.Secret, keys, files)
 			})
 		},
 	}
@@ -112,8 +115,34 @@ channels for recon's config.yaml:
 	}
 }
 
-// storeOrders answers the simulator's order questions from the database.
-type storeOrders struct{ s *repo.Store }
+// storeOrders answers the simulator's order questions from the database;
+// statements cover the orders of channel ("" for every channel).
+type storeOrders struct {
+	s       *repo.Store
+	channel string
+}
+
+var _ simulator.StatementOrders = storeOrders{}
+
+// OrdersCreated streams the orders created in [from, to) a keyset page at a
+// time.
+func (o storeOrders) OrdersCreated(ctx context.Context, from, to time.Time, fn func(recon.Order) error) error {
+	sc := repo.Scan{Backfill: true, From: from, To: to, IncludeTerminal: true, Channel: o.channel}
+	var cur repo.Cursor
+	for !cur.Done() {
+		page, next, err := o.s.ScanPage(ctx, sc, cur, 1000)
+		if err != nil {
+			return err
+		}
+		for _, ord := range page {
+			if err := fn(ord); err != nil {
+				return err
+			}
+		}
+		cur = next
+	}
+	return nil
+}
 
 var _ simulator.TxnOrderSource = storeOrders{}
 

@@ -55,7 +55,7 @@ func TestRunAgainstSimulatorServer(t *testing.T) {
 			repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
 				ctx := context.Background()
 				simCfg := simulator.Config{Seed: 7, Secret: "e2e-secret", PaidRate: 0.5, ClosedRate: 0.2, NotFoundRate: 0.1, TransientRate: 0.2}
-				srv := httptest.NewServer(simulator.New(simCfg).Server(storeOrders{db.Store}, keys))
+				srv := httptest.NewServer(simulator.New(simCfg).Server(storeOrders{s: db.Store}, keys))
 				defer srv.Close()
 
 				created := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/recon-dev/recon"
+)
+
+// startSimServe runs `recon sim serve` with cfg until the test ends and
+// returns its URL.
+func startSimServe(t *testing.T, cfg string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"sim", "serve", "--addr", "127.0.0.1:0", "--keys-dir", filepath.Join(t.TempDir(), "keys"), "--config", cfg},
+			&out, &errb, func(string) string { return "" })
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, rest, ok := strings.Cut(out.String(), "listening on "); ok {
+			url, _, _ := strings.Cut(rest, "\n")
+			return url
+		}
+		select {
+		case code := <-done:
+			done <- code
+			t.Fatalf("sim serve exited %d: %s", code, errb.String())
+		default:
+		}
+	}
+	t.Fatalf("sim serve did not start: %s", errb.String())
+	return ""
+}
+
+// TestStatementRunAgainstSimServe fetches an httpjson statement from `recon
+// sim serve` and reconciles it through the command line.
+func TestStatementRunAgainstSimServe(t *testing.T) {
+	loc, _ := time.LoadLocation("Asia/Shanghai")
+	start := time.Date(2026, 11, 22, 0, 0, 0, 0, loc)
+	var orders []recon.Order
+	for i := 0; i < 60; i++ {
+		o := cliOrder(fmt.Sprintf("ST-%03d", i), recon.StatusPending, start.Add(time.Duration(i)*20*time.Minute).UTC())
+		o.Channel = "bank"
+		orders = append(orders, o)
+	}
+	simCfg, store := seedCLI(t, "  - {name: sim, kind: simulator, secret: stmt-secret, simulator: {seed: 3, paid_rate: 0.7, closed_rate: 0.2}}\n", orders)
+	url := startSimServe(t, simCfg)
+	var dsn string
+	for _, l := range strings.Split(readFile(t, simCfg), "\n") {
+		if strings.HasPrefix(l, "database:") {
+			dsn = l
+		}
+	}
+	cfg := writeConfig(t, dsn+"\nstatements: {timezone: Asia/Shanghai}\nchannels:\n"+
+		fmt.Sprintf("  - {name: bank, kind: httpjson, base_url: %q, secret: stmt-secret, fee_rate: 0.006}\n", url))
+
+	code, out, stderr := runCLI(t, nil, "statement", "run", "--date", "2026-11-22", "--output", "json", "--fail-on-mismatch", "--config", cfg)
+	if code != exitMismatch {
+		t.Fatalf("statement run: exit %d, want 3\n%s\n%s", code, out, stderr)
+	}
+	var res map[string]any
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("output %q: %v", out, err)
+	}
+	for _, k := range []string{"channel", "bill_date", "status", "lines", "matched", "settled", "channel_only", "local_only",
+		"amount_mismatches", "refund_mismatches", "fee_mismatches", "new_mismatches"} {
+		if _, ok := res[k]; !ok {
+			t.Errorf("JSON lacks %q: %s", k, out)
+		}
+	}
+	if res["status"] != "RECONCILED" || res["settled"].(float64) < 10 || res["channel_only"].(float64) != 1 || res["new_mismatches"].(float64) < 4 {
+		t.Errorf("result %s", out)
+	}
+	ctx := context.Background()
+	paid := 0
+	for _, o := range orders {
+		got, _ := store.GetOrderByNo(ctx, o.OrderNo)
+		if got.Status == recon.StatusPaid {
+			paid++
+		}
+	}
+	if float64(paid) != res["settled"].(float64) {
+		t.Errorf("%d orders PAID, %v settled", paid, res["settled"])
+	}
+
+	// Reconciling again finds nothing new; a dry run writes nothing.
+	code, out, stderr = runCLI(t, nil, "statement", "reconcile", "--channel", "bank", "--date", "2026-11-22", "--fail-on-mismatch", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "new mismatches 0") {
+		t.Fatalf("reconcile again: %d\n%s\n%s", code, out, stderr)
+	}
+	code, out, _ = runCLI(t, nil, "statement", "reconcile", "--channel", "bank", "--date", "2026-11-22", "--dry-run", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "dry run") {
+		t.Fatalf("dry run: %d %s", code, out)
+	}
+	code, out, _ = runCLI(t, nil, "statement", "list", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "2026-11-22") || !strings.Contains(out, "RECONCILED") {
+		t.Fatalf("list: %d %s", code, out)
+	}
+	// Usage errors: a day that is not a date, a channel that does not exist.
+	if code, _, _ := runCLI(t, nil, "statement", "fetch", "--channel", "bank", "--date", "22/11/2026", "--config", cfg); code != exitUsage {
+		t.Errorf("bad date: exit %d", code)
+	}
+	if code, _, stderr := runCLI(t, nil, "statement", "fetch", "--channel", "nope", "--date", "2026-11-22", "--config", cfg); code != exitUsage || !strings.Contains(stderr, "nope") {
+		t.Errorf("unknown channel: exit %d %s", code, stderr)
+	}
+	// A file that does not parse: exit 1, the reason names the line.
+	bad := filepath.Join(t.TempDir(), "bad.csv")
+	writeFileT(t, bad, "type,order_no,txn_id,refund_no,amount,fee,currency,time\nPAYMENT,ST-001,T1,,1.5,0,CNY,2026-11-22T01:00:00Z\n")
+	code, _, stderr = runCLI(t, nil, "statement", "import", "--channel", "bank", "--date", "2026-11-21", "--file", bad, "--config", cfg)
+	if code != exitFailed || !strings.Contains(stderr, "line 2") {
+		t.Errorf("bad file: exit %d %s", code, stderr)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func writeFileT(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
