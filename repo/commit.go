@@ -103,10 +103,11 @@ func (s *Store) RecordMismatch(ctx context.Context, o recon.Order, m recon.Misma
 }
 
 // upsertMismatch keeps one row per (order, kind): a first detection inserts,
-// a later one updates what was seen. A RESOLVED row detected again reopens
-// as a new detection (detected_at now, so it is in the current period's
-// report) with the resolver's columns cleared; who resolved it, when and why
-// stay in its history (recon_mismatch_events).
+// a later one updates what was seen. A RESOLVED row detected again with the
+// same facts (statuses, amounts, currencies at both sides) stays resolved;
+// with different facts it reopens as a new detection (detected_at now, so it
+// is in the current period's report) with the resolver's columns cleared;
+// who resolved it, when and why stay in its history (recon_mismatch_events).
 func (s *Store) upsertMismatch(tx *gorm.DB, o recon.Order, m recon.Mismatch, meta CommitMeta) (bool, error) {
 	now := dbTime(meta.Now)
 	detail := truncate(m.Detail, 1024)
@@ -130,9 +131,16 @@ func (s *Store) upsertMismatch(tx *gorm.DB, o recon.Order, m recon.Mismatch, met
 		occurrences = occurrences + 1`
 	args := []any{nullRunID(meta.RunID), m.LocalStatus, m.ChannelStatus, m.LocalAmount, m.ChannelAmount,
 		m.LocalCurrency, truncate(m.ChannelCurrency, 3), truncate(m.ChannelTxnID, 128), detail, now}
+	// A resolved row reopens only when what is seen differs from what was
+	// resolved; seen again with the same facts it stays resolved and is
+	// only updated below (last_seen_at, occurrences).
+	facts := []any{m.LocalStatus, m.ChannelStatus, m.LocalAmount, m.ChannelAmount, m.LocalCurrency, truncate(m.ChannelCurrency, 3)}
 	reopened, err := exec(tx, "UPDATE recon_mismatches SET resolution = 'OPEN', resolved_by = NULL, "+
 		"resolution_note = NULL, resolved_at = NULL, detected_at = ?, "+set+
-		" WHERE order_id = ? AND kind = ? AND subject = ? AND resolution = 'RESOLVED'", append(append([]any{now}, args...), o.ID, m.Kind, subject)...)
+		" WHERE order_id = ? AND kind = ? AND subject = ? AND resolution = 'RESOLVED'"+
+		" AND NOT (local_status = ? AND channel_status = ? AND local_amount = ? AND channel_amount = ?"+
+		" AND local_currency = ? AND channel_currency = ?)",
+		append(append(append([]any{now}, args...), o.ID, m.Kind, subject), facts...)...)
 	if err != nil {
 		return false, fmt.Errorf("reopen mismatch %s for order %d: %w", m.Kind, o.ID, err)
 	}

@@ -13,7 +13,7 @@ import (
 
 // Open mismatches are the OPEN and ACKNOWLEDGED ones, counted by kind with
 // the oldest detection; RESOLVED ones are left out, and a reopened one
-// counts again from its new detection time.
+// counts again from its new detection time (when its facts changed).
 func TestCountOpenMismatches(t *testing.T) {
 	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
 		ctx := context.Background()
@@ -73,7 +73,12 @@ func TestCountOpenMismatches(t *testing.T) {
 		want(repo.OpenMismatches{Kind: recon.MismatchAmount, Count: 2, Oldest: now.Add(-2 * time.Hour)},
 			repo.OpenMismatches{Kind: recon.MismatchStuckPending, Count: 1, Oldest: now.Add(-30 * time.Minute)})
 
-		// The resolved one detected again reopens: it counts, as detected now.
+		// The resolved one seen again with the same facts stays resolved;
+		// with other facts it reopens: it counts, as detected now.
+		detect(resolved, rm, now.Add(time.Minute))
+		want(repo.OpenMismatches{Kind: recon.MismatchAmount, Count: 2, Oldest: now.Add(-2 * time.Hour)},
+			repo.OpenMismatches{Kind: recon.MismatchStuckPending, Count: 1, Oldest: now.Add(-30 * time.Minute)})
+		rm.ChannelAmount++
 		detect(resolved, rm, now.Add(time.Minute))
 		want(repo.OpenMismatches{Kind: recon.MismatchAmount, Count: 3, Oldest: now.Add(-2 * time.Hour)},
 			repo.OpenMismatches{Kind: recon.MismatchStuckPending, Count: 1, Oldest: now.Add(-30 * time.Minute)})

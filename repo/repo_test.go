@@ -183,15 +183,23 @@ func TestMismatchUpsertKeepsOneRowAndReopens(t *testing.T) {
 		if err := db.Store.DB().Exec("UPDATE recon_mismatches SET resolution = 'RESOLVED', resolved_by = 'ann'").Error; err != nil {
 			t.Fatal(err)
 		}
+		// The same facts keep it resolved; other facts reopen it.
+		if isNew, err := db.Store.RecordMismatch(ctx, o, m, meta); err != nil || isNew {
+			t.Fatalf("after resolve, same facts = %v, %v", isNew, err)
+		}
+		if ms, _ := db.Store.ListMismatches(ctx, repo.MismatchFilter{}); len(ms) != 1 || ms[0].Resolution != recon.ResolutionResolved {
+			t.Fatalf("after resolve, same facts: %+v", ms)
+		}
+		m.ChannelStatus = recon.ChannelFailed
 		if isNew, err := db.Store.RecordMismatch(ctx, o, m, meta); err != nil || !isNew {
-			t.Fatalf("after resolve = %v, %v", isNew, err)
+			t.Fatalf("after resolve, other facts = %v, %v", isNew, err)
 		}
 		ms, err := db.Store.ListMismatches(ctx, repo.MismatchFilter{})
 		if err != nil || len(ms) != 1 {
 			t.Fatalf("mismatches = %+v, %v", ms, err)
 		}
 		// Reopened: a new detection, with the resolver's columns cleared.
-		if ms[0].Occurrences != 3 || ms[0].Resolution != recon.ResolutionOpen || ms[0].ResolvedBy != "" ||
+		if ms[0].Occurrences != 4 || ms[0].Resolution != recon.ResolutionOpen || ms[0].ResolvedBy != "" ||
 			!ms[0].DetectedAt.Equal(now.Add(time.Minute)) || !ms[0].LastSeenAt.Equal(now.Add(time.Minute)) {
 			t.Fatalf("mismatch = %+v", ms[0])
 		}

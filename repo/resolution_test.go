@@ -76,15 +76,32 @@ func TestResolutionWorkflowAndReopenKeepsHistory(t *testing.T) {
 			t.Fatalf("resolved = %+v", got)
 		}
 
-		// Detected again: reopened as a new detection, the resolver's
-		// columns cleared; who resolved it and why stay in the history.
-		isNew, err := s.RecordMismatch(ctx, o, m, repo.CommitMeta{RunID: 8, Source: "test", Now: now.Add(time.Hour)})
+		// Detected again with the same facts: it stays RESOLVED, only seen
+		// later; no event.
+		isNew, err := s.RecordMismatch(ctx, o, m, repo.CommitMeta{RunID: 8, Source: "test", Now: now.Add(30 * time.Minute)})
+		if err != nil || isNew {
+			t.Fatalf("same facts again = new %v, %v; want not new", isNew, err)
+		}
+		got, _ = s.GetMismatch(ctx, id)
+		if got.Resolution != recon.ResolutionResolved || got.ResolvedBy != "ann" || got.ResolutionNote == "" ||
+			!got.LastSeenAt.Equal(now.Add(30*time.Minute)) || !got.DetectedAt.Equal(now) {
+			t.Fatalf("resolved row seen again with the same facts = %+v", got)
+		}
+		if h, want := actions(t, s, id), "OPENED:recon ACKNOWLEDGED:bob RESOLVED:ann"; h != want {
+			t.Fatalf("history = %q, want %q", h, want)
+		}
+
+		// Detected again with other facts (the channel now has it
+		// pending): reopened as a new detection, the resolver's columns
+		// cleared; who resolved it and why stay in the history.
+		m.ChannelStatus, m.Detail = recon.ChannelPending, "local PAID, channel PENDING"
+		isNew, err = s.RecordMismatch(ctx, o, m, repo.CommitMeta{RunID: 8, Source: "test", Now: now.Add(time.Hour)})
 		if err != nil || !isNew {
 			t.Fatalf("reopen = %v, %v", isNew, err)
 		}
 		got, _ = s.GetMismatch(ctx, id)
 		if got.Resolution != recon.ResolutionOpen || got.ResolvedBy != "" || got.ResolutionNote != "" || got.ResolvedAt != nil ||
-			got.Occurrences != 2 || !got.DetectedAt.Equal(now.Add(time.Hour)) {
+			got.Occurrences != 3 || !got.DetectedAt.Equal(now.Add(time.Hour)) || got.ChannelStatus != recon.ChannelPending {
 			t.Fatalf("reopened = %+v", got)
 		}
 		if h, want := actions(t, s, id), "OPENED:recon ACKNOWLEDGED:bob RESOLVED:ann REOPENED:recon"; h != want {
