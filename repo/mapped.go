@@ -642,59 +642,75 @@ func (s *Store) mappedInsertOrders(ctx context.Context, orders []recon.Order) er
 		chanValue[name] = v
 	}
 	keys := make([]string, len(orders))
-	for i, o := range orders {
+	tuple := "(?" + strings.Repeat(", ?", len(cols)-1) + ")"
+	const perInsert = 50
+	for start := 0; start < len(orders); start += perInsert {
+		end := min(start+perInsert, len(orders))
 		var args []any
-		if !om.intKey || sameNo {
-			args = append(args, o.OrderNo)
-		}
-		if !sameNo {
-			args = append(args, o.OrderNo)
-		}
-		ch := o.Channel
-		if v, ok := chanValue[ch]; ok {
-			ch = v
-		}
-		status := o.Status
-		if status == "" {
-			status = recon.StatusPending
-		}
-		sv := om.write[status]
-		if status == recon.StatusPending {
-			sv = om.pending[0]
-		}
-		var amount any = o.Amount
-		if om.m.AmountScale > 0 {
-			amount = majorUnits(o.Amount, om.m.AmountScale)
-		}
-		args = append(args, o.MerchantID, ch, amount, sv, dbTime(o.CreatedAt))
-		if om.txn != "" {
-			args = append(args, nullString(o.ChannelTxnID))
-		}
-		if om.currency != "" {
-			args = append(args, o.Currency)
-		}
-		if om.version != "" {
-			args = append(args, o.Version)
-		}
-		if om.updated != "" {
-			u := o.UpdatedAt
-			if u.IsZero() {
-				u = o.CreatedAt
+		nos := make([]string, 0, end-start)
+		for _, o := range orders[start:end] {
+			nos = append(nos, o.OrderNo)
+			if !om.intKey || sameNo {
+				args = append(args, o.OrderNo)
 			}
-			args = append(args, dbTime(u))
+			if !sameNo {
+				args = append(args, o.OrderNo)
+			}
+			ch := o.Channel
+			if v, ok := chanValue[ch]; ok {
+				ch = v
+			}
+			status := o.Status
+			if status == "" {
+				status = recon.StatusPending
+			}
+			sv := om.write[status]
+			if status == recon.StatusPending {
+				sv = om.pending[0]
+			}
+			var amount any = o.Amount
+			if om.m.AmountScale > 0 {
+				amount = majorUnits(o.Amount, om.m.AmountScale)
+			}
+			args = append(args, o.MerchantID, ch, amount, sv, dbTime(o.CreatedAt))
+			if om.txn != "" {
+				args = append(args, nullString(o.ChannelTxnID))
+			}
+			if om.currency != "" {
+				args = append(args, o.Currency)
+			}
+			if om.version != "" {
+				args = append(args, o.Version)
+			}
+			if om.updated != "" {
+				u := o.UpdatedAt
+				if u.IsZero() {
+					u = o.CreatedAt
+				}
+				args = append(args, dbTime(u))
+			}
+			if om.paid != "" {
+				args = append(args, nullTime(o.PaidAt))
+			}
 		}
-		if om.paid != "" {
-			args = append(args, nullTime(o.PaidAt))
-		}
-		q := "INSERT INTO " + om.table + " (" + strings.Join(cols, ", ") + ") VALUES (?" + strings.Repeat(", ?", len(cols)-1) + ")"
+		q := "INSERT INTO " + om.table + " (" + strings.Join(cols, ", ") + ") VALUES " +
+			strings.Repeat(tuple+", ", end-start-1) + tuple
 		if err := db.Exec(q, args...).Error; err != nil {
 			return fmt.Errorf("insert orders into %s: %w", om.m.Table, err)
 		}
-		rows, err := s.readTeam(db, "WHERE "+om.no+" = ?", o.OrderNo)
-		if err != nil || len(rows) != 1 {
-			return fmt.Errorf("read back order %s from %s: %v", o.OrderNo, om.m.Table, err)
+		rows, err := s.readTeam(db, "WHERE "+om.no+" IN ?", nos)
+		if err != nil {
+			return fmt.Errorf("read back orders from %s: %w", om.m.Table, err)
 		}
-		keys[i] = rows[0].key
+		keyOf := make(map[string]string, len(rows))
+		for _, r := range rows {
+			keyOf[r.order.OrderNo] = r.key
+		}
+		for i := start; i < end; i++ {
+			if keys[i] = keyOf[orders[i].OrderNo]; keys[i] == "" {
+				return fmt.Errorf("read back order %s from %s: not found", orders[i].OrderNo, om.m.Table)
+			}
+		}
 	}
 	if err := s.registerState(db, keys, orders); err != nil {
 		return err

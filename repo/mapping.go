@@ -434,3 +434,21 @@ func (m OrderMapping) RecommendedIndex() string {
 
 // Mapped reports whether orders live in a mapped table (config key orders).
 func (s *Store) Mapped() bool { return s.orders != nil }
+
+// TableDefinition returns the CREATE TABLE statement of table as the
+// database describes it (SHOW CREATE TABLE, sqlite_master), for making an
+// empty copy of it elsewhere (the benchmark's scratch database).
+func (s *Store) TableDefinition(ctx context.Context, table string) (string, error) {
+	var ddl string
+	var err error
+	if s.dialect == MySQL {
+		var name string
+		err = s.db.WithContext(ctx).Raw("SHOW CREATE TABLE "+quoteIdent(table)).Row().Scan(&name, &ddl)
+	} else {
+		err = s.db.WithContext(ctx).Raw("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", table).Row().Scan(&ddl)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the definition of %s: %w", table, err)
+	}
+	return ddl, nil
+}
