@@ -33,6 +33,13 @@ pointed at it as if it were the real provider:
   wechatpay  GET  /v3/pay/transactions/out-trade-no/{no}?mchid=...,  POST .../close
   stripe     GET  /v1/payment_intents/{id},  POST /v1/payment_intents/{id}/cancel
 
+and each day's statement in the provider's format (recon statement fetch):
+
+  httpjson   GET  /statement?date=YYYY-MM-DD
+  alipay     POST /gateway.do  (alipay.data.dataservice.bill.downloadurl.query), then the zip
+  wechatpay  GET  /v3/bill/tradebill?bill_date=...&bill_type=ALL, then the file
+  stripe     GET  /v1/balance_transactions?created[gte]=...&created[lt]=...
+
 Answers are about the orders in the configured database, shaped by the
 simulator: block of the channel named by --from-channel (the first channel of
 kind simulator by default), with the same fault injection as the in-process
