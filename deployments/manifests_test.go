@@ -378,22 +378,8 @@ func checkService(t *testing.T, id string, svc *corev1.Service, objs []object) {
 	if svc.Annotations["prometheus.io/scrape"] != "true" || svc.Annotations["prometheus.io/path"] != "/metrics" {
 		t.Errorf("%s: prometheus scrape annotations missing", id)
 	}
-	var selects int
-	for _, o := range objs {
-		d, ok := o.obj.(*appsv1.Deployment)
-		if !ok {
-			continue
-		}
-		match := len(svc.Spec.Selector) > 0
-		for k, v := range svc.Spec.Selector {
-			match = match && d.Spec.Template.Labels[k] == v
-		}
-		if match {
-			selects++
-		}
-	}
-	if selects != 1 {
-		t.Errorf("%s: selects the pods of %d Deployments, want 1", id, selects)
+	if selects := selected(svc, objs); len(selects) != 1 {
+		t.Errorf("%s: selects the pods of %d Deployments (%v), want 1", id, len(selects), selects)
 	}
 }
 
@@ -630,7 +616,14 @@ func checkConsoleService(t *testing.T, id string, svc *corev1.Service, objs []ob
 	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].TargetPort.String() != authProxy {
 		t.Errorf("%s: want one port, targeting the auth proxy, have %+v", id, svc.Spec.Ports)
 	}
-	var selects int
+	if selects := selected(svc, objs); len(selects) != 1 || selects[0] != "recon-console" {
+		t.Errorf("%s: selects the pods of %v, want recon-console's", id, selects)
+	}
+}
+
+// selected names the Deployments whose pods svc selects.
+func selected(svc *corev1.Service, objs []object) []string {
+	var names []string
 	for _, o := range objs {
 		d, ok := o.obj.(*appsv1.Deployment)
 		if !ok {
@@ -641,15 +634,10 @@ func checkConsoleService(t *testing.T, id string, svc *corev1.Service, objs []ob
 			match = match && d.Spec.Template.Labels[k] == v
 		}
 		if match {
-			selects++
-			if d.Name != "recon-console" {
-				t.Errorf("%s: selects the pods of %s", id, d.Name)
-			}
+			names = append(names, d.Name)
 		}
 	}
-	if selects != 1 {
-		t.Errorf("%s: selects the pods of %d Deployments, want 1", id, selects)
-	}
+	return names
 }
 
 // reconConfig is the part of recon's config.yaml the manifests depend on.
