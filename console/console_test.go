@@ -78,7 +78,7 @@ func newEnv(t *testing.T, db repotest.DB, mod func(*console.Options)) *env {
 		return &o
 	}
 	amt, stuck, paid := mk("o-amt", recon.StatusPending, 10000), mk("o-stuck", recon.StatusPending, 2550), mk("o-paid", recon.StatusPaid, 399)
-	repotest.Seed(t, db.Store, amt, stuck, paid)
+	db.Seed(t, amt, stuck, paid)
 	for _, c := range []struct {
 		o   *recon.Order
 		m   recon.Mismatch
@@ -441,8 +441,10 @@ func TestAcknowledgeAndResolve(t *testing.T) {
 	})
 }
 
+// The admin's changes go through the guarded update of whatever orders table
+// recon is mapped to.
 func TestAdminChangesTheOrder(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForEachSchema(t, func(t *testing.T, db repotest.DB) {
 		e := newEnv(t, db, nil)
 		ctx := context.Background()
 		amt, stuck, paid := e.ids["o-amt"], e.ids["o-stuck"], e.ids["o-paid"]
@@ -453,10 +455,8 @@ func TestAdminChangesTheOrder(t *testing.T) {
 		// The order moves while the console looks it up: refused, nothing written.
 		e.beforeLookup = func() {
 			e.beforeLookup = nil
-			o := e.order("o-amt")
-			if _, err := db.Store.Commit(ctx, recon.Outcome{Action: recon.ActionTransition, Order: o, To: recon.StatusFailed, Event: recon.EventFailed},
-				repo.CommitMeta{Source: "callback", Now: t0}); err != nil {
-				t.Error(err)
+			if !db.Move(t, db.Store, e.orders["o-amt"].ID, recon.StatusFailed) {
+				t.Error("the callback could not move o-amt")
 			}
 		}
 		has(t, e.post(admin, amt, "accept", url.Values{"note": {"customer paid 100.50"}}, ""), 409, "order moved since it was read")
@@ -475,7 +475,7 @@ func TestAdminChangesTheOrder(t *testing.T) {
 			t.Fatalf("close: %d %s", w.Code, w.Body.String())
 		}
 		o := e.order("o-stuck")
-		if o.Status != recon.StatusClosed || o.Version != 1 {
+		if o.Status != recon.StatusClosed {
 			t.Fatalf("closed order: %+v", o)
 		}
 		trs, _ := db.Store.Transitions(ctx, o.ID)
@@ -490,14 +490,14 @@ func TestAdminChangesTheOrder(t *testing.T) {
 
 		// A terminal order is never changed.
 		has(t, e.post(admin, paid, "close", url.Values{"note": {"x"}}, ""), 409, "never changes a terminal order")
-		if o := e.order("o-paid"); o.Status != recon.StatusPaid || o.Version != 0 {
+		if o := e.order("o-paid"); o.Status != recon.StatusPaid {
 			t.Fatalf("paid order changed: %+v", o)
 		}
 	})
 }
 
 func TestAdminAcceptsTheChannel(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForEachSchema(t, func(t *testing.T, db repotest.DB) {
 		e := newEnv(t, db, nil)
 		ctx := context.Background()
 		id := e.ids["o-amt"]
