@@ -550,3 +550,23 @@ func TestStatements(t *testing.T) {
 		has(t, e.get("/statements", ""), 403)
 	})
 }
+
+func TestChannelOnlyHasNoOrder(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := newEnv(t, db, nil)
+		ctx := context.Background()
+		f := repo.Finding{Order: recon.Order{OrderNo: "unknown-1", Channel: "sim"}, Mismatch: recon.Mismatch{Kind: recon.MismatchChannelOnly,
+			ChannelStatus: recon.ChannelPaid, ChannelAmount: 500, ChannelCurrency: "CNY", LocalCurrency: "CNY", ChannelTxnID: "T9", Detail: "statement payment"}}
+		if _, err := db.Store.RecordFindings(ctx, []repo.Finding{f}, repo.CommitMeta{Source: "statement", Now: t0}); err != nil {
+			t.Fatal(err)
+		}
+		ms, err := db.Store.ListMismatches(ctx, repo.MismatchFilter{Kind: recon.MismatchChannelOnly})
+		if err != nil || len(ms) != 1 {
+			t.Fatalf("%v %v", ms, err)
+		}
+		has(t, e.get("/mismatches?kind=CHANNEL_ONLY", viewer), 200, "unknown-1", "5.00 CNY")
+		w := e.get(path(ms[0].ID), admin)
+		has(t, w, 200, "CHANNEL_ONLY", "recon knows no order for this", "5.00 CNY", `id="resolve"`)
+		lacks(t, w, `id="check-now"`, `id="accept"`, `id="close"`, "no longer in the database")
+	})
+}
