@@ -239,6 +239,8 @@ func TestAuthentication(t *testing.T) {
 	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
 		e := newEnv(t, db, nil)
 		has(t, e.get("/healthz", ""), 200, "ok")
+		has(t, e.get("/static/console.css", ""), 200, "font")
+		has(t, e.get("/static/", ""), 404)
 		has(t, e.get("/mismatches", ""), 403, "sign-in proxy sent no user")
 		has(t, e.get("/mismatches", "mallory@example.com"), 403, "not a user of this console")
 		// The header is believed from the trusted proxy only.
