@@ -98,6 +98,14 @@ type StatementResult struct {
 	Error     string `json:"error,omitempty"`
 	// Found lists the mismatches of this reconciliation (at most 200).
 	Found []Found `json:"found,omitempty"`
+	// Phases says where a reconciliation spent its time.
+	Phases []Phase `json:"-"`
+}
+
+// Phase is the time one step of a reconciliation took.
+type Phase struct {
+	Name string
+	Took time.Duration
 }
 
 // ErrMappedOrders: statements are compared with recon's own payment_orders.
@@ -343,6 +351,8 @@ type stmtRun struct {
 	outs     []recon.Outcome
 	lines    []recon.StatementLine // the line of each of outs
 	findings []repo.Finding
+
+	commitTook, findingsTook time.Duration // inside the phases
 }
 
 func (r *stmtRun) pageSize() int {
@@ -354,11 +364,17 @@ func (r *stmtRun) pageSize() int {
 
 func (r *stmtRun) compare(ctx context.Context, st repo.Statement) error {
 	s := r.j.Store
+	t := time.Now() // wall time for the phases, not the job's clock
+	phase := func(name string) {
+		r.res.Phases = append(r.res.Phases, Phase{name, time.Since(t)})
+		t = time.Now()
+	}
 	if !r.dry {
 		if _, err := s.MatchStatementLines(ctx, st.ID); err != nil {
 			return err
 		}
 	}
+	phase("match late orders")
 	// Payments, in line order.
 	for after := int64(0); ; {
 		page, err := s.StatementPayments(ctx, st.ID, after, r.pageSize())
@@ -379,6 +395,7 @@ func (r *stmtRun) compare(ctx context.Context, st repo.Statement) error {
 	if err := r.flush(ctx, true); err != nil {
 		return err
 	}
+	phase("payments")
 	// Refunds, per order, after the settlements they may depend on.
 	for after := int64(0); ; {
 		page, err := s.StatementRefunds(ctx, st.ID, after, r.pageSize())
@@ -408,10 +425,14 @@ func (r *stmtRun) compare(ctx context.Context, st repo.Statement) error {
 			break
 		}
 	}
+	phase("refunds")
 	if err := r.localOnly(ctx, st); err != nil {
 		return err
 	}
-	return r.flush(ctx, true)
+	err := r.flush(ctx, true)
+	phase("local only")
+	r.res.Phases = append(r.res.Phases, Phase{"(settlements)", r.commitTook}, Phase{"(mismatch rows)", r.findingsTook})
+	return err
 }
 
 // payment decides one payment line and queues what it finds.
@@ -485,12 +506,16 @@ func (r *stmtRun) flush(ctx context.Context, force bool) error {
 	}
 	for len(r.outs) >= batch || (force && len(r.outs) > 0) {
 		n := min(batch, len(r.outs))
+		t := time.Now()
 		if err := r.commit(ctx, r.outs[:n], r.lines[:n]); err != nil {
 			return err
 		}
+		r.commitTook += time.Since(t)
 		r.outs, r.lines = r.outs[n:], r.lines[n:]
 	}
 	if len(r.findings) >= 200 || (force && len(r.findings) > 0) {
+		t := time.Now()
+		defer func() { r.findingsTook += time.Since(t) }()
 		n, err := r.j.Store.RecordFindings(ctx, r.findings, r.meta)
 		if err != nil {
 			return err
