@@ -43,6 +43,9 @@ func (s *Store) CommitBatch(ctx context.Context, outs []recon.Outcome, meta Comm
 	err := s.retryTx(ctx, func(tx *gorm.DB) error {
 		w := newBatchWriter(ctx, s, tx, meta)
 		defer w.close()
+		if err := w.loadKeys(outs); err != nil {
+			return err
+		}
 		for _, i := range idx {
 			reps[i], moved[i] = CommitReport{}, false
 			rep, ok, err := w.apply(outs[i])
@@ -125,6 +128,11 @@ type batchWriter struct {
 	outbox, audit []any
 	nOutbox       int
 	nAudit        int
+
+	// A mapped table: the keys of the batch's orders, and the state rows of
+	// the orders it moved (settled at flush).
+	keys    map[int64]string
+	settled []int64
 }
 
 func newBatchWriter(ctx context.Context, s *Store, tx *gorm.DB, meta CommitMeta) *batchWriter {
@@ -207,6 +215,12 @@ func (w *batchWriter) transition(out recon.Outcome) (int64, error) {
 // flush writes the gathered outbox rows (insert-ignore: a notification
 // already queued stays as it is) and audit rows.
 func (w *batchWriter) flush() error {
+	if len(w.settled) > 0 {
+		if _, err := w.execOnce(strings.Replace(sqlStateSettled, "id = ?", "id IN (?"+strings.Repeat(", ?", len(w.settled)-1)+")", 1),
+			append([]any{false}, int64sAny(w.settled)...)...); err != nil {
+			return fmt.Errorf("settle recon_order_state: %w", err)
+		}
+	}
 	if err := w.insertRows(w.s.insertIgnore("merchant_notifications", outboxCols, outboxVals), outboxVals, w.outbox, w.nOutbox); err != nil {
 		return fmt.Errorf("enqueue notifications: %w", err)
 	}
@@ -329,17 +343,48 @@ func (w *batchWriter) mappedTransition(om *orderMap, out recon.Outcome, txnID st
 	if err != nil || n == 0 {
 		return n, err
 	}
-	if _, err := w.exec(sqlStateSettled, false, o.ID); err != nil {
-		return 0, err
-	}
+	w.settled = append(w.settled, o.ID)
 	return n, nil
+}
+
+// loadKeys reads, on a mapped table, the keys of the orders of a batch that
+// move, in one query.
+func (w *batchWriter) loadKeys(outs []recon.Outcome) error {
+	if w.s.orders == nil {
+		return nil
+	}
+	w.keys, w.settled = map[int64]string{}, nil
+	var ids []int64
+	for _, out := range outs {
+		if out.Action == recon.ActionTransition {
+			ids = append(ids, out.Order.ID)
+		}
+	}
+	for start := 0; start < len(ids); start += rowsPerInsert {
+		var rows []stateRow
+		if err := w.tx.Select("id, order_key").Where("id IN ?", ids[start:min(start+rowsPerInsert, len(ids))]).Find(&rows).Error; err != nil {
+			return fmt.Errorf("read order keys: %w", err)
+		}
+		for _, r := range rows {
+			w.keys[r.ID] = r.OrderKey
+		}
+	}
+	return nil
 }
 
 // orderKey returns the mapped table's id of recon's order ref.
 func (w *batchWriter) orderKey(id int64) (string, error) {
-	var key string
-	if err := w.tx.Raw("SELECT order_key FROM recon_order_state WHERE id = ?", id).Row().Scan(&key); err != nil {
-		return "", fmt.Errorf("find order %d in recon_order_state: %w", id, err)
+	key, ok := w.keys[id]
+	if !ok {
+		return "", fmt.Errorf("order %d is not in recon_order_state: %w", id, recon.ErrNotFound)
 	}
 	return key, nil
+}
+
+func int64sAny(v []int64) []any {
+	out := make([]any, len(v))
+	for i, x := range v {
+		out[i] = x
+	}
+	return out
 }
