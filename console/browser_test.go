@@ -19,6 +19,7 @@ import (
 
 	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/jobs"
+	"github.com/recon-dev/recon/repo"
 	"github.com/recon-dev/recon/repo/repotest"
 )
 
@@ -194,8 +195,22 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// The runs and statements pages, and a mismatch on a tablet.
+	for i, st := range []string{repo.RunSucceeded, repo.RunFailed} {
+		id, err := e.db.Store.StartRun(context.Background(), jobs.KindReconcile, false, "", "recon-7d9f/1", t0.Add(time.Duration(i)*time.Minute))
+		step("start run", err)
+		msg := ""
+		if st == repo.RunFailed {
+			msg = "lookup sim: 3 orders failed"
+		}
+		step("finish run", e.db.Store.FinishRun(context.Background(), id, st, repo.RunCounters{Scanned: 1200, Paid: 1100, Failed: 40, Closed: 20,
+			Rescheduled: 37, Mismatches: 3}, msg, t0.Add(time.Duration(i)*time.Minute+40*time.Second)))
+	}
 	step("runs", chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/runs"), chromedp.WaitVisible(chromedp.ID("runs"))))
+	shot("console-runs.png")
+	step("statement", e.db.Store.FailStatement(context.Background(), repo.StatementImport{Channel: "sim", Day: "2026-11-19", Source: repo.SourceFetch,
+		Origin: "https://sim.example/statement?date=2026-11-19", SHA256: "ab", Size: 10}, "lines do not add up to the file's summary (payments 12 vs 13)", t0))
 	step("statements", chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/statements"), chromedp.WaitVisible(chromedp.ID("statements"))))
+	shot("console-statements.png")
 	step("tablet", chromedp.Do(ctx, chromedp.EmulateViewport(820, 1180), chromedp.Navigate(ts.URL+"/mismatches/"+itoa(e.ids["o-stuck"])),
 		chromedp.WaitVisible(chromedp.ID("resolve"))))
 	shot("console-tablet.png")

@@ -532,7 +532,7 @@ func TestRuns(t *testing.T) {
 		if err := db.Store.FinishRun(ctx, id, repo.RunSucceeded, repo.RunCounters{Scanned: 1234, Paid: 77}, "", t0.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		has(t, e.get("/runs", viewer), 200, "reconcile", "SUCCEEDED", "1234", "77", "2026-11-20 16:01:00")
+		has(t, e.get("/runs", viewer), 200, "reconcile", "SUCCEEDED", "1234", "77", "2026-11-20 16:00:00", "1m0s")
 		has(t, e.get("/runs", ""), 403)
 	})
 }

@@ -91,6 +91,13 @@ func (s *Server) funcs() template.FuncMap {
 			return jobs.FormatMinor(jobs.AbsDifference(m.Mismatch), m.LocalCurrency) + " " + m.LocalCurrency
 		},
 		"f1":      func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
+		// took is how long a run took; a run still going shows as running.
+		"took": func(start time.Time, end *time.Time) string {
+			if end == nil {
+				return "running"
+			}
+			return end.Sub(start).Round(time.Second).String()
+		},
 		"outcome": jobs.DescribeOutcome,
 		"lower":   strings.ToLower,
 		"list":    func(v ...string) []string { return v },
