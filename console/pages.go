@@ -90,7 +90,7 @@ func (s *Server) funcs() template.FuncMap {
 		"dispute": func(m repo.MismatchRecord) string {
 			return jobs.FormatMinor(jobs.AbsDifference(m.Mismatch), m.LocalCurrency) + " " + m.LocalCurrency
 		},
-		"f1":      func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
+		"f1": func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
 		// took is how long a run took; a run still going shows as running.
 		"took": func(start time.Time, end *time.Time) string {
 			if end == nil {
