@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -170,6 +171,10 @@ type ChannelConfig struct {
 	APIKey string `yaml:"api_key" json:"-"`
 	// simulator
 	Simulator SimulatorConfig `yaml:"simulator"`
+	// Insecure allows a plain-http base_url where it would expose a secret
+	// or trust unsigned answers: an httpjson channel without a secret, any
+	// stripe channel (tests, simulators).
+	Insecure bool `yaml:"insecure"`
 }
 
 // SimulatorConfig configures a simulator channel (kind: simulator).
@@ -579,6 +584,9 @@ func (c *Config) Validate() error {
 		}); err != nil {
 			return err
 		}
+		if msg := plainText(ch); msg != "" {
+			return bad(key+".base_url", "%s; use https, or set insecure: true on this channel (tests, simulators)", msg)
+		}
 	}
 	if c.Orders != nil {
 		if err := c.Orders.Validate(); err != nil {
@@ -642,6 +650,27 @@ func validateChannelKeys(ch ChannelConfig, bad func(field, format string, args .
 		return bad("simulator", "latency and retry_after must not be negative")
 	}
 	return nil
+}
+
+// plainText says why a channel's plain-http base_url is refused, or "" when
+// it is https, insecure is set, or http exposes nothing: alipay and
+// wechatpay sign every request with the merchant's private key and verify
+// every answer with the provider's public key, and an httpjson channel with
+// a secret verifies every answer's HMAC (the secret itself is never sent).
+func plainText(ch ChannelConfig) string {
+	u, err := url.Parse(ch.BaseURL)
+	if err != nil || !strings.EqualFold(u.Scheme, "http") || ch.Insecure {
+		return ""
+	}
+	switch ch.Kind {
+	case "httpjson":
+		if ch.Secret == "" {
+			return "is plain http and the channel has no secret, so its answers could be forged in transit"
+		}
+	case "stripe":
+		return "is plain http, so the API key would be sent in clear"
+	}
+	return ""
 }
 
 func checkSchedule(key string, s []Duration, bad func(key, format string, args ...any) error) error {

@@ -122,3 +122,36 @@ func TestLeaseAndMetricsDefaults(t *testing.T) {
 		t.Fatalf("shipped metrics.addr %q, lease_ttl %s", shipped.Metrics.Addr, shipped.Reconcile.LeaseTTL.D())
 	}
 }
+
+// A channel that would send a secret, or trust unsigned answers, over plain
+// http is refused at start-up unless it sets insecure: true.
+func TestPlainTextChannelsNeedInsecure(t *testing.T) {
+	keys := "app_id: '1', mch_id: '1', cert_serial: 'AB', private_key_file: k.pem, public_key_file: p.pem"
+	for _, tc := range []struct {
+		entry, refused string
+	}{
+		{"kind: httpjson, base_url: 'http://bank.internal/api'", "channels[1] (a).base_url: is plain http and the channel has no secret"},
+		{"kind: httpjson, base_url: 'HTTP://bank.internal/api'", "channels[1] (a).base_url: is plain http"},
+		{"kind: httpjson, base_url: 'http://bank.internal/api', insecure: true", ""},
+		{"kind: httpjson, base_url: 'http://bank.internal/api', secret: s", ""},
+		{"kind: httpjson, base_url: 'https://bank.internal/api'", ""},
+		{"kind: stripe, base_url: 'http://stripe-mock:12111', api_key: sk_test_x", "channels[1] (a).base_url: is plain http, so the API key would be sent in clear"},
+		{"kind: stripe, base_url: 'http://stripe-mock:12111', api_key: sk_test_x, insecure: true", ""},
+		{"kind: stripe, api_key: sk_test_x", ""},
+		{"kind: alipay, base_url: 'http://sim:8081/gateway.do', " + keys, ""},
+		{"kind: wechatpay, base_url: 'http://sim:8081', " + keys, ""},
+	} {
+		_, err := LoadConfig("c.yaml", []byte("channels:\n  - {name: s, kind: simulator}\n  - {name: a, "+tc.entry+"}\n"), func(string) string { return "" })
+		switch {
+		case tc.refused == "" && err != nil:
+			t.Errorf("%s: refused: %v", tc.entry, err)
+		case tc.refused != "" && (err == nil || !strings.Contains(err.Error(), tc.refused) || !strings.Contains(err.Error(), "insecure: true")):
+			t.Errorf("%s: error %v, want one saying %q and naming insecure: true", tc.entry, err, tc.refused)
+		}
+	}
+	// Through the CLI: exit 2.
+	p := writeConfig(t, "channels:\n  - {name: a, kind: httpjson, base_url: 'http://bank.internal/api'}\n")
+	if code, _, stderr := runCLI(t, nil, "run", "--config", p); code != exitUsage || !strings.Contains(stderr, "channels[0] (a).base_url") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}

@@ -22,7 +22,7 @@ func TestChannelTextIsStoredAndPrintedWithoutEscapes(t *testing.T) {
 	created := time.Now().UTC().Add(-time.Hour)
 	o := cliOrder("esc-1", recon.StatusPending, created)
 	o.Channel = "hj"
-	cfg, store := seedCLI(t, "  - {name: hj, kind: httpjson, base_url: '"+srv.URL+"'}\n", []recon.Order{o})
+	cfg, store := seedCLI(t, "  - {name: hj, kind: httpjson, base_url: '"+srv.URL+"', insecure: true}\n", []recon.Order{o})
 
 	code, out, stderr := runCLI(t, nil, "run", "--config", cfg)
 	if code != 0 {

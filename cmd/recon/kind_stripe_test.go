@@ -36,7 +36,7 @@ func TestStripeChannelBuilds(t *testing.T) {
 	srv := httptest.NewServer(sim.Server(orders, keys))
 	defer srv.Close()
 
-	p := stripeConfig(t, fmt.Sprintf("base_url: %q, api_key: '${STRIPE_KEY}', timeout: 2s", srv.URL))
+	p := stripeConfig(t, fmt.Sprintf("base_url: %q, api_key: '${STRIPE_KEY}', timeout: 2s, insecure: true", srv.URL))
 	env := map[string]string{"STRIPE_KEY": keys.StripeAPIKey}
 	if code, out, stderr := runCLI(t, env, "run", "--config", p); code != 0 {
 		t.Fatalf("run: exit %d\n%s\n%s", code, out, stderr)

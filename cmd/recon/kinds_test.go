@@ -35,7 +35,8 @@ func TestHTTPJSONPathsCodesAndStatusesFromConfig(t *testing.T) {
 	defer srv.Close()
 	created := time.Now().UTC().Add(-time.Hour)
 	chans := fmt.Sprintf("  - {name: sim, kind: httpjson, base_url: %q, lookup_path: /api/v2/query, order_param: out_trade_no,\n"+
-		"     success_code: OK, not_found_code: NO_ORDER, status_map: {SUCCESS: PAID, WAITING: PENDING, SHUT: CLOSED}}\n", srv.URL)
+		"     success_code: OK, not_found_code: NO_ORDER, status_map: {SUCCESS: PAID, WAITING: PENDING, SHUT: CLOSED},\n"+
+		"     insecure: true}\n", srv.URL)
 	cfg, store := seedCLI(t, chans, []recon.Order{
 		cliOrder("hj-paid", recon.StatusPending, created), cliOrder("hj-wait", recon.StatusPending, created),
 		cliOrder("hj-gone", recon.StatusPending, created),
@@ -54,7 +55,7 @@ func TestHTTPJSONPathsCodesAndStatusesFromConfig(t *testing.T) {
 		}
 	}
 
-	bad := writeConfig(t, fmt.Sprintf("channels:\n  - {name: hj, kind: httpjson, base_url: %q, status_map: {SUCCESS: DONE}}\n", srv.URL))
+	bad := writeConfig(t, fmt.Sprintf("channels:\n  - {name: hj, kind: httpjson, base_url: %q, insecure: true, status_map: {SUCCESS: DONE}}\n", srv.URL))
 	code, _, stderr = runCLI(t, nil, "run", "--config", bad)
 	if code != exitUsage || !strings.Contains(stderr, "status_map") || !strings.Contains(stderr, "channels[0] (hj)") {
 		t.Fatalf("bad status_map: %d %q", code, stderr)
@@ -89,7 +90,7 @@ func TestGarbageAnswersNeverStopThePass(t *testing.T) {
 		}
 		cfg := writeConfig(t, fmt.Sprintf("database: {driver: %s, dsn: %q}\n", db.Dialect, db.DSN)+
 			"reconcile: {lookup_retry: {initial_interval: 1ms, max_interval: 2ms, max_elapsed: 50ms}}\n"+
-			fmt.Sprintf("channels:\n  - {name: sim, kind: httpjson, base_url: %q}\n", srv.URL))
+			fmt.Sprintf("channels:\n  - {name: sim, kind: httpjson, base_url: %q, insecure: true}\n", srv.URL))
 		code, out, stderr := runCLI(t, nil, "run", "--config", cfg)
 		if code != 0 || !strings.Contains(out, "paid         1") || !strings.Contains(out, "errors       2") {
 			good, _ := db.Store.GetOrderByNo(ctx, "gb-good")

@@ -2,10 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -45,7 +50,9 @@ simulator: block of the channel named by --from-channel (the first channel of
 kind simulator by default), with the same fault injection as the in-process
 simulator, and signed as each provider signs. The keys live in --keys-dir
 (generated on first start); point recon's private_key_file / public_key_file
-at the files printed on start-up.`,
+at the files printed on start-up. httpjson answers are signed with a random
+secret generated into --keys-dir as well, never with a secret from
+config.yaml: --from-channel may name a production channel.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.config()
@@ -56,12 +63,12 @@ at the files printed on start-up.`,
 			if err != nil {
 				return err
 			}
-			if sc.Secret == "" {
-				sc.Secret = simulator.DefaultSecret
-			}
 			return a.withStore(cmd, func(ctx context.Context, store *repo.Store) error {
 				keys, files, err := simulator.LoadOrCreateKeys(keysDir)
 				if err != nil {
+					return usageErr("--keys-dir %s: %v", keysDir, err)
+				}
+				if sc.Secret, err = simSecret(keysDir); err != nil {
 					return usageErr("--keys-dir %s: %v", keysDir, err)
 				}
 				sim := simulator.New(sc)
@@ -105,7 +112,7 @@ channels for recon's config.yaml:
      private_key_file: %s, public_key_file: %s}
   - {name: sim-wechatpay, kind: wechatpay, base_url: %s, mch_id: %q, cert_serial: %q,
      private_key_file: %s, public_key_file: %s, public_key_id: %q}
-  - {name: sim-stripe, kind: stripe, base_url: %s, api_key: %q}
+  - {name: sim-stripe, kind: stripe, base_url: %s, api_key: %q, insecure: true}
 `, url, url, secret, url, keys.AlipayAppID, f.AlipayAppPrivate, f.AlipayPublic,
 		url, keys.WechatMchID, keys.WechatMerchantSerial, f.WechatMerchantPrivate, f.WechatPlatformPublic, keys.WechatPlatformKeyID,
 		url, keys.StripeAPIKey)
@@ -120,6 +127,34 @@ channels for recon's config.yaml:
 		defer cancel()
 		return srv.Shutdown(sctx)
 	}
+}
+
+// simSecretFile holds the secret the simulator server signs httpjson
+// answers with, in --keys-dir.
+const simSecretFile = "httpjson_secret"
+
+// simSecret returns the simulator server's httpjson signing secret: the one
+// in dir, or a fresh random one written there on first start. A channel's
+// configured secret is never used (nor printed): --from-channel may name a
+// production channel, whose secret must not sign a simulator's answers.
+func simSecret(dir string) (string, error) {
+	p := filepath.Join(dir, simSecretFile)
+	b, err := os.ReadFile(p)
+	if err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	var raw [24]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	s := "simsec_" + hex.EncodeToString(raw[:])
+	if err := os.WriteFile(p, []byte(s+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return s, nil
 }
 
 // storeOrders answers the simulator's order questions from the database;

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel"
 	"github.com/recon-dev/recon/channel/channeltest"
 	"github.com/recon-dev/recon/channel/httpjson"
 	"github.com/recon-dev/recon/channel/simulator"
@@ -38,7 +40,7 @@ var e2eKinds = []struct {
 			url, k.WechatMchID, k.WechatMerchantSerial, f.WechatMerchantPrivate, f.WechatPlatformPublic, k.WechatPlatformKeyID)
 	}, false},
 	{"stripe", func(url string, k simulator.Keys, _ simulator.KeyFiles) string {
-		return fmt.Sprintf("{name: c, kind: stripe, base_url: %q, api_key: %q}", url, k.StripeAPIKey)
+		return fmt.Sprintf("{name: c, kind: stripe, base_url: %q, api_key: %q, insecure: true}", url, k.StripeAPIKey)
 	}, true},
 }
 
@@ -137,13 +139,16 @@ func (s *syncBuffer) String() string {
 
 func TestSimServeAnswersAboutTheDatabaseOrders(t *testing.T) {
 	dir := t.TempDir()
-	cfg, _ := seedCLI(t, "  - {name: sim, kind: simulator, simulator: {seed: 1, paid_rate: 1}}\n",
+	// --from-channel names a channel with a production secret: the
+	// simulator must neither print it nor sign with it.
+	const prodSecret = "prod-signing-secret-never-print"
+	cfg, _ := seedCLI(t, "  - {name: sim, kind: simulator, secret: "+prodSecret+", simulator: {seed: 1, paid_rate: 1}}\n",
 		[]recon.Order{cliOrder("serve-1", recon.StatusPending, time.Now().UTC().Add(-time.Hour))})
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, []string{"sim", "serve", "--addr", "127.0.0.1:0", "--keys-dir", filepath.Join(dir, "keys"), "--config", cfg},
+		done <- Main(ctx, []string{"sim", "serve", "--addr", "127.0.0.1:0", "--keys-dir", filepath.Join(dir, "keys"), "--from-channel", "sim", "--config", cfg},
 			&out, &errb, func(string) string { return "" })
 	}()
 	var url string
@@ -160,12 +165,28 @@ func TestSimServeAnswersAboutTheDatabaseOrders(t *testing.T) {
 	if url == "" {
 		t.Fatalf("sim serve did not start: %s %s", out.String(), errb.String())
 	}
-	for _, f := range []string{`secret: "` + simulator.DefaultSecret + `"`, "alipay_public.pem", "alipay_app_private.pem", "wechatpay_platform_public.pem", "wechatpay_merchant_private.pem"} {
+	for _, f := range []string{"alipay_public.pem", "alipay_app_private.pem", "wechatpay_platform_public.pem", "wechatpay_merchant_private.pem", "insecure: true"} {
 		if !strings.Contains(out.String(), f) {
 			t.Fatalf("start-up output does not name %s:\n%s", f, out.String())
 		}
 	}
-	c, err := httpjson.New(httpjson.Config{Name: "sim", BaseURL: url, Secret: simulator.DefaultSecret})
+	if strings.Contains(out.String()+errb.String(), prodSecret) {
+		t.Fatalf("sim serve printed the channel's configured secret:\n%s", out.String())
+	}
+	_, rest, _ := strings.Cut(out.String(), `secret: "`)
+	secret, _, _ := strings.Cut(rest, `"`)
+	if len(secret) < 32 || secret == simulator.DefaultSecret {
+		t.Fatalf("printed secret %q: want a fresh random one", secret)
+	}
+	// Answers are signed with the printed secret, not the configured one.
+	prod, err := httpjson.New(httpjson.Config{Name: "sim", BaseURL: url, Secret: prodSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := prod.Lookup(context.Background(), recon.Order{OrderNo: "serve-1"}); !errors.Is(err, channel.ErrBadSignature) {
+		t.Fatalf("answer verified with the configured secret: %v", err)
+	}
+	c, err := httpjson.New(httpjson.Config{Name: "sim", BaseURL: url, Secret: secret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,8 +201,11 @@ func TestSimServeAnswersAboutTheDatabaseOrders(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Fatalf("sim serve exited %d after cancel: %s", code, errb.String())
 	}
-	// A second start reuses the keys it wrote.
+	// A second start reuses the keys and the secret it wrote.
 	if _, _, err := simulator.LoadOrCreateKeys(filepath.Join(dir, "keys")); err != nil {
 		t.Fatalf("keys written by sim serve do not load: %v", err)
+	}
+	if again, err := simSecret(filepath.Join(dir, "keys")); err != nil || again != secret {
+		t.Fatalf("secret on a second start: %q, %v; want %q", again, err, secret)
 	}
 }
