@@ -14,8 +14,8 @@ import (
 )
 
 // startSimServe runs `recon sim serve` with cfg until the test ends and
-// returns its URL.
-func startSimServe(t *testing.T, cfg string) string {
+// returns its URL and the secret it signs httpjson answers with.
+func startSimServe(t *testing.T, cfg string) (url, secret string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
@@ -26,9 +26,11 @@ func startSimServe(t *testing.T, cfg string) string {
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if _, rest, ok := strings.Cut(out.String(), "listening on "); ok {
-			url, _, _ := strings.Cut(rest, "\n")
-			return url
+		if _, rest, ok := strings.Cut(out.String(), "listening on "); ok && strings.Contains(rest, "sim-stripe") {
+			url, _, _ = strings.Cut(rest, "\n")
+			_, rest, _ = strings.Cut(rest, `secret: "`)
+			secret, _, _ = strings.Cut(rest, `"`)
+			return url, secret
 		}
 		select {
 		case code := <-done:
@@ -38,7 +40,7 @@ func startSimServe(t *testing.T, cfg string) string {
 		}
 	}
 	t.Fatalf("sim serve did not start: %s", errb.String())
-	return ""
+	return "", ""
 }
 
 // TestStatementRunAgainstSimServe fetches an httpjson statement from `recon
@@ -53,7 +55,7 @@ func TestStatementRunAgainstSimServe(t *testing.T) {
 		orders = append(orders, o)
 	}
 	simCfg, store := seedCLI(t, "  - {name: sim, kind: simulator, secret: stmt-secret, simulator: {seed: 3, paid_rate: 0.7, closed_rate: 0.2}}\n", orders)
-	url := startSimServe(t, simCfg)
+	url, secret := startSimServe(t, simCfg)
 	var dsn string
 	for _, l := range strings.Split(readFile(t, simCfg), "\n") {
 		if strings.HasPrefix(l, "database:") {
@@ -61,7 +63,7 @@ func TestStatementRunAgainstSimServe(t *testing.T) {
 		}
 	}
 	cfg := writeConfig(t, dsn+"\nstatements: {timezone: Asia/Shanghai}\nchannels:\n"+
-		fmt.Sprintf("  - {name: bank, kind: httpjson, base_url: %q, secret: stmt-secret, fee_rate: 0.006}\n", url))
+		fmt.Sprintf("  - {name: bank, kind: httpjson, base_url: %q, secret: %q, fee_rate: 0.006}\n", url, secret))
 
 	code, out, stderr := runCLI(t, nil, "statement", "run", "--date", "2026-11-22", "--output", "json", "--fail-on-mismatch", "--config", cfg)
 	if code != exitMismatch {
