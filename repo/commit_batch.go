@@ -374,9 +374,13 @@ func (w *batchWriter) loadKeys(outs []recon.Outcome) error {
 
 // orderKey returns the mapped table's id of recon's order ref.
 func (w *batchWriter) orderKey(id int64) (string, error) {
-	key, ok := w.keys[id]
-	if !ok {
-		return "", fmt.Errorf("order %d is not in recon_order_state: %w", id, recon.ErrNotFound)
+	if key, ok := w.keys[id]; ok {
+		return key, nil
+	}
+	// Not loaded with the batch (a writer used outside CommitBatch).
+	var key string
+	if err := w.tx.Raw("SELECT order_key FROM recon_order_state WHERE id = ?", id).Row().Scan(&key); err != nil {
+		return "", fmt.Errorf("find order %d in recon_order_state: %w", id, err)
 	}
 	return key, nil
 }
