@@ -12,6 +12,48 @@ import (
 	"github.com/recon-dev/recon"
 )
 
+// Gate is consulted by Guarded before every attempt of a call whose context
+// carries it (WithGate): a pass keeps one per channel, holding the
+// channel's circuit breaker. Implementations must be safe for concurrent
+// use.
+type Gate interface {
+	// Allow reports whether an attempt may be made now, and whether it is
+	// the probe of a paused channel.
+	Allow() (ok, probe bool)
+	// Done reports the outcome of an attempt Allow let through.
+	Done(probe bool, err error)
+}
+
+// ErrPaused is wrapped by the error of a call that was not made, or whose
+// retries were stopped, because its channel's Gate refused it.
+var ErrPaused = errors.New("channel paused by its circuit breaker")
+
+type gateKey struct{}
+
+// WithGate returns ctx carrying g for the guarded calls made with it.
+func WithGate(ctx context.Context, g Gate) context.Context {
+	return context.WithValue(ctx, gateKey{}, g)
+}
+
+func gateOf(ctx context.Context) Gate {
+	g, _ := ctx.Value(gateKey{}).(Gate)
+	return g
+}
+
+// pausedError is ErrPaused with the channel's last answer, if any.
+type pausedError struct{ last error }
+
+func (e *pausedError) Error() string {
+	if e.last == nil {
+		return ErrPaused.Error()
+	}
+	return ErrPaused.Error() + " (last error: " + e.last.Error() + ")"
+}
+
+func (e *pausedError) Is(target error) bool { return target == ErrPaused }
+
+func (e *pausedError) Unwrap() error { return e.last }
+
 // RetryPolicy bounds the retries of one call within a run
 // (reconcile.lookup_retry).
 type RetryPolicy struct {
@@ -101,9 +143,21 @@ func (g *Guarded) do(ctx context.Context, op string, call func(context.Context) 
 	eb.MaxElapsedTime = g.Retry.MaxElapsed
 	b := &retryAfterBackOff{BackOffContext: backoff.WithContext(eb, ctx), exp: eb}
 	var last error // the channel's most recent answer
+	gate := gateOf(ctx)
 	attempt := func() error {
+		probe := false
+		if gate != nil {
+			var ok bool
+			if ok, probe = gate.Allow(); !ok {
+				// Paused: no request, and no more retries of this call.
+				return backoff.Permanent(&pausedError{last: last})
+			}
+		}
 		if g.Limiter != nil {
 			if err := g.Limiter.Wait(ctx); err != nil {
+				if gate != nil {
+					gate.Done(probe, err)
+				}
 				return backoff.Permanent(err)
 			}
 		}
@@ -113,9 +167,16 @@ func (g *Guarded) do(ctx context.Context, op string, call func(context.Context) 
 		if g.OnAttempt != nil {
 			g.OnAttempt(op, time.Since(start), err)
 		}
+		if gate != nil {
+			gate.Done(probe, err)
+		}
 		switch {
 		case err == nil:
 			return nil
+		case probe && ClassOf(err) == ClassTransient:
+			// A failed probe is not retried: the channel stays paused
+			// until the next probe.
+			return backoff.Permanent(&pausedError{last: err})
 		case ClassOf(err) == ClassPermanent:
 			return backoff.Permanent(err)
 		case ClassOf(err) == ClassRateLimited:

@@ -41,6 +41,8 @@ type Metrics struct {
 	transitions    *prometheus.CounterVec
 	mismatches     *prometheus.CounterVec
 	conflicts      prometheus.Counter
+	channelPaused  *prometheus.GaugeVec
+	deferred       *prometheus.CounterVec
 	backlogDue     *prometheus.GaugeVec
 	backlogAge     *prometheus.GaugeVec
 	notifications  *prometheus.CounterVec
@@ -64,8 +66,9 @@ type Metrics struct {
 }
 
 var (
-	_ Observer       = (*Metrics)(nil)
-	_ NotifyObserver = (*Metrics)(nil)
+	_ Observer        = (*Metrics)(nil)
+	_ NotifyObserver  = (*Metrics)(nil)
+	_ ChannelObserver = (*Metrics)(nil)
 )
 
 // NewMetrics returns the metrics in a new registry. Counters whose label
@@ -92,6 +95,11 @@ func NewMetrics() *Metrics {
 			[]string{"kind"}),
 		conflicts: prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_conflicts_total",
 			Help: "Commits that lost to another writer (a callback or another pass)."}),
+		channelPaused: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_channel_paused",
+			Help: "1 while a pass has the channel paused by its circuit breaker (and after a pass that ended with it paused), 0 otherwise."},
+			[]string{"channel"}),
+		deferred: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_deferred_orders_total",
+			Help: "Orders left due without a lookup because their channel was paused, by channel."}, []string{"channel"}),
 		backlogDue: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_backlog_due_orders",
 			Help: "PENDING orders due for a lookup, counted after the last reconcile pass."}, nil),
 		backlogAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_backlog_oldest_age_seconds",
@@ -128,6 +136,7 @@ func NewMetrics() *Metrics {
 		gaugeStatuses: map[string]bool{},
 	}
 	m.reg.MustRegister(m.lookups, m.lookupSeconds, m.orderSeconds, m.transitions, m.mismatches, m.conflicts,
+		m.channelPaused, m.deferred,
 		m.backlogDue, m.backlogAge, m.notifications, m.notifySeconds, m.runs, m.runSeconds, m.lastSuccessSec,
 		m.statements, m.statementLines, m.statementLast)
 	m.state.MustRegister(m.openMismatches, m.openMismatchAge, m.outbox)
@@ -189,6 +198,18 @@ func (m *Metrics) StatementDone(channel, outcome string, lines int64, at time.Ti
 		m.statementLast.WithLabelValues(channel).Set(float64(at.Unix()))
 	}
 }
+
+// ChannelPaused implements ChannelObserver.
+func (m *Metrics) ChannelPaused(channel string, paused bool) {
+	v := 0.0
+	if paused {
+		v = 1
+	}
+	m.channelPaused.WithLabelValues(channel).Set(v)
+}
+
+// Deferred implements ChannelObserver.
+func (m *Metrics) Deferred(channel string) { m.deferred.WithLabelValues(channel).Inc() }
 
 // Delivery implements NotifyObserver.
 func (m *Metrics) Delivery(outcome string, d time.Duration) {

@@ -274,7 +274,7 @@ func (d *Dispatcher) Run(ctx context.Context) (NotifyResult, error) {
 	}
 	res.RunID = runID
 	p := &notifyPass{d: d, runID: runID, start: start, merchants: map[string]merchantEntry{},
-		lanes: map[string]*lane{}, progress: make(chan struct{}, 1)}
+		lanes: map[string]*merchantLane{}, progress: make(chan struct{}, 1)}
 	passErr := p.run(ctx)
 
 	p.fill(&res)
@@ -297,15 +297,15 @@ type notifyPass struct {
 
 	mu        sync.Mutex
 	merchants map[string]merchantEntry
-	lanes     map[string]*lane // by merchant id
+	lanes     map[string]*merchantLane // by merchant id
 	// progress is signalled when a claimed row is finished, so a claim
 	// that found only merchants at their share can be tried again.
 	progress chan struct{}
 }
 
-// lane is one merchant's share of a pass: its requests in flight, the rows
+// merchantLane is one merchant's share of a pass: its requests in flight, the rows
 // the pass holds, and its breaker.
-type lane struct {
+type merchantLane struct {
 	inflight chan struct{} // one token per request in flight
 	held     int           // claimed rows not yet finished; under notifyPass.mu
 	breaker  recon.Breaker // under notifyPass.mu
@@ -423,13 +423,13 @@ func (p *notifyPass) claimState(c *repo.Claim) (full bool) {
 	return full
 }
 
-// hold counts one more claimed row of merchant id and returns its lane.
-func (p *notifyPass) hold(id string) *lane {
+// hold counts one more claimed row of merchant id and returns its merchantLane.
+func (p *notifyPass) hold(id string) *merchantLane {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ln, ok := p.lanes[id]
 	if !ok {
-		ln = &lane{inflight: make(chan struct{}, p.d.PerMerchantConcurrency),
+		ln = &merchantLane{inflight: make(chan struct{}, p.d.PerMerchantConcurrency),
 			breaker: recon.Breaker{Policy: recon.BreakerPolicy{Failures: max(0, p.d.MerchantBreaker)}}}
 		p.lanes[id] = ln
 	}
@@ -438,7 +438,7 @@ func (p *notifyPass) hold(id string) *lane {
 }
 
 // finish counts a claimed row as done and wakes a claim waiting for one.
-func (p *notifyPass) finish(ln *lane) {
+func (p *notifyPass) finish(ln *merchantLane) {
 	p.mu.Lock()
 	ln.held--
 	p.mu.Unlock()
@@ -449,16 +449,16 @@ func (p *notifyPass) finish(ln *lane) {
 }
 
 // paused reports whether ln's merchant is paused by its breaker.
-func (p *notifyPass) paused(ln *lane) bool {
+func (p *notifyPass) paused(ln *merchantLane) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return ln.breaker.Paused()
 }
 
-// handle waits for a place in the merchant's lane and among all posts, then
+// handle waits for a place in the merchant's merchantLane and among all posts, then
 // delivers n, or gives it back when the merchant was paused meanwhile or the
 // pass is shutting down.
-func (p *notifyPass) handle(ctx, work context.Context, n repo.Notification, ln *lane, posting chan struct{}) {
+func (p *notifyPass) handle(ctx, work context.Context, n repo.Notification, ln *merchantLane, posting chan struct{}) {
 	log := p.d.Logger.With("notification_id", n.ID)
 	for _, sem := range []chan struct{}{ln.inflight, posting} {
 		select {

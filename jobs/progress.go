@@ -183,6 +183,20 @@ func (p *Progress) RunFinished(kind, status string, d time.Duration, at time.Tim
 	}
 }
 
+// ChannelPaused implements ChannelObserver.
+func (p *Progress) ChannelPaused(channel string, paused bool) {
+	if co, ok := p.Inner.(ChannelObserver); ok {
+		co.ChannelPaused(channel, paused)
+	}
+}
+
+// Deferred implements ChannelObserver.
+func (p *Progress) Deferred(channel string) {
+	if co, ok := p.Inner.(ChannelObserver); ok {
+		co.Deferred(channel)
+	}
+}
+
 // Processed implements Observer: one order is done.
 func (p *Progress) Processed(d time.Duration) {
 	p.done.Add(1)

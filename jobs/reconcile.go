@@ -137,7 +137,14 @@ type Reconciler struct {
 	Policy      recon.Policy
 	GracePeriod time.Duration
 	BatchSize   int
+	// Concurrency is the number of lookups in flight at once, shared
+	// evenly among the channels of a pass unless ChannelPolicies gives a
+	// channel its own.
 	Concurrency int
+	// ChannelPolicies holds, by channel name, the channels' own
+	// concurrency and circuit breaker; a channel without one gets its
+	// share of Concurrency and no breaker.
+	ChannelPolicies map[string]ChannelPolicy
 	// ShutdownGrace is how long in-flight lookups may finish after the
 	// context is cancelled before they are abandoned.
 	ShutdownGrace time.Duration
@@ -197,7 +204,7 @@ func (r *Reconciler) Run(ctx context.Context, w Window) (Result, error) {
 	r.Logger.Info("pass finished", "run_id", runID, "kind", res.Kind, "status", res.Status, "dry_run", w.DryRun,
 		"scanned", res.Scanned, "paid", res.Paid, "failed", res.Failed, "closed", res.Closed,
 		"rescheduled", res.Rescheduled, "mismatches", res.Mismatches, "new_mismatches", res.NewMismatches,
-		"conflicts", res.Conflicts, "errors", res.Errors, "skipped", res.Skipped,
+		"conflicts", res.Conflicts, "errors", res.Errors, "skipped", res.Skipped, "deferred", res.Deferred,
 		"duration", res.FinishedAt.Sub(start).String(), "version", r.Build.Version, "commit", r.Build.Commit)
 	return res, passErr
 }
@@ -239,7 +246,16 @@ type pass struct {
 	runID int64
 
 	scanned, paid, failed, closed, rescheduled, mismatches, conflicts, errs, skipped atomic.Int64
-	newMismatches                                                                    atomic.Int64
+	newMismatches, deferred                                                          atomic.Int64
+
+	// sent counts the orders handed to lanes, for the window's limit;
+	// limited is set when the limit stopped a scan.
+	sent    atomic.Int64
+	limited atomic.Bool
+	// hungry is signalled when a lane's workers find its queue empty.
+	hungry chan struct{}
+	// scanners tracks the scans of detached lanes.
+	scanners sync.WaitGroup
 
 	mu      sync.Mutex
 	found   []Found
@@ -282,7 +298,7 @@ func (p *pass) counters() repo.RunCounters {
 	return repo.RunCounters{
 		Scanned: p.scanned.Load(), Paid: p.paid.Load(), Failed: p.failed.Load(), Closed: p.closed.Load(),
 		Rescheduled: p.rescheduled.Load(), Mismatches: p.mismatches.Load(), Conflicts: p.conflicts.Load(),
-		Errors: p.errs.Load(), Skipped: p.skipped.Load(),
+		Errors: p.errs.Load(), Skipped: p.skipped.Load(), Deferred: p.deferred.Load(),
 	}
 }
 
@@ -339,26 +355,26 @@ func (p *pass) run(ctx context.Context, start time.Time) error {
 			}()
 		}
 	}
-	orders := make(chan recon.Order, r.BatchSize)
+	// Every channel has a lane: its own queue and workers (and breaker),
+	// so a slow or failing channel holds only its own share.
+	p.hungry = make(chan struct{}, 1)
+	lanes := p.lanes()
 	var workers sync.WaitGroup
-	for i := 0; i < r.Concurrency; i++ {
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			for o := range orders {
-				if ctx.Err() != nil || p.stopped() {
-					continue // shutting down or failed: take no new orders
-				}
-				if err := p.process(work, o); err != nil {
-					p.abort(err)
-				}
-			}
-		}()
+	for _, ln := range lanes {
+		for i := 0; i < ln.workers; i++ {
+			workers.Add(1)
+			go func() {
+				defer workers.Done()
+				p.work(ctx, work, ln)
+			}()
+		}
 	}
 
-	limited, scanErr := p.produce(ctx, sc, orders)
-	close(orders)
+	scanErr := p.produce(ctx, sc, lanes)
+	p.scanners.Wait()
+	limited := p.limited.Load()
 	workers.Wait()
+	p.reportPaused(lanes)
 	if p.commits != nil {
 		close(p.commits)
 		committers.Wait()
@@ -376,34 +392,6 @@ func (p *pass) run(ctx context.Context, start time.Time) error {
 		return p.checkCovered(ctx, sc, held)
 	}
 	return nil
-}
-
-// produce feeds the scan's orders to the workers. limited reports that it
-// stopped at the window's Limit.
-func (p *pass) produce(ctx context.Context, sc repo.Scan, orders chan<- recon.Order) (limited bool, err error) {
-	var cur repo.Cursor
-	sent := 0
-	for !cur.Done() {
-		page, next, err := p.r.Store.ScanPage(ctx, sc, cur, p.r.BatchSize)
-		if err != nil {
-			return false, err
-		}
-		for _, o := range page {
-			if p.w.Limit > 0 && sent >= p.w.Limit {
-				return true, nil
-			}
-			select {
-			case orders <- o:
-				sent++
-			case <-ctx.Done():
-				return false, ctx.Err()
-			case <-p.stop:
-				return false, nil
-			}
-		}
-		cur = next
-	}
-	return false, nil
 }
 
 // checkCovered fails a backfill that saw fewer orders than its window held
@@ -436,6 +424,16 @@ func (p *pass) checkCovered(ctx context.Context, sc repo.Scan, held int64) error
 		return fmt.Errorf("backfill scanned %d of the %d orders its window held; at least %d were never scanned", seen, held, missed)
 	}
 	return nil
+}
+
+// reportPaused logs the channels still paused at the end of the pass.
+func (p *pass) reportPaused(lanes map[string]*lane) {
+	for _, ln := range lanes {
+		if ln.gate != nil && ln.gate.paused() {
+			p.r.Logger.Warn("channel still paused at the end of the pass; its remaining orders were deferred to the next pass",
+				"channel", ln.name)
+		}
+	}
 }
 
 // process looks one order up, decides, and hands the outcome to a committer
@@ -490,6 +488,10 @@ func (p *pass) decide(ctx context.Context, ch Channel, o recon.Order, log *slog.
 	if lerr != nil && ctx.Err() != nil {
 		return recon.Outcome{}, false // abandoned at shutdown: nothing is written
 	}
+	if errors.Is(lerr, channel.ErrPaused) {
+		p.deferOrder(o)
+		return recon.Outcome{}, false
+	}
 	var out recon.Outcome
 	now := r.Clock.Now()
 	switch {
@@ -510,9 +512,18 @@ func (p *pass) decide(ctx context.Context, ch Channel, o recon.Order, log *slog.
 			p.closed.Add(1)
 			return recon.Outcome{}, false
 		}
-		out = p.closeAndRecheck(ctx, ch, o, log)
+		return p.closeAndRecheck(ctx, ch, o, log)
 	}
 	return out, true
+}
+
+// deferOrder counts an order left due, unqueried, because its channel is
+// paused.
+func (p *pass) deferOrder(o recon.Order) {
+	p.deferred.Add(1)
+	if co, ok := p.r.Observer.(ChannelObserver); ok {
+		co.Deferred(o.Channel)
+	}
 }
 
 // processed tells the observer that an order is done, from its lookup to its
@@ -526,25 +537,30 @@ func (p *pass) processed(began time.Time) {
 func (p *pass) lookup(ctx context.Context, ch Channel, o recon.Order) (recon.LookupResult, error) {
 	start := time.Now()
 	res, err := ch.Lookup(ctx, o)
-	if p.r.Observer != nil {
+	if p.r.Observer != nil && !errors.Is(err, channel.ErrPaused) {
 		p.r.Observer.Lookup(o.Channel, lookupOutcome(res, err), time.Since(start))
 	}
 	return res, err
 }
 
 // closeAndRecheck closes an expired order at the channel and decides again on
-// a fresh lookup, so a payment that arrived meanwhile is honoured.
-func (p *pass) closeAndRecheck(ctx context.Context, ch Channel, o recon.Order, log *slog.Logger) recon.Outcome {
-	if err := ch.CloseOrder(ctx, o); err != nil {
+// a fresh lookup, so a payment that arrived meanwhile is honoured. An order
+// whose channel was paused meanwhile is deferred (false).
+func (p *pass) closeAndRecheck(ctx context.Context, ch Channel, o recon.Order, log *slog.Logger) (recon.Outcome, bool) {
+	if err := ch.CloseOrder(ctx, o); err != nil && !errors.Is(err, channel.ErrPaused) {
 		log.Warn("close at channel failed; checking the order again", "error", err)
 	}
 	res, err := p.lookup(ctx, ch, o)
 	now := p.r.Clock.Now()
-	if err != nil {
+	switch {
+	case errors.Is(err, channel.ErrPaused):
+		p.deferOrder(o)
+		return recon.Outcome{}, false
+	case err != nil:
 		p.errs.Add(1)
-		return recon.Failed(o, "re-check after close: "+err.Error(), p.r.Policy, now)
+		return recon.Failed(o, "re-check after close: "+err.Error(), p.r.Policy, now), true
 	}
-	return recon.Decide(o, res, p.r.Policy, now, false)
+	return recon.Decide(o, res, p.r.Policy, now, false), true
 }
 
 // committer commits the outcomes the workers hand over, in batches of up to

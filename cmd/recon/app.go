@@ -147,6 +147,18 @@ func (a *app) openAll(ctx context.Context, cfg Config) (map[string]jobs.Channel,
 	return chans, store, nil
 }
 
+// channelPolicies maps each configured channel to its concurrency and
+// breaker.
+func channelPolicies(cfg Config) map[string]jobs.ChannelPolicy {
+	out := make(map[string]jobs.ChannelPolicy, len(cfg.Channels))
+	for _, cc := range cfg.Channels {
+		b := cc.breaker()
+		out[cc.Name] = jobs.ChannelPolicy{Concurrency: cc.Concurrency,
+			Breaker: recon.BreakerPolicy{Failures: b.Failures, ProbeInterval: b.ProbeInterval.D()}}
+	}
+	return out
+}
+
 func policyOf(cfg Config) recon.Policy {
 	sched := make([]time.Duration, len(cfg.Reconcile.QuerySchedule))
 	for i, d := range cfg.Reconcile.QuerySchedule {
@@ -166,7 +178,8 @@ func (a *app) reconciler(cfg Config, store *repo.Store, chans map[string]jobs.Ch
 		Store: store, Channels: chans, Clock: clock, Logger: a.log,
 		Policy: policyOf(cfg), GracePeriod: cfg.Reconcile.GracePeriod.D(),
 		BatchSize: cfg.Reconcile.BatchSize, Concurrency: cfg.Reconcile.Concurrency, CommitBatch: cfg.Reconcile.CommitBatch,
-		ShutdownGrace: cfg.Reconcile.ShutdownGrace.D(), Heartbeat: cfg.Reconcile.Heartbeat.D(),
+		ChannelPolicies: channelPolicies(cfg),
+		ShutdownGrace:   cfg.Reconcile.ShutdownGrace.D(), Heartbeat: cfg.Reconcile.Heartbeat.D(),
 		Owner: owner(), Build: thisBuild(),
 	}
 }
@@ -352,6 +365,9 @@ func printResult(w io.Writer, format string, res jobs.Result) error {
 		res.FinishedAt.Sub(res.StartedAt).Round(time.Millisecond))
 	fmt.Fprintf(w, "  scanned      %d\n  paid         %d\n  failed       %d\n  closed       %d\n  rescheduled  %d\n  mismatches   %d (%d new)\n  conflicts    %d\n  errors       %d\n",
 		res.Scanned, res.Paid, res.Failed, res.Closed, res.Rescheduled, res.Mismatches, res.NewMismatches, res.Conflicts, res.Errors)
+	if res.Deferred > 0 {
+		fmt.Fprintf(w, "  deferred     %d  (channels paused by their breaker; left due for the next pass)\n", res.Deferred)
+	}
 	if len(res.Found) > 0 {
 		fmt.Fprintln(w, "mismatches found:")
 		found := append([]jobs.Found(nil), res.Found...)

@@ -144,6 +144,12 @@ type ChannelConfig struct {
 	BaseURL   string   `yaml:"base_url"`
 	RateLimit float64  `yaml:"rate_limit"`
 	Timeout   Duration `yaml:"timeout"`
+	// Concurrency is this channel's own number of lookup workers (0: its
+	// even share of reconcile.concurrency).
+	Concurrency int `yaml:"concurrency"`
+	// Breaker pauses the channel for the rest of a pass after failed
+	// lookups in a row, probing it again every probe_interval.
+	Breaker *BreakerConfig `yaml:"breaker"`
 	// httpjson (CONTRACT §6): the signing secret, and the protocol's paths,
 	// codes and status values where the channel differs from the defaults.
 	Secret       string            `yaml:"secret" json:"-"`
@@ -175,6 +181,46 @@ type ChannelConfig struct {
 	// or trust unsigned answers: an httpjson channel without a secret, any
 	// stripe channel (tests, simulators).
 	Insecure bool `yaml:"insecure"`
+}
+
+// BreakerConfig is channels[].breaker.
+type BreakerConfig struct {
+	// Failures is how many transient failures in a row (timeouts, refused
+	// connections, 5xx) pause the channel; 0 turns the breaker off.
+	Failures int `yaml:"failures"`
+	// ProbeInterval is how often a paused channel gets one probe lookup.
+	ProbeInterval Duration `yaml:"probe_interval"`
+}
+
+// DefaultBreaker is channels[].breaker when a channel sets none.
+func DefaultBreaker() BreakerConfig {
+	return BreakerConfig{Failures: 10, ProbeInterval: Duration(5 * time.Second)}
+}
+
+// UnmarshalYAML reads a breaker over the defaults, so that a key left out
+// keeps its default.
+func (b *BreakerConfig) UnmarshalYAML(n *yaml.Node) error {
+	// Node.Decode does not refuse unknown keys as the file's decoder does.
+	for i := 0; n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i].Value; k != "failures" && k != "probe_interval" {
+			return fmt.Errorf("line %d: field %s not found in type main.BreakerConfig", n.Content[i].Line, k)
+		}
+	}
+	type plain BreakerConfig
+	v := plain(DefaultBreaker())
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	*b = BreakerConfig(v)
+	return nil
+}
+
+// breaker returns the channel's breaker settings, defaults filled in.
+func (ch ChannelConfig) breaker() BreakerConfig {
+	if ch.Breaker != nil {
+		return *ch.Breaker
+	}
+	return DefaultBreaker()
 }
 
 // SimulatorConfig configures a simulator channel (kind: simulator).
@@ -564,6 +610,14 @@ func (c *Config) Validate() error {
 		}
 		if ch.Timeout < 0 {
 			return bad(key+".timeout", "must not be negative (got %s)", ch.Timeout.D())
+		}
+		if ch.Concurrency < 0 || ch.Concurrency > 1024 {
+			return bad(key+".concurrency", "must be between 0 (an even share of reconcile.concurrency) and 1024 (got %d)", ch.Concurrency)
+		}
+		if b := ch.breaker(); b.Failures < 0 {
+			return bad(key+".breaker.failures", "must not be negative (got %d; 0 turns the breaker off)", b.Failures)
+		} else if b.ProbeInterval < Duration(100*time.Millisecond) {
+			return bad(key+".breaker.probe_interval", "must be at least 100ms (got %s)", b.ProbeInterval.D())
 		}
 		if ch.Kind == "httpjson" && ch.BaseURL == "" {
 			return bad(key+".base_url", "is required for kind httpjson")

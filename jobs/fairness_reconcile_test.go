@@ -1,0 +1,275 @@
+package jobs_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel"
+	"github.com/recon-dev/recon/channel/httpjson"
+	"github.com/recon-dev/recon/channel/simulator"
+	"github.com/recon-dev/recon/jobs"
+	"github.com/recon-dev/recon/repo"
+	"github.com/recon-dev/recon/repo/repotest"
+)
+
+// fairnessOrders is how many due orders each channel gets in the dead
+// channel test: RECON_TEST_FAIRNESS_ORDERS, 200 by default (1000 for the
+// figures in the README).
+func fairnessOrders(t testing.TB) int {
+	if v := os.Getenv("RECON_TEST_FAIRNESS_ORDERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("RECON_TEST_FAIRNESS_ORDERS=%q", v)
+		}
+		return n
+	}
+	return 200
+}
+
+// countingServer serves h and counts the requests, noting when the last
+// one was answered.
+type countingServer struct {
+	srv      *httptest.Server
+	requests atomic.Int64
+	mu       sync.Mutex
+	last     time.Time
+}
+
+func newCountingServer(t testing.TB, h http.Handler) *countingServer {
+	c := &countingServer{}
+	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.requests.Add(1)
+		h.ServeHTTP(w, r)
+		c.mu.Lock()
+		c.last = time.Now()
+		c.mu.Unlock()
+	}))
+	t.Cleanup(c.srv.Close)
+	return c
+}
+
+func (c *countingServer) lastAnswer() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}
+
+// twoChannels is a reconciler over two httpjson channels: "ok" served by
+// the simulator (5 ms a lookup), "dead" answering 503 to everything.
+type twoChannels struct {
+	t        testing.TB
+	db       repotest.DB
+	clock    *recon.FakeClock
+	orders   *simulator.Orders
+	ok, dead *countingServer
+	seq      int
+}
+
+func newTwoChannels(t testing.TB, db repotest.DB) *twoChannels {
+	e := &twoChannels{t: t, db: db, clock: recon.NewFakeClock(t0), orders: simulator.NewOrders()}
+	sim := simulator.New(simulator.Config{Seed: 1, Secret: "s3cret", PaidRate: 0.5, Latency: 5 * time.Millisecond})
+	e.ok = newCountingServer(t, sim.Handler(e.orders))
+	e.dead = newCountingServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+	}))
+	return e
+}
+
+// seed inserts n due orders of each named channel, alternating channels so
+// that a scan meets them interleaved.
+func (e *twoChannels) seed(n int, channels ...string) {
+	e.t.Helper()
+	var orders []recon.Order
+	for i := 0; i < n; i++ {
+		for _, ch := range channels {
+			e.seq++
+			o := repotest.Order(fmt.Sprintf("fair-%s-%d", ch, e.seq), t0.Add(-10*time.Minute))
+			o.Channel = ch
+			orders = append(orders, o)
+		}
+	}
+	if err := e.db.Store.InsertOrders(context.Background(), orders); err != nil {
+		e.t.Fatal(err)
+	}
+	e.orders.Add(orders...)
+}
+
+func (e *twoChannels) reconciler() *jobs.Reconciler {
+	e.t.Helper()
+	retry := channel.RetryPolicy{InitialInterval: 200 * time.Millisecond, MaxInterval: 5 * time.Second, MaxElapsed: 5 * time.Second}
+	chans := map[string]jobs.Channel{}
+	for name, srv := range map[string]*countingServer{"ok": e.ok, "dead": e.dead} {
+		c, err := httpjson.New(httpjson.Config{Name: name, BaseURL: srv.srv.URL, Secret: "s3cret", Timeout: 2 * time.Second})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		chans[name] = channel.NewGuarded(name, c, 0, retry)
+	}
+	breaker := recon.BreakerPolicy{Failures: 10, ProbeInterval: 5 * time.Second}
+	return &jobs.Reconciler{
+		Store: e.db.Store, Channels: chans, Clock: e.clock,
+		Logger: slog.New(slog.NewTextHandler(tWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Policy: policy, GracePeriod: time.Minute, BatchSize: 500, Concurrency: 8,
+		ChannelPolicies: map[string]jobs.ChannelPolicy{"ok": {Breaker: breaker}, "dead": {Breaker: breaker}},
+		ShutdownGrace:   time.Second, Heartbeat: time.Minute, Owner: "test",
+	}
+}
+
+// pass runs one pass, giving up after a minute, and returns its result and
+// how long after its start the healthy channel answered its last lookup.
+func (e *twoChannels) pass() (jobs.Result, time.Duration, time.Duration) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	res, err := e.reconciler().Run(ctx, jobs.Window{})
+	took := time.Since(start)
+	okDone := e.ok.lastAnswer().Sub(start)
+	if err != nil {
+		e.t.Logf("pass: %v after %s; result %+v", err, took.Round(time.Millisecond), res)
+	}
+	return res, okDone, took
+}
+
+// TestDeadChannelDoesNotStallTheOthers: two httpjson channels with due
+// orders, one answering 503 to everything, concurrency 8, lookup retries up
+// to 5s. The healthy channel settles in about the time it takes alone, the
+// dead channel is paused by its breaker after a bounded number of requests,
+// and its orders are deferred: no error, no mismatch, schedule untouched.
+func TestDeadChannelDoesNotStallTheOthers(t *testing.T) {
+	n := fairnessOrders(t)
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := newTwoChannels(t, db)
+		e.seed(n, "ok")
+		alone, aloneOK, _ := e.pass()
+		if alone.Scanned != int64(n) || alone.Errors != 0 {
+			t.Fatalf("healthy channel alone: %+v", alone)
+		}
+
+		e.seed(n, "ok", "dead")
+		res, together, took := e.pass()
+		dead := e.dead.requests.Load()
+		t.Logf("%d orders a channel on %s: healthy channel alone %s; with a dead channel beside it %s (pass %s); dead channel requests %d; result %+v",
+			n, db.Dialect, aloneOK.Round(time.Millisecond), together.Round(time.Millisecond), took.Round(time.Millisecond), dead, res)
+		if res.Status != repo.RunSucceeded {
+			t.Fatalf("pass status %s: %s", res.Status, res.Error)
+		}
+		// ±50% of the time alone, plus half a second for a small run on a
+		// shared machine.
+		if limit := aloneOK*3/2 + 500*time.Millisecond; together > limit {
+			t.Fatalf("the healthy channel took %s beside a dead one, %s alone (limit %s)", together, aloneOK, limit)
+		}
+		if dead > 100 {
+			t.Fatalf("the dead channel received %d requests for %d orders; want a bounded number (≤ 100)", dead, n)
+		}
+		if res.Paid+res.Rescheduled != int64(n) || res.Errors > 10 || res.Mismatches != 0 ||
+			res.Deferred < int64(n)-10 || res.Scanned != int64(2*n) {
+			t.Fatalf("result %+v: want the %d healthy orders settled and the dead channel's deferred", res, n)
+		}
+		run, err := db.Store.GetRun(context.Background(), res.RunID)
+		if err != nil || run.Deferred != res.Deferred {
+			t.Fatalf("run row %+v, %v", run, err)
+		}
+		// Deferred orders are left as they were: still due, never queried.
+		due, _, err := db.Store.CountDue(context.Background(), e.clock.Now(), e.clock.Now().Add(-time.Minute))
+		if err != nil || due != res.Deferred {
+			t.Fatalf("due after the pass %d, %v; want the %d deferred", due, err, res.Deferred)
+		}
+	})
+}
+
+// flaky fails every lookup with a transient error while down.
+type flaky struct {
+	inner channel.Lookup
+	down  atomic.Bool
+	calls atomic.Int64
+}
+
+func (f *flaky) Lookup(ctx context.Context, o recon.Order) (recon.LookupResult, error) {
+	f.calls.Add(1)
+	if f.down.Load() {
+		return recon.LookupResult{}, channel.Transient(fmt.Errorf("lookup %s: HTTP 503", o.OrderNo))
+	}
+	return f.inner.Lookup(ctx, o)
+}
+
+// pauseWatcher is an observer that records the breaker's changes and runs
+// a hook on each.
+type pauseWatcher struct {
+	mu       sync.Mutex
+	changes  []bool
+	deferred int
+	onChange func(paused bool)
+}
+
+func (w *pauseWatcher) ChannelPaused(_ string, paused bool) {
+	w.mu.Lock()
+	w.changes = append(w.changes, paused)
+	w.mu.Unlock()
+	if w.onChange != nil {
+		w.onChange(paused)
+	}
+}
+func (w *pauseWatcher) Deferred(string) {
+	w.mu.Lock()
+	w.deferred++
+	w.mu.Unlock()
+}
+func (w *pauseWatcher) Lookup(string, string, time.Duration)                 {}
+func (w *pauseWatcher) Transition(recon.Status)                              {}
+func (w *pauseWatcher) Mismatch(recon.MismatchKind)                          {}
+func (w *pauseWatcher) Conflict()                                            {}
+func (w *pauseWatcher) RunFinished(string, string, time.Duration, time.Time) {}
+func (w *pauseWatcher) Processed(time.Duration)                              {}
+
+// TestPausedChannelIsProbedAndResumedInTheSamePass: a channel that fails
+// is paused after 10 failures in a row; once it answers again, the probe
+// due 5s (on the pass's clock) after the pause resumes it, and the rest of
+// its orders are looked up in the same pass.
+func TestPausedChannelIsProbedAndResumedInTheSamePass(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := newEnv(t, db)
+		const n = 300
+		for i := 0; i < n; i++ {
+			o := repotest.Order(fmt.Sprintf("probe-%d", i), t0.Add(-10*time.Minute))
+			e.seed(&o)
+		}
+		ch := &flaky{inner: e.sim}
+		ch.down.Store(true)
+		w := &pauseWatcher{}
+		w.onChange = func(paused bool) {
+			if paused {
+				// The channel comes back, and the probe falls due.
+				ch.down.Store(false)
+				e.clock.Advance(5 * time.Second)
+			}
+		}
+		r := e.reconciler(db.Store, ch)
+		r.Concurrency = 2
+		r.Observer = w
+		r.ChannelPolicies = map[string]jobs.ChannelPolicy{"sim": {Breaker: recon.BreakerPolicy{Failures: 10, ProbeInterval: 5 * time.Second}}}
+		res, err := r.Run(context.Background(), jobs.Window{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("result %+v; breaker changes %v; %d lookups", res, w.changes, ch.calls.Load())
+		if fmt.Sprint(w.changes) != "[false true false]" {
+			t.Fatalf("breaker changes %v, want reset at the start, paused, resumed", w.changes)
+		}
+		if w.deferred != int(res.Deferred) || res.Deferred > 10 || res.Mismatches != 0 ||
+			res.Scanned != n || res.Paid+res.Failed+res.Closed+res.Rescheduled+res.Errors+res.Deferred != n ||
+			res.Rescheduled < n-20 {
+			t.Fatalf("result %+v: want the orders looked up after the channel resumed", res)
+		}
+	})
+}
