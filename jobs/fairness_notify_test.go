@@ -26,9 +26,11 @@ func TestNotifyHungMerchantDoesNotDelayTheOthers(t *testing.T) {
 		ok := newMerchant(t, e.clock)
 		var mu sync.Mutex
 		var lastOK time.Time
+		var hungBeforeOK int64 // posts to the hung merchant by the time the healthy one got its last
 		ok.respond = func(w http.ResponseWriter, _ *http.Request, _ string, _ int) {
 			mu.Lock()
 			lastOK = time.Now()
+			hungBeforeOK = hung.total.Load()
 			mu.Unlock()
 			w.WriteHeader(http.StatusOK)
 		}
@@ -52,16 +54,19 @@ func TestNotifyHungMerchantDoesNotDelayTheOthers(t *testing.T) {
 		mu.Lock()
 		okDone := lastOK.Sub(start)
 		mu.Unlock()
-		t.Logf("healthy merchant delivered in %s; pass took %s; hung merchant posted %d times; result %+v",
-			okDone.Round(time.Millisecond), took.Round(time.Millisecond), hung.total.Load(), res)
+		t.Logf("healthy merchant delivered in %s (the hung one had %d posts by then); pass took %s; hung merchant posted %d times; result %+v",
+			okDone.Round(time.Millisecond), hungBeforeOK, took.Round(time.Millisecond), hung.total.Load(), res)
 		ok.check()
 		for _, id := range okIDs {
 			if row := e.get(id); row.Status != repo.NotifyDelivered {
 				t.Fatalf("healthy merchant's row not delivered: %+v", row)
 			}
 		}
-		if okDone > 5*time.Second {
-			t.Fatalf("the healthy merchant took %s while the other hung; want a few seconds", okDone)
+		// The healthy merchant did not wait for the hung one's posts (one
+		// round of them takes the 2s timeout); the time limit is loose for
+		// a loaded machine (an idle one takes well under a second).
+		if hungBeforeOK > 4 || okDone > 15*time.Second {
+			t.Fatalf("the healthy merchant took %s, after %d posts to the hung one; want a few seconds, without waiting for them", okDone, hungBeforeOK)
 		}
 		tried := 0
 		for _, id := range hungIDs {
