@@ -70,7 +70,8 @@ func (g alipayGateway) billURL(ctx context.Context, node, bizContent string) {
 }
 
 // alipayBill serves a trade bill zip (alipay.WriteBill) of the day's
-// statement in Beijing time, for a URL billURL handed out.
+// statement in Beijing time, for a URL billURL handed out. Fees are written
+// negative (服务费 is a cost in Alipay's bills).
 func (s *Sim) alipayBill(keys Keys) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -90,6 +91,9 @@ func (s *Sim) alipayBill(keys Keys) http.HandlerFunc {
 				http.Error(w, "bill unavailable", http.StatusInternalServerError)
 			}
 			return
+		}
+		for i := range lines {
+			lines[i].Fee = -lines[i].Fee // Alipay writes its service fee as a negative amount
 		}
 		w.Header().Set("Content-Type", "application/oct-stream")
 		w.Header().Set("Content-Disposition", `attachment; filename="`+AlipayAccount+`_`+q.Get("bizDates")+`.csv.zip"`)

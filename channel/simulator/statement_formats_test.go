@@ -40,8 +40,11 @@ func statementClients(t *testing.T, url string, keys Keys, zone *time.Location) 
 // summary is what every format keeps of a line: the business content.
 func summary(l recon.StatementLine, kind string) string {
 	txn := l.ChannelTxnID
-	if kind == "stripe" {
+	switch kind {
+	case "stripe":
 		txn = "pi_" + txn
+	case "alipay":
+		l.Fee = -l.Fee // Alipay writes fees as negative amounts
 	}
 	return fmt.Sprintf("%s %s %s %s %d %d %s", l.Kind, l.OrderNo, txn, l.RefundNo, l.Amount, l.Fee, l.OccurredAt.UTC().Format(time.RFC3339))
 }

@@ -131,6 +131,16 @@ func (c *Client) FetchStatement(ctx context.Context, day string, w io.Writer) (s
 	return fmt.Sprintf("%s%s?created[gte]=%d&created[lt]=%d", strings.TrimSuffix(c.cfg.BaseURL, "/"), BalanceTransactionsPath, start.Unix(), end.Unix()), nil
 }
 
+// SetStatementZone sets the time zone of statement days (Config.StatementZone)
+// of a client built without it; nil is UTC. Call it before the client is
+// used.
+func (c *Client) SetStatementZone(loc *time.Location) {
+	if loc == nil {
+		loc = time.UTC
+	}
+	c.cfg.StatementZone = loc
+}
+
 func (c *Client) wrapStatement(day string, err error) error {
 	var ce *channel.Error
 	if errors.As(err, &ce) {

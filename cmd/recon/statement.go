@@ -17,6 +17,7 @@ import (
 	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/channel"
 	"github.com/recon-dev/recon/channel/simulator"
+	"github.com/recon-dev/recon/channel/stripe"
 	"github.com/recon-dev/recon/jobs"
 	"github.com/recon-dev/recon/repo"
 )
@@ -145,6 +146,9 @@ func (a *app) statementChannels(cfg Config, store *repo.Store, name string) ([]j
 			}
 			a.log.Info("channel has no statement API; skipped", "channel", cc.Name, "kind", cc.Kind)
 			continue
+		}
+		if st, ok := inner.(*stripe.Client); ok {
+			st.SetStatementZone(cfg.Statements.Location()) // Stripe's days are the configured zone's
 		}
 		if sim, ok := inner.(*simulator.Sim); ok {
 			sim.SetStatementOrders(storeOrders{s: store, channel: cc.Name})

@@ -17,11 +17,17 @@ import (
 // returns its URL and the secret it signs httpjson answers with.
 func startSimServe(t *testing.T, cfg string) (url, secret string) {
 	t.Helper()
+	return startSimServeKeys(t, cfg, filepath.Join(t.TempDir(), "keys"))
+}
+
+// startSimServeKeys is startSimServe with the simulator's keys in keysDir.
+func startSimServeKeys(t *testing.T, cfg, keysDir string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, []string{"sim", "serve", "--addr", "127.0.0.1:0", "--keys-dir", filepath.Join(t.TempDir(), "keys"), "--config", cfg},
+		done <- Main(ctx, []string{"sim", "serve", "--addr", "127.0.0.1:0", "--keys-dir", keysDir, "--config", cfg},
 			&out, &errb, func(string) string { return "" })
 	}()
 	t.Cleanup(func() { cancel(); <-done })
