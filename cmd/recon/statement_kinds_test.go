@@ -42,7 +42,7 @@ func TestStatementRunPerKindAgainstSimServe(t *testing.T) {
 			}
 			simCfg, store := seedCLI(t, "  - {name: sim, kind: simulator, simulator: {seed: 5, paid_rate: 0.7, closed_rate: 0.2}}\n", orders)
 			keysDir := filepath.Join(t.TempDir(), "keys")
-			url := startSimServeKeys(t, simCfg, keysDir)
+			url, _ := startSimServeKeys(t, simCfg, keysDir)
 			keys, files, err := simulator.LoadOrCreateKeys(keysDir)
 			if err != nil {
 				t.Fatal(err)
@@ -57,7 +57,7 @@ func TestStatementRunPerKindAgainstSimServe(t *testing.T) {
 				"ali": fmt.Sprintf("{name: ali, kind: alipay, base_url: %q, app_id: %q, private_key_file: %q, public_key_file: %q, fee_rate: 0.006}",
 					url+simulator.AlipayGatewayPath, keys.AlipayAppID, files.AlipayAppPrivate, files.AlipayPublic),
 				"wx": "{name: wx, kind: wechatpay, fee_rate: 0.006, " + wechatEntry(keys, url, files.WechatMerchantPrivate, files.WechatPlatformPublic) + "}",
-				"st": fmt.Sprintf("{name: st, kind: stripe, base_url: %q, api_key: %q, fee_rate: 0.006}", url, keys.StripeAPIKey),
+				"st": fmt.Sprintf("{name: st, kind: stripe, base_url: %q, api_key: %q, insecure: true, fee_rate: 0.006}", url, keys.StripeAPIKey),
 			}[ch]
 			cfg := writeConfig(t, dsn+"\nstatements: {timezone: Asia/Shanghai}\nchannels:\n  - "+entry+"\n")
 

@@ -21,7 +21,7 @@ func startSimServe(t *testing.T, cfg string) (url, secret string) {
 }
 
 // startSimServeKeys is startSimServe with the simulator's keys in keysDir.
-func startSimServeKeys(t *testing.T, cfg, keysDir string) string {
+func startSimServeKeys(t *testing.T, cfg, keysDir string) (url, secret string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
