@@ -145,7 +145,7 @@ func (r LookupResult) Validate() error {
 		return fmt.Errorf("transaction id of %d bytes (at most %d)", len(r.TxnID), MaxTxnIDLen)
 	case !utf8.ValidString(r.TxnID):
 		return fmt.Errorf("transaction id is not valid UTF-8")
-	case strings.IndexFunc(r.TxnID, unicode.IsControl) >= 0:
+	case hasControl(r.TxnID):
 		// It is stored, printed and sent to merchants: a control character
 		// (a terminal escape, a line break) has no place in an id.
 		return fmt.Errorf("transaction id %q holds control characters", r.TxnID)
@@ -156,6 +156,9 @@ func (r LookupResult) Validate() error {
 	}
 	return nil
 }
+
+// hasControl reports a control character (C0, DEL, C1) in s.
+func hasControl(s string) bool { return strings.IndexFunc(s, unicode.IsControl) >= 0 }
 
 // MismatchKind is recon_mismatches.kind.
 type MismatchKind string

@@ -51,6 +51,9 @@ func (l StatementLine) Validate() error {
 		return fmt.Errorf("line %d: refund without a refund number", l.LineNo)
 	case l.OccurredAt.IsZero():
 		return fmt.Errorf("line %d: no time", l.LineNo)
+	case hasControl(l.OrderNo) || hasControl(l.ChannelTxnID) || hasControl(l.RefundNo):
+		// They are stored, printed and shown to finance.
+		return fmt.Errorf("line %d: order number, transaction id or refund number holds control characters", l.LineNo)
 	}
 	return nil
 }

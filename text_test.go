@@ -3,6 +3,7 @@ package recon_test
 import (
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 
 	"github.com/recon-dev/recon"
@@ -43,4 +44,24 @@ func FuzzCleanText(f *testing.F) {
 			t.Fatalf("CleanText is not idempotent on %q", got)
 		}
 	})
+}
+
+func TestStatementLineWithControlCharactersIsRefused(t *testing.T) {
+	at := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	good := recon.StatementLine{LineNo: 3, Kind: recon.LineRefund, OrderNo: "O1", ChannelTxnID: "T1", RefundNo: "R1",
+		Amount: 100, Currency: "CNY", OccurredAt: at}
+	if err := good.Validate(); err != nil {
+		t.Fatalf("good line refused: %v", err)
+	}
+	for name, f := range map[string]func(*recon.StatementLine){
+		"order number":   func(l *recon.StatementLine) { l.OrderNo = "O1\x1b[2J" },
+		"transaction id": func(l *recon.StatementLine) { l.ChannelTxnID = "T1\r\nOK" },
+		"refund number":  func(l *recon.StatementLine) { l.RefundNo = "R1\u009b" },
+	} {
+		l := good
+		f(&l)
+		if err := l.Validate(); err == nil {
+			t.Errorf("%s with control characters accepted: %+v", name, l)
+		}
+	}
 }
