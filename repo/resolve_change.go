@@ -35,6 +35,9 @@ func (s *Store) ResolveWithChange(ctx context.Context, id int64, out recon.Outco
 		}
 		w := newBatchWriter(ctx, s, tx, meta)
 		defer w.close()
+		if err := w.loadKeys([]recon.Outcome{out}); err != nil {
+			return err
+		}
 		_, ok, err := w.apply(out)
 		if err != nil {
 			return err
