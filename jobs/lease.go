@@ -12,16 +12,21 @@ import (
 	"github.com/recon-dev/recon/repo"
 )
 
-// LeaseStore is what Leaser needs from the database.
+// LeaseStore is what Leaser needs from the database. Lease times are the
+// database's: a pod whose clock runs ahead cannot take a lease early.
 type LeaseStore interface {
-	// AcquireLease reports whether owner got the lease, and the lease as it
-	// stands (the holder's when refused).
-	AcquireLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (repo.Lease, bool, error)
+	// AcquireLease reports whether owner got the lease for ttl, and the
+	// lease as it stands (the holder's when refused).
+	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (repo.Lease, bool, error)
 	// RenewLease reports false, with a nil error, when owner no longer
 	// holds the lease.
-	RenewLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error)
+	RenewLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
 	ReleaseLease(ctx context.Context, name, owner string) (bool, error)
 }
+
+// DefaultLeaseTTL is the lease a pass holds, renewed every third of it
+// (5s): a holder killed outright blocks the next pass for at most this long.
+const DefaultLeaseTTL = 15 * time.Second
 
 var _ LeaseStore = (*repo.Store)(nil)
 
@@ -59,8 +64,8 @@ type Leaser struct {
 	Logger *slog.Logger
 	// Owner names this process in the lease (host/pid).
 	Owner string
-	// TTL is how long the lease holds without renewal: a holder that dies
-	// blocks the next pass for at most this long.
+	// TTL is how long the lease holds without renewal (by the database's
+	// clock): a holder that dies blocks the next pass for at most this long.
 	TTL time.Duration
 	// RenewEvery is how often a held lease is renewed; default TTL/3.
 	RenewEvery time.Duration
@@ -86,7 +91,10 @@ func (l *Leaser) Run(ctx context.Context, name string, fn func(context.Context) 
 		every = l.TTL / 3
 	}
 	log := l.Logger.With("lease", name, "owner", l.Owner)
-	lease, ok, err := l.Store.AcquireLease(ctx, name, l.Owner, l.Clock.Now(), l.TTL)
+	// The lease lasts TTL from when the database granted it, which is after
+	// asked: by this process's clock it is ours until at least asked+TTL.
+	asked := l.Clock.Now()
+	lease, ok, err := l.Store.AcquireLease(ctx, name, l.Owner, l.TTL)
 	if err != nil {
 		return err
 	}
@@ -104,7 +112,7 @@ func (l *Leaser) Run(ctx context.Context, name string, fn func(context.Context) 
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		l.renew(ctx, name, lease.ExpiresAt, every, done, cancel, log)
+		l.renew(ctx, name, asked.Add(l.TTL), every, done, cancel, log)
 	}()
 	fnErr := fn(passCtx)
 	close(done)
@@ -126,7 +134,8 @@ func (l *Leaser) Run(ctx context.Context, name string, fn func(context.Context) 
 	return fnErr
 }
 
-// renew extends the lease every `every` until done is closed. It cancels the
+// renew extends the lease every `every` until done is closed. expires is
+// when the lease runs out at the earliest, by this process's clock. It cancels the
 // pass when another owner took the lease, or when renewals kept failing
 // until the lease expired. Renewals outlive a shutdown signal (ctx), so the
 // lease holds while the pass finishes its in-flight work.
@@ -143,11 +152,11 @@ func (l *Leaser) renew(ctx context.Context, name string, expires time.Time, ever
 		}
 		now := l.Clock.Now()
 		rctx, rcancel := context.WithTimeout(bg, max(every/2, time.Second))
-		ok, err := l.Store.RenewLease(rctx, name, l.Owner, now, l.TTL)
+		ok, err := l.Store.RenewLease(rctx, name, l.Owner, l.TTL)
 		rcancel()
 		switch {
 		case err == nil && ok:
-			expires = now.Add(l.TTL)
+			expires = now.Add(l.TTL) // at least: renewed after now
 		case err == nil:
 			log.Error("lease taken over by another process; stopping this pass")
 			cancel(ErrLeaseLost)

@@ -156,7 +156,7 @@ func TestOtherTimeComparisonsReadEveryForm(t *testing.T) {
 		// Leases: an expired lease written in ISO form is taken over.
 		raw(`INSERT INTO recon_leases (name, owner, acquired_at, expires_at) VALUES ('reconcile', 'dead/1', ?, ?)`,
 			isoForm(db, past), isoForm(db, past.Add(time.Minute)))
-		if _, ok, err := db.Store.AcquireLease(ctx, "reconcile", "me/2", now, time.Minute); err != nil || !ok {
+		if _, ok, err := db.Store.AcquireLease(ctx, "reconcile", "me/2", time.Minute); err != nil || !ok {
 			t.Fatalf("AcquireLease over an expired ISO-dated lease = %v, %v", ok, err)
 		}
 

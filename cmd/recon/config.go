@@ -82,7 +82,8 @@ type ReconcileConfig struct {
 	Heartbeat     Duration    `yaml:"heartbeat"`
 	// LeaseTTL is how long the database lease of a pass (reconcile and
 	// backfill per shard, notify) holds without renewal: a holder that was
-	// killed blocks the next pass for at most this long.
+	// killed blocks the next pass for at most this long. It is renewed
+	// every third of it and expires by the database's clock.
 	LeaseTTL Duration `yaml:"lease_ttl"`
 	// CommitBatch is the most orders committed in one transaction, each
 	// under its own version guard.
@@ -288,7 +289,7 @@ func DefaultConfig() Config {
 			QuerySchedule: []Duration{d("5s"), d("30s"), d("1m"), d("3m"), d("5m"), d("10m"), d("30m")},
 			Jitter:        0.1, CloseOnExpiry: true,
 			LookupRetry:   RetryConfig{InitialInterval: d("200ms"), MaxInterval: d("5s"), MaxElapsed: d("30s")},
-			ShutdownGrace: d("30s"), Heartbeat: d("30s"), LeaseTTL: d("2m"),
+			ShutdownGrace: d("30s"), Heartbeat: d("30s"), LeaseTTL: Duration(jobs.DefaultLeaseTTL),
 		},
 		Notify: NotifyConfig{
 			Concurrency: 16, PerMerchantConcurrency: 4, MerchantBreaker: MerchantBreakerConfig{Failures: 3},

@@ -113,7 +113,7 @@ func TestLeaseAndMetricsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Reconcile.LeaseTTL.D() != 2*time.Minute || cfg.Metrics.Addr != ":9090" || cfg.Metrics.Pushgateway != "http://push:pw@gw:9091" {
+	if cfg.Reconcile.LeaseTTL.D() != 15*time.Second || cfg.Metrics.Addr != ":9090" || cfg.Metrics.Pushgateway != "http://push:pw@gw:9091" {
 		t.Fatalf("lease_ttl %s, metrics %+v", cfg.Reconcile.LeaseTTL.D(), cfg.Metrics)
 	}
 	shipped := shippedConfig(t)

@@ -328,3 +328,54 @@ func TestSIGTERMDuringAPassAbortsWithinTheGrace(t *testing.T) {
 		}
 	})
 }
+
+// TestKilledHolderWithTheDefaultsIsReplacedWithin30s kills a pass holding
+// its lease, with the default lease settings, and measures how long passes
+// started after the kill keep skipping: at most 30s.
+func TestKilledHolderWithTheDefaultsIsReplacedWithin30s(t *testing.T) {
+	const limit, giveUp = 30 * time.Second, 150 * time.Second
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		// One order at a time, 50ms each: the pass would take 20s; it is
+		// killed well before.
+		e := newOpsEnv(t, db, 400, "concurrency: 1", "")
+		holder := e.start("run")
+		pid := holder.cmd.Process.Pid
+		pollUntil(t, 15*time.Second, "the first run to take the lease and commit an order", func() bool {
+			lease, ok := e.holder("reconcile")
+			return ok && strings.HasSuffix(lease.Owner, fmt.Sprintf("/%d", pid)) &&
+				e.count("SELECT COUNT(*) FROM payment_orders WHERE query_attempts > 0") > 0
+		})
+		if err := holder.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		killedAt := time.Now()
+		e.finish("killed holder", holder)
+
+		var res map[string]any
+		skips := 0
+		for {
+			next := e.start("run", "--limit", "5", "--output", "json")
+			if code := next.wait(); code != 0 {
+				e.finish("next run", next)
+				t.Fatalf("run after the kill exited %d", code)
+			}
+			if res = passSummary(t, next); res["status"] != "SKIPPED" {
+				break
+			}
+			skips++
+			if time.Since(killedAt) > giveUp {
+				t.Fatalf("passes still skip %s after the holder was killed", giveUp)
+			}
+			time.Sleep(250 * time.Millisecond) // the next CronJob tick, compressed
+		}
+		blocked := time.Since(killedAt)
+		t.Logf("a pass worked %s after the holder was SIGKILLed (%d skipped before it)", blocked.Round(100*time.Millisecond), skips)
+		if res["status"] != repo.RunSucceeded || res["scanned"].(float64) == 0 {
+			t.Fatalf("pass after the kill = %v", res)
+		}
+		if blocked > limit {
+			t.Errorf("a killed holder blocked the next pass for %s, want at most %s", blocked, limit)
+		}
+		e.checkEveryOrderWholeAndOnce(false)
+	})
+}

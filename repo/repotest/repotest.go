@@ -140,3 +140,17 @@ func Seed(t testing.TB, s *repo.Store, orders ...*recon.Order) {
 		orders[i].ID = vals[i].ID
 	}
 }
+
+// ExpireLease makes lease name expired an hour ago by the database's
+// clock, as if its holder had died that long ago, so a test need not wait
+// out its ttl.
+func ExpireLease(t testing.TB, s *repo.Store, name string) {
+	t.Helper()
+	now, err := s.Now(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DB().Exec("UPDATE recon_leases SET expires_at = ? WHERE name = ?", now.Add(-time.Hour), name).Error; err != nil {
+		t.Fatalf("expire lease %s: %v", name, err)
+	}
+}
