@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +23,9 @@ type LeaseStore interface {
 	// holds the lease.
 	RenewLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
 	ReleaseLease(ctx context.Context, name, owner string) (bool, error)
+	// FailRunsOf closes the RUNNING runs (not dry runs) of kind and shard
+	// as FAILED with reason, and returns how many.
+	FailRunsOf(ctx context.Context, kind, shard string, now time.Time, reason string) (int64, error)
 }
 
 // DefaultLeaseTTL is the lease a pass holds, renewed every third of it
@@ -55,6 +59,17 @@ func LeaseName(kind string, shard repo.Shard) string {
 	}
 	return fmt.Sprintf("%s:%d/%d", kind, shard.Index, shard.Count)
 }
+
+// leaseRuns is the kind and shard (as recon_runs.shard holds it) of the
+// runs that run under lease name: the inverse of LeaseName.
+func leaseRuns(name string) (kind, shard string) {
+	kind, shard, _ = strings.Cut(name, ":")
+	return kind, shard
+}
+
+// diedReason is recorded on the runs of a lease's earlier holder when the
+// lease is taken over.
+const diedReason = "holder died: its lease expired unrenewed and was taken over by the next pass"
 
 // Leaser runs passes under database leases, so one pass of a kind and shard
 // runs at a time across processes (CronJobs, recon schedule, manual runs).
@@ -104,6 +119,13 @@ func (l *Leaser) Run(ctx context.Context, name string, fn func(context.Context) 
 		return &LeaseHeldError{Lease: lease}
 	}
 	log.Debug("lease acquired", "expires_at", lease.ExpiresAt.UTC().Format(time.RFC3339Nano))
+	// Whoever held the lease before is gone: its runs are not running.
+	kind, shard := leaseRuns(name)
+	if n, err := l.Store.FailRunsOf(ctx, kind, shard, l.Clock.Now(), diedReason); err != nil {
+		log.Warn("closing the runs of the lease's earlier holder failed; a later pass closes them", "error", err)
+	} else if n > 0 {
+		log.Warn("closed the runs of the lease's earlier holder as FAILED: it died holding the lease", "count", n)
+	}
 
 	passCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

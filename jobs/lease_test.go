@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -156,6 +157,47 @@ func TestLeaserClockAheadDoesNotTakeAHeldLease(t *testing.T) {
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// The pass that takes a lease closes the runs its dead holder left RUNNING,
+// and only those: not dry runs, not other kinds or shards.
+func TestTakingALeaseClosesTheRunsOfItsDeadHolder(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		clock := recon.NewFakeClock(leaseStart)
+		start := func(kind string, dry bool, shard string) int64 {
+			id, err := db.Store.StartRun(ctx, kind, dry, shard, "dead-host/1", leaseStart.Add(-time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		dead, deadShard := start(jobs.KindReconcile, false, ""), start(jobs.KindBackfill, false, "1/2")
+		dry, otherShard, otherKind := start(jobs.KindReconcile, true, ""), start(jobs.KindBackfill, false, "0/2"), start(jobs.KindNotify, false, "")
+		if _, ok, err := db.Store.AcquireLease(ctx, "reconcile", "dead-host/1", time.Minute); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		repotest.ExpireLease(t, db.Store, "reconcile")
+		l := &jobs.Leaser{Store: db.Store, Clock: clock, Logger: testLogger(t), Owner: "next", TTL: time.Minute}
+		for _, name := range []string{"reconcile", "backfill:1/2"} {
+			if err := l.Run(ctx, name, func(context.Context) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for id, want := range map[int64]string{dead: repo.RunFailed, deadShard: repo.RunFailed,
+			dry: repo.RunRunning, otherShard: repo.RunRunning, otherKind: repo.RunRunning} {
+			r, err := db.Store.GetRun(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Status != want {
+				t.Errorf("run %d (%s %q dry %v) is %s, want %s", id, r.Kind, r.Shard, r.DryRun, r.Status, want)
+			}
+			if want == repo.RunFailed && (r.FinishedAt == nil || !r.FinishedAt.Equal(leaseStart) || !strings.Contains(r.Error, "holder died")) {
+				t.Errorf("closed run %d = %+v, want finished now with the reason", id, r)
+			}
 		}
 	})
 }

@@ -141,6 +141,20 @@ func (s *Store) FailAbandonedRuns(ctx context.Context, staleBefore, now time.Tim
 	return res.RowsAffected, nil
 }
 
+// FailRunsOf marks FAILED, with reason, every RUNNING run of kind and
+// shard that is not a dry run: the caller has just taken the lease those
+// runs ran under, so their processes are dead (or lost the lease and are
+// stopping). It returns how many it closed.
+func (s *Store) FailRunsOf(ctx context.Context, kind, shard string, now time.Time, reason string) (int64, error) {
+	res := s.db.WithContext(ctx).Model(&runRow{}).
+		Where("status = ? AND kind = ? AND shard = ? AND dry_run = ?", RunRunning, kind, shard, false).
+		Updates(map[string]any{"status": RunFailed, "finished_at": dbTime(now), "error": truncate(reason, 1024)})
+	if res.Error != nil {
+		return 0, fmt.Errorf("close the running %s runs of shard %q: %w", kind, shard, res.Error)
+	}
+	return res.RowsAffected, nil
+}
+
 // GetRun reads one run.
 func (s *Store) GetRun(ctx context.Context, id int64) (Run, error) {
 	var r runRow

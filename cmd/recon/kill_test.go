@@ -119,8 +119,8 @@ func expireLeases(t *testing.T, s *repo.Store) {
 	}
 }
 
-// closeAbandonedRuns runs passes until no run row is left RUNNING: a later
-// pass marks the rows of killed passes FAILED once three heartbeats passed.
+// closeAbandonedRuns runs passes until no run row is left RUNNING: the pass
+// that takes the lease over marks the rows of killed passes FAILED.
 func closeAbandonedRuns(t *testing.T, s *repo.Store, env []string, cfg string) []repo.Run {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)

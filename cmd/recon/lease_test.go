@@ -331,7 +331,8 @@ func TestSIGTERMDuringAPassAbortsWithinTheGrace(t *testing.T) {
 
 // TestKilledHolderWithTheDefaultsIsReplacedWithin30s kills a pass holding
 // its lease, with the default lease settings, and measures how long passes
-// started after the kill keep skipping: at most 30s.
+// started after the kill keep skipping: at most 30s. The pass that takes the
+// lease over closes the killed pass's run at once.
 func TestKilledHolderWithTheDefaultsIsReplacedWithin30s(t *testing.T) {
 	const limit, giveUp = 30 * time.Second, 150 * time.Second
 	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
@@ -375,6 +376,18 @@ func TestKilledHolderWithTheDefaultsIsReplacedWithin30s(t *testing.T) {
 		}
 		if blocked > limit {
 			t.Errorf("a killed holder blocked the next pass for %s, want at most %s", blocked, limit)
+		}
+		runs, err := db.Store.ListRuns(context.Background(), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range runs {
+			if r.Status == repo.RunRunning {
+				t.Errorf("run %d (%s) still RUNNING after the pass that took the lease over", r.ID, r.Owner)
+			}
+			if strings.HasSuffix(r.Owner, "/"+strconv.Itoa(pid)) && (r.Status != repo.RunFailed || r.FinishedAt == nil || r.Error == "") {
+				t.Errorf("killed run = %+v, want FAILED with finished_at and a reason", r)
+			}
 		}
 		e.checkEveryOrderWholeAndOnce(false)
 	})
