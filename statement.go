@@ -166,8 +166,10 @@ func ChannelOnly(l StatementLine) Mismatch {
 	if l.Kind == LineRefund {
 		what = "refund"
 	}
+	// No local order: the local currency is the line's, so the report puts
+	// the whole amount at stake in it.
 	return Mismatch{Kind: MismatchChannelOnly, ChannelStatus: ChannelPaid, ChannelAmount: l.Amount,
-		ChannelCurrency: l.Currency, ChannelTxnID: l.ChannelTxnID,
+		LocalCurrency: l.Currency, ChannelCurrency: l.Currency, ChannelTxnID: l.ChannelTxnID,
 		Detail: fmt.Sprintf("statement line %d: %s of order %q (transaction %s) unknown to recon", l.LineNo, what, l.OrderNo, l.ChannelTxnID)}
 }
 

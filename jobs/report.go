@@ -29,6 +29,69 @@ type Report struct {
 	// MerchantNames maps merchant ids to display names; missing ids show
 	// the id alone.
 	MerchantNames map[string]string
+	// Statements are the channel statements of the period, shown in a
+	// section of their own when there are any.
+	Statements []repo.Statement
+}
+
+// StatementRow is one statement as the reports show it: its counts, the
+// findings of its last reconciliation and the file's own totals (empty when
+// the format has none).
+type StatementRow struct {
+	Channel          string `json:"channel"`
+	Day              string `json:"bill_date"`
+	Status           string `json:"status"`
+	Source           string `json:"source"`
+	Lines            int64  `json:"lines"`
+	Payments         int64  `json:"payments"`
+	Refunds          int64  `json:"refunds"`
+	Fees             int64  `json:"fees"`
+	Matched          int64  `json:"matched"`
+	Settled          int64  `json:"settled"`
+	ChannelOnly      int64  `json:"channel_only"`
+	LocalOnly        int64  `json:"local_only"`
+	AmountMismatches int64  `json:"amount_mismatches"`
+	RefundMismatches int64  `json:"refund_mismatches"`
+	FeeMismatches    int64  `json:"fee_mismatches"`
+	FilePayments     *int64 `json:"file_payments_count,omitempty"`
+	FilePaymentsAmt  *int64 `json:"file_payments_amount,omitempty"`
+	FileRefunds      *int64 `json:"file_refunds_count,omitempty"`
+	FileRefundsAmt   *int64 `json:"file_refunds_amount,omitempty"`
+	FileFees         *int64 `json:"file_fees_amount,omitempty"`
+	SHA256           string `json:"file_sha256"`
+	Error            string `json:"error,omitempty"`
+}
+
+func (r Report) statementRows() []StatementRow {
+	out := make([]StatementRow, len(r.Statements))
+	for i, st := range r.Statements {
+		row := StatementRow{Channel: st.Channel, Day: st.Day, Status: st.Status, Source: st.Source, Lines: st.Lines,
+			Payments: st.Payments, Refunds: st.Refunds, Fees: st.Fees, Matched: st.Matched, Settled: st.Settled,
+			ChannelOnly: st.ChannelOnly, LocalOnly: st.LocalOnly, AmountMismatches: st.AmountMismatches,
+			RefundMismatches: st.RefundMismatches, FeeMismatches: st.FeeMismatches, SHA256: st.SHA256, Error: st.Error}
+		if t := st.Totals; t.Present {
+			row.FilePayments, row.FilePaymentsAmt = &t.PaymentsCount, &t.PaymentsAmount
+			row.FileRefunds, row.FileRefundsAmt, row.FileFees = &t.RefundsCount, &t.RefundsAmount, &t.FeesAmount
+		}
+		out[i] = row
+	}
+	return out
+}
+
+// StatementCSVHeader lists the columns of the CSV report's statements
+// section.
+var StatementCSVHeader = []string{
+	"statement_channel", "bill_date", "status", "source", "lines", "payments", "refunds", "fees", "matched", "settled",
+	"channel_only", "local_only", "amount_mismatches", "refund_mismatches", "fee_mismatches",
+	"file_payments_count", "file_payments_amount", "file_refunds_count", "file_refunds_amount", "file_fees_amount",
+	"file_sha256", "error",
+}
+
+func optInt(p *int64) string {
+	if p == nil {
+		return ""
+	}
+	return strconv.FormatInt(*p, 10)
 }
 
 // Totals summarise a report.
@@ -387,6 +450,30 @@ func (r Report) WriteCSV(w io.Writer) error {
 	if err := cw.Error(); err != nil {
 		return fmt.Errorf("write csv report: %w", err)
 	}
+	if len(r.Statements) == 0 {
+		return nil
+	}
+	// The statements follow the mismatches after a blank line, as a table
+	// of their own.
+	if _, err := io.WriteString(w, "\r\n"); err != nil {
+		return fmt.Errorf("write csv report: %w", err)
+	}
+	if err := cw.Write(StatementCSVHeader); err != nil {
+		return fmt.Errorf("write csv report: %w", err)
+	}
+	for _, st := range r.statementRows() {
+		i := func(v int64) string { return strconv.FormatInt(v, 10) }
+		if err := cw.Write([]string{cell(st.Channel), st.Day, st.Status, st.Source, i(st.Lines), i(st.Payments), i(st.Refunds),
+			i(st.Fees), i(st.Matched), i(st.Settled), i(st.ChannelOnly), i(st.LocalOnly), i(st.AmountMismatches),
+			i(st.RefundMismatches), i(st.FeeMismatches), optInt(st.FilePayments), optInt(st.FilePaymentsAmt),
+			optInt(st.FileRefunds), optInt(st.FileRefundsAmt), optInt(st.FileFees), st.SHA256, cell(st.Error)}); err != nil {
+			return fmt.Errorf("write csv report: %w", err)
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("write csv report: %w", err)
+	}
 	return nil
 }
 
@@ -401,16 +488,18 @@ func cell(s string) string {
 
 // jsonReport is the JSON report document.
 type jsonReport struct {
-	GeneratedAt time.Time   `json:"generated_at"`
-	Filter      string      `json:"filter,omitempty"`
-	Rows        []reportRow `json:"rows"`
-	Totals      Totals      `json:"totals"`
+	GeneratedAt time.Time      `json:"generated_at"`
+	Filter      string         `json:"filter,omitempty"`
+	Rows        []reportRow    `json:"rows"`
+	Totals      Totals         `json:"totals"`
+	Statements  []StatementRow `json:"statements,omitempty"`
 }
 
 // WriteJSON writes the rows and totals as one indented JSON object with the
 // keys generated_at, filter, rows and totals.
 func (r Report) WriteJSON(w io.Writer) error {
-	doc := jsonReport{GeneratedAt: r.GeneratedAt.UTC(), Filter: r.Filter, Rows: r.rows(), Totals: r.Totals()}
+	doc := jsonReport{GeneratedAt: r.GeneratedAt.UTC(), Filter: r.Filter, Rows: r.rows(), Totals: r.Totals(),
+		Statements: r.statementRows()}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(doc); err != nil {

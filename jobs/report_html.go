@@ -96,6 +96,7 @@ type htmlData struct {
 	Kinds       []recon.MismatchKind
 	Chart       chart
 	Rows        []reportRow
+	Statements  []StatementRow
 }
 
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
@@ -111,6 +112,8 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04:05")
 	},
 	"kindOf": func(m map[recon.MismatchKind]int, k recon.MismatchKind) int { return m[k] },
+	"deref":  func(p *int64) int64 { return *p },
+	"add":    func(a, b int) int { return a + b },
 }).Parse(htmlSource))
 
 // WriteHTML writes the report as one self-contained page: inline CSS, an
@@ -124,7 +127,7 @@ func (r Report) WriteHTML(w io.Writer) error {
 	}
 	t := r.Totals()
 	d := htmlData{Title: title, GeneratedAt: r.GeneratedAt.UTC().Format(time.RFC3339), Filter: r.Filter,
-		Totals: t, Kinds: recon.MismatchKinds, Chart: buildChart(t.PerDay), Rows: r.rows()}
+		Totals: t, Kinds: recon.MismatchKinds, Chart: buildChart(t.PerDay), Rows: r.rows(), Statements: r.statementRows()}
 	if err := htmlTemplate.Execute(w, d); err != nil {
 		return fmt.Errorf("write html report: %w", err)
 	}
@@ -210,12 +213,19 @@ svg text { font: 11px system-ui, sans-serif; fill: var(--fg); }
 <h2>Totals by channel</h2>
 <table id="by-channel"><thead><tr><th>Channel</th><th class="num">Total</th>{{range .Kinds}}<th class="num">{{.}}</th>{{end}}</tr></thead>
 <tbody>{{range $c := .Totals.ByChannel}}<tr><td>{{$c.Channel}}</td><td class="num">{{$c.Count}}</td>{{range $.Kinds}}<td class="num">{{kindOf $c.ByKind .}}</td>{{end}}</tr>
-{{else}}<tr><td colspan="9" class="empty">none</td></tr>{{end}}</tbody></table>
+{{else}}<tr><td colspan="{{len .Kinds | add 2}}" class="empty">none</td></tr>{{end}}</tbody></table>
 
 <h2>Mismatches</h2>
 <table id="mismatches" class="rows"><thead><tr><th class="num">ID</th><th>Detected (UTC)</th><th>Order</th><th>Merchant</th><th>Channel</th><th>Kind</th><th>Local</th><th>Channel</th><th class="num">Local amount</th><th class="num">Channel amount</th><th class="num">In dispute</th><th>Txn</th><th>Detail</th><th>Resolution</th></tr></thead>
 <tbody>{{range .Rows}}<tr><td class="num">{{.ID}}</td><td>{{time .DetectedAt}}{{if gt .Occurrences 1}}<br><small>seen {{.Occurrences}}&times;, last {{time .LastSeenAt}}</small>{{end}}</td><td>{{.OrderNo}}</td><td>{{.MerchantID}}{{if .MerchantName}}<br><small>{{.MerchantName}}</small>{{end}}</td><td>{{.Channel}}</td><td><i class="k" style="background:{{color .Kind}}"></i>{{.Kind}}</td><td>{{.LocalStatus}}</td><td>{{.ChannelStatus}}</td><td class="num">{{.LocalAmountMajor}} {{.LocalCurrency}}</td><td class="num">{{.ChannelAmountMajor}} {{.ChannelCurrency}}</td><td class="num">{{.AbsDifferenceMajor}}</td><td>{{.ChannelTxnID}}</td><td>{{.Detail}}</td><td><span class="res-{{.Resolution}}">{{.Resolution}}</span>{{if .ResolvedBy}}<br><small>{{.ResolvedBy}} {{timep .ResolvedAt}}{{if .ResolutionNote}}: {{.ResolutionNote}}{{end}}</small>{{end}}</td></tr>
 {{else}}<tr><td colspan="14" class="empty">No mismatches in this selection.</td></tr>{{end}}</tbody></table>
+{{if .Statements}}
+<h2>Channel statements</h2>
+<table id="statements" class="rows"><thead><tr><th>Day</th><th>Channel</th><th>Status</th><th class="num">Lines</th><th class="num">Matched</th><th class="num">Settled</th><th class="num">Channel only</th><th class="num">Local only</th><th class="num">Amount</th><th class="num">Refunds (mismatched)</th><th class="num">Fees (mismatched)</th><th>File's own totals</th></tr></thead>
+<tbody>{{range .Statements}}<tr><td>{{.Day}}</td><td>{{.Channel}}</td><td>{{.Status}}{{if .Error}}<br><small>{{.Error}}</small>{{end}}</td><td class="num">{{.Lines}}</td><td class="num">{{.Matched}}</td><td class="num">{{.Settled}}</td><td class="num">{{.ChannelOnly}}</td><td class="num">{{.LocalOnly}}</td><td class="num">{{.AmountMismatches}}</td><td class="num">{{.Refunds}} ({{.RefundMismatches}})</td><td class="num">{{.Fees}} ({{.FeeMismatches}})</td><td>{{if .FilePayments}}payments {{deref .FilePayments}} / {{deref .FilePaymentsAmt}}, refunds {{deref .FileRefunds}} / {{deref .FileRefundsAmt}}, fees {{deref .FileFees}}{{else}}<span class="empty">none in this format</span>{{end}}</td></tr>
+{{end}}</tbody></table>
+<p class="meta">Amounts of statements are in minor units, as the channel writes them.</p>
+{{end}}
 </body>
 </html>
 `

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -241,5 +242,37 @@ func TestReportHTMLInChromium(t *testing.T) {
 	}
 	if n := strings.Count(dom, "<tr>"); n < 8 {
 		t.Errorf("rendered DOM has %d table rows, want at least 8", n)
+	}
+}
+
+// TestReportStatementsSection: a report of a period with statements shows
+// each statement's counts and the file's own totals, in every format.
+func TestReportStatementsSection(t *testing.T) {
+	r := fixedReport()
+	r.Rows = r.Rows[:2]
+	imported := time.Date(2026, 11, 21, 2, 0, 0, 0, time.UTC)
+	r.Statements = []repo.Statement{
+		{ID: 2, Channel: "wechat", Day: "2026-11-21", Status: repo.StatementReconciled, Source: repo.SourceFetch,
+			SHA256: strings.Repeat("ab", 32), ImportedAt: &imported,
+			Totals:   recon.StatementTotals{Present: true, PaymentsCount: 3, PaymentsAmount: 30000, RefundsCount: 1, RefundsAmount: 500, FeesAmount: 180},
+			Payments: 3, Refunds: 1, Fees: 180,
+			StatementCounts: repo.StatementCounts{Lines: 4, Matched: 1, Settled: 1, ChannelOnly: 1, RefundMismatches: 1, FeeMismatches: 1}},
+		{ID: 1, Channel: "bank", Day: "2026-11-20", Status: repo.StatementFailed, Source: repo.SourceFile,
+			Error: "line 7: amount \"1.5\" is not an integer of minor units"},
+	}
+	for _, f := range []struct {
+		name  string
+		write func(io.Writer) error
+	}{{"statements.csv", r.WriteCSV}, {"statements.json", r.WriteJSON}, {"statements.html", r.WriteHTML}} {
+		var b bytes.Buffer
+		if err := f.write(&b); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"2026-11-21", "wechat", "30000", "line 7"} {
+			if !strings.Contains(b.String(), want) {
+				t.Errorf("%s lacks %q", f.name, want)
+			}
+		}
+		golden(t, f.name, b.Bytes())
 	}
 }

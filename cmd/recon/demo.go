@@ -107,6 +107,9 @@ func (a *app) demo(ctx context.Context, cfg Config, dir string) error {
 	if err := printResult(a.stdout, "text", res); err != nil {
 		return err
 	}
+	if err := a.demoStatements(ctx, cfg, store); err != nil {
+		return err
+	}
 	return a.demoSummary(ctx, store, dir)
 }
 
@@ -156,7 +159,7 @@ func demoDir(dir string, force bool) error {
 }
 
 func defaultDemoChannel() ChannelConfig {
-	return ChannelConfig{Name: "sim", Kind: "simulator", RateLimit: 0, Simulator: SimulatorConfig{
+	return ChannelConfig{Name: "sim", Kind: "simulator", RateLimit: 0, FeeRate: 0.006, Simulator: SimulatorConfig{
 		Seed: 42, PaidRate: 0.6, FailedRate: 0.05, ClosedRate: 0.05, NotFoundRate: 0.05, LateRate: 0.1, LateAfter: 2,
 		AmountTamperRate: 0.02, CurrencyTamperRate: 0.01, BadSignatureRate: 0.02,
 		TransientRate: 0.1, RateLimitRate: 0.02, RetryAfter: Duration(100 * time.Millisecond)}}

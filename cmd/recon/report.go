@@ -82,7 +82,24 @@ func (a *app) reportCommand() *cobra.Command {
 }
 
 func buildReport(ctx context.Context, store *repo.Store, mf repo.MismatchFilter, desc string, now time.Time) (jobs.Report, error) {
-	return jobs.BuildReport(ctx, store, mf, desc, now)
+	rep, err := jobs.BuildReport(ctx, store, mf, desc, now)
+	if err != nil {
+		return rep, err
+	}
+	// The statements of the period's days (bill dates; the period is UTC).
+	sf := repo.StatementFilter{Channel: mf.Channel}
+	if !mf.From.IsZero() {
+		sf.From = mf.From.UTC().Format(time.DateOnly)
+	}
+	if !mf.To.IsZero() {
+		sf.To = mf.To.UTC().Add(-time.Nanosecond).Format(time.DateOnly)
+	}
+	if mf.Kind == "" && mf.Merchant == "" {
+		if rep.Statements, err = store.ListStatements(ctx, sf); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
 }
 
 // writeReport writes to stdout, or to a temporary file next to out renamed
