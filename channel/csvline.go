@@ -1,8 +1,10 @@
 package channel
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 )
@@ -131,4 +133,54 @@ func allDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+// LineScanner reads a statement file one line at a time, numbering the
+// lines from 1, without their line ends (LF or CRLF) and without the BOM
+// of the first, refusing lines longer than the maximum it was given.
+type LineScanner struct {
+	sc   *bufio.Scanner
+	n    int
+	line string
+}
+
+// NewLineScanner scans r, whose lines are at most maxLine bytes.
+func NewLineScanner(r io.Reader, maxLine int) *LineScanner {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, min(maxLine, 64<<10)), maxLine)
+	return &LineScanner{sc: sc}
+}
+
+// Scan moves to the next line, reporting whether there is one.
+func (s *LineScanner) Scan() bool {
+	if !s.sc.Scan() {
+		return false
+	}
+	s.n++
+	s.line = strings.TrimSuffix(s.sc.Text(), "\r")
+	if s.n == 1 {
+		s.line = strings.TrimPrefix(s.line, "\uFEFF")
+	}
+	return true
+}
+
+// Line is the current line; N its number.
+func (s *LineScanner) Line() string { return s.line }
+
+// N is the number of the current line (the last one read, after Scan
+// returned false).
+func (s *LineScanner) N() int { return s.n }
+
+// Err is the error that stopped the scan, nil at the end of the file. It
+// wraps ErrBadStatement and names the last line read.
+func (s *LineScanner) Err() error {
+	if err := s.sc.Err(); err != nil {
+		return fmt.Errorf("%w: after line %d: %v", ErrBadStatement, s.n, err)
+	}
+	return nil
+}
+
+// Bad is an error about the current line, wrapping ErrBadStatement.
+func (s *LineScanner) Bad(format string, args ...any) error {
+	return fmt.Errorf("%w: line %d: %s", ErrBadStatement, s.n, fmt.Sprintf(format, args...))
 }

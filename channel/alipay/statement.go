@@ -2,7 +2,6 @@ package alipay
 
 import (
 	"archive/zip"
-	"bufio"
 	"context"
 	"crypto/rsa"
 	"encoding/json"
@@ -263,26 +262,18 @@ type sums struct {
 }
 
 func parseDetail(rd io.Reader, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
-	sc := bufio.NewScanner(rd)
-	sc.Buffer(make([]byte, 0, 4096), MaxLineBytes)
+	sc := channel.NewLineScanner(rd, MaxLineBytes)
 	var (
 		col                   map[string]int
-		lineNo                int
 		inFooter              bool
 		trade, refund         footerTotal
 		tradeSums, refundSums sums
 		fields                []string
 		err                   error
 	)
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: line %d: %s", channel.ErrBadStatement, lineNo, fmt.Sprintf(format, args...))
-	}
+	bad := sc.Bad
 	for sc.Scan() {
-		lineNo++
-		line := strings.TrimRight(sc.Text(), "\r")
-		if lineNo == 1 {
-			line = strings.TrimPrefix(line, "\uFEFF")
-		}
+		line := sc.Line()
 		if strings.ContainsRune(line, utf8.RuneError) {
 			return recon.StatementTotals{}, bad("not GBK text")
 		}
@@ -332,7 +323,7 @@ func parseDetail(rd io.Reader, emit func(recon.StatementLine) error) (recon.Stat
 			}
 			continue
 		}
-		l, s, ok, rerr := parseRow(col, fields, lineNo)
+		l, s, ok, rerr := parseRow(col, fields, sc.N())
 		if rerr != nil {
 			return recon.StatementTotals{}, bad("%v", rerr)
 		}
@@ -355,13 +346,13 @@ func parseDetail(rd io.Reader, emit func(recon.StatementLine) error) (recon.Stat
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return recon.StatementTotals{}, fmt.Errorf("%w: after line %d: %v", channel.ErrBadStatement, lineNo, err)
+		return recon.StatementTotals{}, err
 	}
 	switch {
 	case col == nil:
-		return recon.StatementTotals{}, fmt.Errorf("%w: line %d: no header row", channel.ErrBadStatement, lineNo)
+		return recon.StatementTotals{}, sc.Bad("no header row")
 	case !trade.seen:
-		return recon.StatementTotals{}, fmt.Errorf("%w: line %d: no #交易合计 footer (truncated file?)", channel.ErrBadStatement, lineNo)
+		return recon.StatementTotals{}, sc.Bad("no #交易合计 footer (truncated file?)")
 	}
 	if err := checkFooter("交易合计", trade, tradeSums); err != nil {
 		return recon.StatementTotals{}, err

@@ -251,10 +251,9 @@ func (c *Client) ParseStatement(r io.ReaderAt, size int64, day string, loc *time
 // returned are the summary's (amounts rounded to fen). Every error about the
 // file wraps channel.ErrBadStatement and names the line.
 func ParseBill(r io.Reader, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), MaxLineBytes)
+	sc := channel.NewLineScanner(r, MaxLineBytes)
 	var (
-		lineNo        int
+		summaryLine   int
 		col           map[string]int
 		names         []string
 		sumCols       []int64 // per header column, in 10^-5 yuan
@@ -267,15 +266,9 @@ func ParseBill(r io.Reader, emit func(recon.StatementLine) error) (recon.Stateme
 		err           error
 		summed        []bool // per header column: some summary column totals it
 	)
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: line %d: %s", channel.ErrBadStatement, lineNo, fmt.Sprintf(format, args...))
-	}
+	bad := sc.Bad
 	for sc.Scan() {
-		lineNo++
-		line := strings.TrimSuffix(sc.Text(), "\r")
-		if lineNo == 1 {
-			line = strings.TrimPrefix(line, "\uFEFF")
-		}
+		line := sc.Line()
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
@@ -315,7 +308,7 @@ func ParseBill(r io.Reader, emit func(recon.StatementLine) error) (recon.Stateme
 			summaryHeader = append([]string(nil), fields...)
 			continue
 		case summaryHeader != nil:
-			summary = append([]string(nil), fields...)
+			summary, summaryLine = append([]string(nil), fields...), sc.N()
 			continue
 		}
 		if len(fields) != len(names) {
@@ -338,7 +331,7 @@ func ParseBill(r io.Reader, emit func(recon.StatementLine) error) (recon.Stateme
 			}
 			sumCols[i] += v
 		}
-		l, ok, err := parseBillRow(col, fields, lineNo)
+		l, ok, err := parseBillRow(col, fields, sc.N())
 		if err != nil {
 			return recon.StatementTotals{}, bad("%v", err)
 		}
@@ -358,15 +351,15 @@ func ParseBill(r io.Reader, emit func(recon.StatementLine) error) (recon.Stateme
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return recon.StatementTotals{}, fmt.Errorf("%w: after line %d: %v", channel.ErrBadStatement, lineNo, err)
+		return recon.StatementTotals{}, err
 	}
 	switch {
 	case col == nil:
-		return recon.StatementTotals{}, fmt.Errorf("%w: line %d: no header row", channel.ErrBadStatement, lineNo)
+		return recon.StatementTotals{}, sc.Bad("no header row")
 	case summary == nil:
-		return recon.StatementTotals{}, fmt.Errorf("%w: line %d: no summary row (truncated file?)", channel.ErrBadStatement, lineNo)
+		return recon.StatementTotals{}, sc.Bad("no summary row (truncated file?)")
 	}
-	return checkSummary(lineNo, names, sumCols, rows, payments, refunds, summaryHeader, summary)
+	return checkSummary(summaryLine, names, sumCols, rows, payments, refunds, summaryHeader, summary)
 }
 
 // MaxLineBytes bounds one line of a bill.
