@@ -108,9 +108,6 @@ type Phase struct {
 	Took time.Duration
 }
 
-// ErrMappedOrders: statements are compared with recon's own payment_orders.
-var ErrMappedOrders = errors.New("statement reconciliation does not support a mapped orders table yet")
-
 func (j *Statements) logger() *slog.Logger {
 	if j.Logger == nil {
 		return slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -284,9 +281,6 @@ func (j *Statements) Run(ctx context.Context, ch StatementChannel, day string) (
 // LOCAL_ONLY. A dry run writes nothing and says what it would do.
 func (j *Statements) Reconcile(ctx context.Context, ch StatementChannel, day string, dryRun bool) (res StatementResult, err error) {
 	res = StatementResult{Channel: ch.Name, Day: day, DryRun: dryRun}
-	if j.Store.Mapped() {
-		return res, ErrMappedOrders
-	}
 	st, err := j.Store.GetStatement(ctx, ch.Name, day)
 	if errors.Is(err, recon.ErrNotFound) {
 		return res, fmt.Errorf("reconcile statement %s %s: no statement stored for that day (recon statement fetch or import first): %w", ch.Name, day, err)

@@ -75,7 +75,7 @@ func newStatementEnv(t *testing.T, db repotest.DB) *statementEnv {
 		src.Add(o)
 		orders = append(orders, &o)
 	}
-	repotest.Seed(t, db.Store, orders...)
+	db.Seed(t, orders...)
 	sim.SetStatementOrders(src)
 	e.ch = jobs.StatementChannel{Name: "sim", Source: sim, FeeRate: 0.006}
 	e.jobs = &jobs.Statements{Store: db.Store, Clock: recon.NewFakeClock(start.AddDate(0, 0, 3)), Zone: loc, Owner: "test",
@@ -97,7 +97,7 @@ func mismatchCount(t *testing.T, s *repo.Store) map[recon.MismatchKind]int {
 }
 
 func TestStatementReconcileBothWays(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForEachSchema(t, func(t *testing.T, db repotest.DB) {
 		e := newStatementEnv(t, db)
 		ctx := context.Background()
 		s := db.Store

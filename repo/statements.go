@@ -243,6 +243,12 @@ func (s *Store) ImportStatement(ctx context.Context, imp StatementImport, now ti
 	if err != nil {
 		return fail(err)
 	}
+	if s.orders != nil {
+		// A mapped table's lines are matched after they are stored.
+		if _, err := s.mappedMatchStatementLines(ctx, st.ID); err != nil {
+			return fail(err)
+		}
+	}
 	return st, nil
 }
 
@@ -376,7 +382,7 @@ func (w *lineWriter) flush() error {
 	if w.pending == 0 {
 		return nil
 	}
-	q := lineInsert + lineFirst + strings.Repeat(lineNext, w.pending-1) + lineTail
+	q := w.s.lineInsertQuery(w.pending)
 	var err error
 	switch {
 	case w.sqlTx == nil:
@@ -418,6 +424,9 @@ func isDuplicate(err error) bool {
 // yet (an order inserted after the import) to their orders. It returns how
 // many it matched.
 func (s *Store) MatchStatementLines(ctx context.Context, id int64) (int64, error) {
+	if s.orders != nil {
+		return s.mappedMatchStatementLines(ctx, id)
+	}
 	n, err := exec(s.db.WithContext(ctx), `UPDATE channel_statement_lines SET order_id = COALESCE(
 		(SELECT o.id FROM payment_orders o WHERE o.order_no = channel_statement_lines.order_no AND o.channel = channel_statement_lines.channel),
 		CASE WHEN channel_statement_lines.order_no = '' THEN (SELECT MIN(t.id) FROM payment_orders t
@@ -479,8 +488,8 @@ func scanLine(rows *sql.Rows, extra ...any) (int64, recon.StatementLine, error) 
 // StatementPayments returns up to limit payment lines of statement id after
 // line afterID, in line id order, each with its local order as it is now.
 func (s *Store) StatementPayments(ctx context.Context, id, afterID int64, limit int) ([]StatementPayment, error) {
-	rows, err := s.db.WithContext(ctx).Raw(`SELECT `+lineCols+`, `+orderCols+`
-		FROM channel_statement_lines l LEFT JOIN payment_orders o ON o.id = l.order_id
+	rows, err := s.db.WithContext(ctx).Raw(`SELECT `+lineCols+`, `+s.orderColsOf()+`
+		FROM channel_statement_lines l `+s.orderJoinOf("l.order_id")+`
 		WHERE l.statement_id = ? AND l.kind = ? AND l.id > ? ORDER BY l.id LIMIT ?`, id, recon.LinePayment, afterID, limit).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("read payments of statement %d: %w", id, err)
@@ -495,7 +504,14 @@ func (s *Store) StatementPayments(ctx context.Context, id, afterID int64, limit 
 		}
 		out = append(out, StatementPayment{LineID: lid, Line: l, Order: j.order()})
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	orders := make([]*recon.Order, len(out))
+	for i := range out {
+		orders[i] = out[i].Order
+	}
+	return out, s.fillMapped(ctx, orders)
 }
 
 // StatementRefund is a statement's refunds of one order (or one refund line
@@ -513,13 +529,13 @@ type StatementRefund struct {
 func (s *Store) StatementRefunds(ctx context.Context, id, afterOrderID int64, limit int) ([]StatementRefund, error) {
 	rows, err := s.db.WithContext(ctx).Raw(`SELECT `+lineCols+`, g.order_id, g.n, g.amount, g.cmin, g.cmax,
 		(SELECT SUM(r.amount) FROM channel_statement_lines r WHERE r.order_id = g.order_id AND r.kind = ?),
-		`+orderCols+`
+		`+s.orderColsOf()+`
 		FROM (SELECT order_id, MIN(id) AS first_id, COUNT(*) AS n, SUM(amount) AS amount,
 		             MIN(currency) AS cmin, MAX(currency) AS cmax
 		        FROM channel_statement_lines WHERE statement_id = ? AND kind = ? AND order_id > ?
 		       GROUP BY order_id ORDER BY order_id LIMIT ?) g
 		JOIN channel_statement_lines l ON l.id = g.first_id
-		LEFT JOIN payment_orders o ON o.id = g.order_id
+		`+s.orderJoinOf("g.order_id")+`
 		ORDER BY g.order_id`, recon.LineRefund, id, recon.LineRefund, afterOrderID, limit).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("read refunds of statement %d: %w", id, err)
@@ -540,7 +556,14 @@ func (s *Store) StatementRefunds(ctx context.Context, id, afterOrderID int64, li
 		}
 		out = append(out, StatementRefund{Facts: f, Order: j.order(), OrderID: orderID})
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	orders := make([]*recon.Order, len(out))
+	for i := range out {
+		orders[i] = out[i].Order
+	}
+	return out, s.fillMapped(ctx, orders)
 }
 
 // UnmatchedRefunds returns up to limit refund lines of statement id after
@@ -568,6 +591,9 @@ func (s *Store) UnmatchedRefunds(ctx context.Context, id, afterID int64, limit i
 // order, that are PAID with paid_at in [from, to) and have no payment line in
 // the statements statementIDs.
 func (s *Store) LocalOnlyOrders(ctx context.Context, channel string, from, to time.Time, statementIDs []int64, afterID int64, limit int) ([]recon.Order, error) {
+	if s.orders != nil {
+		return s.mappedLocalOnlyOrders(ctx, channel, from, to, statementIDs, afterID, limit)
+	}
 	ids := make([]any, len(statementIDs))
 	for i, v := range statementIDs {
 		ids[i] = v
