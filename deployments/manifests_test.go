@@ -142,11 +142,12 @@ type renderCase struct {
 var renderCases = []renderCase{
 	{
 		dir:  "base",
-		want: []string{"ServiceAccount/recon", "ConfigMap/recon-config", "CronJob/recon-reconcile", "CronJob/recon-notify"},
+		want: []string{"ServiceAccount/recon", "ConfigMap/recon-config", "CronJob/recon-reconcile", "CronJob/recon-notify", "CronJob/recon-statement"},
 	},
 	{
-		dir:  "schedule",
-		want: []string{"ServiceAccount/recon", "ConfigMap/recon-config", "Deployment/recon-schedule", "Service/recon-metrics"},
+		dir: "schedule",
+		want: []string{"ServiceAccount/recon", "ConfigMap/recon-config", "Deployment/recon-schedule", "Service/recon-metrics",
+			"CronJob/recon-statement"},
 	},
 	{
 		dir:  "backfill",
@@ -155,7 +156,7 @@ var renderCases = []renderCase{
 	{
 		dir: "overlays/example",
 		want: []string{"ServiceAccount/recon", "ConfigMap/recon-config", "CronJob/recon-reconcile", "CronJob/recon-notify",
-			"Deployment/recon-console", "Service/recon-console"},
+			"CronJob/recon-statement", "Deployment/recon-console", "Service/recon-console"},
 		namespace: "payments",
 		pinned:    true,
 	},
@@ -211,6 +212,9 @@ func checkObjects(t *testing.T, tc renderCase, objs []object) {
 		switch v := o.obj.(type) {
 		case *batchv1.CronJob:
 			checkCronJob(t, o.id(), v)
+			if v.Name == "recon-statement" {
+				checkStatementZone(t, o.id(), v, configMaps)
+			}
 			checkPod(t, tc, o.id(), &v.Spec.JobTemplate.Spec.Template, configMaps)
 		case *batchv1.Job:
 			checkBackfillJob(t, o.id(), v)
@@ -268,8 +272,32 @@ func checkCronJob(t *testing.T, id string, cj *batchv1.CronJob) {
 		wantArgs(t, id, args, "run", "--config", configPath, "--output", "json")
 	case "recon-notify":
 		wantArgs(t, id, args, "notify", "--config", configPath)
+	case "recon-statement":
+		wantArgs(t, id, args, "statement", "run", "--config", configPath, "--output", "json")
+		// The default day is yesterday in statements.timezone: the CronJob
+		// must run in that zone (checked against the ConfigMap in
+		// checkStatementZone).
+		if s.TimeZone == nil || *s.TimeZone == "" || *s.TimeZone == "Etc/UTC" {
+			t.Errorf("%s: timeZone must be statements.timezone, not %v", id, s.TimeZone)
+		}
 	default:
 		t.Errorf("%s: unexpected CronJob", id)
+	}
+}
+
+// checkStatementZone: the statement CronJob runs in statements.timezone, so
+// that "yesterday" there is the day it fetches (the default is
+// Asia/Shanghai).
+func checkStatementZone(t *testing.T, id string, cj *batchv1.CronJob, configMaps map[string]*corev1.ConfigMap) {
+	t.Helper()
+	for _, cm := range configMaps {
+		zone := parseConfig(t, cm).Statements.Timezone
+		if zone == "" {
+			zone = "Asia/Shanghai"
+		}
+		if cj.Spec.TimeZone == nil || *cj.Spec.TimeZone != zone {
+			t.Errorf("%s: timeZone %v, want statements.timezone %q of ConfigMap %s", id, cj.Spec.TimeZone, zone, cm.Name)
+		}
 	}
 }
 
@@ -652,6 +680,9 @@ type reconConfig struct {
 	Metrics struct {
 		Addr string `json:"addr"`
 	} `json:"metrics"`
+	Statements struct {
+		Timezone string `json:"timezone"`
+	} `json:"statements"`
 	Console struct {
 		Addr string `json:"addr"`
 		Auth struct {
@@ -1003,6 +1034,9 @@ var reconMetrics = []string{
 	"recon_open_mismatches",
 	"recon_oldest_open_mismatch_age_seconds",
 	"recon_notifications",
+	"recon_statement_last_success_timestamp_seconds",
+	"recon_statements_total",
+	"recon_statement_lines_total",
 }
 
 // counterFuncRE finds increase(), rate() and irate() over a recon counter.
@@ -1069,6 +1103,7 @@ func TestAlertRules(t *testing.T) {
 		"recon_backlog_oldest_age_seconds",
 		"recon_notifications",
 		"recon_open_mismatches",
+		"recon_statement_last_success_timestamp_seconds",
 	} {
 		if !used[m] {
 			t.Errorf("no alert on %s", m)
