@@ -258,3 +258,28 @@ func TestFetchStatementErrors(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkParseBill parses a bill of 100,000 payments (go test -bench
+// ParseBill -benchmem ./channel/alipay).
+func BenchmarkParseBill(b *testing.B) {
+	lines := make([]recon.StatementLine, 100_000)
+	at := at("2026-11-30 00:00:00")
+	for i := range lines {
+		lines[i] = recon.StatementLine{Kind: recon.LinePayment, OrderNo: fmt.Sprintf("ORD-%08d", i), ChannelTxnID: fmt.Sprintf("2026113022001419930%09d", i),
+			Amount: int64(1000 + i%9000), Fee: -6, Currency: "CNY", OccurredAt: at.Add(time.Duration(i) * 800 * time.Millisecond)}
+	}
+	var buf bytes.Buffer
+	if err := alipay.WriteBill(&buf, alipay.Bill{Account: "20880000000000000156", Day: "2026-11-30", Lines: lines, ExportedAt: time.Now()}); err != nil {
+		b.Fatal(err)
+	}
+	z := buf.Bytes()
+	b.SetBytes(int64(len(z)))
+	b.ResetTimer()
+	for b.Loop() {
+		n := 0
+		if _, err := alipay.ParseBill(bytes.NewReader(z), int64(len(z)), func(recon.StatementLine) error { n++; return nil }); err != nil || n != len(lines) {
+			b.Fatal(n, err)
+		}
+	}
+	b.ReportMetric(float64(len(lines))*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}

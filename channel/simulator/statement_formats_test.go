@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -121,5 +122,34 @@ func TestStatementFormatsWithoutASource(t *testing.T) {
 				t.Fatalf("error %v, want ErrNoStatement", err)
 			}
 		})
+	}
+}
+
+// TestStatementDownloadsNeedTheirToken: only the URLs the bill APIs hand
+// out download a bill.
+func TestStatementDownloadsNeedTheirToken(t *testing.T) {
+	keys, err := TestKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := New(Config{Seed: 1})
+	src := NewOrders()
+	sim.SetStatementOrders(src)
+	srv := httptest.NewServer(sim.Server(src, keys))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + AlipayBillPath + "?bizType=trade&bizDates=20240301&token=guessed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("Alipay bill with a guessed token: HTTP %d", resp.StatusCode)
+	}
+	e := &wxEnv{t: t, sim: sim, keys: keys, url: srv.URL}
+	if r := e.do(http.MethodGet, WechatBillDownloadPath+"?token=guessed", nil, wxAuth{}); r.status != http.StatusBadRequest {
+		t.Errorf("WeChat Pay bill with a guessed token: HTTP %d", r.status)
+	}
+	if r := e.do(http.MethodGet, WechatBillDownloadPath+"?token=guessed", nil, wxAuth{none: true}); r.status != http.StatusUnauthorized {
+		t.Errorf("WeChat Pay download without a signature: HTTP %d", r.status)
 	}
 }

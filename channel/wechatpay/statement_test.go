@@ -137,6 +137,7 @@ type billServer struct {
 	hash     string // hash_value; "" for the file's own
 	gzip     bool
 	apiError string // a 400 code to answer instead
+	apiMsg   string // its message (default 账单文件不存在)
 	query    string
 	download string
 }
@@ -164,7 +165,11 @@ func (b *billServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.query = r.URL.RawQuery
 		status, body := 200, ""
 		if b.apiError != "" {
-			status, body = 400, fmt.Sprintf(`{"code":%q,"message":"账单文件不存在"}`, b.apiError)
+			msg := b.apiMsg
+			if msg == "" {
+				msg = "账单文件不存在"
+			}
+			status, body = 400, fmt.Sprintf(`{"code":%q,"message":%q}`, b.apiError, msg)
 		} else {
 			hash := b.hash
 			if hash == "" {
@@ -239,6 +244,22 @@ func TestFetchStatementErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("No Bill Exist", func(t *testing.T) {
+		b, c := newBillServer(t, nil)
+		b.apiError, b.apiMsg = "INVALID_REQUEST", wechatpay.MessageNoBillExist
+		_, err := c.FetchStatement(context.Background(), "2026-11-30", &bytes.Buffer{})
+		if !errors.Is(err, channel.ErrNoStatement) {
+			t.Fatalf("error %v, want ErrNoStatement", err)
+		}
+	})
+	t.Run("other refusal", func(t *testing.T) {
+		b, c := newBillServer(t, nil)
+		b.apiError, b.apiMsg = "INVALID_REQUEST", "参数错误"
+		_, err := c.FetchStatement(context.Background(), "2026-11-30", &bytes.Buffer{})
+		if err == nil || errors.Is(err, channel.ErrNoStatement) || channel.ClassOf(err) != channel.ClassPermanent {
+			t.Fatalf("error %v, want a permanent refusal", err)
+		}
+	})
 	t.Run("unsigned answer", func(t *testing.T) {
 		f, c := newFake(t)
 		f.answer = answer{status: 200, unsigned: true, body: `{"download_url":"http://x/y","hash_type":"SHA1","hash_value":"` + strings.Repeat("a", 40) + `"}`}
@@ -247,4 +268,29 @@ func TestFetchStatementErrors(t *testing.T) {
 			t.Fatalf("error %v", err)
 		}
 	})
+}
+
+// BenchmarkParseBill parses a bill of 100,000 payments (go test -bench
+// ParseBill -benchmem ./channel/wechatpay).
+func BenchmarkParseBill(b *testing.B) {
+	lines := make([]recon.StatementLine, 100_000)
+	at := cst("2026-11-30 00:00:00")
+	for i := range lines {
+		lines[i] = recon.StatementLine{Kind: recon.LinePayment, OrderNo: fmt.Sprintf("ORD-%08d", i), ChannelTxnID: fmt.Sprintf("42000023602026113011%08d", i),
+			Amount: int64(1000 + i%9000), Fee: 6, Currency: "CNY", OccurredAt: at.Add(time.Duration(i) * 800 * time.Millisecond)}
+	}
+	var buf bytes.Buffer
+	if err := wechatpay.WriteBill(&buf, wechatpay.Bill{AppID: "wxd678efh567hg6787", MchID: testMch, Lines: lines}); err != nil {
+		b.Fatal(err)
+	}
+	f := buf.Bytes()
+	b.SetBytes(int64(len(f)))
+	b.ResetTimer()
+	for b.Loop() {
+		n := 0
+		if _, err := wechatpay.ParseBill(bytes.NewReader(f), func(recon.StatementLine) error { n++; return nil }); err != nil || n != len(lines) {
+			b.Fatal(n, err)
+		}
+	}
+	b.ReportMetric(float64(len(lines))*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 }
