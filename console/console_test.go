@@ -572,3 +572,25 @@ func TestChannelOnlyHasNoOrder(t *testing.T) {
 		lacks(t, w, `id="check-now"`, `id="accept"`, `id="close"`, "no longer in the database")
 	})
 }
+
+// A lookup that fails, or a channel this console does not have, changes
+// nothing and says so.
+func TestLookupFailuresChangeNothing(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := newEnv(t, db, nil)
+		id := e.ids["o-amt"]
+		e.sim.Set("o-amt", simulator.Behaviour{Status: recon.ChannelPaid, BadSignature: true})
+		has(t, e.post(viewer, id, "check", nil, ""), 200, `id="check-error"`, "The lookup failed")
+		has(t, e.post(admin, id, "accept", url.Values{"note": {"x"}}, ""), 502, "Nothing was changed", "could not be asked")
+		if o := e.order("o-amt"); o.Status != recon.StatusPending {
+			t.Fatalf("order %+v", o)
+		}
+		if m := e.mismatch("o-amt"); m.Resolution != recon.ResolutionOpen {
+			t.Fatalf("mismatch %+v", m)
+		}
+
+		e2 := newEnv(t, repotest.NewSQLite(t), func(o *console.Options) { o.Desk = &jobs.Desk{Store: o.Store.(*repo.Store)} })
+		has(t, e2.post(viewer, e2.ids["o-amt"], "check", nil, ""), 409, "is not configured in this console")
+		has(t, e2.post(admin, e2.ids["o-amt"], "accept", url.Values{"note": {"x"}}, ""), 409, "not configured in this console")
+	})
+}
