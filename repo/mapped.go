@@ -336,7 +336,14 @@ func (s *Store) registerState(db *gorm.DB, keys []string, orders []recon.Order) 
 		tuple := "(" + vals + ")"
 		head, tail, _ := strings.Cut(q, tuple)
 		q = head + strings.Repeat(tuple+", ", end-start-1) + tuple + tail
-		if err := db.Exec(q, args...).Error; err != nil {
+		// Passes that start together (shards) register the same new orders:
+		// a deadlock between their inserts is retried.
+		err := db.Exec(q, args...).Error
+		for attempt := 1; err != nil && retryable(err) && attempt < 5; attempt++ {
+			time.Sleep(time.Duration(attempt) * 5 * time.Millisecond)
+			err = db.Exec(q, args...).Error
+		}
+		if err != nil {
 			return fmt.Errorf("register orders in recon_order_state: %w", err)
 		}
 	}
