@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -39,7 +40,8 @@ type runObserver interface {
 // finishRun records how pass runID of kind ended and tells the observer
 // (nil: none). A pass that failed because ctx ended was stopped by a
 // shutdown: it is ABORTED and its error becomes ErrShutdown. The run row is
-// written even after ctx ended. It returns the run's status and error text,
+// written even after ctx ended, but only once: a row another pass already
+// closed stays as it is, and the pass reports it FAILED. It returns the run's status and error text,
 // and the pass's error, or the error of recording it when the pass had none.
 func finishRun(ctx context.Context, store RunStore, obs runObserver, kind string, runID int64,
 	start, end time.Time, c repo.RunCounters, passErr error) (status, errText string, err error) {
@@ -52,7 +54,12 @@ func finishRun(ctx context.Context, store RunStore, obs runObserver, kind string
 	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if ferr := store.FinishRun(fctx, runID, status, c, errText, end); ferr != nil && passErr == nil {
+	ferr := store.FinishRun(fctx, runID, status, c, errText, end)
+	if errors.Is(ferr, repo.ErrRunClosed) {
+		// Another pass closed the row first: the record stands, and the
+		// pass reports what it says.
+		status, errText, passErr = repo.RunFailed, ferr.Error(), ferr
+	} else if ferr != nil && passErr == nil {
 		passErr = ferr
 	}
 	if obs != nil {

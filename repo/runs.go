@@ -117,13 +117,27 @@ func (s *Store) HeartbeatRun(ctx context.Context, id int64, c RunCounters, now t
 	return nil
 }
 
-// FinishRun closes run id with its final status and counters.
+// ErrRunClosed is returned by FinishRun when the run was closed already,
+// by a later pass that found its heartbeat stale.
+var ErrRunClosed = errors.New("run already closed")
+
+// FinishRun closes run id with its final status and counters. A run is
+// closed once: only while it is still RUNNING. When another pass closed it
+// first (marked it FAILED for want of a heartbeat), that stays, and
+// FinishRun returns an error wrapping ErrRunClosed that says how it ended.
 func (s *Store) FinishRun(ctx context.Context, id int64, status string, c RunCounters, errText string, now time.Time) error {
-	err := s.db.WithContext(ctx).Model(&runRow{}).Where("id = ?", id).
+	res := s.db.WithContext(ctx).Model(&runRow{}).Where("id = ? AND status = ?", id, RunRunning).
 		Updates(counterMap(c, map[string]any{"status": status, "finished_at": dbTime(now),
-			"heartbeat_at": dbTime(now), "error": truncate(errText, 1024)})).Error
-	if err != nil {
-		return fmt.Errorf("finish run %d: %w", id, err)
+			"heartbeat_at": dbTime(now), "error": truncate(errText, 1024)}))
+	if res.Error != nil {
+		return fmt.Errorf("finish run %d: %w", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		run, err := s.GetRun(ctx, id)
+		if err != nil {
+			return fmt.Errorf("finish run %d: %w", id, err)
+		}
+		return fmt.Errorf("finish run %d as %s: %w as %s (%s)", id, status, ErrRunClosed, run.Status, run.Error)
 	}
 	return nil
 }
