@@ -179,7 +179,7 @@ svg text { font: 11px system-ui, sans-serif; fill: var(--fg); }
 </head>
 <body>
 <h1>{{.Title}}</h1>
-<p class="meta">Generated {{.GeneratedAt}}{{if .Filter}} &middot; {{.Filter}}{{end}} &middot; amounts in major units of each currency; in dispute: what the channel holds as paid differences are |channel &minus; local|minus; what we hold as paid (amount mismatches: |channel differences are |channel &minus; local|minus; local|)</p>
+<p class="meta">Generated {{.GeneratedAt}}{{if .Filter}} &middot; {{.Filter}}{{end}} &middot; amounts in major units of each currency; in dispute: the difference between what the channel holds as paid and what we hold as paid (for an amount mismatch: |channel &minus; local|).</p>
 
 <div class="cards">
 <div class="card"><div class="n" id="total-count">{{.Totals.Count}}</div><div class="l">mismatches</div></div>
