@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
+	"math/big"
 	"sort"
 	"strconv"
 	"strings"
@@ -114,9 +116,9 @@ type KindTotal struct {
 	Kind               recon.MismatchKind `json:"kind"`
 	Currency           string             `json:"currency"`
 	Count              int                `json:"count"`
-	AbsDifference      int64              `json:"abs_difference"`
+	AbsDifference      *big.Int           `json:"abs_difference"`
 	AbsDifferenceMajor string             `json:"abs_difference_major"`
-	LocalAmount        int64              `json:"local_amount"`
+	LocalAmount        *big.Int           `json:"local_amount"`
 	LocalAmountMajor   string             `json:"local_amount_major"`
 }
 
@@ -127,14 +129,16 @@ type ChannelTotal struct {
 	ByKind  map[recon.MismatchKind]int `json:"by_kind"`
 }
 
-// CurrencyTotal is the money at stake in one currency.
+// CurrencyTotal is the money at stake in one currency. Sums are exact big
+// integers (JSON numbers): many large amounts, or one stored out of bounds,
+// would wrap an int64.
 type CurrencyTotal struct {
-	Currency           string `json:"currency"`
-	Count              int    `json:"count"`
-	AbsDifference      int64  `json:"abs_difference"`
-	AbsDifferenceMajor string `json:"abs_difference_major"`
-	LocalAmount        int64  `json:"local_amount"`
-	LocalAmountMajor   string `json:"local_amount_major"`
+	Currency           string   `json:"currency"`
+	Count              int      `json:"count"`
+	AbsDifference      *big.Int `json:"abs_difference"`
+	AbsDifferenceMajor string   `json:"abs_difference_major"`
+	LocalAmount        *big.Int `json:"local_amount"`
+	LocalAmountMajor   string   `json:"local_amount_major"`
 }
 
 // DayCount is the number of mismatches detected on one UTC day.
@@ -167,15 +171,14 @@ func MinorUnitExponent(currency string) int {
 // unit of its currency: 12345 CNY is "123.45", 500 JPY "500", 1234 KWD
 // "1.234". No grouping separators, so spreadsheets read it as a number.
 func FormatMinor(amount int64, currency string) string {
+	return formatMinorBig(big.NewInt(amount), currency)
+}
+
+// formatMinorBig is FormatMinor of an amount of any size.
+func formatMinorBig(amount *big.Int, currency string) string {
 	exp := MinorUnitExponent(currency)
-	neg := amount < 0
-	var abs uint64
-	if neg {
-		abs = uint64(-(amount + 1)) + 1 // safe for math.MinInt64
-	} else {
-		abs = uint64(amount)
-	}
-	digits := strconv.FormatUint(abs, 10)
+	neg := amount.Sign() < 0
+	digits := new(big.Int).Abs(amount).String()
 	if exp > 0 {
 		if len(digits) <= exp {
 			digits = strings.Repeat("0", exp-len(digits)+1) + digits
@@ -201,12 +204,24 @@ func FormatMinor(amount int64, currency string) string {
 //     as the order amount). A local PAID the channel denies, or a channel
 //     payment the order lacks, is the whole amount; an order unpaid on both
 //     sides (STUCK_PENDING, NOT_FOUND_AT_CHANNEL) puts nothing in dispute.
+//
+// A difference beyond int64 (amounts stored out of bounds) reads as
+// math.MaxInt64; the report's rows and totals use the exact value.
 func AbsDifference(m recon.Mismatch) int64 {
+	d := absDifference(m)
+	if !d.IsInt64() {
+		return math.MaxInt64
+	}
+	return d.Int64()
+}
+
+// absDifference is AbsDifference exactly.
+func absDifference(m recon.Mismatch) *big.Int {
 	switch m.Kind {
 	case recon.MismatchAmount:
-		return abs(m.ChannelAmount - m.LocalAmount)
+		return absSub(m.ChannelAmount, m.LocalAmount)
 	case recon.MismatchCurrency:
-		return m.LocalAmount
+		return big.NewInt(m.LocalAmount)
 	}
 	var local, channel int64
 	if m.LocalStatus == recon.StatusPaid {
@@ -218,14 +233,13 @@ func AbsDifference(m recon.Mismatch) int64 {
 			channel = m.LocalAmount
 		}
 	}
-	return abs(channel - local)
+	return absSub(channel, local)
 }
 
-func abs(n int64) int64 {
-	if n < 0 {
-		return -n
-	}
-	return n
+// absSub is |a - b|, which need not fit in an int64.
+func absSub(a, b int64) *big.Int {
+	d := new(big.Int).Sub(big.NewInt(a), big.NewInt(b))
+	return d.Abs(d)
 }
 
 // Totals computes the report's totals. Every list is sorted (kinds in
@@ -243,15 +257,16 @@ func (r Report) Totals() Totals {
 	var first, last time.Time
 	for _, m := range r.Rows {
 		cur := m.LocalCurrency
-		diff := AbsDifference(m.Mismatch)
+		diff := absDifference(m.Mismatch)
+		local := big.NewInt(m.LocalAmount)
 		k := byKind[kc{m.Kind, cur}]
 		if k == nil {
-			k = &KindTotal{Kind: m.Kind, Currency: cur}
+			k = &KindTotal{Kind: m.Kind, Currency: cur, AbsDifference: new(big.Int), LocalAmount: new(big.Int)}
 			byKind[kc{m.Kind, cur}] = k
 		}
 		k.Count++
-		k.AbsDifference += diff
-		k.LocalAmount += m.LocalAmount
+		k.AbsDifference.Add(k.AbsDifference, diff)
+		k.LocalAmount.Add(k.LocalAmount, local)
 		c := byChannel[m.Channel]
 		if c == nil {
 			c = &ChannelTotal{Channel: m.Channel, ByKind: map[recon.MismatchKind]int{}}
@@ -261,12 +276,12 @@ func (r Report) Totals() Totals {
 		c.ByKind[m.Kind]++
 		s := byCur[cur]
 		if s == nil {
-			s = &CurrencyTotal{Currency: cur}
+			s = &CurrencyTotal{Currency: cur, AbsDifference: new(big.Int), LocalAmount: new(big.Int)}
 			byCur[cur] = s
 		}
 		s.Count++
-		s.AbsDifference += diff
-		s.LocalAmount += m.LocalAmount
+		s.AbsDifference.Add(s.AbsDifference, diff)
+		s.LocalAmount.Add(s.LocalAmount, local)
 		day := m.DetectedAt.UTC().Truncate(24 * time.Hour)
 		key := day.Format(time.DateOnly)
 		d := byDay[key]
@@ -284,8 +299,8 @@ func (r Report) Totals() Totals {
 		}
 	}
 	for _, k := range byKind {
-		k.AbsDifferenceMajor = FormatMinor(k.AbsDifference, k.Currency)
-		k.LocalAmountMajor = FormatMinor(k.LocalAmount, k.Currency)
+		k.AbsDifferenceMajor = formatMinorBig(k.AbsDifference, k.Currency)
+		k.LocalAmountMajor = formatMinorBig(k.LocalAmount, k.Currency)
 		t.ByKind = append(t.ByKind, *k)
 	}
 	sort.Slice(t.ByKind, func(i, j int) bool {
@@ -300,8 +315,8 @@ func (r Report) Totals() Totals {
 	}
 	sort.Slice(t.ByChannel, func(i, j int) bool { return t.ByChannel[i].Channel < t.ByChannel[j].Channel })
 	for _, s := range byCur {
-		s.AbsDifferenceMajor = FormatMinor(s.AbsDifference, s.Currency)
-		s.LocalAmountMajor = FormatMinor(s.LocalAmount, s.Currency)
+		s.AbsDifferenceMajor = formatMinorBig(s.AbsDifference, s.Currency)
+		s.LocalAmountMajor = formatMinorBig(s.LocalAmount, s.Currency)
 		t.AtStake = append(t.AtStake, *s)
 	}
 	sort.Slice(t.AtStake, func(i, j int) bool { return t.AtStake[i].Currency < t.AtStake[j].Currency })
@@ -361,7 +376,7 @@ type reportRow struct {
 	ResolvedAt         *time.Time          `json:"resolved_at,omitempty"`
 	LocalAmountMajor   string              `json:"local_amount_major"`
 	ChannelAmountMajor string              `json:"channel_amount_major"`
-	AbsDifference      int64               `json:"abs_difference"`
+	AbsDifference      *big.Int            `json:"abs_difference"`
 	AbsDifferenceMajor string              `json:"abs_difference_major"`
 }
 
@@ -382,8 +397,8 @@ func (r Report) rows() []reportRow {
 			ResolvedBy: m.ResolvedBy, ResolutionNote: m.ResolutionNote, ResolvedAt: m.ResolvedAt,
 			LocalAmountMajor:   FormatMinor(m.LocalAmount, m.LocalCurrency),
 			ChannelAmountMajor: FormatMinor(m.ChannelAmount, chCur),
-			AbsDifference:      AbsDifference(m.Mismatch),
-			AbsDifferenceMajor: FormatMinor(AbsDifference(m.Mismatch), m.LocalCurrency),
+			AbsDifference:      absDifference(m.Mismatch),
+			AbsDifferenceMajor: formatMinorBig(absDifference(m.Mismatch), m.LocalCurrency),
 		}
 		if out[i].ResolvedAt != nil {
 			t := out[i].ResolvedAt.UTC()
@@ -440,7 +455,7 @@ func (r Report) WriteCSV(w io.Writer) error {
 			row.DetectedAt.Format(time.RFC3339), row.LastSeenAt.Format(time.RFC3339), string(row.Resolution),
 			cell(row.ResolvedBy), cell(row.ResolutionNote), resolvedAt,
 			cell(row.MerchantName), strconv.Itoa(row.Occurrences), row.LocalAmountMajor, row.ChannelAmountMajor,
-			strconv.FormatInt(row.AbsDifference, 10), row.AbsDifferenceMajor,
+			row.AbsDifference.String(), row.AbsDifferenceMajor,
 		}
 		if err := cw.Write(rec); err != nil {
 			return fmt.Errorf("write csv report: %w", err)

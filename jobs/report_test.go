@@ -136,15 +136,15 @@ func TestReportTotals(t *testing.T) {
 	// AMOUNT |12300-12345| + CHANNEL_PAID_LOCAL_UNPAID 8800 paid at the
 	// channel only + STUCK_PENDING and NOT_FOUND_AT_CHANNEL unpaid on both
 	// sides.
-	if cny.Count != 4 || cny.AbsDifference != 8845 || cny.AbsDifferenceMajor != "88.45" {
+	if cny.Count != 4 || cny.AbsDifference.Int64() != 8845 || cny.AbsDifferenceMajor != "88.45" {
 		t.Fatalf("CNY at stake = %+v", cny)
 	}
-	if got := tot.ByKind[0]; got.Kind != recon.MismatchAmount || got.Currency != "CNY" || got.AbsDifference != 45 {
+	if got := tot.ByKind[0]; got.Kind != recon.MismatchAmount || got.Currency != "CNY" || got.AbsDifference.Int64() != 45 {
 		t.Fatalf("first kind total = %+v", got)
 	}
 	for cur, want := range map[string]int64{"USD": 1999, "KWD": 1234, "JPY": 4500} {
 		for _, c := range tot.AtStake {
-			if c.Currency == cur && c.AbsDifference != want {
+			if c.Currency == cur && c.AbsDifference.Int64() != want {
 				t.Errorf("%s at stake = %d, want %d", cur, c.AbsDifference, want)
 			}
 		}
