@@ -160,6 +160,12 @@ func (s *Store) CountBackfill(ctx context.Context, sc Scan) (int64, error) {
 	return n, nil
 }
 
+// BackfillCountExact reports whether CountBackfill(sc) is exact. A shard of
+// a mapped table is an estimate: orders get their shard when first seen.
+func (s *Store) BackfillCountExact(sc Scan) bool {
+	return s.orders == nil || sc.Shard.Count <= 1
+}
+
 // CountDue returns how many orders are due and the creation time of the
 // oldest, for the backlog metrics.
 func (s *Store) CountDue(ctx context.Context, now, createdBefore time.Time) (int64, *time.Time, error) {
