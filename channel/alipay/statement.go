@@ -249,6 +249,7 @@ var footerPart = regexp.MustCompile(`^(.*?)共\s*(-?\d+(?:\.\d+)?)\s*元$`)
 // footerTotal is one footer line read.
 type footerTotal struct {
 	seen      bool
+	line      int // its line in the file
 	count     int64
 	amount    int64 // fen, signed as written
 	receipt   bool  // the amount is 商家实收 (else 订单金额, the older wording)
@@ -303,6 +304,7 @@ func parseDetail(rd io.Reader, emit func(recon.StatementLine) error) (recon.Stat
 				return recon.StatementTotals{}, bad("%s合计 given twice", m[1])
 			}
 			*dst = ft
+			dst.line = sc.N()
 			continue
 		}
 		if inFooter {
@@ -362,7 +364,7 @@ func parseDetail(rd io.Reader, emit func(recon.StatementLine) error) (recon.Stat
 			return recon.StatementTotals{}, err
 		}
 	} else if refundSums.count > 0 {
-		return recon.StatementTotals{}, fmt.Errorf("%w: %d refund rows but no #退款合计 footer", channel.ErrBadStatement, refundSums.count)
+		return recon.StatementTotals{}, fmt.Errorf("%w: line %d: %d refund rows but no #退款合计 footer", channel.ErrBadStatement, trade.line, refundSums.count)
 	}
 	t := recon.StatementTotals{Present: true,
 		PaymentsCount: trade.count, PaymentsAmount: trade.amount,
@@ -412,18 +414,18 @@ func parseFooter(count, rest string) (footerTotal, error) {
 // checkFooter compares a footer line with what its rows add up to.
 func checkFooter(name string, ft footerTotal, s sums) error {
 	if ft.count != s.count {
-		return fmt.Errorf("%w: #%s says %d rows, the file has %d", channel.ErrBadStatement, name, ft.count, s.count)
+		return fmt.Errorf("%w: line %d: #%s says %d rows, the file has %d", channel.ErrBadStatement, ft.line, name, ft.count, s.count)
 	}
 	got, what := s.total, "订单金额"
 	if ft.receipt {
 		got, what = s.receipt, "商家实收"
 	}
 	if ft.amount != got {
-		return fmt.Errorf("%w: #%s says %s %s yuan, the rows add up to %s", channel.ErrBadStatement, name, what,
+		return fmt.Errorf("%w: line %d: #%s says %s %s yuan, the rows add up to %s", channel.ErrBadStatement, ft.line, name, what,
 			channel.FormatDecimal(ft.amount, 2), channel.FormatDecimal(got, 2))
 	}
 	if ft.feeStated && ft.fee != s.fee {
-		return fmt.Errorf("%w: #%s says 服务费 %s yuan, the rows add up to %s", channel.ErrBadStatement, name,
+		return fmt.Errorf("%w: line %d: #%s says 服务费 %s yuan, the rows add up to %s", channel.ErrBadStatement, ft.line, name,
 			channel.FormatDecimal(ft.fee, 2), channel.FormatDecimal(s.fee, 2))
 	}
 	return nil

@@ -159,8 +159,8 @@ func TestParseBillRejects(t *testing.T) {
 		zip  []byte
 		want string
 	}{
-		{"footer amount", billZip(t, true, map[string]string{detailName: strings.Replace(good, "商家实收共183.89元", "商家实收共183.90元", 1)}), "#交易合计 says 商家实收 183.90 yuan, the rows add up to 183.89"},
-		{"footer count", billZip(t, true, map[string]string{detailName: strings.Replace(good, "#退款合计：1笔", "#退款合计：2笔", 1)}), "#退款合计 says 2 rows, the file has 1"},
+		{"footer amount", billZip(t, true, map[string]string{detailName: strings.Replace(good, "商家实收共183.89元", "商家实收共183.90元", 1)}), "line 12: #交易合计 says 商家实收 183.90 yuan, the rows add up to 183.89"},
+		{"footer count", billZip(t, true, map[string]string{detailName: strings.Replace(good, "#退款合计：1笔", "#退款合计：2笔", 1)}), "line 13: #退款合计 says 2 rows, the file has 1"},
 		{"no footer", billZip(t, true, map[string]string{detailName: good[:strings.Index(good, "#-----------------------------------------业务明细列表结束")]}), "no #交易合计 footer"},
 		{"truncated zip", gz[:len(gz)/2], "not a zip file"},
 		{"utf-8 text", billZip(t, false, map[string]string{detailName: good}), "line 1: not GBK text"},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +11,9 @@ import (
 	"time"
 
 	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel/alipay"
 	"github.com/recon-dev/recon/channel/simulator"
+	"github.com/recon-dev/recon/channel/wechatpay"
 )
 
 // TestStatementRunPerKindAgainstSimServe runs `recon statement run` for an
@@ -92,6 +95,37 @@ func TestStatementRunPerKindAgainstSimServe(t *testing.T) {
 			if code != 0 || !strings.Contains(out, "new mismatches 0") {
 				t.Fatalf("run again: exit %d\n%s\n%s", code, out, stderr)
 			}
+			// A file in the provider's format whose lines do not add up fails,
+			// naming the line.
+			bad := filepath.Join(t.TempDir(), "bad")
+			writeFileT(t, bad, badStatement(t, ch))
+			code, out, stderr = runCLI(t, nil, "statement", "import", "--channel", ch, "--date", "2026-11-21", "--file", bad, "--config", cfg)
+			if code != exitFailed || !strings.Contains(stderr, "bad statement file: line ") {
+				t.Errorf("bad file: exit %d, want 1 and the line\n%s\n%s", code, out, stderr)
+			}
 		})
 	}
+}
+
+// badStatement is a statement of 2026-11-21 in the format of channel ch
+// whose rows do not add up (Alipay, WeChat Pay) or whose net is not amount
+// minus fee (Stripe).
+func badStatement(t *testing.T, ch string) string {
+	t.Helper()
+	at := time.Date(2026, 11, 21, 4, 0, 0, 0, time.UTC)
+	lines := []recon.StatementLine{{Kind: recon.LinePayment, OrderNo: "X-1", ChannelTxnID: "T1", Amount: 1000, Fee: 6, Currency: "CNY", OccurredAt: at}}
+	var buf bytes.Buffer
+	var err error
+	switch ch {
+	case "ali":
+		err = alipay.WriteBill(&buf, alipay.Bill{Account: "20880000000000000156", Day: "2026-11-21", Lines: lines, ExportedAt: at, TradeTotalDelta: 1})
+	case "wx":
+		err = wechatpay.WriteBill(&buf, wechatpay.Bill{AppID: "wx1", MchID: "1900000001", Lines: lines, SettlementDelta: 1})
+	default:
+		fmt.Fprintf(&buf, `{"object":"list","data":[{"id":"txn_1","object":"balance_transaction","amount":1000,"created":%d,"currency":"cny","fee":6,"net":999,"source":{"id":"ch_1","object":"charge","payment_intent":"pi_1"},"type":"charge"}],"has_more":false,"url":"/v1/balance_transactions"}`+"\n", at.Unix())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
 }
