@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -138,13 +139,29 @@ type authenticator struct {
 	key      []byte
 	mu       sync.Mutex
 	verified map[string]bool
+	// failed counts wrong passwords per user in the current window, so a
+	// password cannot be guessed at the speed of bcrypt.
+	failed map[string]*failures
+	now    func() time.Time
 }
+
+type failures struct {
+	n     int
+	since time.Time
+}
+
+// Basic auth locks a user name out for lockoutWindow after maxFailures wrong
+// passwords within it.
+const (
+	maxFailures   = 5
+	lockoutWindow = 15 * time.Minute
+)
 
 // dummyHash is compared against when the user is unknown, so that an
 // unknown name costs as long as a wrong password.
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("recon-console-dummy"), bcrypt.DefaultCost)
 
-func newAuthenticator(a Auth, key []byte) *authenticator {
+func newAuthenticator(a Auth, key []byte, now func() time.Time) *authenticator {
 	if a.Header == "" {
 		a.Header = DefaultHeader
 	}
@@ -152,7 +169,7 @@ func newAuthenticator(a Auth, key []byte) *authenticator {
 	for _, u := range a.Users {
 		users[strings.ToLower(strings.TrimSpace(u.Name))] = u
 	}
-	return &authenticator{auth: a, users: users, key: key, verified: map[string]bool{}}
+	return &authenticator{auth: a, users: users, key: key, verified: map[string]bool{}, failed: map[string]*failures{}, now: now}
 }
 
 // authenticate returns the request's user, or an *authError.
@@ -207,7 +224,26 @@ func (au *authenticator) basic(r *http.Request) (User, error) {
 	ok = au.verified[k]
 	au.mu.Unlock()
 	if !ok {
+		name := strings.ToLower(u.Name)
+		au.mu.Lock()
+		f := au.failed[name]
+		if f != nil && au.now().Sub(f.since) >= lockoutWindow {
+			delete(au.failed, name)
+			f = nil
+		}
+		locked := f != nil && f.n >= maxFailures
+		au.mu.Unlock()
+		if locked {
+			return User{}, &authError{http.StatusTooManyRequests, "Too many wrong passwords for this user; try again in 15 minutes."}
+		}
 		if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(pw)) != nil {
+			au.mu.Lock()
+			if f = au.failed[name]; f == nil {
+				f = &failures{since: au.now()}
+				au.failed[name] = f
+			}
+			f.n++
+			au.mu.Unlock()
 			return User{}, &authError{http.StatusUnauthorized, "Wrong user name or password."}
 		}
 		au.mu.Lock()

@@ -109,7 +109,7 @@ func New(opt Options) (*Server, error) {
 			return nil, fmt.Errorf("console: csrf key: %w", err)
 		}
 	}
-	s := &Server{opt: opt, key: key, auth: newAuthenticator(opt.Auth, key), log: opt.Logger, pages: map[string]*template.Template{}}
+	s := &Server{opt: opt, key: key, auth: newAuthenticator(opt.Auth, key, opt.Clock.Now), log: opt.Logger, pages: map[string]*template.Template{}}
 	for _, name := range []string{"list", "detail", "runs", "statements", "error"} {
 		t, err := template.New("layout.html").Funcs(s.funcs()).ParseFS(assets, "assets/templates/layout.html", "assets/templates/"+name+".html")
 		if err != nil {

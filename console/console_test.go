@@ -292,6 +292,16 @@ func TestBasicAuth(t *testing.T) {
 		has(t, req("ann", "s3cret pass"), 200, "o-amt")
 		has(t, req("ann", "s3cret pass"), 200, "o-amt") // verified once, remembered
 		lacks(t, req("ann", "wrong"), string(hash))
+		// Five wrong passwords stop bcrypt from being asked about that name
+		// for 15 minutes (a browser that signed in already keeps working).
+		for i := 0; i < 3; i++ {
+			has(t, req("ann", "wrong"), 401)
+		}
+		has(t, req("ann", "wrong"), 429, "Too many wrong passwords")
+		has(t, req("ann", "another guess"), 429)
+		has(t, req("ann", "s3cret pass"), 200)
+		e.clock.Advance(16 * time.Minute)
+		has(t, req("ann", "another guess"), 401)
 	})
 }
 
