@@ -25,7 +25,7 @@ type StatementStore interface {
 	FailStatement(ctx context.Context, imp repo.StatementImport, reason string, now time.Time) error
 	GetStatement(ctx context.Context, channel, day string) (repo.Statement, error)
 	MatchStatementLines(ctx context.Context, id int64) (int64, error)
-	StatementPayments(ctx context.Context, id, afterID int64, limit int) ([]repo.StatementPayment, error)
+	PaymentsToCheck(ctx context.Context, id, afterID int64, limit int, feeRate float64) ([]repo.StatementPayment, error)
 	StatementRefunds(ctx context.Context, id, afterOrderID int64, limit int) ([]repo.StatementRefund, error)
 	UnmatchedRefunds(ctx context.Context, id, afterID int64, limit int) ([]repo.StatementPayment, error)
 	LocalOnlyOrders(ctx context.Context, channel string, from, to time.Time, statementIDs []int64, afterID int64, limit int) ([]recon.Order, error)
@@ -369,9 +369,11 @@ func (r *stmtRun) compare(ctx context.Context, st repo.Statement) error {
 		}
 	}
 	phase("match late orders")
-	// Payments, in line order.
+	// Payments, in line order. The lines the database finds certainly
+	// matched are not read: they only count.
+	examined := int64(0)
 	for after := int64(0); ; {
-		page, err := s.StatementPayments(ctx, st.ID, after, r.pageSize())
+		page, err := s.PaymentsToCheck(ctx, st.ID, after, r.pageSize(), r.ch.FeeRate)
 		if err != nil {
 			return err
 		}
@@ -379,6 +381,7 @@ func (r *stmtRun) compare(ctx context.Context, st repo.Statement) error {
 			r.payment(p.Line, p.Order)
 			after = p.LineID
 		}
+		examined += int64(len(page))
 		if err := r.flush(ctx, false); err != nil {
 			return err
 		}
@@ -389,6 +392,7 @@ func (r *stmtRun) compare(ctx context.Context, st repo.Statement) error {
 	if err := r.flush(ctx, true); err != nil {
 		return err
 	}
+	r.res.Matched += st.Payments - examined
 	phase("payments")
 	// Refunds, per order, after the settlements they may depend on.
 	for after := int64(0); ; {

@@ -110,6 +110,15 @@ func TestStatementReconcileBothWays(t *testing.T) {
 		if err != nil || imp.Lines != int64(len(lines)) || imp.Status != repo.StatementImported || len(imp.SHA256) != 64 {
 			t.Fatalf("fetch: %+v %v", imp, err)
 		}
+		// Matched: payments of local PAID orders that agree, fee included.
+		var wantMatched int64
+		for _, l := range lines {
+			o, err := s.GetOrderByNo(ctx, l.OrderNo)
+			if l.Kind == recon.LinePayment && err == nil && o.Status == recon.StatusPaid && o.Amount == l.Amount &&
+				o.Currency == l.Currency {
+				wantMatched++
+			}
+		}
 		// A dry run says what it would do and writes nothing.
 		dry, err := e.jobs.Reconcile(ctx, e.ch, day, true)
 		if err != nil {
@@ -121,6 +130,9 @@ func TestStatementReconcileBothWays(t *testing.T) {
 		res, err := e.jobs.Reconcile(ctx, e.ch, day, false)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if res.Matched != wantMatched {
+			t.Errorf("matched %d, want %d", res.Matched, wantMatched)
 		}
 		if dry.Settled != res.Settled || dry.ChannelOnly != res.ChannelOnly || dry.Matched != res.Matched {
 			t.Errorf("dry run %+v differs from the run %+v", dry.StatementCounts, res.StatementCounts)

@@ -488,9 +488,31 @@ func scanLine(rows *sql.Rows, extra ...any) (int64, recon.StatementLine, error) 
 // StatementPayments returns up to limit payment lines of statement id after
 // line afterID, in line id order, each with its local order as it is now.
 func (s *Store) StatementPayments(ctx context.Context, id, afterID int64, limit int) ([]StatementPayment, error) {
+	return s.statementPayments(ctx, id, afterID, limit, "", nil)
+}
+
+// PaymentsToCheck is StatementPayments without the lines that certainly
+// agree with their order: a local PAID order of the same amount and
+// currency, and (with feeRate set) a fee less than one minor unit from
+// amount × feeRate, which recon.ComparePayment would find matched with
+// nothing to report. Every line it skips is such a line; the lines it
+// returns are decided by recon.ComparePayment. On a mapped orders table it
+// skips nothing.
+func (s *Store) PaymentsToCheck(ctx context.Context, id, afterID int64, limit int, feeRate float64) ([]StatementPayment, error) {
+	if s.orders != nil {
+		return s.StatementPayments(ctx, id, afterID, limit)
+	}
+	return s.statementPayments(ctx, id, afterID, limit,
+		` AND (o.id IS NULL OR o.status <> ? OR o.amount <> l.amount OR o.currency <> l.currency
+		       OR (? > 0 AND ABS(ABS(l.fee) - l.amount * ?) >= 1))`,
+		[]any{recon.StatusPaid, feeRate, feeRate})
+}
+
+func (s *Store) statementPayments(ctx context.Context, id, afterID int64, limit int, filter string, filterArgs []any) ([]StatementPayment, error) {
+	args := append([]any{id, recon.LinePayment, afterID}, filterArgs...)
 	rows, err := s.db.WithContext(ctx).Raw(`SELECT `+lineCols+`, `+s.orderColsOf()+`
 		FROM channel_statement_lines l `+s.orderJoinOf("l.order_id")+`
-		WHERE l.statement_id = ? AND l.kind = ? AND l.id > ? ORDER BY l.id LIMIT ?`, id, recon.LinePayment, afterID, limit).Rows()
+		WHERE l.statement_id = ? AND l.kind = ? AND l.id > ?`+filter+` ORDER BY l.id LIMIT ?`, append(args, limit)...).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("read payments of statement %d: %w", id, err)
 	}
