@@ -16,6 +16,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/channel"
@@ -269,6 +270,9 @@ func ParseBill(r io.Reader, emit func(recon.StatementLine) error) (recon.Stateme
 	bad := sc.Bad
 	for sc.Scan() {
 		line := sc.Line()
+		if !utf8.ValidString(line) {
+			return recon.StatementTotals{}, bad("not UTF-8 text")
+		}
 		if strings.TrimSpace(line) == "" {
 			continue
 		}

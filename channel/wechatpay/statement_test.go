@@ -116,6 +116,7 @@ func TestParseBillRejects(t *testing.T) {
 		{"no backtick", strings.Replace(good, "`ORD-2001", "ORD-2001", 1), "line 2: field 商户订单号 does not start with a backtick"},
 		{"unknown state", strings.Replace(good, "`NATIVE,`SUCCESS", "`NATIVE,`PAYING", 1), "line 4: 交易状态 \"PAYING\""},
 		{"not a bill", "<html>error</html>\r\n", "line 1: header has no 交易时间 column"},
+		{"GBK text", "\xbd\xbb\xd2\xd7\xca\xb1\xbc\xe4,x\r\n", "line 1: not UTF-8 text"},
 		{"text after summary", good + "`1\r\n", "text after the summary row"},
 	}
 	for _, c := range cases {
