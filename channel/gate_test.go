@@ -80,3 +80,22 @@ func TestGuardedStopsRetryingWhenItsGatePauses(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// notifyingGate lets every attempt through and pauses when told.
+type notifyingGate struct{ paused chan struct{} }
+
+func (g *notifyingGate) Allow() (bool, bool)     { return true, false }
+func (g *notifyingGate) Done(bool, error)        {}
+func (g *notifyingGate) Paused() <-chan struct{} { return g.paused }
+
+func TestGuardedWaitingToRetryStopsWhenItsGatePauses(t *testing.T) {
+	gate := &notifyingGate{paused: make(chan struct{})}
+	inner := &scripted{always: Transient(errBoom)}
+	g, timer := guarded(inner, testRetry)
+	timer.silent = true // the wait before the second attempt never ends by itself
+	timer.onStart = func(time.Duration) { close(gate.paused) }
+	_, err := g.Lookup(WithGate(context.Background(), gate), testOrder)
+	if !errors.Is(err, ErrPaused) || !errors.Is(err, errBoom) || inner.Calls() != 1 {
+		t.Fatalf("err %v after %d calls; want ErrPaused with the last answer after 1", err, inner.Calls())
+	}
+}

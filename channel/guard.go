@@ -24,6 +24,14 @@ type Gate interface {
 	Done(probe bool, err error)
 }
 
+// PauseNotifier is implemented by gates that tell when they pause, so that a
+// call waiting to retry stops at once instead of after its wait.
+type PauseNotifier interface {
+	// Paused returns a channel closed when the gate pauses (already closed
+	// while it is paused).
+	Paused() <-chan struct{}
+}
+
 // ErrPaused is wrapped by the error of a call that was not made, or whose
 // retries were stopped, because its channel's Gate refused it.
 var ErrPaused = errors.New("channel paused by its circuit breaker")
@@ -141,9 +149,25 @@ func (g *Guarded) do(ctx context.Context, op string, call func(context.Context) 
 		eb.MaxInterval = g.Retry.MaxInterval
 	}
 	eb.MaxElapsedTime = g.Retry.MaxElapsed
-	b := &retryAfterBackOff{BackOffContext: backoff.WithContext(eb, ctx), exp: eb}
-	var last error // the channel's most recent answer
 	gate := gateOf(ctx)
+	// Waits between attempts end early when the gate pauses; the attempts
+	// themselves run on ctx.
+	wait := ctx
+	if pn, ok := gate.(PauseNotifier); ok {
+		var cancel context.CancelFunc
+		wait, cancel = context.WithCancel(ctx)
+		defer cancel()
+		paused := pn.Paused()
+		go func() {
+			select {
+			case <-paused:
+				cancel()
+			case <-wait.Done():
+			}
+		}()
+	}
+	b := &retryAfterBackOff{BackOffContext: backoff.WithContext(eb, wait), exp: eb}
+	var last error // the channel's most recent answer
 	attempt := func() error {
 		probe := false
 		if gate != nil {
@@ -185,6 +209,10 @@ func (g *Guarded) do(ctx context.Context, op string, call func(context.Context) 
 		return err
 	}
 	err := backoff.RetryNotifyWithTimer(attempt, b, nil, g.timer)
+	if err != nil && last != nil && ctx.Err() == nil && wait.Err() != nil {
+		// The gate paused while this call waited to retry.
+		return &pausedError{last: last}
+	}
 	if err != nil && last != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		// Cancelled while waiting to retry: report what the channel said.
 		return last

@@ -69,9 +69,28 @@ type laneGate struct {
 
 	mu sync.Mutex
 	b  recon.Breaker
+	// pausedCh is closed when the breaker opens, and replaced when it
+	// closes again.
+	pausedCh chan struct{}
 }
 
-var _ channel.Gate = (*laneGate)(nil)
+var (
+	_ channel.Gate          = (*laneGate)(nil)
+	_ channel.PauseNotifier = (*laneGate)(nil)
+)
+
+// Paused implements channel.PauseNotifier.
+func (g *laneGate) Paused() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.pausedCh == nil {
+		g.pausedCh = make(chan struct{})
+		if g.b.Paused() {
+			close(g.pausedCh)
+		}
+	}
+	return g.pausedCh
+}
 
 func (g *laneGate) Allow() (ok, probe bool) {
 	g.mu.Lock()
@@ -82,6 +101,12 @@ func (g *laneGate) Allow() (ok, probe bool) {
 func (g *laneGate) Done(probe bool, err error) {
 	g.mu.Lock()
 	paused, resumed := g.b.Record(g.p.r.Clock.Now(), probe, breakerOutcome(err))
+	switch {
+	case paused && g.pausedCh != nil:
+		close(g.pausedCh)
+	case resumed:
+		g.pausedCh = nil // the next Paused call makes a fresh one
+	}
 	g.mu.Unlock()
 	r := g.p.r
 	switch {
