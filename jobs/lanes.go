@@ -50,10 +50,15 @@ type lane struct {
 	// on an empty queue. A fed lane with waiting workers is hungry.
 	fed     atomic.Bool
 	waiting atomic.Int32
+	// closed: nothing more will be queued; helpable: the lane's workers
+	// are its default share, so workers of lanes that are done may join.
+	closed   atomic.Bool
+	helpable bool
 }
 
 func (ln *lane) feederDone() {
 	if ln.feeders.Add(-1) == 0 {
+		ln.closed.Store(true)
 		close(ln.queue)
 	}
 }
@@ -167,9 +172,9 @@ func (p *pass) lanes() map[string]*lane {
 	out := make(map[string]*lane, len(names)+1)
 	for _, name := range names {
 		pol := r.ChannelPolicies[name]
-		ln := &lane{name: name, workers: share}
+		ln := &lane{name: name, workers: share, helpable: true}
 		if pol.Concurrency > 0 {
-			ln.workers = pol.Concurrency
+			ln.workers, ln.helpable = pol.Concurrency, false
 		}
 		if pol.Breaker.Failures > 0 {
 			ln.gate = &laneGate{p: p, name: name, b: recon.Breaker{Policy: pol.Breaker}}
@@ -201,8 +206,31 @@ func (p *pass) laneOf(lanes map[string]*lane, o recon.Order) *lane {
 	return lanes[otherLane]
 }
 
-// work runs one worker of ln until its queue is closed.
-func (p *pass) work(ctx, work context.Context, ln *lane) {
+// work runs one worker of ln until its queue is closed. Then, unless the
+// lane has a concurrency of its own, the worker helps the lane with the
+// most orders waiting among those that share the default concurrency, so
+// that the pass uses all its workers once a channel is done.
+func (p *pass) work(ctx, work context.Context, ln *lane, lanes map[string]*lane) {
+	p.drain(ctx, work, ln)
+	if !ln.helpable {
+		return
+	}
+	for {
+		var next *lane
+		for _, other := range lanes {
+			if other.helpable && !other.closed.Load() && (next == nil || len(other.queue) > len(next.queue)) {
+				next = other
+			}
+		}
+		if next == nil {
+			return
+		}
+		p.drain(ctx, work, next)
+	}
+}
+
+// drain processes ln's orders until its queue is closed.
+func (p *pass) drain(ctx, work context.Context, ln *lane) {
 	if ln.gate != nil {
 		work = channel.WithGate(work, ln.gate)
 	}

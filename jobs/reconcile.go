@@ -370,7 +370,7 @@ func (p *pass) run(ctx context.Context, start time.Time) error {
 			workers.Add(1)
 			go func() {
 				defer workers.Done()
-				p.work(ctx, work, ln)
+				p.work(ctx, work, ln, lanes)
 			}()
 		}
 	}
