@@ -257,43 +257,47 @@ func scratchDatabase(ctx context.Context, driver repo.Dialect, dsn string, keep 
 // seedBench inserts n due orders with multi-row INSERTs, a few statements
 // at once, so that a backlog of a million orders is seeded in seconds.
 func seedBench(ctx context.Context, driver repo.Dialect, dsn string, n int) error {
+	created := time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond)
+	return insertRowsParallel(ctx, driver, dsn, n, func(start, end int, args []any) (string, []any) {
+		for i := start; i < end; i++ {
+			args = append(args, fmt.Sprintf("B%09d", i), int64(100+i%9000), created, created, "m1", "bench")
+		}
+		return "INSERT INTO payment_orders (order_no, amount, created_at, updated_at, merchant_id, channel, currency, status) VALUES " +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, 'CNY', 'PENDING'), ", end-start), ", "), args
+	})
+}
+
+// insertRowsParallel runs the multi-row INSERTs build makes for rows
+// [start, end) of n, 1000 rows a statement (100 on SQLite, whose older builds
+// bind at most 999 parameters) from four connections (one on SQLite, which
+// has one writer anyway).
+func insertRowsParallel(ctx context.Context, driver repo.Dialect, dsn string, n int, build func(start, end int, args []any) (string, []any)) error {
 	db, err := openRaw(driver, dsn, 4)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	created := time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond)
-	rows := 1000
+	rows, workers := 1000, 4
 	if driver == repo.SQLite {
-		rows = 100 // SQLite binds at most 999 parameters in older builds
+		rows, workers = 100, 1
 	}
-	const cols = 6
 	var next atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
-	workers := 4
-	if driver == repo.SQLite {
-		workers = 1 // one writer at a time anyway
-	}
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			args := make([]any, 0, rows*cols)
+			var args []any
 			for {
 				start := int(next.Add(int64(rows))) - rows
 				if start >= n || ctx.Err() != nil {
 					return
 				}
-				end := min(start+rows, n)
-				args = args[:0]
-				for i := start; i < end; i++ {
-					args = append(args, fmt.Sprintf("B%09d", i), int64(100+i%9000), created, created, "m1", "bench")
-				}
-				q := "INSERT INTO payment_orders (order_no, amount, created_at, updated_at, merchant_id, channel, currency, status) VALUES " +
-					strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, 'CNY', 'PENDING'), ", end-start), ", ")
+				var q string
+				q, args = build(start, min(start+rows, n), args[:0])
 				if _, err := db.ExecContext(ctx, q, args...); err != nil {
-					firstErr.CompareAndSwap(nil, fmt.Errorf("seed bench orders: %w", err))
+					firstErr.CompareAndSwap(nil, fmt.Errorf("seed bench rows: %w", err))
 					return
 				}
 			}

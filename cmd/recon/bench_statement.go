@@ -7,8 +7,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -145,57 +143,19 @@ func (a *app) benchStatement(ctx context.Context, cfg Config, n int, keep bool, 
 // day starting at dayStart: every hundredth still PENDING (the statement
 // settles it), the rest PAID with their transaction id.
 func seedStatementOrders(ctx context.Context, driver repo.Dialect, dsn string, n int, dayStart time.Time) error {
-	db, err := openRaw(driver, dsn, 4)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	rows := 1000
-	if driver == repo.SQLite {
-		rows = 80
-	}
-	workers := 4
-	if driver == repo.SQLite {
-		workers = 1
-	}
-	var next atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var args []any
-			for {
-				start := int(next.Add(int64(rows))) - rows
-				if start >= n || ctx.Err() != nil {
-					return
-				}
-				end := min(start+rows, n)
-				args = args[:0]
-				for i := start; i < end; i++ {
-					paid := benchPaidAt(i, n, dayStart)
-					created := paid.Add(-5 * time.Second)
-					var status, txn, paidAt any = "PAID", benchTxn(i), paid
-					if i%100 == 7 {
-						status, txn, paidAt = "PENDING", nil, nil
-					}
-					args = append(args, benchOrderNo(i), benchAmount(i), created, created, status, txn, paidAt)
-				}
-				q := "INSERT INTO payment_orders (order_no, amount, created_at, updated_at, status, channel_txn_id, paid_at, merchant_id, channel, currency) VALUES " +
-					strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, 'm1', 'bench', 'CNY'), ", end-start), ", ")
-				if _, err := db.ExecContext(ctx, q, args...); err != nil {
-					firstErr.CompareAndSwap(nil, fmt.Errorf("seed statement orders: %w", err))
-					return
-				}
+	return insertRowsParallel(ctx, driver, dsn, n, func(start, end int, args []any) (string, []any) {
+		for i := start; i < end; i++ {
+			paid := benchPaidAt(i, n, dayStart)
+			created := paid.Add(-5 * time.Second)
+			var status, txn, paidAt any = "PAID", benchTxn(i), paid
+			if i%100 == 7 {
+				status, txn, paidAt = "PENDING", nil, nil
 			}
-		}()
-	}
-	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
-		return err
-	}
-	return ctx.Err()
+			args = append(args, benchOrderNo(i), benchAmount(i), created, created, status, txn, paidAt)
+		}
+		return "INSERT INTO payment_orders (order_no, amount, created_at, updated_at, status, channel_txn_id, paid_at, merchant_id, channel, currency) VALUES " +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, 'm1', 'bench', 'CNY'), ", end-start), ", "), args
+	})
 }
 
 func benchOrderNo(i int) string { return fmt.Sprintf("S%09d", i) }

@@ -144,3 +144,19 @@ func writeFileT(t *testing.T, path, body string) {
 		t.Fatal(err)
 	}
 }
+
+// TestBenchStatement runs the statement benchmark small: every seeded
+// PENDING order is settled, every PAID one matched, the unknown payment
+// found.
+func TestBenchStatement(t *testing.T) {
+	cfg := writeConfig(t, "database: {driver: sqlite, dsn: '"+filepath.Join(t.TempDir(), "b.db")+"'}\n")
+	code, out, stderr := runCLI(t, nil, "bench", "statement", "--lines", "500", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("bench statement: %d\n%s\n%s", code, out, stderr)
+	}
+	for _, want := range []string{"import ", "reconcile ", "matched 495, settled 5, channel only 1", "peak RSS"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
