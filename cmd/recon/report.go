@@ -303,7 +303,7 @@ func (a *app) mismatchCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withStore(cmd, func(ctx context.Context, store *repo.Store) error {
+			return a.withReadOnlyStore(cmd, func(ctx context.Context, store *repo.Store) error {
 				evs, err := store.MismatchHistory(ctx, id)
 				if err != nil {
 					return resolutionErr(err)

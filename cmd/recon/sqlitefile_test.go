@@ -120,6 +120,9 @@ func readOnlyFile(t *testing.T, dirMode os.FileMode) {
 	if code, out := reconAs("check", "ro-1"); !strings.Contains(out, "decision: TRANSITION to PAID") {
 		t.Errorf("check: exit %d\n%s", code, out)
 	}
+	if code, out := reconAs("mismatch", "history", "1"); code != exitUsage || !strings.Contains(out, "mismatch 1") {
+		t.Errorf("mismatch history of a missing mismatch on a read-only file: exit %d\n%s", code, out)
+	}
 	if code, _ := reconAs("run"); code == 0 {
 		t.Errorf("run wrote to a read-only file")
 	}
