@@ -351,29 +351,34 @@ func (s *Store) registerState(db *gorm.DB, keys []string, orders []recon.Order) 
 }
 
 // registerNew gives every pending order of the mapped table created at or
-// before createdBefore, and not older than the newest registered one (less
-// registerLag), its state row. Its cost is the new orders, not the backlog.
+// before createdBefore, and after the watermark of the last registration
+// (less registerLag), its state row, then moves the watermark to
+// createdBefore. Its cost is the new orders, not the backlog; orders
+// registered one by one meanwhile (recon check, statements) do not move it.
 func (s *Store) registerNew(ctx context.Context, createdBefore time.Time) error {
 	om := s.orders
 	db := s.db.WithContext(ctx)
-	var newest stateRow
+	var marks []struct{ RegisteredUntil time.Time }
+	if err := db.Raw("SELECT registered_until FROM recon_order_watermark WHERE name = 'orders'").Scan(&marks).Error; err != nil {
+		return fmt.Errorf("read the registration watermark: %w", err)
+	}
 	from := time.Time{}
-	if err := db.Select("created_at").Order("created_at DESC").Limit(1).Take(&newest).Error; err == nil {
-		from = newest.CreatedAt.Add(-registerLag)
-	} else if !errors.Is(err, gorm.ErrRecordNotFound) {
-		return fmt.Errorf("find the newest registered order: %w", err)
+	if len(marks) == 1 {
+		from = marks[0].RegisteredUntil.Add(-registerLag)
 	}
 	var cur *teamRow
 	for {
-		where := fmt.Sprintf("WHERE %s IN ? AND %s >= ? AND %s <= ?", om.status, om.created, om.created)
-		args := []any{om.pending, dbTime(from), dbTime(createdBefore)}
+		lo, loArgs := s.timeCmp(om.created, ">=", from)
+		hi, hiArgs := s.timeCmp(om.created, "<=", createdBefore)
+		where := "WHERE " + om.status + " IN ? AND " + lo + " AND " + hi
+		args := append(append([]any{om.pending}, loArgs...), hiArgs...)
 		if cur != nil {
-			where += fmt.Sprintf(" AND (%s > ? OR (%s = ? AND %s > ?))", om.created, om.created, om.id)
 			at := dbTime(cur.order.CreatedAt)
+			where += " AND (" + s.cmpAt(om.created, ">") + " OR (" + s.cmpAt(om.created, "=") + " AND " + om.id + " > ?))"
 			args = append(args, at, at, om.keyArg(cur.key))
 		}
 		const page = 1000
-		rows, err := s.readTeam(db, where+fmt.Sprintf(" ORDER BY %s, %s LIMIT %d", om.created, om.id, page), args...)
+		rows, err := s.readTeam(db, where+fmt.Sprintf(" ORDER BY %s, %s LIMIT %d", s.at(om.created), om.id, page), args...)
 		if err != nil {
 			return fmt.Errorf("find new orders in %s: %w", om.m.Table, err)
 		}
@@ -381,10 +386,22 @@ func (s *Store) registerNew(ctx context.Context, createdBefore time.Time) error 
 			return err
 		}
 		if len(rows) < page {
-			return nil
+			break
 		}
 		cur = &rows[len(rows)-1]
 	}
+	until := dbTime(createdBefore)
+	q := `INSERT INTO recon_order_watermark (name, registered_until) VALUES ('orders', ?)
+		ON CONFLICT (name) DO UPDATE SET registered_until = excluded.registered_until
+		WHERE julianday(excluded.registered_until) > julianday(recon_order_watermark.registered_until)`
+	if s.dialect == MySQL {
+		q = `INSERT INTO recon_order_watermark (name, registered_until) VALUES ('orders', ?)
+			ON DUPLICATE KEY UPDATE registered_until = GREATEST(registered_until, VALUES(registered_until))`
+	}
+	if err := db.Exec(q, until).Error; err != nil {
+		return fmt.Errorf("move the registration watermark: %w", err)
+	}
+	return nil
 }
 
 // mappedScanPage is ScanPage on a mapped table.
@@ -477,9 +494,12 @@ func (s *Store) joinTeam(ctx context.Context, states []stateRow, sc Scan) ([]rec
 
 // teamFilter renders the backfill range and filters of sc on the mapped
 // table. other_terminal orders are never included.
-func (om *orderMap) teamFilter(sc Scan) (string, []any) {
-	where := fmt.Sprintf("WHERE %s >= ? AND %s < ?", om.created, om.created)
-	args := []any{dbTime(sc.From), dbTime(sc.To)}
+func (s *Store) teamFilter(sc Scan) (string, []any) {
+	om := s.orders
+	lo, loArgs := s.timeCmp(om.created, ">=", sc.From)
+	hi, hiArgs := s.timeCmp(om.created, "<", sc.To)
+	where := "WHERE " + lo + " AND " + hi
+	args := append(loArgs, hiArgs...)
 	vals := append([]any(nil), om.pending...)
 	if sc.IncludeTerminal {
 		for _, st := range mappedStatuses[1:] {
@@ -513,12 +533,12 @@ func (s *Store) mappedBackfillPage(ctx context.Context, sc Scan, cur Cursor, lim
 	om := s.orders
 	db := s.db.WithContext(ctx)
 	for !cur.Done() {
-		where, args := om.teamFilter(sc)
+		where, args := s.teamFilter(sc)
 		if cur.key != "" {
-			where += fmt.Sprintf(" AND (%s > ? OR (%s = ? AND %s > ?))", om.created, om.created, om.id)
+			where += " AND (" + s.cmpAt(om.created, ">") + " OR (" + s.cmpAt(om.created, "=") + " AND " + om.id + " > ?))"
 			args = append(args, dbTime(cur.at), dbTime(cur.at), om.keyArg(cur.key))
 		}
-		rows, err := s.readTeam(db, where+fmt.Sprintf(" ORDER BY %s, %s LIMIT %d", om.created, om.id, limit), args...)
+		rows, err := s.readTeam(db, where+fmt.Sprintf(" ORDER BY %s, %s LIMIT %d", s.at(om.created), om.id, limit), args...)
 		if err != nil {
 			return nil, cur, fmt.Errorf("scan orders: %w", err)
 		}
@@ -550,7 +570,7 @@ func (s *Store) mappedBackfillPage(ctx context.Context, sc Scan, cur Cursor, lim
 // mappedCountBackfill counts the orders a backfill of the mapped table
 // visits (all shards).
 func (s *Store) mappedCountBackfill(ctx context.Context, sc Scan) (int64, error) {
-	where, args := s.orders.teamFilter(sc)
+	where, args := s.teamFilter(sc)
 	var n int64
 	if err := s.db.WithContext(ctx).Raw("SELECT COUNT(*) FROM "+s.orders.table+" "+where, args...).Scan(&n).Error; err != nil {
 		return 0, fmt.Errorf("count backfill orders: %w", err)

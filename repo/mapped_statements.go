@@ -190,8 +190,10 @@ func (s *Store) mappedLocalOnlyOrders(ctx context.Context, channel string, from,
 	for _, v := range om.m.StatusValues[string(recon.StatusPaid)] {
 		paid = append(paid, v)
 	}
-	rows, err := s.readTeam(db, fmt.Sprintf("WHERE %s IN ? AND %s >= ? AND %s < ? AND %s IN ?", om.channel, om.paid, om.paid, om.status),
-		append([]string{channel}, om.chanIn[channel]...), dbTime(from), dbTime(to), paid)
+	lo, loArgs := s.timeCmp(om.paid, ">=", from)
+	hi, hiArgs := s.timeCmp(om.paid, "<", to)
+	args := append(append(append([]any{append([]string{channel}, om.chanIn[channel]...)}, loArgs...), hiArgs...), paid)
+	rows, err := s.readTeam(db, "WHERE "+om.channel+" IN ? AND "+lo+" AND "+hi+" AND "+om.status+" IN ?", args...)
 	if err != nil {
 		return nil, fmt.Errorf("read local-only orders of %s: %w", channel, err)
 	}

@@ -127,3 +127,33 @@ func TestMappedTableIsWrittenAsMapped(t *testing.T) {
 		})
 	}
 }
+
+// TestOrdersRegisteredOneByOneDoNotHideOlderOnes: an order read by number
+// (recon check, a statement line) gets its bookkeeping row at once; older
+// pending orders not yet registered are still found by the next pass.
+func TestOrdersRegisteredOneByOneDoNotHideOlderOnes(t *testing.T) {
+	for _, sc := range []repotest.Schema{repotest.SchemaA, repotest.SchemaB} {
+		t.Run(sc.Name, func(t *testing.T) {
+			for _, newDB := range []func(testing.TB, repotest.Schema) repotest.DB{repotest.NewSQLiteSchema, repotest.NewMySQLSchema} {
+				db := newDB(t, sc)
+				t.Run(string(db.Dialect), func(t *testing.T) {
+					ctx := context.Background()
+					sc := repo.Scan{Now: now, CreatedBefore: now.Add(-time.Minute)}
+					old, young := repotest.Order("OLD", now), repotest.Order("YOUNG", now)
+					old.CreatedAt = now.Add(-3 * time.Hour)
+					db.Seed(t, &old, &young)
+					// As written by the team's service: no bookkeeping rows yet.
+					if err := db.Store.DB().Exec("DELETE FROM recon_order_state").Error; err != nil {
+						t.Fatal(err)
+					}
+					if _, err := db.Store.GetOrderByNo(ctx, "YOUNG"); err != nil {
+						t.Fatal(err)
+					}
+					if got := nos(scanAll(t, db.Store, sc, 10)); !got["OLD"] || !got["YOUNG"] || len(got) != 2 {
+						t.Fatalf("due = %v, want OLD and YOUNG", got)
+					}
+				})
+			}
+		})
+	}
+}
