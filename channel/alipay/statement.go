@@ -168,7 +168,7 @@ func (c *Client) download(ctx context.Context, link string, w io.Writer) error {
 
 // ParseStatement reads a trade bill zip; see ParseBill.
 func (c *Client) ParseStatement(r io.ReaderAt, size int64, day string, loc *time.Location, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
-	return ParseBill(r, size, emit)
+	return ParseBill(r, size, day, emit)
 }
 
 // ParseBill reads a trade bill zip as Alipay serves it: GBK-encoded CSVs with
@@ -183,9 +183,10 @@ func (c *Client) ParseStatement(r io.ReaderAt, size int64, day string, loc *time
 // (the order total), its fee 服务费 as written (negative: a cost); times are
 // Beijing time (完成时间, else 创建时间), whatever loc says. The counts and
 // 商家实收 sums of the rows must equal the footer's, which are the totals
-// returned. Every error about the file wraps channel.ErrBadStatement and
-// names the line of the detail file.
-func ParseBill(r io.ReaderAt, size int64, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
+// returned. A bill whose #起始日期 is not day (YYYY-MM-DD; "" checks
+// nothing) is refused. Every error about the file wraps
+// channel.ErrBadStatement and names the line of the detail file.
+func ParseBill(r io.ReaderAt, size int64, day string, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		return recon.StatementTotals{}, fmt.Errorf("%w: not a zip file: %v", channel.ErrBadStatement, err)
@@ -208,7 +209,7 @@ func ParseBill(r io.ReaderAt, size int64, emit func(recon.StatementLine) error) 
 		return recon.StatementTotals{}, fmt.Errorf("%w: %s: %v", channel.ErrBadStatement, ZipName(detail), err)
 	}
 	defer rc.Close()
-	totals, err := parseDetail(transform.NewReader(rc, simplifiedchinese.GBK.NewDecoder()), emit)
+	totals, err := parseDetail(transform.NewReader(rc, simplifiedchinese.GBK.NewDecoder()), day, emit)
 	var ee emitError
 	switch {
 	case errors.As(err, &ee):
@@ -240,6 +241,10 @@ func (e emitError) Error() string { return e.err.Error() }
 // MaxLineBytes bounds one line of a statement file.
 const MaxLineBytes = 64 << 10
 
+// startLine matches the comment line with the bill's first day:
+// "#起始日期：[2026年11月30日 00:00:00]   终止日期：[…]".
+var startLine = regexp.MustCompile(`^#起始日期[：:]\[(\d{4})年(\d{2})月(\d{2})日`)
+
 // footerLine matches a footer total: "#交易合计：6笔，商家实收共0.06元，…".
 var footerLine = regexp.MustCompile(`^#(交易|退款)合计[：:]\s*(\d+)笔[，,](.*)$`)
 
@@ -262,7 +267,7 @@ type sums struct {
 	count, total, receipt, fee int64
 }
 
-func parseDetail(rd io.Reader, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
+func parseDetail(rd io.Reader, day string, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
 	sc := channel.NewLineScanner(rd, MaxLineBytes)
 	var (
 		col                   map[string]int
@@ -284,6 +289,9 @@ func parseDetail(rd io.Reader, emit func(recon.StatementLine) error) (recon.Stat
 		if strings.HasPrefix(line, "#") {
 			if col != nil {
 				inFooter = true
+			}
+			if d := startLine.FindStringSubmatch(line); d != nil && day != "" && d[1]+"-"+d[2]+"-"+d[3] != day {
+				return recon.StatementTotals{}, bad("the bill starts on %s-%s-%s, not on %s", d[1], d[2], d[3], day)
 			}
 			m := footerLine.FindStringSubmatch(line)
 			if m == nil {

@@ -60,13 +60,15 @@ func fixture(t testing.TB, name string) string {
 	return string(b)
 }
 
+const billDay = "2026-11-30"
+
 const detailName = "20880000000000000156_20261130_业务明细.csv"
 const summaryName = "20880000000000000156_20261130_业务明细(汇总).csv"
 
 func parse(t testing.TB, zipped []byte) ([]recon.StatementLine, recon.StatementTotals, error) {
 	t.Helper()
 	var lines []recon.StatementLine
-	totals, err := alipay.ParseBill(bytes.NewReader(zipped), int64(len(zipped)), func(l recon.StatementLine) error {
+	totals, err := alipay.ParseBill(bytes.NewReader(zipped), int64(len(zipped)), billDay, func(l recon.StatementLine) error {
 		lines = append(lines, l)
 		return nil
 	})
@@ -170,6 +172,7 @@ func TestParseBillRejects(t *testing.T) {
 		{"refund sign", billZip(t, true, map[string]string{detailName: strings.Replace(good, "-35.80,-35.80", "35.80,-35.80", 1)}), "line 9: 订单金额(元) 35.80 yuan has the wrong sign"},
 		{"row after footer", billZip(t, true, map[string]string{detailName: good + "X,Y\r\n"}), "a row after the footer"},
 		{"no detail", billZip(t, true, map[string]string{summaryName: good}), "no detail file"},
+		{"other day", billZip(t, true, map[string]string{detailName: strings.Replace(good, "[2026年11月30日 00:00:00]", "[2026年11月29日 00:00:00]", 1)}), "line 3: the bill starts on 2026-11-29, not on 2026-11-30"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -184,7 +187,7 @@ func TestParseBillRejects(t *testing.T) {
 func TestParseBillPassesEmitErrors(t *testing.T) {
 	z := billZip(t, true, map[string]string{detailName: fixture(t, "detail_25col.csv")})
 	stop := errors.New("stop")
-	_, err := alipay.ParseBill(bytes.NewReader(z), int64(len(z)), func(recon.StatementLine) error { return stop })
+	_, err := alipay.ParseBill(bytes.NewReader(z), int64(len(z)), billDay, func(recon.StatementLine) error { return stop })
 	if err != stop {
 		t.Fatalf("error %v, want emit's own", err)
 	}
@@ -277,7 +280,7 @@ func BenchmarkParseBill(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		n := 0
-		if _, err := alipay.ParseBill(bytes.NewReader(z), int64(len(z)), func(recon.StatementLine) error { n++; return nil }); err != nil || n != len(lines) {
+		if _, err := alipay.ParseBill(bytes.NewReader(z), int64(len(z)), billDay, func(recon.StatementLine) error { n++; return nil }); err != nil || n != len(lines) {
 			b.Fatal(n, err)
 		}
 	}
