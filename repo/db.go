@@ -64,6 +64,10 @@ type Options struct {
 // does not exist.
 var ErrNoDatabase = errors.New("no such SQLite database")
 
+// ErrNoDirectory is the ErrNoDatabase of a file whose directory does not
+// exist: not even migrations create it.
+var ErrNoDirectory = fmt.Errorf("%w directory", ErrNoDatabase)
+
 // NormalizeDSN checks dsn for driver and returns it with the settings recon
 // relies on: for MySQL parseTime, UTC, a UTC session time zone and
 // clientFoundRows off; for SQLite
@@ -234,14 +238,14 @@ func sqliteFile(dsn string, opt Options) (string, error) {
 	}
 	if dir := filepath.Dir(file); dir != "." {
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return "", fmt.Errorf("%w: the directory %s of %s does not exist", ErrNoDatabase, dir, file)
+			return "", fmt.Errorf("%w: the directory %s of %s does not exist", ErrNoDirectory, dir, shownPath(file))
 		}
 	}
 	if !opt.Existing && !opt.ReadOnly {
 		return dsn, nil
 	}
 	if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("%w: %s does not exist", ErrNoDatabase, file)
+		return "", fmt.Errorf("%w: %s does not exist", ErrNoDatabase, shownPath(file))
 	}
 	mode := "rw"
 	if opt.ReadOnly {
@@ -262,6 +266,15 @@ func sqliteFile(dsn string, opt Options) (string, error) {
 		path = "file:" + (&url.URL{Path: file}).EscapedPath()
 	}
 	return path + "?" + q.Encode(), nil
+}
+
+// shownPath is file as an error shows it: with its absolute path when it
+// is relative, so the operator sees which directory was meant.
+func shownPath(file string) string {
+	if abs, err := filepath.Abs(file); err == nil && abs != file {
+		return fmt.Sprintf("%s (%s)", file, abs)
+	}
+	return file
 }
 
 // sqliteFilePath is the file a SQLite DSN names (a path, or a file: URI).

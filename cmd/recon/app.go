@@ -96,8 +96,11 @@ func (a *app) open(ctx context.Context, cfg Config) (*repo.Store, error) {
 func (a *app) openWith(ctx context.Context, cfg Config, opt repo.Options) (*repo.Store, error) {
 	opt.MaxOpenConns, opt.Orders = cfg.Database.MaxOpenConns, cfg.Orders
 	store, err := repo.Open(ctx, repo.Dialect(cfg.Database.Driver), cfg.Database.DSN, opt)
+	if errors.Is(err, repo.ErrNoDirectory) {
+		return nil, usageErr("%v (database.dsn in %s): create the directory, then run `recon migrate`", err, cfg.path)
+	}
 	if errors.Is(err, repo.ErrNoDatabase) {
-		return nil, usageErr("%v (database.dsn in %s; `recon migrate` creates the database file, not its directory)", err, cfg.path)
+		return nil, usageErr("%v (database.dsn in %s): `recon migrate` creates it", err, cfg.path)
 	}
 	if err != nil {
 		return nil, cfg.mappingError(err)
