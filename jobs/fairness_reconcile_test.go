@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -280,6 +281,102 @@ func TestPausedChannelIsProbedAndResumedInTheSamePass(t *testing.T) {
 			res.Scanned != n || res.Paid+res.Failed+res.Closed+res.Rescheduled+res.Errors+res.Deferred != n ||
 			res.Rescheduled < n-20 {
 			t.Fatalf("result %+v: want the orders looked up after the channel resumed", res)
+		}
+	})
+}
+
+// slowLookup answers after a delay, counting the lookups of each order and
+// noting when it answered last.
+type slowLookup struct {
+	inner channel.Lookup
+	delay time.Duration
+
+	mu    sync.Mutex
+	calls map[string]int
+	last  time.Time
+}
+
+func (s *slowLookup) Lookup(ctx context.Context, o recon.Order) (recon.LookupResult, error) {
+	time.Sleep(s.delay)
+	res, err := s.inner.Lookup(ctx, o)
+	s.mu.Lock()
+	s.calls[o.OrderNo]++
+	s.last = time.Now()
+	s.mu.Unlock()
+	return res, err
+}
+
+// TestSlowChannelDoesNotHoldUpTheScan: a channel that answers slowly fills
+// its queue; the scan then leaves its orders to a scan of its own and goes
+// on feeding the fast channel, which finishes long before the slow one.
+// Every order is looked up exactly once, in a due pass, a backfill, a dry
+// run, and within a pass's limit.
+func TestSlowChannelDoesNotHoldUpTheScan(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := newEnv(t, db)
+		const n = 120
+		// Each case has its own orders, created a second apart: the due
+		// pass comes first, the others are backfills of their own second.
+		cases := []struct {
+			name  string
+			w     jobs.Window
+			limit int
+		}{
+			{name: "due pass"},
+			{name: "backfill", w: jobs.Window{Backfill: true}},
+			{name: "limit", w: jobs.Window{Backfill: true, Limit: 100}, limit: 100},
+			{name: "dry run", w: jobs.Window{Backfill: true, DryRun: true}},
+		}
+		for i, c := range cases {
+			created := t0.Add(-10*time.Minute + time.Duration(i)*time.Second)
+			for j := 0; j < n; j++ {
+				for _, ch := range []string{"slow", "fast"} {
+					o := repotest.Order(fmt.Sprintf("hol%d-%s-%03d", i, ch, j), created)
+					o.Channel = ch
+					e.seed(&o)
+				}
+			}
+			w := c.w
+			if w.Backfill {
+				w.From = created.Add(-time.Hour) // repotest.Order is created an hour before its time
+				w.To = w.From.Add(time.Second)
+			}
+			slow := &slowLookup{inner: e.sim, delay: 30 * time.Millisecond, calls: map[string]int{}}
+			fast := &slowLookup{inner: e.sim, calls: map[string]int{}}
+			r := e.reconciler(db.Store, nil)
+			retry := channel.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond, MaxElapsed: 200 * time.Millisecond}
+			r.Channels = map[string]jobs.Channel{"slow": channel.NewGuarded("slow", slow, 0, retry), "fast": channel.NewGuarded("fast", fast, 0, retry)}
+			r.Concurrency, r.BatchSize = 4, 10 // two workers and a queue of 10 a channel; pages of 10
+			start := time.Now()
+			res, err := r.Run(context.Background(), w)
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			fastDone, slowDone := fast.last.Sub(start), slow.last.Sub(start)
+			t.Logf("%s: fast channel done after %s, slow channel after %s; result %+v", c.name, fastDone, slowDone, res.RunCounters)
+			want := 2 * n
+			if c.limit > 0 {
+				want = c.limit
+			}
+			if res.Scanned != int64(want) || res.Rescheduled != int64(want) || res.Conflicts != 0 || res.Errors != 0 {
+				t.Fatalf("%s: result %+v: want %d orders looked up once and rescheduled", c.name, res, want)
+			}
+			seen := 0
+			for _, l := range []*slowLookup{slow, fast} {
+				for no, calls := range l.calls {
+					if calls != 1 || !strings.HasPrefix(no, fmt.Sprintf("hol%d-", i)) {
+						t.Fatalf("%s: %s looked up %d times", c.name, no, calls)
+					}
+					seen++
+				}
+			}
+			if seen != want {
+				t.Fatalf("%s: %d orders looked up, want %d", c.name, seen, want)
+			}
+			// Fed in step with the slow channel, the fast one would end with it.
+			if c.limit == 0 && fastDone > slowDone/2 {
+				t.Fatalf("%s: the fast channel finished after %s, the slow one after %s: it waited for the slow one", c.name, fastDone, slowDone)
+			}
 		}
 	})
 }
