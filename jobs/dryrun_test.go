@@ -107,3 +107,69 @@ func TestDryRunHeartbeatsAndItsRunIsClosedOnce(t *testing.T) {
 		}
 	})
 }
+
+// slowStatement is the real store whose first read of a statement's
+// payments waits until released, telling each heartbeat of a run.
+type slowStatement struct {
+	*repo.Store
+	entered, release chan struct{}
+	once             sync.Once
+	beat             chan int64
+}
+
+func (s *slowStatement) StatementPayments(ctx context.Context, id, afterID int64, limit int) ([]repo.StatementPayment, error) {
+	s.once.Do(func() {
+		close(s.entered)
+		<-s.release
+	})
+	return s.Store.StatementPayments(ctx, id, afterID, limit)
+}
+
+func (s *slowStatement) HeartbeatRun(ctx context.Context, id int64, c repo.RunCounters, now time.Time) error {
+	err := s.Store.HeartbeatRun(ctx, id, c, now)
+	select {
+	case s.beat <- id:
+	default:
+	}
+	return err
+}
+
+// A statement reconciliation heartbeats while it works, so a concurrent
+// pass does not take it for dead and close its run.
+func TestStatementReconcileHeartbeats(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := newStatementEnv(t, db)
+		ctx := context.Background()
+		day := "2026-11-22"
+		if _, err := e.jobs.Fetch(ctx, e.ch, day); err != nil {
+			t.Fatal(err)
+		}
+		slow := &slowStatement{Store: db.Store, entered: make(chan struct{}), release: make(chan struct{}), beat: make(chan int64, 1)}
+		e.jobs.Store, e.jobs.Heartbeat = slow, 10*time.Millisecond
+		clock := e.jobs.Clock.(*recon.FakeClock)
+		type result struct {
+			res jobs.StatementResult
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			res, err := e.jobs.Reconcile(ctx, e.ch, day, false)
+			done <- result{res, err}
+		}()
+		<-slow.entered
+		clock.Advance(time.Hour)
+		select {
+		case <-slow.beat:
+		case <-time.After(10 * time.Second):
+			close(slow.release)
+			t.Fatal("the statement reconciliation sent no heartbeat")
+		}
+		if n, err := db.Store.FailAbandonedRuns(ctx, clock.Now().Add(-time.Minute), clock.Now()); err != nil || n != 0 {
+			t.Fatalf("a concurrent sweep closed %d runs, %v; want the reconciliation left RUNNING", n, err)
+		}
+		close(slow.release)
+		if r := <-done; r.err != nil || r.res.Status != repo.StatementReconciled {
+			t.Fatalf("reconcile = %+v, %v", r.res, r.err)
+		}
+	})
+}

@@ -34,6 +34,7 @@ type StatementStore interface {
 	CommitBatch(ctx context.Context, outs []recon.Outcome, meta repo.CommitMeta) ([]repo.CommitReport, error)
 	GetOrder(ctx context.Context, id int64) (recon.Order, error)
 	StartRun(ctx context.Context, kind string, dryRun bool, shard, owner string, now time.Time) (int64, error)
+	HeartbeatRun(ctx context.Context, id int64, c repo.RunCounters, now time.Time) error
 	FinishRun(ctx context.Context, id int64, status string, c repo.RunCounters, errText string, now time.Time) error
 	Mapped() bool
 }
@@ -77,6 +78,10 @@ type Statements struct {
 	PageSize int
 	// CommitBatch is how many settlements share one transaction (default 64).
 	CommitBatch int
+	// Heartbeat is how often a reconciliation refreshes its run row
+	// (default 30s), as every pass does: a RUNNING row older than three
+	// heartbeats is taken for dead by the next pass.
+	Heartbeat time.Duration
 }
 
 // StatementResult is the summary of one statement job; its JSON keys are
@@ -300,7 +305,15 @@ func (j *Statements) Reconcile(ctx context.Context, ch StatementChannel, day str
 	}
 	r := &stmtRun{j: j, ch: ch, res: &res, dry: dryRun,
 		meta: repo.CommitMeta{RunID: res.RunID, Source: "statement", Now: started}}
+	every := j.Heartbeat
+	if every <= 0 {
+		every = 30 * time.Second
+	}
+	beating := make(chan struct{})
+	go heartbeat(ctx, beating, every, j.Store.HeartbeatRun, res.RunID,
+		func() repo.RunCounters { return repo.RunCounters{Scanned: st.Lines} }, j.Clock, j.logger())
 	err = r.compare(ctx, st)
+	close(beating)
 	status := repo.RunSucceeded
 	if err != nil {
 		status = repo.RunFailed

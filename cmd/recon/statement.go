@@ -179,7 +179,7 @@ func (a *app) statementJob(ctx context.Context, cfg Config, f *stmtFlags, do fun
 		return usageErr("no channel in %s has a statement API", cfg.path)
 	}
 	j := &jobs.Statements{Store: store, Clock: recon.SystemClock{}, Logger: a.log, Zone: cfg.Statements.Location(),
-		TempDir: cfg.Statements.Dir, Owner: owner(), CommitBatch: cfg.Reconcile.CommitBatch}
+		TempDir: cfg.Statements.Dir, Owner: owner(), CommitBatch: cfg.Reconcile.CommitBatch, Heartbeat: cfg.Reconcile.Heartbeat.D()}
 	if isTerminal(a.stderr) {
 		j.Progress = func(n int64) { fmt.Fprintf(a.stderr, "\rimporting: %d lines", n) }
 		j.ProgressEvery = 10000
@@ -326,7 +326,7 @@ func (a *app) demoStatements(ctx context.Context, cfg Config, store *repo.Store)
 	loc := cfg.Statements.Location()
 	today := time.Now().In(loc)
 	j := &jobs.Statements{Store: store, Clock: recon.SystemClock{}, Logger: a.log, Zone: loc, Owner: owner(),
-		TempDir: cfg.Statements.Dir, CommitBatch: cfg.Reconcile.CommitBatch}
+		TempDir: cfg.Statements.Dir, CommitBatch: cfg.Reconcile.CommitBatch, Heartbeat: cfg.Reconcile.Heartbeat.D()}
 	fmt.Fprintf(a.stdout, "\nstatement reconciliation (the simulator's statements of today and tomorrow, %s):\n", loc)
 	for _, day := range []string{today.Format(time.DateOnly), today.AddDate(0, 0, 1).Format(time.DateOnly)} {
 		for _, ch := range chans {
