@@ -230,9 +230,19 @@ func (c *Client) download(ctx context.Context, day string, u *url.URL, hash stri
 	return nil
 }
 
-// ParseStatement reads a decompressed trade bill; see ParseBill.
+// ParseStatement reads a trade bill, decompressed (as FetchStatement writes
+// it) or gzip (as tar_type=GZIP downloads it by hand); see ParseBill.
 func (c *Client) ParseStatement(r io.ReaderAt, size int64, day string, loc *time.Location, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
-	return ParseBill(io.NewSectionReader(r, 0, size), emit)
+	var src io.Reader = io.NewSectionReader(r, 0, size)
+	var magic [2]byte
+	if n, _ := r.ReadAt(magic[:], 0); n == 2 && magic == [2]byte{0x1f, 0x8b} {
+		zr, err := gzip.NewReader(src)
+		if err != nil {
+			return recon.StatementTotals{}, fmt.Errorf("%w: gzip: %v", channel.ErrBadStatement, err)
+		}
+		src = zr
+	}
+	return ParseBill(src, emit)
 }
 
 // ParseBill reads a trade bill (bill_type ALL) as WeChat Pay serves it,

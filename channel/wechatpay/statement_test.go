@@ -295,3 +295,23 @@ func BenchmarkParseBill(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(lines))*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 }
+
+// TestParseStatementReadsGzip: a bill downloaded by hand with tar_type=GZIP
+// imports as it is; a cut one fails.
+func TestParseStatementReadsGzip(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write(fixture(t, "tradebill_all.csv"))
+	_ = zw.Close()
+	_, c := newBillServer(t, nil)
+	n := 0
+	totals, err := c.ParseStatement(bytes.NewReader(gz.Bytes()), int64(gz.Len()), "2026-11-30", nil, func(recon.StatementLine) error { n++; return nil })
+	if err != nil || n != 4 || totals.PaymentsAmount != 7001 {
+		t.Fatalf("%d lines, totals %+v, error %v", n, totals, err)
+	}
+	cut := gz.Bytes()[:gz.Len()-20]
+	_, err = c.ParseStatement(bytes.NewReader(cut), int64(len(cut)), "2026-11-30", nil, func(recon.StatementLine) error { return nil })
+	if !errors.Is(err, channel.ErrBadStatement) {
+		t.Fatalf("cut gzip: error %v", err)
+	}
+}
