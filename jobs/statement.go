@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/recon-dev/recon"
@@ -360,7 +361,11 @@ type stmtRun struct {
 	findings []repo.Finding
 
 	commitTook, findingsTook time.Duration // inside the phases
+	mu                       sync.Mutex    // held by a committer recording its results
 }
+
+// committers is how many commit transactions of settlements run at once.
+const committers = 4
 
 func (r *stmtRun) pageSize() int {
 	if r.j.PageSize > 0 {
@@ -515,14 +520,30 @@ func (r *stmtRun) flush(ctx context.Context, force bool) error {
 	if batch <= 0 {
 		batch = 64
 	}
-	for len(r.outs) >= batch || (force && len(r.outs) > 0) {
-		n := min(batch, len(r.outs))
+	// Up to committers batches commit at once: each order has its own
+	// guard, and the orders of a statement's lines are distinct.
+	for len(r.outs) >= batch*committers || (force && len(r.outs) > 0) {
 		t := time.Now()
-		if err := r.commit(ctx, r.outs[:n], r.lines[:n]); err != nil {
+		var wg sync.WaitGroup
+		errs := make([]error, committers)
+		for w := 0; w < committers && len(r.outs) > 0; w++ {
+			n := min(batch, len(r.outs))
+			outs, lines := r.outs[:n], r.lines[:n]
+			r.outs, r.lines = r.outs[n:], r.lines[n:]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[w] = r.commit(ctx, outs, lines)
+			}()
+		}
+		wg.Wait()
+		r.commitTook += time.Since(t)
+		if err := errors.Join(errs...); err != nil {
 			return err
 		}
-		r.commitTook += time.Since(t)
-		r.outs, r.lines = r.outs[n:], r.lines[n:]
+	}
+	if len(r.outs) == 0 {
+		r.outs, r.lines = nil, nil
 	}
 	if len(r.findings) >= 200 || (force && len(r.findings) > 0) {
 		t := time.Now()
@@ -545,6 +566,8 @@ func (r *stmtRun) commit(ctx context.Context, outs []recon.Outcome, lines []reco
 	if err != nil {
 		return err
 	}
+	r.mu.Lock() // the counters and findings are shared by the committers
+	defer r.mu.Unlock()
 	for i, rep := range reps {
 		switch rep.Result {
 		case repo.Applied, repo.Recorded:
