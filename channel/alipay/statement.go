@@ -173,7 +173,9 @@ func (c *Client) ParseStatement(r io.ReaderAt, size int64, day string, loc *time
 
 // ParseBill reads a trade bill zip as Alipay serves it: GBK-encoded CSVs with
 // GBK file names, the detail in "…_业务明细.csv" (the "…_业务明细(汇总).csv"
-// summary beside it is not read: the detail's footer has the totals). The
+// summary beside it is not read: the detail's footer has the totals). A
+// file that is not a zip is read as the detail file itself, unzipped by
+// hand. The
 // detail is streamed: `#` comment lines, a header row, one row per payment
 // (业务类型 交易) or refund (退款, negative amounts, reusing the trade's
 // numbers, its request number in 退款批次号/请求号), then `#` footer lines
@@ -187,6 +189,11 @@ func (c *Client) ParseStatement(r io.ReaderAt, size int64, day string, loc *time
 // nothing) is refused. Every error about the file wraps
 // channel.ErrBadStatement and names the line of the detail file.
 func ParseBill(r io.ReaderAt, size int64, day string, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
+	var magic [4]byte
+	if n, _ := r.ReadAt(magic[:], 0); n > 0 && string(magic[:n]) != "PK\x03\x04"[:n] {
+		// Not a zip: the detail file on its own, unzipped by hand.
+		return parseGBKDetail(io.NewSectionReader(r, 0, size), "", day, emit)
+	}
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		return recon.StatementTotals{}, fmt.Errorf("%w: not a zip file: %v", channel.ErrBadStatement, err)
@@ -209,15 +216,20 @@ func ParseBill(r io.ReaderAt, size int64, day string, emit func(recon.StatementL
 		return recon.StatementTotals{}, fmt.Errorf("%w: %s: %v", channel.ErrBadStatement, ZipName(detail), err)
 	}
 	defer rc.Close()
-	totals, err := parseDetail(transform.NewReader(rc, simplifiedchinese.GBK.NewDecoder()), day, emit)
+	return parseGBKDetail(rc, ZipName(detail), day, emit)
+}
+
+// parseGBKDetail reads a GBK detail file named name ("" for none).
+func parseGBKDetail(r io.Reader, name, day string, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
+	totals, err := parseDetail(transform.NewReader(r, simplifiedchinese.GBK.NewDecoder()), day, emit)
 	var ee emitError
 	switch {
 	case errors.As(err, &ee):
 		return totals, ee.err
-	case err != nil:
-		return totals, fmt.Errorf("%s: %w", ZipName(detail), err)
+	case err != nil && name != "":
+		return totals, fmt.Errorf("%s: %w", name, err)
 	}
-	return totals, nil
+	return totals, err
 }
 
 // ZipName is a zip entry's name in UTF-8: Alipay writes the names in GBK

@@ -286,3 +286,16 @@ func BenchmarkParseBill(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(lines))*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 }
+
+// TestParseBillReadsTheUnzippedDetail: the detail file unzipped by hand
+// imports as it is.
+func TestParseBillReadsTheUnzippedDetail(t *testing.T) {
+	gbk, err := simplifiedchinese.GBK.NewEncoder().Bytes([]byte(fixture(t, "detail_25col.csv")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, totals, err := parse(t, gbk)
+	if err != nil || len(lines) != 4 || totals.PaymentsAmount != 18389 {
+		t.Fatalf("%d lines, totals %+v, error %v", len(lines), totals, err)
+	}
+}
