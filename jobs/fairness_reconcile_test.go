@@ -314,7 +314,7 @@ func (s *slowLookup) Lookup(ctx context.Context, o recon.Order) (recon.LookupRes
 func TestSlowChannelDoesNotHoldUpTheScan(t *testing.T) {
 	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
 		e := newEnv(t, db)
-		const n = 120
+		const n = 80
 		// Each case has its own orders, created a second apart: the due
 		// pass comes first, the others are backfills of their own second.
 		cases := []struct {
@@ -341,7 +341,7 @@ func TestSlowChannelDoesNotHoldUpTheScan(t *testing.T) {
 				w.From = created.Add(-time.Hour) // repotest.Order is created an hour before its time
 				w.To = w.From.Add(time.Second)
 			}
-			slow := &slowLookup{inner: e.sim, delay: 30 * time.Millisecond, calls: map[string]int{}}
+			slow := &slowLookup{inner: e.sim, delay: 60 * time.Millisecond, calls: map[string]int{}}
 			fast := &slowLookup{inner: e.sim, calls: map[string]int{}}
 			r := e.reconciler(db.Store, nil)
 			retry := channel.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond, MaxElapsed: 200 * time.Millisecond}
@@ -373,8 +373,10 @@ func TestSlowChannelDoesNotHoldUpTheScan(t *testing.T) {
 			if seen != want {
 				t.Fatalf("%s: %d orders looked up, want %d", c.name, seen, want)
 			}
-			// Fed in step with the slow channel, the fast one would end with it.
-			if c.limit == 0 && fastDone > slowDone/2 {
+			// Fed in step with the slow channel, the fast one would end with
+			// it. (It is not much faster than that when the commits are what
+			// holds it back, as under the race detector.)
+			if c.limit == 0 && fastDone > slowDone*3/4 {
 				t.Fatalf("%s: the fast channel finished after %s, the slow one after %s: it waited for the slow one", c.name, fastDone, slowDone)
 			}
 		}
