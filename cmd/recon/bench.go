@@ -72,7 +72,7 @@ and prints both rates, their ratio, lookup-to-commit latency and peak RSS.`,
 
 func (a *app) bench(ctx context.Context, cfg Config, o benchOptions) error {
 	driver := repo.Dialect(cfg.Database.Driver)
-	dsn, cleanup, err := scratchDatabase(ctx, driver, cfg.Database.DSN, o.keep)
+	dsn, cleanup, err := scratchDatabase(ctx, driver, cfg.Database.DSN, "_bench", o.keep)
 	if err != nil {
 		return err
 	}
@@ -214,7 +214,7 @@ func startCPUProfile(path string) (func(), error) {
 }
 
 // scratchDatabase makes an empty database beside the configured one.
-func scratchDatabase(ctx context.Context, driver repo.Dialect, dsn string, keep bool) (string, func(), error) {
+func scratchDatabase(ctx context.Context, driver repo.Dialect, dsn, suffix string, keep bool) (string, func(), error) {
 	if driver == repo.SQLite {
 		dir, err := os.MkdirTemp("", "recon-bench-")
 		if err != nil {
@@ -230,7 +230,7 @@ func scratchDatabase(ctx context.Context, driver repo.Dialect, dsn string, keep 
 	if err != nil {
 		return "", nil, err
 	}
-	name := mc.DBName + "_bench"
+	name := mc.DBName + suffix
 	admin, err := sql.Open("mysql", dsn)
 	if err != nil {
 		return "", nil, err

@@ -27,7 +27,8 @@ func (a *app) benchStatementCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "statement",
 		Short: "Import and reconcile an N-line statement against N seeded orders in a scratch database",
-		Long: `bench statement creates a scratch database next to the configured one, seeds
+		Long: `bench statement creates a scratch database next to the configured one (MySQL:
+<db>_bench_statement; SQLite: a temporary file), seeds
 N orders of one day (99% PAID, 1% still PENDING), writes the day's statement
 (the httpjson CSV: one payment per order, a partial refund every 200 orders,
 a few payments of unknown orders) and times its import and its
@@ -52,7 +53,7 @@ reconciliation, printing where the time went and the peak RSS.`,
 
 func (a *app) benchStatement(ctx context.Context, cfg Config, n int, keep bool, cpuProfile string) error {
 	driver := repo.Dialect(cfg.Database.Driver)
-	dsn, cleanup, err := scratchDatabase(ctx, driver, cfg.Database.DSN, keep)
+	dsn, cleanup, err := scratchDatabase(ctx, driver, cfg.Database.DSN, "_bench_statement", keep)
 	if err != nil {
 		return err
 	}
