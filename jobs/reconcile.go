@@ -83,7 +83,7 @@ func (w Window) Scan(now time.Time, grace time.Duration) repo.Scan {
 	return repo.Scan{
 		Now: now, CreatedBefore: now.Add(-grace),
 		Backfill: w.Backfill, From: w.From, To: w.To, IncludeTerminal: w.IncludeTerminal,
-		Channel: w.Channel, Merchant: w.Merchant, Shard: w.Shard,
+		Channel: w.Channel, Merchant: w.Merchant, Shard: w.Shard, DryRun: w.DryRun,
 	}
 }
 

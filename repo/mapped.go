@@ -356,31 +356,17 @@ func (s *Store) registerState(db *gorm.DB, keys []string, orders []recon.Order) 
 // createdBefore. Its cost is the new orders, not the backlog; orders
 // registered one by one meanwhile (recon check, statements) do not move it.
 func (s *Store) registerNew(ctx context.Context, createdBefore time.Time) error {
-	om := s.orders
 	db := s.db.WithContext(ctx)
-	var marks []struct{ RegisteredUntil time.Time }
-	if err := db.Raw("SELECT registered_until FROM recon_order_watermark WHERE name = 'orders'").Scan(&marks).Error; err != nil {
-		return fmt.Errorf("read the registration watermark: %w", err)
-	}
-	from := time.Time{}
-	if len(marks) == 1 {
-		from = marks[0].RegisteredUntil.Add(-registerLag)
+	from, err := s.registeredFrom(db)
+	if err != nil {
+		return err
 	}
 	var cur *teamRow
 	for {
-		lo, loArgs := s.timeCmp(om.created, ">=", from)
-		hi, hiArgs := s.timeCmp(om.created, "<=", createdBefore)
-		where := "WHERE " + om.status + " IN ? AND " + lo + " AND " + hi
-		args := append(append([]any{om.pending}, loArgs...), hiArgs...)
-		if cur != nil {
-			at := dbTime(cur.order.CreatedAt)
-			where += " AND (" + s.cmpAt(om.created, ">") + " OR (" + s.cmpAt(om.created, "=") + " AND " + om.id + " > ?))"
-			args = append(args, at, at, om.keyArg(cur.key))
-		}
 		const page = 1000
-		rows, err := s.readTeam(db, where+fmt.Sprintf(" ORDER BY %s, %s LIMIT %d", s.at(om.created), om.id, page), args...)
+		rows, err := s.newPending(db, from, createdBefore, cur, page)
 		if err != nil {
-			return fmt.Errorf("find new orders in %s: %w", om.m.Table, err)
+			return err
 		}
 		if _, err := s.stateOf(db, rows); err != nil {
 			return err
@@ -404,18 +390,115 @@ func (s *Store) registerNew(ctx context.Context, createdBefore time.Time) error 
 	return nil
 }
 
+// registeredFrom is where a pass looks for new pending orders: the
+// registration watermark less registerLag (the beginning without one).
+func (s *Store) registeredFrom(db *gorm.DB) (time.Time, error) {
+	var marks []struct{ RegisteredUntil time.Time }
+	if err := db.Raw("SELECT registered_until FROM recon_order_watermark WHERE name = 'orders'").Scan(&marks).Error; err != nil {
+		return time.Time{}, fmt.Errorf("read the registration watermark: %w", err)
+	}
+	if len(marks) == 1 {
+		return marks[0].RegisteredUntil.Add(-registerLag), nil
+	}
+	return time.Time{}, nil
+}
+
+// newPending reads a page of the mapped table's pending orders created in
+// [from, createdBefore] after cur, by (created_at, id).
+func (s *Store) newPending(db *gorm.DB, from, createdBefore time.Time, cur *teamRow, limit int) ([]teamRow, error) {
+	om := s.orders
+	lo, loArgs := s.timeCmp(om.created, ">=", from)
+	hi, hiArgs := s.timeCmp(om.created, "<=", createdBefore)
+	where := "WHERE " + om.status + " IN ? AND " + lo + " AND " + hi
+	args := append(append([]any{om.pending}, loArgs...), hiArgs...)
+	if cur != nil {
+		at := dbTime(cur.order.CreatedAt)
+		where += " AND (" + s.cmpAt(om.created, ">") + " OR (" + s.cmpAt(om.created, "=") + " AND " + om.id + " > ?))"
+		args = append(args, at, at, om.keyArg(cur.key))
+	}
+	rows, err := s.readTeam(db, where+fmt.Sprintf(" ORDER BY %s, %s LIMIT %d", s.at(om.created), om.id, limit), args...)
+	if err != nil {
+		return nil, fmt.Errorf("find new orders in %s: %w", om.m.Table, err)
+	}
+	return rows, nil
+}
+
+// streamFresh is a dry run's first stream on a mapped table: the new
+// pending orders a pass would register, read without registering them.
+const streamFresh = -1
+
+// freshDone marks the cursor after streamFresh (the zero cursor restarts).
+const freshDone = "\x00fresh-done"
+
+// freshPage is a page of streamFresh: orders without a bookkeeping row get
+// provisional negative ids (cur.id counts them down).
+func (s *Store) freshPage(ctx context.Context, sc Scan, cur Cursor, limit int) ([]recon.Order, Cursor, error) {
+	db := s.db.WithContext(ctx)
+	from, err := s.registeredFrom(db)
+	if err != nil {
+		return nil, cur, err
+	}
+	var after *teamRow
+	if cur.key != "" {
+		after = &teamRow{key: cur.key, order: recon.Order{CreatedAt: cur.at}}
+	}
+	rows, err := s.newPending(db, from, sc.CreatedBefore, after, limit)
+	if err != nil {
+		return nil, cur, err
+	}
+	keys := make([]string, len(rows))
+	for i, r := range rows {
+		keys[i] = r.key
+	}
+	known, err := readState(db, keys)
+	if err != nil {
+		return nil, cur, err
+	}
+	next := Cursor{stream: streamNew, key: freshDone}
+	counter := cur.id
+	var out []recon.Order
+	for _, r := range rows {
+		if _, ok := known[r.key]; ok {
+			continue // in the bookkeeping streams
+		}
+		counter--
+		if (sc.Channel != "" && r.order.Channel != sc.Channel) || (sc.Merchant != "" && r.order.MerchantID != sc.Merchant) ||
+			(sc.Shard.Count > 1 && (-counter)%int64(sc.Shard.Count) != int64(sc.Shard.Index)) {
+			continue
+		}
+		out = append(out, s.orders.withState(r, stateRow{ID: counter, OrderKey: r.key, Active: true, CreatedAt: r.order.CreatedAt}))
+	}
+	if len(rows) == limit {
+		last := rows[len(rows)-1]
+		next = Cursor{stream: streamFresh, at: last.order.CreatedAt, key: last.key, id: counter}
+	}
+	return out, next, nil
+}
+
 // mappedScanPage is ScanPage on a mapped table.
 func (s *Store) mappedScanPage(ctx context.Context, sc Scan, cur Cursor, limit int) ([]recon.Order, Cursor, error) {
 	if sc.Backfill {
 		return s.mappedBackfillPage(ctx, sc, cur, limit)
 	}
 	if cur == (Cursor{}) {
-		if err := s.registerNew(ctx, sc.CreatedBefore); err != nil {
+		if sc.DryRun {
+			cur = Cursor{stream: streamFresh}
+		} else if err := s.registerNew(ctx, sc.CreatedBefore); err != nil {
 			return nil, cur, fmt.Errorf("scan orders: %w", err)
 		}
 	}
 	db := s.db.WithContext(ctx)
 	for !cur.Done() {
+		if cur.stream == streamFresh {
+			orders, next, err := s.freshPage(ctx, sc, cur, limit)
+			if err != nil {
+				return nil, cur, fmt.Errorf("scan orders: %w", err)
+			}
+			if cur = next; len(orders) > 0 {
+				return orders, cur, nil
+			}
+			continue
+		}
 		q := db.Model(&stateRow{})
 		if cur.stream == streamNew {
 			q = q.Where("active = ? AND query_attempts = 0 AND next_query_at IS NULL AND created_at <= ? AND id > ?",
@@ -484,7 +567,7 @@ func (s *Store) joinTeam(ctx context.Context, states []stateRow, sc Scan) ([]rec
 		}
 		out = append(out, om.withState(r, st))
 	}
-	if len(retire) > 0 {
+	if len(retire) > 0 && !sc.DryRun {
 		if err := db.Exec("UPDATE recon_order_state SET active = ? WHERE id IN ?", false, retire).Error; err != nil {
 			return nil, fmt.Errorf("retire settled orders: %w", err)
 		}
@@ -547,14 +630,20 @@ func (s *Store) mappedBackfillPage(ctx context.Context, sc Scan, cur Cursor, lim
 			last := rows[len(rows)-1]
 			next = Cursor{stream: streamNew, at: last.order.CreatedAt, key: last.key}
 		}
-		states, err := s.stateOf(db, rows)
+		var states map[string]stateRow
+		if sc.DryRun {
+			states, err = provisionalState(db, rows, &cur.id)
+		} else {
+			states, err = s.stateOf(db, rows)
+		}
 		if err != nil {
 			return nil, cur, fmt.Errorf("scan orders: %w", err)
 		}
+		next.id = cur.id
 		var out []recon.Order
 		for _, r := range rows {
 			st := states[r.key]
-			if sc.Shard.Count > 1 && st.ID%int64(sc.Shard.Count) != int64(sc.Shard.Index) {
+			if ref := max(st.ID, -st.ID); sc.Shard.Count > 1 && ref%int64(sc.Shard.Count) != int64(sc.Shard.Index) {
 				continue
 			}
 			out = append(out, om.withState(r, st))
@@ -565,6 +654,27 @@ func (s *Store) mappedBackfillPage(ctx context.Context, sc Scan, cur Cursor, lim
 		}
 	}
 	return nil, cur, nil
+}
+
+// provisionalState is stateOf for a dry run: orders without a bookkeeping
+// row get a provisional negative id (counted down in *counter) instead of
+// one written.
+func provisionalState(db *gorm.DB, rows []teamRow, counter *int64) (map[string]stateRow, error) {
+	keys := make([]string, len(rows))
+	for i, r := range rows {
+		keys[i] = r.key
+	}
+	states, err := readState(db, keys)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		if _, ok := states[r.key]; !ok {
+			*counter--
+			states[r.key] = stateRow{ID: *counter, OrderKey: r.key, Active: r.order.Status == recon.StatusPending, CreatedAt: r.order.CreatedAt}
+		}
+	}
+	return states, nil
 }
 
 // mappedCountBackfill counts the orders a backfill of the mapped table

@@ -157,3 +157,46 @@ func TestOrdersRegisteredOneByOneDoNotHideOlderOnes(t *testing.T) {
 		})
 	}
 }
+
+// TestDryRunScanWritesNothingOnAMappedTable: a dry run's scan sees the new
+// pending orders a pass would register, with provisional ids, and the
+// backfill's, without writing a bookkeeping row; a real scan then
+// registers them.
+func TestDryRunScanWritesNothingOnAMappedTable(t *testing.T) {
+	for _, sc := range []repotest.Schema{repotest.SchemaA, repotest.SchemaB} {
+		t.Run(sc.Name, func(t *testing.T) {
+			for _, newDB := range []func(testing.TB, repotest.Schema) repotest.DB{repotest.NewSQLiteSchema, repotest.NewMySQLSchema} {
+				db := newDB(t, sc)
+				t.Run(string(db.Dialect), func(t *testing.T) {
+					var orders []*recon.Order
+					for i := 0; i < 7; i++ {
+						o := repotest.Order(fmt.Sprintf("D%d", i), now)
+						orders = append(orders, &o)
+					}
+					db.Seed(t, orders...)
+					if err := db.Store.DB().Exec("DELETE FROM recon_order_state WHERE id > ?", orders[2].ID).Error; err != nil {
+						t.Fatal(err)
+					}
+					count := func() (n int64) {
+						if err := db.Store.DB().Raw("SELECT COUNT(*) FROM recon_order_state").Scan(&n).Error; err != nil {
+							t.Fatal(err)
+						}
+						return n
+					}
+					due := repo.Scan{Now: now, CreatedBefore: now.Add(-time.Minute), DryRun: true}
+					bf := repo.Scan{Backfill: true, From: now.Add(-2 * time.Hour), To: now, DryRun: true}
+					for _, scan := range []repo.Scan{due, bf} {
+						got := scanAll(t, db.Store, scan, 2)
+						if len(nos(got)) != 7 || len(got) != 7 || count() != 3 {
+							t.Fatalf("dry scan (backfill %v) saw %d orders (%v), %d bookkeeping rows", scan.Backfill, len(got), nos(got), count())
+						}
+					}
+					due.DryRun = false
+					if got := scanAll(t, db.Store, due, 2); len(got) != 7 || count() != 7 {
+						t.Fatalf("scan saw %d orders, %d bookkeeping rows", len(got), count())
+					}
+				})
+			}
+		})
+	}
+}

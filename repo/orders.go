@@ -30,6 +30,9 @@ type Scan struct {
 	Channel         string // "" for every channel
 	Merchant        string // "" for every merchant
 	Shard           Shard
+	// DryRun: the scan writes nothing either (on a mapped table, orders
+	// recon has no bookkeeping row for yet get a provisional negative id).
+	DryRun bool
 }
 
 // Cursor is a keyset position in a scan. The zero value is the start.
