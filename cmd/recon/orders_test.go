@@ -201,3 +201,37 @@ func TestBenchOnAMappedTable(t *testing.T) {
 		}
 	})
 }
+
+// TestDryRunOnAMappedTableWritesNothing: orders the team's service wrote
+// (no bookkeeping rows yet) are planned by recon run --dry-run, which writes
+// no row of recon's but its run record, then settled by recon run.
+func TestDryRunOnAMappedTableWritesNothing(t *testing.T) {
+	repotestForEachDialect(t, repotest.SchemaA, func(t *testing.T, db repotest.DB) {
+		cfg := mappedConfig(t, db, *repotest.SchemaA.Mapping, "")
+		now := time.Now().UTC().Truncate(time.Second)
+		var orders []*recon.Order
+		for i := 0; i < 5; i++ {
+			o := repotest.Order(fmt.Sprintf("DRY%d", i), now)
+			orders = append(orders, &o)
+		}
+		db.Seed(t, orders...)
+		count := func() (n int64) {
+			if err := db.Store.DB().Raw("SELECT COUNT(*) FROM recon_order_state").Scan(&n).Error; err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if err := db.Store.DB().Exec("DELETE FROM recon_order_state").Error; err != nil {
+			t.Fatal(err)
+		}
+		var res map[string]any
+		code, out, stderr := runCLI(t, nil, "run", "--dry-run", "--output", "json", "--config", cfg)
+		if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res["scanned"].(float64) != 5 || count() != 0 {
+			t.Fatalf("dry run: %d %s %s; %d bookkeeping rows", code, out, stderr, count())
+		}
+		code, out, stderr = runCLI(t, nil, "run", "--output", "json", "--config", cfg)
+		if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res["paid"].(float64) != 5 || count() != 5 {
+			t.Fatalf("run: %d %s %s; %d bookkeeping rows", code, out, stderr, count())
+		}
+	})
+}
