@@ -58,6 +58,12 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"notify:\n  timeout: 10s\n  lease: 15s\n", "notify.lease: must be at least twice notify.timeout"},
 		{"channels:\n  - {name: a, kind: httpjson, base_url: 'http://x', status_map: {OK: DONE}}\n", "channels[0] (a).status_map.OK"},
 		{"reconcile:\n  lease_ttl: 0s\n", "reconcile.lease_ttl: must be at least 1s"},
+		{"channels:\n  - {name: a, kind: simulator, concurrency: -1}\n", "channels[0] (a).concurrency"},
+		{"channels:\n  - {name: a, kind: simulator, breaker: {failures: -1}}\n", "channels[0] (a).breaker.failures"},
+		{"channels:\n  - {name: a, kind: simulator, breaker: {probe_interval: 1ms}}\n", "channels[0] (a).breaker.probe_interval"},
+		{"channels:\n  - {name: a, kind: simulator, breaker: {failurs: 3}}\n", "failurs"},
+		{"notify:\n  per_merchant_concurrency: 0\n", "notify.per_merchant_concurrency"},
+		{"notify:\n  merchant_breaker: {failures: -1}\n", "notify.merchant_breaker.failures"},
 		{"notify:\n  sink: {secret: s}\n", "notify.sink.url: is required"},
 		{"notify:\n  sink: {url: 'ftp://x', secret: s}\n", "notify.sink.url: is not an absolute http(s) URL"},
 		{"notify:\n  sink: {url: 'https://x/n'}\n", "notify.sink.secret: is required"},
@@ -153,5 +159,22 @@ func TestPlainTextChannelsNeedInsecure(t *testing.T) {
 	p := writeConfig(t, "channels:\n  - {name: a, kind: httpjson, base_url: 'http://bank.internal/api'}\n")
 	if code, _, stderr := runCLI(t, nil, "run", "--config", p); code != exitUsage || !strings.Contains(stderr, "channels[0] (a).base_url") {
 		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}
+
+func TestChannelBreakerKeepsTheDefaultsOfKeysLeftOut(t *testing.T) {
+	cfg, err := LoadConfig("config.yaml", []byte("channels:\n  - {name: a, kind: simulator}\n  - {name: b, kind: simulator, breaker: {probe_interval: 2s}}\n  - {name: c, kind: simulator, breaker: {failures: 0}}\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := channelPolicies(cfg)
+	if a := pol["a"].Breaker; a.Failures != 10 || a.ProbeInterval != 5*time.Second {
+		t.Fatalf("default breaker %+v", a)
+	}
+	if b := pol["b"].Breaker; b.Failures != 10 || b.ProbeInterval != 2*time.Second {
+		t.Fatalf("breaker with probe_interval only %+v", b)
+	}
+	if c := pol["c"].Breaker; c.Failures != 0 {
+		t.Fatalf("breaker turned off %+v", c)
 	}
 }
