@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,7 +28,13 @@ func TestNotifyHungMerchantDoesNotDelayTheOthers(t *testing.T) {
 		var mu sync.Mutex
 		var lastOK time.Time
 		var hungBeforeOK int64 // posts to the hung merchant by the time the healthy one got its last
+		var inflight, maxInflight atomic.Int64
 		ok.respond = func(w http.ResponseWriter, _ *http.Request, _ string, _ int) {
+			n := inflight.Add(1)
+			defer inflight.Add(-1)
+			for m := maxInflight.Load(); n > m && !maxInflight.CompareAndSwap(m, n); m = maxInflight.Load() {
+			}
+			time.Sleep(time.Millisecond) // overlapping posts meet here
 			mu.Lock()
 			lastOK = time.Now()
 			hungBeforeOK = hung.total.Load()
@@ -57,6 +64,10 @@ func TestNotifyHungMerchantDoesNotDelayTheOthers(t *testing.T) {
 		t.Logf("healthy merchant delivered in %s (the hung one had %d posts by then); pass took %s; hung merchant posted %d times; result %+v",
 			okDone.Round(time.Millisecond), hungBeforeOK, took.Round(time.Millisecond), hung.total.Load(), res)
 		ok.check()
+		// Concurrency 4 gives one merchant at most 2 posts in flight.
+		if m := maxInflight.Load(); m > 2 {
+			t.Fatalf("the healthy merchant had %d posts in flight at once; want at most 2", m)
+		}
 		for _, id := range okIDs {
 			if row := e.get(id); row.Status != repo.NotifyDelivered {
 				t.Fatalf("healthy merchant's row not delivered: %+v", row)
