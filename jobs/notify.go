@@ -334,9 +334,7 @@ func (p *notifyPass) run(ctx context.Context) error {
 	// signal (each is bounded by Timeout), so their outcome is recorded and
 	// no merchant is left with a delivery we believe failed.
 	work := context.WithoutCancel(ctx)
-	done := make(chan struct{})
-	defer close(done)
-	go heartbeat(ctx, done, p.d.Heartbeat, p.d.Store.HeartbeatRun, p.runID, p.counters, p.d.Clock, p.d.Logger)
+	defer startHeartbeat(ctx, p.d.Heartbeat, p.d.Store.HeartbeatRun, p.runID, p.counters, p.d.Clock, p.d.Logger)()
 
 	var wg sync.WaitGroup
 	defer wg.Wait()

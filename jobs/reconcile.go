@@ -341,7 +341,8 @@ func (p *pass) run(ctx context.Context, start time.Time) error {
 	}()
 	// Every pass, a dry run too, shows it is alive: otherwise a concurrent
 	// pass takes it for dead and closes its run row.
-	go heartbeat(ctx, done, r.Heartbeat, r.Store.HeartbeatRun, p.runID, p.counters, r.Clock, r.Logger)
+	stopBeat := startHeartbeat(ctx, r.Heartbeat, r.Store.HeartbeatRun, p.runID, p.counters, r.Clock, r.Logger)
+	defer stopBeat()
 
 	// Workers look orders up and decide; committers gather the outcomes into
 	// batches. A worker hands its outcome over and takes the next order, so

@@ -4,30 +4,42 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/repo"
 )
 
-// heartbeat refreshes run runID with its counters every `every`, until done
-// is closed or ctx ends, so later passes can tell it is alive.
-func heartbeat(ctx context.Context, done <-chan struct{}, every time.Duration,
+// startHeartbeat refreshes run runID with its counters every `every` until
+// the returned stop is called or ctx ends, so later passes can tell it is
+// alive. stop waits for a heartbeat in flight, so none is written (or logged)
+// after the pass has returned.
+func startHeartbeat(ctx context.Context, every time.Duration,
 	beat func(context.Context, int64, repo.RunCounters, time.Time) error,
-	runID int64, counters func() repo.RunCounters, clock recon.Clock, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			if err := beat(ctx, runID, counters(), clock.Now()); err != nil && ctx.Err() == nil {
-				log.Warn("heartbeat failed", "run_id", runID, "error", err)
+	runID int64, counters func() repo.RunCounters, clock recon.Clock, log *slog.Logger) (stop func()) {
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				if err := beat(ctx, runID, counters(), clock.Now()); err != nil && ctx.Err() == nil {
+					log.Warn("heartbeat failed", "run_id", runID, "error", err)
+				}
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
 			}
-		case <-done:
-			return
-		case <-ctx.Done():
-			return
 		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(done) })
+		<-stopped
 	}
 }
 

@@ -310,11 +310,10 @@ func (j *Statements) Reconcile(ctx context.Context, ch StatementChannel, day str
 	if every <= 0 {
 		every = 30 * time.Second
 	}
-	beating := make(chan struct{})
-	go heartbeat(ctx, beating, every, j.Store.HeartbeatRun, res.RunID,
+	stopBeat := startHeartbeat(ctx, every, j.Store.HeartbeatRun, res.RunID,
 		func() repo.RunCounters { return repo.RunCounters{Scanned: st.Lines} }, j.Clock, j.logger())
 	err = r.compare(ctx, st)
-	close(beating)
+	stopBeat()
 	status := repo.RunSucceeded
 	if err != nil {
 		status = repo.RunFailed
