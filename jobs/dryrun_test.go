@@ -117,12 +117,12 @@ type slowStatement struct {
 	beat             chan int64
 }
 
-func (s *slowStatement) StatementPayments(ctx context.Context, id, afterID int64, limit int) ([]repo.StatementPayment, error) {
+func (s *slowStatement) PaymentsToCheck(ctx context.Context, id, afterID int64, limit int, feeRate float64) ([]repo.StatementPayment, error) {
 	s.once.Do(func() {
 		close(s.entered)
 		<-s.release
 	})
-	return s.Store.StatementPayments(ctx, id, afterID, limit)
+	return s.Store.PaymentsToCheck(ctx, id, afterID, limit, feeRate)
 }
 
 func (s *slowStatement) HeartbeatRun(ctx context.Context, id int64, c repo.RunCounters, now time.Time) error {
