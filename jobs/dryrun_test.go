@@ -109,7 +109,7 @@ func TestDryRunHeartbeatsAndItsRunIsClosedOnce(t *testing.T) {
 }
 
 // slowStatement is the real store whose first read of a statement's
-// payments waits until released, telling each heartbeat of a run.
+// payments (PaymentsToCheck) waits until released, telling each heartbeat of a run.
 type slowStatement struct {
 	*repo.Store
 	entered, release chan struct{}
