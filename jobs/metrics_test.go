@@ -421,6 +421,7 @@ func TestAlertRulesUseExposedSeries(t *testing.T) {
 	m := jobs.NewMetrics()
 	m.Lookup("sim", "PAID", time.Millisecond)
 	m.RunFinished(jobs.KindReconcile, repo.RunSucceeded, time.Second, t0)
+	m.StatementDone("sim", "reconciled", 10, t0)
 	if err := m.RefreshBacklog(context.Background(), fixedBacklog{3, t0.Add(-time.Hour)}, t0, time.Minute); err != nil {
 		t.Fatal(err)
 	}
