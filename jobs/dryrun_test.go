@@ -29,19 +29,38 @@ func (g *gate) Lookup(ctx context.Context, o recon.Order) (recon.LookupResult, e
 	return g.inner.Lookup(ctx, o)
 }
 
-// beats is the real store, telling each heartbeat of a run.
+// beats is the real store, telling the time of each heartbeat it wrote.
 type beats struct {
 	*repo.Store
-	beat chan int64
+	beat chan time.Time
 }
 
 func (b beats) HeartbeatRun(ctx context.Context, id int64, c repo.RunCounters, now time.Time) error {
 	err := b.Store.HeartbeatRun(ctx, id, c, now)
-	select {
-	case b.beat <- id:
-	default:
+	if err == nil {
+		select {
+		case b.beat <- now:
+		default:
+		}
 	}
 	return err
+}
+
+// awaitBeatAt waits for a heartbeat written at or after at: one already
+// buffered, or in flight when the clock moved, carries an older time and
+// would prove nothing.
+func awaitBeatAt(beat <-chan time.Time, at time.Time) bool {
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case t := <-beat:
+			if !t.Before(at) {
+				return true
+			}
+		case <-timeout:
+			return false
+		}
+	}
 }
 
 // A dry run heartbeats like any pass, so a concurrent pass leaves it
@@ -58,7 +77,7 @@ func TestDryRunHeartbeatsAndItsRunIsClosedOnce(t *testing.T) {
 			g := &gate{inner: e.sim, entered: make(chan struct{}), release: make(chan struct{})}
 			r := e.reconciler(db.Store, g)
 			r.Heartbeat = 10 * time.Millisecond
-			b := beats{Store: db.Store, beat: make(chan int64, 1)}
+			b := beats{Store: db.Store, beat: make(chan time.Time, 1)}
 			r.Store = b
 			res, errc := make(chan jobs.Result, 1), make(chan error, 1)
 			go func() {
@@ -78,9 +97,7 @@ func TestDryRunHeartbeatsAndItsRunIsClosedOnce(t *testing.T) {
 		// time, so a concurrent pass's sweep leaves it RUNNING.
 		g, res, errc, b := start()
 		e.clock.Advance(time.Hour)
-		select {
-		case <-b.beat:
-		case <-time.After(10 * time.Second):
+		if !awaitBeatAt(b.beat, e.clock.Now()) {
 			t.Fatal("the dry run sent no heartbeat")
 		}
 		if n, err := db.Store.FailAbandonedRuns(ctx, e.clock.Now().Add(-time.Minute), e.clock.Now()); err != nil || n != 0 {
@@ -114,7 +131,7 @@ type slowStatement struct {
 	*repo.Store
 	entered, release chan struct{}
 	once             sync.Once
-	beat             chan int64
+	beat             chan time.Time
 }
 
 func (s *slowStatement) PaymentsToCheck(ctx context.Context, id, afterID int64, limit int, feeRate float64) ([]repo.StatementPayment, error) {
@@ -127,9 +144,11 @@ func (s *slowStatement) PaymentsToCheck(ctx context.Context, id, afterID int64, 
 
 func (s *slowStatement) HeartbeatRun(ctx context.Context, id int64, c repo.RunCounters, now time.Time) error {
 	err := s.Store.HeartbeatRun(ctx, id, c, now)
-	select {
-	case s.beat <- id:
-	default:
+	if err == nil {
+		select {
+		case s.beat <- now:
+		default:
+		}
 	}
 	return err
 }
@@ -144,7 +163,7 @@ func TestStatementReconcileHeartbeats(t *testing.T) {
 		if _, err := e.jobs.Fetch(ctx, e.ch, day); err != nil {
 			t.Fatal(err)
 		}
-		slow := &slowStatement{Store: db.Store, entered: make(chan struct{}), release: make(chan struct{}), beat: make(chan int64, 1)}
+		slow := &slowStatement{Store: db.Store, entered: make(chan struct{}), release: make(chan struct{}), beat: make(chan time.Time, 1)}
 		e.jobs.Store, e.jobs.Heartbeat = slow, 10*time.Millisecond
 		clock := e.jobs.Clock.(*recon.FakeClock)
 		type result struct {
@@ -158,9 +177,7 @@ func TestStatementReconcileHeartbeats(t *testing.T) {
 		}()
 		<-slow.entered
 		clock.Advance(time.Hour)
-		select {
-		case <-slow.beat:
-		case <-time.After(10 * time.Second):
+		if !awaitBeatAt(slow.beat, clock.Now()) {
 			close(slow.release)
 			t.Fatal("the statement reconciliation sent no heartbeat")
 		}
