@@ -20,6 +20,11 @@ import (
 // KindStatement is the recon_runs.kind of a statement reconciliation.
 const KindStatement = "statement"
 
+// StatementLease names the lease of the statement passes of channel. Their
+// runs record channel as their shard, so the pass that takes the lease
+// closes the runs its dead holder left RUNNING (Leaser.Run).
+func StatementLease(channel string) string { return KindStatement + ":" + channel }
+
 // StatementStore is what statement jobs need of repo.
 type StatementStore interface {
 	ImportStatement(ctx context.Context, imp repo.StatementImport, now time.Time, src repo.LineSource) (repo.Statement, error)
@@ -301,7 +306,7 @@ func (j *Statements) Reconcile(ctx context.Context, ch StatementChannel, day str
 	res.Lines, res.Payments, res.Refunds, res.Fees = st.Lines, st.Payments, st.Refunds, st.Fees
 	res.Source, res.Origin, res.SHA256 = st.Source, st.Origin, st.SHA256
 	started := j.Clock.Now()
-	if res.RunID, err = j.Store.StartRun(ctx, KindStatement, dryRun, "", j.Owner, started); err != nil {
+	if res.RunID, err = j.Store.StartRun(ctx, KindStatement, dryRun, ch.Name, j.Owner, started); err != nil {
 		return res, err
 	}
 	r := &stmtRun{j: j, ch: ch, res: &res, dry: dryRun,

@@ -257,3 +257,61 @@ func (s sumMismatch) ParseStatement(r io.ReaderAt, size int64, day string, loc *
 	}
 	return tot, fmt.Errorf("%w: line 40: lines do not add up to the summary (payments %d, summary %d)", channel.ErrBadStatement, tot.PaymentsAmount, tot.PaymentsAmount+1)
 }
+
+// diesBeforeClosingRuns is a process killed before it closes its run.
+type diesBeforeClosingRuns struct{ *repo.Store }
+
+func (diesBeforeClosingRuns) FinishRun(context.Context, int64, string, repo.RunCounters, string, time.Time) error {
+	return errors.New("killed")
+}
+
+// The next statement pass of a channel closes at once the run its dead
+// holder left RUNNING, as reconcile passes do; other channels' runs stay.
+func TestStatementPassClosesTheRunOfItsDeadHolder(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := newStatementEnv(t, db)
+		ctx := context.Background()
+		day := "2026-11-22"
+		e.ch.Name = "sim-" + strings.Repeat("x", 40) // channel names are not short
+		if _, err := e.jobs.Fetch(ctx, e.ch, day); err != nil {
+			t.Fatal(err)
+		}
+		dead := &jobs.Statements{Store: diesBeforeClosingRuns{db.Store}, Clock: e.jobs.Clock, Zone: e.loc, Owner: "dead-host/1",
+			Logger: e.jobs.Logger}
+		var deadRun int64
+		lease := jobs.StatementLease(e.ch.Name)
+		first := &jobs.Leaser{Store: db.Store, Clock: e.jobs.Clock, Logger: testLogger(t), Owner: "dead-host/1", TTL: time.Minute}
+		if err := first.Run(ctx, lease, func(ctx context.Context) error {
+			res, err := dead.Reconcile(ctx, e.ch, day, false)
+			deadRun = res.RunID
+			if err == nil {
+				t.Error("the killed pass closed its run")
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		other, err := db.Store.StartRun(ctx, jobs.KindStatement, false, "other", "dead-host/1", leaseStart)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The dead holder's lease is taken as if it had expired unrenewed.
+		if _, ok, err := db.Store.AcquireLease(ctx, lease, "dead-host/1", time.Minute); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+		repotest.ExpireLease(t, db.Store, lease)
+		next := &jobs.Leaser{Store: db.Store, Clock: e.jobs.Clock, Logger: testLogger(t), Owner: "next", TTL: time.Minute}
+		if err := next.Run(ctx, lease, func(context.Context) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		for id, want := range map[int64]string{deadRun: repo.RunFailed, other: repo.RunRunning} {
+			r, err := db.Store.GetRun(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Status != want || (want == repo.RunFailed && !strings.Contains(r.Error, "holder died")) {
+				t.Errorf("run %d (shard %q) = %s %q, want %s", id, r.Shard, r.Status, r.Error, want)
+			}
+		}
+	})
+}

@@ -210,7 +210,7 @@ func (a *app) statementJob(ctx context.Context, cfg Config, f *stmtFlags, do fun
 		if f.dryRun {
 			jobErr = run(ctx)
 		} else {
-			held, err := a.underLease(ctx, cfg, store, "statement:"+ch.Name, run)
+			held, err := a.underLease(ctx, cfg, store, jobs.StatementLease(ch.Name), run)
 			if held != nil {
 				if err := printSkipped(a.stdout, f.output, jobs.StatementResult{Channel: ch.Name, Day: f.date}, held); err != nil {
 					return err
