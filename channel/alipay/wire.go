@@ -405,19 +405,7 @@ func ParseAmount(s, currency string) (int64, error) {
 // FormatAmount writes minor units of currency as the gateway's decimal
 // string: 8888 CNY is "88.88", 500 JPY is "500".
 func FormatAmount(minor int64, currency string) string {
-	exp := Exponent(currency)
-	sign := ""
-	if minor < 0 {
-		sign, minor = "-", -minor
-	}
-	s := strconv.FormatInt(minor, 10)
-	if exp == 0 {
-		return sign + s
-	}
-	if len(s) <= exp {
-		s = strings.Repeat("0", exp-len(s)+1) + s
-	}
-	return sign + s[:len(s)-exp] + "." + s[len(s)-exp:]
+	return channel.FormatDecimal(minor, Exponent(currency))
 }
 
 func digits(s string) bool {
