@@ -298,12 +298,14 @@ func (a *app) pushgateway(cfg Config, flag string, dryRun bool) string {
 }
 
 // push sends a one-shot pass's metrics to the Pushgateway, grouped by pass
-// kind and shard. A failed push is logged: the pass itself went well.
-func (a *app) push(ctx context.Context, m *jobs.Metrics, url, kind string, shard repo.Shard) {
+// kind and shard, then by the extra name, value pairs. A failed push is
+// logged: the pass itself went well.
+func (a *app) push(ctx context.Context, m *jobs.Metrics, url, kind string, shard repo.Shard, extra ...string) {
 	grouping := []string{"pass", kind}
 	if shard.Count > 1 {
 		grouping = append(grouping, "shard", fmt.Sprintf("%d/%d", shard.Index, shard.Count))
 	}
+	grouping = append(grouping, extra...)
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	if err := m.Push(pctx, url, "recon", grouping...); err != nil {

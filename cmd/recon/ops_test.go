@@ -375,3 +375,34 @@ func TestLogsHoldNoSecretsAndNoOrderLinesAboveDebug(t *testing.T) {
 		}
 	}
 }
+
+// A statement pass pushes to its channel's group, so a pass of one channel
+// does not replace the statement series of the others.
+func TestStatementPassesPushToTheirChannelsGroup(t *testing.T) {
+	db := repotest.NewSQLite(t)
+	cfg := writeConfig(t, "database: {driver: sqlite, dsn: '"+db.DSN+"'}\nstatements: {timezone: UTC}\nchannels:\n"+
+		"  - {name: a, kind: simulator, simulator: {seed: 1, paid_rate: 1}}\n"+
+		"  - {name: b, kind: simulator, simulator: {seed: 2, paid_rate: 1}}\n")
+	g, url := newPushgateway(t, http.StatusOK)
+	for _, ch := range []string{"a", "b"} {
+		if code, out, stderr := runCLI(t, nil, "statement", "run", "--channel", ch, "--date", "2026-11-22",
+			"--pushgateway", url, "--config", cfg); code != 0 {
+			t.Fatalf("statement run %s: %d %s %s", ch, code, out, stderr)
+		}
+	}
+	pushes, bodies := g.got()
+	// The grouping labels come in any order in the path.
+	want := []string{"a", "b"}
+	if len(pushes) != len(want) {
+		t.Fatalf("pushes = %v, want one per channel", pushes)
+	}
+	for i, ch := range want {
+		if p := pushes[i] + "/"; !strings.HasPrefix(p, "POST /metrics/job/recon/") || !strings.Contains(p, "/pass/statement/") ||
+			!strings.Contains(p, "/statement_channel/"+ch+"/") {
+			t.Errorf("push %d = %s, want the group of pass statement, statement_channel %s", i, pushes[i], ch)
+		}
+		if !slices.Contains(bodies[i], "recon_statement_last_success_timestamp_seconds") {
+			t.Errorf("push %d lacks the statement success gauge: %v", i, bodies[i])
+		}
+	}
+}

@@ -192,14 +192,17 @@ func (a *app) statementJob(ctx context.Context, cfg Config, f *stmtFlags, do fun
 		j.ProgressEvery = 500000
 	}
 	pushTo := a.pushgateway(cfg, f.pushgateway, f.dryRun)
-	var metrics *jobs.Metrics
-	if pushTo != "" {
-		metrics = jobs.NewMetrics()
-		j.Observer = metrics
-	}
 	var failed []string
 	var newMismatches int64
 	for _, ch := range chans {
+		// Each channel's series go to its own group (statement_channel: the
+		// series carry channel already): a pass of one channel must not
+		// replace the others' (the missing-statement alert reads them all).
+		var metrics *jobs.Metrics
+		if pushTo != "" {
+			metrics = jobs.NewMetrics()
+			j.Observer = metrics
+		}
 		var res jobs.StatementResult
 		run := func(ctx context.Context) error {
 			var err error
@@ -238,9 +241,9 @@ func (a *app) statementJob(ctx context.Context, cfg Config, f *stmtFlags, do fun
 			failed = append(failed, fmt.Sprintf("%s: %v", ch.Name, jobErr))
 		}
 		newMismatches += res.NewMismatches
-	}
-	if metrics != nil {
-		a.push(ctx, metrics, pushTo, jobs.KindStatement, repo.Shard{})
+		if metrics != nil {
+			a.push(ctx, metrics, pushTo, jobs.KindStatement, repo.Shard{}, "statement_channel", ch.Name)
+		}
 	}
 	if len(failed) > 0 {
 		if len(chans) == 1 {
