@@ -13,7 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
 
 	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/repo"
@@ -693,7 +692,7 @@ func (p *notifyPass) post(ctx context.Context, n repo.Notification, m repo.Merch
 		return nil
 	}
 	msg := fmt.Sprintf("HTTP %d", resp.StatusCode)
-	if s := printable(head.String()); s != "" {
+	if s := recon.CleanText(head.String()); s != "" {
 		msg += ": " + s
 	}
 	return errors.New(msg)
@@ -707,18 +706,6 @@ func describe(err error) string {
 		err = ue.Err
 	}
 	return err.Error()
-}
-
-// printable keeps a response snippet readable in last_error and logs.
-func printable(s string) string {
-	s = strings.ToValidUTF8(s, "?")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	return strings.TrimSpace(s)
 }
 
 // limitedWriter keeps the first n bytes written to it and drops the rest.

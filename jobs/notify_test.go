@@ -395,6 +395,13 @@ func TestNotifyTimeoutRefusedSlowBodyAreRetriedNotHangs(t *testing.T) {
 			w.WriteHeader(http.StatusBadGateway)
 			_, _ = io.WriteString(w, strings.Repeat("x", 1<<20))
 		}
+		// An answer that would drive a terminal is stored without its escapes.
+		escapes := newMerchant(t, e.clock)
+		escapes.respond = func(w http.ResponseWriter, _ *http.Request, _ string, _ int) {
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = io.WriteString(w, "\x1b[2J\x1b[HALL OK")
+		}
+		e.addMerchant("escapes", escapes.url(), merchantSecret)
 		e.addMerchant("hang", hang.url(), merchantSecret)
 		e.addMerchant("slow", slow.url(), merchantSecret)
 		e.addMerchant("refused", refused, merchantSecret)
@@ -408,6 +415,7 @@ func TestNotifyTimeoutRefusedSlowBodyAreRetriedNotHangs(t *testing.T) {
 			e.seed("refused", 1)[0]:  "connection refused",
 			e.seed("redirect", 1)[0]: "redirect to another host",
 			e.seed("huge", 1)[0]:     "HTTP 502: xxx",
+			e.seed("escapes", 1)[0]:  "HTTP 500: ALL OK",
 			e.seed("nourl", 1)[0]:    "no notify_url",
 			e.seed("badurl", 1)[0]:   "scheme must be http or https",
 			e.seed("unknown", 1)[0]:  `merchant "unknown" is not in the merchants table`,
