@@ -248,11 +248,27 @@ func (w *pauseWatcher) Processed(time.Duration)                              {}
 // due 5s (on the pass's clock) after the pause resumes it, and the rest of
 // its orders are looked up in the same pass.
 func TestPausedChannelIsProbedAndResumedInTheSamePass(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	for _, concurrency := range []int{1, 2} {
+		t.Run(fmt.Sprint("concurrency ", concurrency), func(t *testing.T) {
+			repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+				pausedAndResumed(t, db, concurrency)
+			})
+		})
+	}
+}
+
+// pausedAndResumed runs the pass of TestPausedChannelIsProbedAndResumedInTheSamePass
+// with concurrency workers. One worker makes the probe itself as the next
+// lookup after the pause, so only the order in flight when the pause came
+// (its retry cut short) is deferred; with more, the others defer orders
+// while the probe is in flight, as many as its latency lets them (a matter
+// of timing), so there the test asks only that lookups go on after it.
+func pausedAndResumed(t *testing.T, db repotest.DB, concurrency int) {
+	{
 		e := newEnv(t, db)
 		const n = 300
 		for i := 0; i < n; i++ {
-			o := repotest.Order(fmt.Sprintf("probe-%d", i), t0.Add(-10*time.Minute))
+			o := repotest.Order(fmt.Sprintf("probe%d-%d", concurrency, i), t0.Add(-10*time.Minute))
 			e.seed(&o)
 		}
 		ch := &flaky{inner: e.sim}
@@ -266,7 +282,7 @@ func TestPausedChannelIsProbedAndResumedInTheSamePass(t *testing.T) {
 			}
 		}
 		r := e.reconciler(db.Store, ch)
-		r.Concurrency = 2
+		r.Concurrency = concurrency
 		r.Observer = w
 		r.ChannelPolicies = map[string]jobs.ChannelPolicy{"sim": {Breaker: recon.BreakerPolicy{Failures: 10, ProbeInterval: 5 * time.Second}}}
 		res, err := r.Run(context.Background(), jobs.Window{})
@@ -277,12 +293,19 @@ func TestPausedChannelIsProbedAndResumedInTheSamePass(t *testing.T) {
 		if fmt.Sprint(w.changes) != "[false true false]" {
 			t.Fatalf("breaker changes %v, want reset at the start, paused, resumed", w.changes)
 		}
-		if w.deferred != int(res.Deferred) || res.Deferred > 10 || res.Mismatches != 0 ||
-			res.Scanned != n || res.Paid+res.Failed+res.Closed+res.Rescheduled+res.Errors+res.Deferred != n ||
-			res.Rescheduled < n-20 {
-			t.Fatalf("result %+v: want the orders looked up after the channel resumed", res)
+		// One worker: only the order whose retry the pause cut short. More:
+		// any number the probe's latency lets the others defer, but never
+		// the whole pass (the orders after the probe are asked).
+		maxDeferred := int64(1)
+		if concurrency > 1 {
+			maxDeferred = n - 1
 		}
-	})
+		if w.deferred != int(res.Deferred) || res.Deferred > maxDeferred || res.Mismatches != 0 ||
+			res.Scanned != n || res.Paid+res.Failed+res.Closed+res.Rescheduled+res.Errors+res.Deferred != n ||
+			res.Rescheduled < int64(n)-maxDeferred || ch.calls.Load() <= 11 {
+			t.Fatalf("result %+v: want the orders looked up after the channel resumed (at most %d deferred)", res, maxDeferred)
+		}
+	}
 }
 
 // slowLookup answers after a delay, counting the lookups of each order and
