@@ -532,6 +532,24 @@ func (s *Store) mappedScanPage(ctx context.Context, sc Scan, cur Cursor, limit i
 	return nil, cur, nil
 }
 
+// teamRowsOf reads the team's rows of states by primary key, by key.
+func (s *Store) teamRowsOf(db *gorm.DB, states []stateRow) (map[string]teamRow, error) {
+	om := s.orders
+	keys := make([]string, len(states))
+	for i, st := range states {
+		keys[i] = st.OrderKey
+	}
+	rows, err := s.readTeam(db, "WHERE "+om.id+" IN ?", om.keyArgs(keys))
+	if err != nil {
+		return nil, fmt.Errorf("read orders of %s: %w", om.m.Table, err)
+	}
+	byKey := make(map[string]teamRow, len(rows))
+	for _, r := range rows {
+		byKey[r.key] = r
+	}
+	return byKey, nil
+}
+
 // joinTeam reads the team's rows of states by primary key and returns the
 // pending ones that pass sc's channel and merchant filters. A state row
 // whose order is no longer pending (a callback settled it) is retired, so
@@ -541,18 +559,10 @@ func (s *Store) joinTeam(ctx context.Context, states []stateRow, sc Scan) ([]rec
 		return nil, nil
 	}
 	om := s.orders
-	keys := make([]string, len(states))
-	for i, st := range states {
-		keys[i] = st.OrderKey
-	}
 	db := s.db.WithContext(ctx)
-	rows, err := s.readTeam(db, "WHERE "+om.id+" IN ?", om.keyArgs(keys))
+	byKey, err := s.teamRowsOf(db, states)
 	if err != nil {
-		return nil, fmt.Errorf("read orders of %s: %w", om.m.Table, err)
-	}
-	byKey := make(map[string]teamRow, len(rows))
-	for _, r := range rows {
-		byKey[r.key] = r
+		return nil, err
 	}
 	var out []recon.Order
 	var retire []int64

@@ -83,17 +83,9 @@ func (s *Store) mappedOrdersByID(ctx context.Context, ids []int64) (map[int64]re
 		if len(states) == 0 {
 			continue
 		}
-		keys := make([]string, len(states))
-		for i, st := range states {
-			keys[i] = st.OrderKey
-		}
-		rows, err := s.readTeam(db, "WHERE "+om.id+" IN ?", om.keyArgs(keys))
+		byKey, err := s.teamRowsOf(db, states)
 		if err != nil {
-			return nil, fmt.Errorf("read orders of %s: %w", om.m.Table, err)
-		}
-		byKey := make(map[string]teamRow, len(rows))
-		for _, r := range rows {
-			byKey[r.key] = r
+			return nil, err
 		}
 		for _, st := range states {
 			if r, ok := byKey[st.OrderKey]; ok {
