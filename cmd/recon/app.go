@@ -112,6 +112,22 @@ func (a *app) openWith(ctx context.Context, cfg Config, opt repo.Options) (*repo
 // package register their kinds in init.
 var channelBuilders = map[string]func(ChannelConfig) (channel.Lookup, error){}
 
+// buildChannel makes the adapter of cfg.Channels[i]; an unknown kind or a
+// bad setting is a ConfigError naming the channel's key.
+func buildChannel(cfg Config, i int) (channel.Lookup, error) {
+	cc := cfg.Channels[i]
+	build, ok := channelBuilders[cc.Kind]
+	if !ok {
+		return nil, &ConfigError{File: cfg.path, Key: fmt.Sprintf("channels[%d] (%s).kind", i, cc.Name),
+			Msg: fmt.Sprintf("channel kind %q is not built into this binary", cc.Kind)}
+	}
+	inner, err := build(cc)
+	if err != nil {
+		return nil, &ConfigError{File: cfg.path, Key: fmt.Sprintf("channels[%d] (%s)", i, cc.Name), Msg: err.Error()}
+	}
+	return inner, nil
+}
+
 // buildChannels makes every configured channel, wrapped with its rate limit
 // and retries. A bad key file or setting fails here, before any pass.
 func (a *app) buildChannels(cfg Config) (map[string]jobs.Channel, error) {
@@ -122,14 +138,9 @@ func (a *app) buildChannels(cfg Config) (map[string]jobs.Channel, error) {
 		MaxElapsed:      cfg.Reconcile.LookupRetry.MaxElapsed.D(),
 	}
 	for i, cc := range cfg.Channels {
-		build, ok := channelBuilders[cc.Kind]
-		if !ok {
-			return nil, &ConfigError{File: cfg.path, Key: fmt.Sprintf("channels[%d] (%s).kind", i, cc.Name),
-				Msg: fmt.Sprintf("channel kind %q is not built into this binary", cc.Kind)}
-		}
-		inner, err := build(cc)
+		inner, err := buildChannel(cfg, i)
 		if err != nil {
-			return nil, &ConfigError{File: cfg.path, Key: fmt.Sprintf("channels[%d] (%s)", i, cc.Name), Msg: err.Error()}
+			return nil, err
 		}
 		out[cc.Name] = channel.NewGuarded(cc.Name, inner, cc.RateLimit, retry)
 	}

@@ -130,14 +130,9 @@ func (a *app) statementChannels(cfg Config, store *repo.Store, name string) ([]j
 		if name != "" && cc.Name != name {
 			continue
 		}
-		build, ok := channelBuilders[cc.Kind]
-		if !ok {
-			return nil, &ConfigError{File: cfg.path, Key: fmt.Sprintf("channels[%d] (%s).kind", i, cc.Name),
-				Msg: fmt.Sprintf("channel kind %q is not built into this binary", cc.Kind)}
-		}
-		inner, err := build(cc)
+		inner, err := buildChannel(cfg, i)
 		if err != nil {
-			return nil, &ConfigError{File: cfg.path, Key: fmt.Sprintf("channels[%d] (%s)", i, cc.Name), Msg: err.Error()}
+			return nil, err
 		}
 		src, ok := inner.(channel.Statements)
 		if !ok {
