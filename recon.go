@@ -177,6 +177,16 @@ const (
 	MismatchLocalOnly   MismatchKind = "LOCAL_ONLY"
 	MismatchRefund      MismatchKind = "REFUND_MISMATCH"
 	MismatchFee         MismatchKind = "FEE_MISMATCH"
+	// MismatchStatementConflict is a statement line the channel's lookup
+	// does not confirm (CONTRACT §8: a statement is evidence, the lookup
+	// decides), or a line whose transaction id is not the order's.
+	MismatchStatementConflict MismatchKind = "STATEMENT_CONFLICT"
+	// From refunds (CONTRACT §10); their rows carry the refund number.
+	MismatchRefundAmount             MismatchKind = "REFUND_AMOUNT_MISMATCH"
+	MismatchRefundAbnormal           MismatchKind = "REFUND_ABNORMAL"
+	MismatchRefundStuck              MismatchKind = "REFUND_STUCK"
+	MismatchChannelRefundedLocalFail MismatchKind = "CHANNEL_REFUNDED_LOCAL_FAILED"
+	MismatchLocalRefundedChannelNot  MismatchKind = "LOCAL_REFUNDED_CHANNEL_NOT"
 )
 
 // MismatchKinds lists every kind, in the order reports show them.
@@ -185,6 +195,9 @@ var MismatchKinds = []MismatchKind{
 	MismatchChannelPaidLocalUnpaid, MismatchLocalPaidChannelUnpaid,
 	MismatchStuckPending, MismatchNotFoundAtChannel,
 	MismatchChannelOnly, MismatchLocalOnly, MismatchRefund, MismatchFee,
+	MismatchStatementConflict,
+	MismatchRefundAmount, MismatchRefundAbnormal, MismatchRefundStuck,
+	MismatchChannelRefundedLocalFail, MismatchLocalRefundedChannelNot,
 }
 
 // Resolution is the finance workflow state of a mismatch.

@@ -144,3 +144,12 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 	}
 	return 0
 }
+
+// RefundLookup is implemented by channels that can look a refund up
+// (CONTRACT §10); like Closer, it is optional.
+type RefundLookup interface {
+	// LookupRefund returns the channel's verified, normalised view of
+	// refund r. A refund the channel does not know is a result (Status
+	// NOT_FOUND), not an error. Errors are classified like Lookup's.
+	LookupRefund(ctx context.Context, r recon.Refund) (recon.RefundLookup, error)
+}

@@ -12,7 +12,8 @@ import (
 // kindColors colour the chart's stacks, one per kind in MismatchKinds order;
 // chosen to stay distinct when printed in grey.
 var kindColors = []string{"#c0392b", "#e67e22", "#8e44ad", "#2471a3", "#17a589", "#7f8c8d", "#34495e",
-	"#b7950b", "#1e8449", "#d35400", "#5d6d7e"}
+	"#b7950b", "#1e8449", "#d35400", "#5d6d7e", "#922b21", "#6c3483", "#1a5276", "#0e6655",
+	"#9a7d0a", "#873600"}
 
 func kindColor(k recon.MismatchKind) string {
 	return kindColors[kindIndex(k)%len(kindColors)]
