@@ -152,10 +152,16 @@ func Expired(o Order, p Policy, now time.Time) bool {
 // its attempt count (the last step repeats), spread by a jitter derived from
 // the order id and attempt so that it is the same on every replica.
 func NextQueryAt(o Order, p Policy, now time.Time) time.Time {
+	return scheduleAt("", o.ID, o.QueryAttempts, p, now)
+}
+
+// scheduleAt is the next query time of item id (of a kind: "" for orders)
+// after attempts queries.
+func scheduleAt(kind string, id int64, attempts int, p Policy, now time.Time) time.Time {
 	if len(p.Schedule) == 0 {
 		return now
 	}
-	i := o.QueryAttempts
+	i := attempts
 	if i >= len(p.Schedule) {
 		i = len(p.Schedule) - 1
 	}
@@ -165,7 +171,7 @@ func NextQueryAt(o Order, p Policy, now time.Time) time.Time {
 	wait := p.Schedule[i]
 	if p.Jitter > 0 {
 		h := fnv.New64a()
-		fmt.Fprintf(h, "%d/%d", o.ID, o.QueryAttempts)
+		fmt.Fprintf(h, "%s%d/%d", kind, id, attempts)
 		f := float64(h.Sum64()%20001)/10000 - 1 // [-1, 1]
 		wait += time.Duration(f * p.Jitter * float64(wait))
 	}

@@ -221,6 +221,9 @@ type Mismatch struct {
 	ChannelCurrency string
 	ChannelTxnID    string
 	Detail          string
+	// RefundNo names the refund a mismatch is about ("" for an order's):
+	// a refund's mismatches are kept one per (refund, kind).
+	RefundNo string
 }
 
 // Event is the merchant notification event for a terminal state.
