@@ -196,6 +196,12 @@ func (au *authenticator) proxy(r *http.Request) (User, error) {
 	if !trusted {
 		return User{}, &authError{http.StatusForbidden, "Sign in through the company's sign-in proxy: this address is not one it uses."}
 	}
+	// A proxy that adds its header without removing the client's own would
+	// pass on two; which one it meant cannot be known, so neither is
+	// believed.
+	if len(r.Header.Values(au.auth.Header)) > 1 {
+		return User{}, &authError{http.StatusBadRequest, "The sign-in proxy sent more than one user: the request is refused. Ask the operators to make the proxy replace the " + au.auth.Header + " header, not add to it."}
+	}
 	name := strings.TrimSpace(r.Header.Get(au.auth.Header))
 	if name == "" {
 		return User{}, &authError{http.StatusForbidden, "The sign-in proxy sent no user."}

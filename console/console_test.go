@@ -251,6 +251,19 @@ func TestAuthentication(t *testing.T) {
 		e.h.ServeHTTP(w, r)
 		has(t, w, 403, "not one it uses")
 		lacks(t, w, "o-amt", merchant)
+		// A second identity header (one the client sent, one the proxy
+		// added) is refused whichever comes first.
+		for _, names := range [][]string{{admin, viewer}, {viewer, admin}, {admin, admin}} {
+			r := httptest.NewRequest("GET", "/mismatches", nil)
+			r.RemoteAddr = "127.0.0.1:40000"
+			for _, n := range names {
+				r.Header.Add("X-Forwarded-Email", n)
+			}
+			w := httptest.NewRecorder()
+			e.h.ServeHTTP(w, r)
+			has(t, w, 400, "more than one user")
+			lacks(t, w, "o-amt")
+		}
 		// Case does not matter in an e-mail address.
 		has(t, e.get("/mismatches", strings.ToUpper(viewer)), 200, "o-amt")
 		for _, u := range []string{viewer, resolver, admin} {
