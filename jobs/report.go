@@ -383,29 +383,36 @@ type reportRow struct {
 func (r Report) rows() []reportRow {
 	out := make([]reportRow, len(r.Rows))
 	for i, m := range r.Rows {
-		chCur := m.ChannelCurrency
-		if chCur == "" {
-			chCur = m.LocalCurrency
-		}
-		out[i] = reportRow{
-			ID: m.ID, RunID: m.RunID, OrderID: m.OrderID, OrderNo: m.OrderNo, MerchantID: m.MerchantID,
-			MerchantName: r.MerchantNames[m.MerchantID], Channel: m.Channel, Kind: m.Kind,
-			LocalStatus: m.LocalStatus, ChannelStatus: m.ChannelStatus, LocalAmount: m.LocalAmount,
-			ChannelAmount: m.ChannelAmount, LocalCurrency: m.LocalCurrency, ChannelCurrency: m.ChannelCurrency,
-			ChannelTxnID: m.ChannelTxnID, Detail: m.Detail, DetectedAt: m.DetectedAt.UTC(),
-			LastSeenAt: m.LastSeenAt.UTC(), Occurrences: m.Occurrences, Resolution: m.Resolution,
-			ResolvedBy: m.ResolvedBy, ResolutionNote: m.ResolutionNote, ResolvedAt: m.ResolvedAt,
-			LocalAmountMajor:   FormatMinor(m.LocalAmount, m.LocalCurrency),
-			ChannelAmountMajor: FormatMinor(m.ChannelAmount, chCur),
-			AbsDifference:      absDifference(m.Mismatch),
-			AbsDifferenceMajor: formatMinorBig(absDifference(m.Mismatch), m.LocalCurrency),
-		}
-		if out[i].ResolvedAt != nil {
-			t := out[i].ResolvedAt.UTC()
-			out[i].ResolvedAt = &t
-		}
+		out[i] = toReportRow(m, r.MerchantNames[m.MerchantID])
 	}
 	return out
+}
+
+// toReportRow is one mismatch as the reports show it, with its merchant's
+// name.
+func toReportRow(m repo.MismatchRecord, merchantName string) reportRow {
+	chCur := m.ChannelCurrency
+	if chCur == "" {
+		chCur = m.LocalCurrency
+	}
+	row := reportRow{
+		ID: m.ID, RunID: m.RunID, OrderID: m.OrderID, OrderNo: m.OrderNo, MerchantID: m.MerchantID,
+		MerchantName: merchantName, Channel: m.Channel, Kind: m.Kind,
+		LocalStatus: m.LocalStatus, ChannelStatus: m.ChannelStatus, LocalAmount: m.LocalAmount,
+		ChannelAmount: m.ChannelAmount, LocalCurrency: m.LocalCurrency, ChannelCurrency: m.ChannelCurrency,
+		ChannelTxnID: m.ChannelTxnID, Detail: m.Detail, DetectedAt: m.DetectedAt.UTC(),
+		LastSeenAt: m.LastSeenAt.UTC(), Occurrences: m.Occurrences, Resolution: m.Resolution,
+		ResolvedBy: m.ResolvedBy, ResolutionNote: m.ResolutionNote, ResolvedAt: m.ResolvedAt,
+		LocalAmountMajor:   FormatMinor(m.LocalAmount, m.LocalCurrency),
+		ChannelAmountMajor: FormatMinor(m.ChannelAmount, chCur),
+		AbsDifference:      absDifference(m.Mismatch),
+		AbsDifferenceMajor: formatMinorBig(absDifference(m.Mismatch), m.LocalCurrency),
+	}
+	if row.ResolvedAt != nil {
+		t := row.ResolvedAt.UTC()
+		row.ResolvedAt = &t
+	}
+	return row
 }
 
 // CSVHeader lists the CSV report's columns: those of recon_mismatches
@@ -424,46 +431,20 @@ var CSVHeader = []string{
 // UTF-8. Tools that do not expect it see "\ufeff" before the first header.
 const utf8BOM = "\ufeff"
 
-// WriteCSV writes one CSV row per mismatch, after a UTF-8 byte order mark so
-// Excel shows non-ASCII names correctly (see utf8BOM). Times are RFC 3339
-// UTC; amounts appear both in integer minor units and as decimals in the
-// major unit. Text cells that a spreadsheet would take for a formula are
-// prefixed with an apostrophe.
+// WriteCSV writes one CSV row per mismatch (see CSVWriter), then the
+// statements of the period, if any, after a blank line.
 func (r Report) WriteCSV(w io.Writer) error {
-	if _, err := io.WriteString(w, utf8BOM); err != nil {
-		return fmt.Errorf("write csv report: %w", err)
+	cw, err := NewCSVWriter(w)
+	if err != nil {
+		return err
 	}
-	cw := csv.NewWriter(w)
-	cw.UseCRLF = true // what Excel writes and expects
-	if err := cw.Write(CSVHeader); err != nil {
-		return fmt.Errorf("write csv report: %w", err)
-	}
-	for _, row := range r.rows() {
-		resolvedAt := ""
-		if row.ResolvedAt != nil {
-			resolvedAt = row.ResolvedAt.Format(time.RFC3339)
-		}
-		runID := ""
-		if row.RunID != 0 {
-			runID = strconv.FormatInt(row.RunID, 10)
-		}
-		rec := []string{
-			strconv.FormatInt(row.ID, 10), runID, strconv.FormatInt(row.OrderID, 10), cell(row.OrderNo),
-			cell(row.MerchantID), cell(row.Channel), string(row.Kind), string(row.LocalStatus), string(row.ChannelStatus),
-			strconv.FormatInt(row.LocalAmount, 10), strconv.FormatInt(row.ChannelAmount, 10), row.LocalCurrency,
-			cell(row.ChannelCurrency), cell(row.ChannelTxnID), cell(row.Detail),
-			row.DetectedAt.Format(time.RFC3339), row.LastSeenAt.Format(time.RFC3339), string(row.Resolution),
-			cell(row.ResolvedBy), cell(row.ResolutionNote), resolvedAt,
-			cell(row.MerchantName), strconv.Itoa(row.Occurrences), row.LocalAmountMajor, row.ChannelAmountMajor,
-			row.AbsDifference.String(), row.AbsDifferenceMajor,
-		}
-		if err := cw.Write(rec); err != nil {
-			return fmt.Errorf("write csv report: %w", err)
+	for _, m := range r.Rows {
+		if err := cw.Write(m, r.MerchantNames[m.MerchantID]); err != nil {
+			return err
 		}
 	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		return fmt.Errorf("write csv report: %w", err)
+	if err := cw.Flush(); err != nil {
+		return err
 	}
 	if len(r.Statements) == 0 {
 		return nil
@@ -473,23 +454,126 @@ func (r Report) WriteCSV(w io.Writer) error {
 	if _, err := io.WriteString(w, "\r\n"); err != nil {
 		return fmt.Errorf("write csv report: %w", err)
 	}
-	if err := cw.Write(StatementCSVHeader); err != nil {
+	if err := cw.cw.Write(StatementCSVHeader); err != nil {
 		return fmt.Errorf("write csv report: %w", err)
 	}
 	for _, st := range r.statementRows() {
-		i := func(v int64) string { return strconv.FormatInt(v, 10) }
-		if err := cw.Write([]string{cell(st.Channel), st.Day, st.Status, st.Source, i(st.Lines), i(st.Payments), i(st.Refunds),
-			i(st.Fees), i(st.Matched), i(st.Settled), i(st.ChannelOnly), i(st.LocalOnly), i(st.AmountMismatches),
-			i(st.RefundMismatches), i(st.FeeMismatches), optInt(st.FilePayments), optInt(st.FilePaymentsAmt),
-			optInt(st.FileRefunds), optInt(st.FileRefundsAmt), optInt(st.FileFees), st.SHA256, cell(st.Error)}); err != nil {
+		var rec csvRecord
+		rec.text(st.Channel, st.Day, st.Status, st.Source)
+		rec.ints(st.Lines, st.Payments, st.Refunds, st.Fees, st.Matched, st.Settled, st.ChannelOnly, st.LocalOnly,
+			st.AmountMismatches, st.RefundMismatches, st.FeeMismatches)
+		rec.optInts(st.FilePayments, st.FilePaymentsAmt, st.FileRefunds, st.FileRefundsAmt, st.FileFees)
+		rec.text(st.SHA256, st.Error)
+		if err := cw.cw.Write(rec); err != nil {
 			return fmt.Errorf("write csv report: %w", err)
 		}
 	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
+	return cw.Flush()
+}
+
+// CSVWriter writes the CSV report one mismatch at a time, so an export of
+// any size holds one row: a UTF-8 byte order mark (so Excel shows
+// non-ASCII names correctly, see utf8BOM), the CSVHeader, then a row per
+// Write. Times are RFC 3339 UTC; amounts appear both in integer minor units
+// and as decimals in the major unit. Every text cell goes through the
+// formula guard (see csvRecord).
+type CSVWriter struct {
+	cw *csv.Writer
+}
+
+// NewCSVWriter writes the byte order mark and the header to w.
+func NewCSVWriter(w io.Writer) (*CSVWriter, error) {
+	if _, err := io.WriteString(w, utf8BOM); err != nil {
+		return nil, fmt.Errorf("write csv report: %w", err)
+	}
+	cw := csv.NewWriter(w)
+	cw.UseCRLF = true // what Excel writes and expects
+	if err := cw.Write(CSVHeader); err != nil {
+		return nil, fmt.Errorf("write csv report: %w", err)
+	}
+	return &CSVWriter{cw: cw}, nil
+}
+
+// Write writes m's row, with its merchant's name.
+func (c *CSVWriter) Write(m repo.MismatchRecord, merchantName string) error {
+	row := toReportRow(m, merchantName)
+	var rec csvRecord
+	rec.ints(row.ID)
+	rec.optInts(optID(row.RunID))
+	rec.ints(row.OrderID)
+	rec.text(row.OrderNo, row.MerchantID, row.Channel, string(row.Kind), string(row.LocalStatus), string(row.ChannelStatus))
+	rec.ints(row.LocalAmount, row.ChannelAmount)
+	rec.text(row.LocalCurrency, row.ChannelCurrency, row.ChannelTxnID, row.Detail)
+	rec.times(&row.DetectedAt, &row.LastSeenAt)
+	rec.text(string(row.Resolution), row.ResolvedBy, row.ResolutionNote)
+	rec.times(row.ResolvedAt)
+	rec.text(row.MerchantName)
+	rec.ints(int64(row.Occurrences))
+	rec.decimals(row.LocalAmountMajor, row.ChannelAmountMajor, row.AbsDifference.String(), row.AbsDifferenceMajor)
+	if err := c.cw.Write(rec); err != nil {
 		return fmt.Errorf("write csv report: %w", err)
 	}
 	return nil
+}
+
+// Flush writes what is buffered to the underlying writer.
+func (c *CSVWriter) Flush() error {
+	c.cw.Flush()
+	if err := c.cw.Error(); err != nil {
+		return fmt.Errorf("write csv report: %w", err)
+	}
+	return nil
+}
+
+// optID is a row id, nil when there is none (0).
+func optID(id int64) *int64 {
+	if id == 0 {
+		return nil
+	}
+	return &id
+}
+
+// csvRecord is one CSV record, built only through its typed appenders: a
+// string is text and goes through cell, whatever the column; numbers,
+// decimals and times are formatted here or by FormatMinor, never taken
+// from the data as text.
+type csvRecord []string
+
+// text appends text cells, each through the formula guard.
+func (r *csvRecord) text(v ...string) {
+	for _, s := range v {
+		*r = append(*r, cell(s))
+	}
+}
+
+func (r *csvRecord) ints(v ...int64) {
+	for _, n := range v {
+		*r = append(*r, strconv.FormatInt(n, 10))
+	}
+}
+
+// optInts appends numbers that may be absent (an empty cell).
+func (r *csvRecord) optInts(v ...*int64) {
+	for _, p := range v {
+		*r = append(*r, optInt(p))
+	}
+}
+
+// decimals appends amounts recon formatted itself (FormatMinor, big.Int):
+// a leading minus is a sign, not a formula.
+func (r *csvRecord) decimals(v ...string) {
+	*r = append(*r, v...)
+}
+
+// times appends RFC 3339 UTC times; nil is an empty cell.
+func (r *csvRecord) times(v ...*time.Time) {
+	for _, t := range v {
+		if t == nil {
+			*r = append(*r, "")
+			continue
+		}
+		*r = append(*r, t.UTC().Format(time.RFC3339))
+	}
 }
 
 // cell defuses text a spreadsheet would evaluate as a formula (CSV

@@ -3,11 +3,13 @@ package jobs_test
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"flag"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -274,5 +276,52 @@ func TestReportStatementsSection(t *testing.T) {
 			}
 		}
 		golden(t, f.name, b.Bytes())
+	}
+}
+
+// TestReportCSVDefusesEveryTextCell fills every text field of a mismatch,
+// the merchant's name and a statement with a formula: no cell of the CSV
+// may start as one, whichever column it is in.
+func TestReportCSVDefusesEveryTextCell(t *testing.T) {
+	const formula = "=HYPERLINK(\"http://x\")"
+	var m repo.MismatchRecord
+	var fill func(v reflect.Value)
+	fill = func(v reflect.Value) {
+		for i := 0; i < v.NumField(); i++ {
+			switch f := v.Field(i); f.Kind() {
+			case reflect.String:
+				f.SetString(formula)
+			case reflect.Struct:
+				if f.CanSet() && f.Type() != reflect.TypeOf(time.Time{}) {
+					fill(f)
+				}
+			}
+		}
+	}
+	fill(reflect.ValueOf(&m).Elem())
+	m.ID, m.LocalAmount, m.ChannelAmount = 1, 100, 250
+	m.DetectedAt, m.LastSeenAt = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	var st repo.Statement
+	fill(reflect.ValueOf(&st).Elem())
+	r := jobs.Report{Rows: []repo.MismatchRecord{m}, MerchantNames: map[string]string{m.MerchantID: formula}, Statements: []repo.Statement{st}}
+	var b bytes.Buffer
+	if err := r.WriteCSV(&b); err != nil {
+		t.Fatal(err)
+	}
+	cr := csv.NewReader(strings.NewReader(strings.TrimPrefix(b.String(), "\ufeff")))
+	cr.FieldsPerRecord = -1
+	recs, err := cr.ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 4 {
+		t.Fatalf("want a header, a row, a statements header and a statement: %q", recs)
+	}
+	for _, rec := range [][]string{recs[1], recs[3]} {
+		for i, c := range rec {
+			if strings.HasPrefix(c, "=") {
+				t.Errorf("cell %d is a formula: %q", i, c)
+			}
+		}
 	}
 }
