@@ -289,11 +289,10 @@ func (w *batchWriter) close() {
 	}
 }
 
-// mappedTransition is the guarded update on a mapped table: with a version
-// column the version read is part of the guard and incremented; without
-// one the guard is the pending status value read (StoredStatus). updated_at and paid_at are set when mapped, a
-// transaction id only where the row has none. recon's state row of the
-// order is settled in the same transaction.
+// mappedTransition is the guarded update on a mapped table (the guard is
+// orderMap.guard; a version column is incremented). updated_at and paid_at
+// are set when mapped, a transaction id only where the row has none.
+// recon's state row of the order is settled in the same transaction.
 func (w *batchWriter) mappedTransition(om *orderMap, out recon.Outcome, txnID string, paidAt *time.Time) (int64, error) {
 	o := out.Order
 	key, err := w.orderKey(o.ID)
@@ -321,24 +320,12 @@ func (w *batchWriter) mappedTransition(om *orderMap, out recon.Outcome, txnID st
 		set = append(set, fmt.Sprintf("%s = COALESCE(NULLIF(%s, ''), ?)", om.txn, om.txn))
 		args = append(args, txnID)
 	}
-	q := "UPDATE " + om.table + " SET " + strings.Join(set, ", ") + " WHERE " + om.id + " = ?"
-	args = append(args, om.keyArg(key))
-	if om.version != "" {
-		q += " AND " + om.status + " IN (?" + strings.Repeat(", ?", len(om.pending)-1) + ") AND " + om.version + " = ?"
-		args = append(append(args, om.pending...), o.Version)
-	} else {
-		pending := -1
-		for i, p := range om.pending {
-			if canonValue(p) == o.StoredStatus {
-				pending = i
-			}
-		}
-		if pending < 0 {
-			return 0, nil // not a pending value: the order was not read pending
-		}
-		q += " AND " + om.status + " = ?"
-		args = append(args, om.pending[pending])
+	guard, guardArgs, ok := om.guard(o)
+	if !ok {
+		return 0, nil // not a pending value: the order was not read pending
 	}
+	q := "UPDATE " + om.table + " SET " + strings.Join(set, ", ") + " WHERE " + om.id + " = ? AND " + guard
+	args = append(append(args, om.keyArg(key)), guardArgs...)
 	n, err := w.exec(q, args...)
 	if err != nil || n == 0 {
 		return n, err

@@ -2,7 +2,9 @@ package repo_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -282,4 +284,97 @@ func TestStaleRescheduleNeverUndoesAHold(t *testing.T) {
 			t.Fatalf("the hold was undone: %+v", got)
 		}
 	})
+}
+
+// TestGuardComparesTheFactsRead changes an order's amount or currency (the
+// payment service's own writes) between recon's read and its write: on every
+// table, the mapped ones without a version column too, the guarded update
+// (Commit, CommitBatch, ResolveWithChange) writes nothing and reports the
+// order stale as it is now, so it is decided again on its own facts; an
+// order whose facts are unchanged (a lower-case currency read upper-cased, a
+// decimal amount with cents) is settled.
+func TestGuardComparesTheFactsRead(t *testing.T) {
+	schemas := append(append([]repotest.Schema(nil), repotest.Schemas...), repotest.SchemaC)
+	repotest.ForSchemas(t, schemas, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		s, meta := db.Store, repo.CommitMeta{Source: "test", Now: now}
+		hasCurrency := db.Schema.Mapping == nil || db.Schema.Mapping.Columns.Currency != ""
+		cents := repotest.Order("F-cents", now)
+		cents.Amount = 1234
+		db.Seed(t, &cents)
+		ord := append(seedRead(t, db, "F", 4), mustGet(t, s, cents.ID))
+		amount, currency, same, resolved, withCents := ord[0], ord[1], ord[2], ord[3], ord[4]
+		mismatch := recon.Mismatch{Kind: recon.MismatchStuckPending, LocalStatus: recon.StatusPending,
+			ChannelStatus: recon.ChannelPending, LocalAmount: resolved.Amount, LocalCurrency: resolved.Currency, Detail: "still PENDING"}
+		if _, err := s.RecordMismatch(ctx, resolved, mismatch, meta); err != nil {
+			t.Fatal(err)
+		}
+		ms, err := s.ListMismatches(ctx, repo.MismatchFilter{OrderID: resolved.ID})
+		if err != nil || len(ms) != 1 {
+			t.Fatalf("mismatch of %s: %v %v", resolved.OrderNo, ms, err)
+		}
+
+		db.Reprice(t, s, amount.ID, 1500, "")
+		db.Reprice(t, s, currency.ID, currency.Amount, "USD")
+		db.Reprice(t, s, resolved.ID, 999, "")
+
+		rep, err := s.Commit(ctx, paid(amount), meta)
+		if err != nil || rep.Result != repo.Stale || rep.Current.Amount != 1500 || rep.Current.Status != recon.StatusPending {
+			t.Fatalf("commit after the amount changed = %+v, %v; want stale with amount 1500", rep, err)
+		}
+		again := recon.Decide(rep.Current, *paid(amount).Lookup, recon.Policy{}, now, false)
+		if again.Action != recon.ActionHold || again.Mismatch.Kind != recon.MismatchAmount {
+			t.Fatalf("decided again on the order as it is: %+v; want an amount mismatch held", again)
+		}
+
+		reps, err := s.CommitBatch(ctx, []recon.Outcome{paid(same), paid(currency), paid(withCents)}, meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantCurrency := repo.Applied
+		if hasCurrency {
+			wantCurrency = repo.Stale
+		}
+		if reps[0].Result != repo.Applied || reps[1].Result != wantCurrency || reps[2].Result != repo.Applied {
+			t.Fatalf("batch = %+v; want applied, %s, applied", reps, wantCurrency)
+		}
+		if hasCurrency && reps[1].Current.Currency != "USD" {
+			t.Fatalf("re-read after the currency changed = %+v", reps[1].Current)
+		}
+
+		out, err := recon.CloseLocally(resolved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ResolveWithChange(ctx, ms[0].ID, out, "ann", "abandoned", meta); !errors.Is(err, recon.ErrConflict) {
+			t.Fatalf("resolving with a change after the amount changed: %v; want ErrConflict", err)
+		}
+
+		moved := []recon.Order{same, withCents}
+		if !hasCurrency {
+			moved = append(moved, currency)
+		}
+		for _, o := range []recon.Order{amount, currency, resolved, same, withCents} {
+			got := mustGet(t, s, o.ID)
+			wantStatus, wantRows := recon.StatusPending, int64(0)
+			if slices.ContainsFunc(moved, func(m recon.Order) bool { return m.ID == o.ID }) {
+				wantStatus, wantRows = recon.StatusPaid, 1
+			}
+			if got.Status != wantStatus || countRows(t, s, "merchant_notifications", o.ID) != wantRows ||
+				countRows(t, s, "order_transitions", o.ID) != wantRows {
+				t.Errorf("%s: status %s, notifications %d, audit rows %d; want %s and %d",
+					o.OrderNo, got.Status, countRows(t, s, "merchant_notifications", o.ID),
+					countRows(t, s, "order_transitions", o.ID), wantStatus, wantRows)
+			}
+		}
+	})
+}
+
+func mustGet(t *testing.T, s *repo.Store, id int64) recon.Order {
+	t.Helper()
+	o, err := s.GetOrder(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }

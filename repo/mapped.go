@@ -248,6 +248,47 @@ func parseTimeText(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not a time", s)
 }
 
+// guard is the condition under which a mapped table's row is still the
+// order o that recon read and decided on, for the guarded update. With a
+// version column it is a pending status and the version read. Without one
+// it is the pending status value read (StoredStatus), the amount and, when
+// there is a currency column, the currency: the payment service may change
+// those without a trace, and an order must never be settled on facts that
+// are no longer its own. ok is false when o was not read pending.
+func (om *orderMap) guard(o recon.Order) (where string, args []any, ok bool) {
+	if om.version != "" {
+		// Spelled out: the guarded update may run as a prepared statement,
+		// which does not expand a slice.
+		in := om.status + " IN (?" + strings.Repeat(", ?", len(om.pending)-1) + ")"
+		return in + " AND " + om.version + " = ?", append(append([]any(nil), om.pending...), o.Version), true
+	}
+	var read any
+	for _, p := range om.pending {
+		if canonValue(p) == o.StoredStatus {
+			read, ok = p, true
+		}
+	}
+	if !ok {
+		return "", nil, false
+	}
+	where, args = om.status+" = ?", []any{read}
+	if om.m.AmountScale == 0 {
+		where += " AND " + om.amount + " = ?"
+		args = append(args, o.Amount)
+	} else {
+		// Compared as a decimal of the column's scale, never through a
+		// float: MySQL compares a DECIMAL and a text as doubles.
+		where += fmt.Sprintf(" AND %s = CAST(? AS DECIMAL(65, %d))", om.amount, om.m.AmountScale)
+		args = append(args, majorUnits(o.Amount, om.m.AmountScale))
+	}
+	if om.currency != "" {
+		// As convert reads it: trimmed and upper-cased.
+		where += " AND COALESCE(UPPER(TRIM(" + om.currency + ")), '') = ?"
+		args = append(args, o.Currency)
+	}
+	return where, args, true
+}
+
 // withState makes the domain order of a team row and its state row. Without
 // a version column, Version is recon's count of its own transitions of the
 // order (kept in recon_order_state) and the guard is StoredStatus.

@@ -2,6 +2,8 @@ package repotest
 
 import (
 	"context"
+	"math"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -121,11 +123,52 @@ var SchemaB = Schema{
 // Schemas are the tables ForEachSchema runs a test on.
 var Schemas = []Schema{Own, SchemaA, SchemaB}
 
+// SchemaC is a table without a version column whose amounts are
+// DECIMAL(12,2) yuan, with no currency column (every order is in the
+// mapping's currency) and string statuses. Only the tests that concern
+// such a table run on it (ForSchemas).
+var SchemaC = Schema{
+	Name: "mappedC",
+	Create: map[repo.Dialect][]string{
+		repo.MySQL: {`CREATE TABLE trade_orders (
+  trade_no    VARCHAR(64)   NOT NULL,
+  merchant    VARCHAR(64)   NOT NULL,
+  channel     VARCHAR(32)   NOT NULL,
+  amount      DECIMAL(12,2) NOT NULL,
+  status      VARCHAR(16)   NOT NULL DEFAULT 'WAIT',
+  created_at  DATETIME(3)   NOT NULL,
+  PRIMARY KEY (trade_no)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`},
+		repo.SQLite: {`CREATE TABLE trade_orders (
+  trade_no    VARCHAR(64)   NOT NULL PRIMARY KEY,
+  merchant    VARCHAR(64)   NOT NULL,
+  channel     VARCHAR(32)   NOT NULL,
+  amount      DECIMAL(12,2) NOT NULL,
+  status      VARCHAR(16)   NOT NULL DEFAULT 'WAIT',
+  created_at  DATETIME      NOT NULL
+)`},
+	},
+	Mapping: &repo.OrderMapping{
+		Table: "trade_orders",
+		Columns: repo.OrderColumns{ID: "trade_no", OrderNo: "trade_no", MerchantID: "merchant", Channel: "channel",
+			Amount: "amount", Status: "status", CreatedAt: "created_at"},
+		AmountScale:  2,
+		Currency:     "CNY",
+		StatusValues: map[string][]string{"PENDING": {"WAIT"}, "PAID": {"DONE"}, "FAILED": {"FAIL"}, "CLOSED": {"SHUT"}},
+	},
+}
+
 // ForEachSchema runs body on every database (ForEachDB) for each of
 // Schemas: recon's own table and the two mapped ones, the same body for all.
 func ForEachSchema(t *testing.T, body func(t *testing.T, db DB)) {
 	t.Helper()
-	for _, sc := range Schemas {
+	ForSchemas(t, Schemas, body)
+}
+
+// ForSchemas is ForEachSchema on the schemas given.
+func ForSchemas(t *testing.T, schemas []Schema, body func(t *testing.T, db DB)) {
+	t.Helper()
+	for _, sc := range schemas {
 		t.Run(sc.Name, func(t *testing.T) {
 			t.Parallel()
 			t.Run("sqlite", func(t *testing.T) {
@@ -232,6 +275,41 @@ func (d DB) Touch(t testing.TB, s *repo.Store, id int64) {
 		err = s.DB().Exec("UPDATE "+m.Table+" SET "+m.Columns.Status+" = ? WHERE "+m.Columns.ID+
 			" = (SELECT order_key FROM recon_order_state WHERE id = ?)", m.StatusValues["PENDING"][1], id).Error
 	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Reprice plays the payment service changing order id's amount to amount
+// and, when currency is not "" and the table has a currency column, its
+// currency, while the order stays PENDING, as the team's code would: the
+// version bumped where there is one, nothing else.
+func (d DB) Reprice(t testing.TB, s *repo.Store, id, amount int64, currency string) {
+	t.Helper()
+	m := d.Schema.Mapping
+	if m == nil {
+		set, args := "amount = ?, version = version + 1", []any{amount}
+		if currency != "" {
+			set, args = set+", currency = ?", append(args, currency)
+		}
+		if err := s.DB().Exec("UPDATE payment_orders SET "+set+" WHERE id = ?", append(args, id)...).Error; err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	var value any = amount
+	if m.AmountScale > 0 {
+		value = strconv.FormatFloat(float64(amount)/math.Pow10(m.AmountScale), 'f', m.AmountScale, 64)
+	}
+	set, args := m.Columns.Amount+" = ?", []any{value}
+	if currency != "" && m.Columns.Currency != "" {
+		set, args = set+", "+m.Columns.Currency+" = ?", append(args, currency)
+	}
+	if m.Columns.Version != "" {
+		set += ", " + m.Columns.Version + " = " + m.Columns.Version + " + 1"
+	}
+	err := s.DB().Exec("UPDATE "+m.Table+" SET "+set+" WHERE "+m.Columns.ID+
+		" = (SELECT order_key FROM recon_order_state WHERE id = ?)", append(args, id)...).Error
 	if err != nil {
 		t.Fatal(err)
 	}
