@@ -114,12 +114,12 @@ func (s *Store) upsertMismatch(tx *gorm.DB, o recon.Order, m recon.Mismatch, met
 	subject := mismatchSubject(o, m)
 	n, err := exec(tx, s.insertIgnore("recon_mismatches",
 		`run_id, order_id, subject, order_no, merchant_id, channel, kind, local_status, channel_status,
-		local_amount, channel_amount, local_currency, channel_currency, channel_txn_id, detail,
+		local_amount, channel_amount, local_currency, channel_currency, channel_txn_id, refund_no, detail,
 		detected_at, last_seen_at, occurrences, resolution`,
-		"?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 'OPEN'"),
+		"?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 'OPEN'"),
 		nullRunID(meta.RunID), o.ID, subject, truncate(o.OrderNo, 64), o.MerchantID, o.Channel, m.Kind, m.LocalStatus, m.ChannelStatus,
-		m.LocalAmount, m.ChannelAmount, m.LocalCurrency, truncate(m.ChannelCurrency, 3), truncate(m.ChannelTxnID, 128), detail,
-		now, now)
+		m.LocalAmount, m.ChannelAmount, m.LocalCurrency, truncate(m.ChannelCurrency, 3), truncate(m.ChannelTxnID, 128),
+		truncate(m.RefundNo, 64), detail, now, now)
 	if err != nil {
 		return false, fmt.Errorf("record mismatch %s for order %d: %w", m.Kind, o.ID, err)
 	}
@@ -156,9 +156,14 @@ func (s *Store) upsertMismatch(tx *gorm.DB, o recon.Order, m recon.Mismatch, met
 
 // mismatchSubject tells apart the mismatches of one (order, kind): a
 // CHANNEL_ONLY finding has no local order (order_id 0) and is kept one per
-// (channel, transaction id); every other kind is one per (order, kind).
+// (channel, transaction id); a refund's mismatch is kept one per (refund,
+// kind), so two refunds of one order have a row each; every other kind is
+// one per (order, kind).
 func mismatchSubject(o recon.Order, m recon.Mismatch) string {
-	if m.Kind != recon.MismatchChannelOnly {
+	switch {
+	case m.RefundNo != "":
+		return truncate("refund:"+m.RefundNo, 200)
+	case m.Kind != recon.MismatchChannelOnly:
 		return ""
 	}
 	return truncate(o.Channel+"/"+m.ChannelTxnID, 200)

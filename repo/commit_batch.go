@@ -31,31 +31,17 @@ func (s *Store) CommitBatch(ctx context.Context, outs []recon.Outcome, meta Comm
 			return nil, fmt.Errorf("commit order %d: nothing to commit for action %s", out.Order.ID, out.Action)
 		}
 	}
-	// Lock rows in id order so that concurrent batches do not deadlock.
-	idx := make([]int, len(outs))
-	for i := range idx {
-		idx[i] = i
+	ids := make([]int64, len(outs))
+	for i, out := range outs {
+		ids[i] = out.Order.ID
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return outs[idx[a]].Order.ID < outs[idx[b]].Order.ID })
-
 	reps := make([]CommitReport, len(outs))
-	moved := make([]bool, len(outs))
-	err := s.retryTx(ctx, func(tx *gorm.DB) error {
-		w := newBatchWriter(ctx, s, tx, meta)
-		defer w.close()
-		if err := w.loadKeys(outs); err != nil {
-			return err
-		}
-		for _, i := range idx {
-			reps[i], moved[i] = CommitReport{}, false
+	moved, err := s.commitRows(ctx, meta, ids, func(w *batchWriter) error { return w.loadKeys(outs) },
+		func(w *batchWriter, i int) (bool, error) {
 			rep, ok, err := w.apply(outs[i])
-			if err != nil {
-				return err
-			}
-			reps[i], moved[i] = rep, !ok
-		}
-		return w.flush()
-	})
+			reps[i] = rep
+			return ok, err
+		})
 	if err != nil {
 		return nil, err
 	}
@@ -75,6 +61,41 @@ func (s *Store) CommitBatch(ctx context.Context, outs []recon.Outcome, meta Comm
 		}
 	}
 	return reps, nil
+}
+
+// commitRows runs the guarded writes of a batch of items (ids[i] is item
+// i's row) in one transaction: prepare once, then apply(w, i) for every
+// item in id order, so that concurrent batches lock rows in the same order
+// and do not deadlock, then the gathered inserts. A deadlock reruns the
+// whole transaction. moved[i] is true when apply found item i moved and
+// wrote nothing for it.
+func (s *Store) commitRows(ctx context.Context, meta CommitMeta, ids []int64,
+	prepare func(w *batchWriter) error, apply func(w *batchWriter, i int) (bool, error)) ([]bool, error) {
+	idx := make([]int, len(ids))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return ids[idx[a]] < ids[idx[b]] })
+	moved := make([]bool, len(ids))
+	err := s.retryTx(ctx, func(tx *gorm.DB) error {
+		w := newBatchWriter(ctx, s, tx, meta)
+		defer w.close()
+		if err := prepare(w); err != nil {
+			return err
+		}
+		for _, i := range idx {
+			ok, err := apply(w, i)
+			if err != nil {
+				return err
+			}
+			moved[i] = !ok
+		}
+		return w.flush()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return moved, nil
 }
 
 // The guarded updates, one per action. Each is prepared once per batch. A
@@ -105,8 +126,9 @@ const (
 )
 
 const (
-	outboxCols = "id, order_id, merchant_id, event, payload, status, attempts, next_attempt_at, created_at"
-	outboxVals = "?, ?, ?, ?, ?, 'PENDING', 0, ?, ?"
+	// refund_id is 0 on an order's event, the refund's id on a refund's.
+	outboxCols = "id, order_id, refund_id, merchant_id, event, payload, status, attempts, next_attempt_at, created_at"
+	outboxVals = "?, ?, ?, ?, ?, ?, 'PENDING', 0, ?, ?"
 	auditCols  = "order_id, from_status, to_status, from_version, to_version, source, run_id, created_at"
 	auditVals  = "?, ?, ?, ?, ?, ?, ?, ?"
 	// rowsPerInsert bounds a multi-row INSERT well under every dialect's
@@ -128,6 +150,9 @@ type batchWriter struct {
 	outbox, audit []any
 	nOutbox       int
 	nAudit        int
+	// refundAudit holds the refund_transitions rows of the batch.
+	refundAudit  []any
+	nRefundAudit int
 
 	// A mapped table: the keys of the batch's orders, and the state rows of
 	// the orders it moved (settled at flush).
@@ -205,7 +230,7 @@ func (w *batchWriter) transition(out recon.Outcome) (int64, error) {
 		return n, err
 	}
 	note := recon.NewNotification(o, out.To, txnID, paidAt, w.meta.Now)
-	w.outbox = append(w.outbox, note.ID, o.ID, o.MerchantID, note.Event, string(note.Payload()), now, now)
+	w.outbox = append(w.outbox, note.ID, o.ID, 0, o.MerchantID, note.Event, string(note.Payload()), now, now)
 	w.nOutbox++
 	w.audit = append(w.audit, o.ID, o.Status, out.To, o.Version, o.Version+1, w.meta.Source, nullRunID(w.meta.RunID), now)
 	w.nAudit++
@@ -227,6 +252,10 @@ func (w *batchWriter) flush() error {
 	audit := "INSERT INTO order_transitions (" + auditCols + ") VALUES (" + auditVals + ")"
 	if err := w.insertRows(audit, auditVals, w.audit, w.nAudit); err != nil {
 		return fmt.Errorf("write audit rows: %w", err)
+	}
+	refundAudit := "INSERT INTO refund_transitions (" + refundAuditCols + ") VALUES (" + auditVals + ")"
+	if err := w.insertRows(refundAudit, auditVals, w.refundAudit, w.nRefundAudit); err != nil {
+		return fmt.Errorf("write refund audit rows: %w", err)
 	}
 	return nil
 }

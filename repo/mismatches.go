@@ -42,6 +42,7 @@ type mismatchRow struct {
 	LocalCurrency   string
 	ChannelCurrency string
 	ChannelTxnID    string
+	RefundNo        string
 	Detail          string
 	DetectedAt      time.Time
 	LastSeenAt      time.Time
@@ -65,6 +66,7 @@ func (r mismatchRow) toDomain() MismatchRecord {
 			ChannelStatus: recon.ChannelStatus(r.ChannelStatus), LocalAmount: r.LocalAmount,
 			ChannelAmount: r.ChannelAmount, LocalCurrency: r.LocalCurrency,
 			ChannelCurrency: r.ChannelCurrency, ChannelTxnID: r.ChannelTxnID, Detail: r.Detail,
+			RefundNo: r.RefundNo,
 		},
 	}
 	if r.ResolvedAt.Valid {

@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -59,28 +60,47 @@ func (s *Store) ScanPage(ctx context.Context, sc Scan, cur Cursor, limit int) ([
 	if s.orders != nil {
 		return s.mappedScanPage(ctx, sc, cur, limit)
 	}
+	rows, next, err := scanOwn[orderRow](ctx, s, &orderRow{}, sc, cur, limit)
+	if err != nil {
+		return nil, cur, fmt.Errorf("scan orders: %w", err)
+	}
+	out := make([]recon.Order, len(rows))
+	for i, r := range rows {
+		out[i] = r.toDomain()
+	}
+	return out, next, nil
+}
+
+// keyed is a row of a table the due scan pages (payment_orders,
+// refund_orders): the fields of its keyset.
+type keyed interface {
+	keyset() (id int64, createdAt time.Time, nextQueryAt sql.NullTime)
+}
+
+func (r orderRow) keyset() (int64, time.Time, sql.NullTime) { return r.ID, r.CreatedAt, r.NextQueryAt }
+
+// scanOwn returns the next page of at most limit rows of model's table
+// after cur, and the cursor of the page after. Both of recon's own tables
+// of pending items have the same columns and indexes for it.
+func scanOwn[R keyed](ctx context.Context, s *Store, model any, sc Scan, cur Cursor, limit int) ([]R, Cursor, error) {
 	for !cur.Done() {
-		rows, err := s.scanStream(ctx, sc, cur, limit)
-		if err != nil {
-			return nil, cur, fmt.Errorf("scan orders: %w", err)
+		var rows []R
+		if err := s.scanModel(s.db.WithContext(ctx).Model(model), sc, cur, limit).Find(&rows).Error; err != nil {
+			return nil, cur, err
 		}
 		if len(rows) > 0 {
-			last := rows[len(rows)-1]
-			next := Cursor{stream: cur.stream, id: last.ID}
+			id, created, nextAt := rows[len(rows)-1].keyset()
+			next := Cursor{stream: cur.stream, id: id}
 			switch {
 			case sc.Backfill:
-				next.at = last.CreatedAt
+				next.at = created
 			case cur.stream == streamScheduled:
-				next.at = last.NextQueryAt.Time
+				next.at = nextAt.Time
 			}
 			if len(rows) < limit {
 				next = nextStream(sc, cur)
 			}
-			out := make([]recon.Order, len(rows))
-			for i, r := range rows {
-				out[i] = r.toDomain()
-			}
-			return out, next, nil
+			return rows, next, nil
 		}
 		cur = nextStream(sc, cur)
 	}
@@ -94,15 +114,14 @@ func nextStream(sc Scan, cur Cursor) Cursor {
 	return Cursor{stream: cur.stream + 1}
 }
 
-func (s *Store) scanStream(ctx context.Context, sc Scan, cur Cursor, limit int) ([]orderRow, error) {
-	var rows []orderRow
-	err := s.scanQuery(s.db.WithContext(ctx), sc, cur, limit).Find(&rows).Error
-	return rows, err
-}
-
 // scanQuery is the query of one page of a scan stream.
 func (s *Store) scanQuery(db *gorm.DB, sc Scan, cur Cursor, limit int) *gorm.DB {
-	q := db.Model(&orderRow{})
+	return s.scanModel(db.Model(&orderRow{}), sc, cur, limit)
+}
+
+// scanModel restricts q, on payment_orders or refund_orders, to one page
+// of a scan stream.
+func (s *Store) scanModel(q *gorm.DB, sc Scan, cur Cursor, limit int) *gorm.DB {
 	switch {
 	case sc.Backfill:
 		q = s.after(s.backfillRange(q, sc), "created_at", cur)
@@ -199,10 +218,15 @@ func (s *Store) CountDue(ctx context.Context, now, createdBefore time.Time) (int
 
 // GetOrder reads one order by id. It returns recon.ErrNotFound if absent.
 func (s *Store) GetOrder(ctx context.Context, id int64) (recon.Order, error) {
+	return s.orderIn(s.db.WithContext(ctx), id)
+}
+
+// orderIn reads one order by id through db (a transaction's too).
+func (s *Store) orderIn(db *gorm.DB, id int64) (recon.Order, error) {
 	if s.orders != nil {
-		return s.mappedGetOrder(s.db.WithContext(ctx), id)
+		return s.mappedGetOrder(db, id)
 	}
-	return s.getOrder(s.db.WithContext(ctx), "id = ?", id)
+	return s.getOrder(db, "id = ?", id)
 }
 
 // GetOrderByNo reads one order by its merchant order number.
@@ -240,18 +264,24 @@ func (s *Store) InsertOrders(ctx context.Context, orders []recon.Order) error {
 	if s.orders != nil {
 		return s.mappedInsertOrders(ctx, orders)
 	}
+	return insertOwn(ctx, s, "orders", orders, orderFromDomain, func(o *recon.Order, r orderRow) { o.ID = r.ID })
+}
+
+// insertOwn inserts items into one of recon's own tables in batches of
+// rows made by conv, and sets each item's id from its row (setID).
+func insertOwn[D, R any](ctx context.Context, s *Store, what string, items []D, conv func(D) R, setID func(*D, R)) error {
 	const batch = 1000
-	for start := 0; start < len(orders); start += batch {
-		end := min(start+batch, len(orders))
-		rows := make([]orderRow, 0, end-start)
-		for _, o := range orders[start:end] {
-			rows = append(rows, orderFromDomain(o))
+	for start := 0; start < len(items); start += batch {
+		end := min(start+batch, len(items))
+		rows := make([]R, 0, end-start)
+		for _, it := range items[start:end] {
+			rows = append(rows, conv(it))
 		}
 		if err := s.db.WithContext(ctx).Create(&rows).Error; err != nil {
-			return fmt.Errorf("insert orders: %w", err)
+			return fmt.Errorf("insert %s: %w", what, err)
 		}
 		for i := range rows {
-			orders[start+i].ID = rows[i].ID
+			setID(&items[start+i], rows[i])
 		}
 	}
 	return nil

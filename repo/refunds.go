@@ -1,0 +1,345 @@
+package repo
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/recon-dev/recon"
+)
+
+// Refunds are the second kind of pending item (CONTRACT §10): refund_orders
+// is scanned like payment_orders (the same streams, keysets and filters,
+// scanOwn) and committed through the same batch writer (commitRows), each
+// refund with its own guarded update, audit row and outbox row.
+
+// refundRow is a refund_orders row.
+type refundRow struct {
+	ID              int64
+	RefundNo        string
+	OrderID         int64
+	MerchantID      string
+	Channel         string
+	ChannelRefundID sql.NullString
+	Amount          int64
+	Currency        string
+	Status          string
+	Version         int64
+	QueryAttempts   int
+	NextQueryAt     sql.NullTime
+	LastQueryError  sql.NullString
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+	SucceededAt     sql.NullTime
+}
+
+func (refundRow) TableName() string { return "refund_orders" }
+
+func (r refundRow) keyset() (int64, time.Time, sql.NullTime) { return r.ID, r.CreatedAt, r.NextQueryAt }
+
+func (r refundRow) toDomain() recon.Refund {
+	f := recon.Refund{
+		ID: r.ID, RefundNo: r.RefundNo, OrderID: r.OrderID, MerchantID: r.MerchantID, Channel: r.Channel,
+		ChannelRefundID: r.ChannelRefundID.String, Amount: r.Amount, Currency: r.Currency,
+		Status: recon.RefundStatus(r.Status), Version: r.Version, QueryAttempts: r.QueryAttempts,
+		LastQueryError: r.LastQueryError.String, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+	}
+	if r.NextQueryAt.Valid {
+		t := r.NextQueryAt.Time.UTC()
+		f.NextQueryAt = &t
+	}
+	if r.SucceededAt.Valid {
+		t := r.SucceededAt.Time.UTC()
+		f.SucceededAt = &t
+	}
+	return f
+}
+
+func refundFromDomain(f recon.Refund) refundRow {
+	r := refundRow{
+		ID: f.ID, RefundNo: f.RefundNo, OrderID: f.OrderID, MerchantID: f.MerchantID, Channel: f.Channel,
+		ChannelRefundID: nullString(f.ChannelRefundID), Amount: f.Amount, Currency: f.Currency,
+		Status: string(f.Status), Version: f.Version, QueryAttempts: f.QueryAttempts,
+		LastQueryError: nullString(f.LastQueryError), CreatedAt: dbTime(f.CreatedAt), UpdatedAt: dbTime(f.UpdatedAt),
+		NextQueryAt: nullTime(f.NextQueryAt), SucceededAt: nullTime(f.SucceededAt),
+	}
+	if r.Status == "" {
+		r.Status = string(recon.RefundPending)
+	}
+	if f.UpdatedAt.IsZero() {
+		r.UpdatedAt = r.CreatedAt
+	}
+	return r
+}
+
+// ScanRefundPage is ScanPage for refunds: the next page of at most limit
+// refunds of sc after cur (due PENDING refunds, or those created in a
+// backfill's window), with their orders' numbers.
+func (s *Store) ScanRefundPage(ctx context.Context, sc Scan, cur Cursor, limit int) ([]recon.Refund, Cursor, error) {
+	rows, next, err := scanOwn[refundRow](ctx, s, &refundRow{}, sc, cur, limit)
+	if err != nil {
+		return nil, cur, fmt.Errorf("scan refunds: %w", err)
+	}
+	out := make([]recon.Refund, len(rows))
+	for i, r := range rows {
+		out[i] = r.toDomain()
+	}
+	if err := s.fillOrderNos(s.db.WithContext(ctx), out); err != nil {
+		return nil, cur, err
+	}
+	return out, next, nil
+}
+
+// fillOrderNos sets the OrderNo of refunds from their orders, in one query
+// per page: Alipay looks a refund up by its order's number.
+func (s *Store) fillOrderNos(db *gorm.DB, refunds []recon.Refund) error {
+	if len(refunds) == 0 {
+		return nil
+	}
+	ids := make([]int64, 0, len(refunds))
+	for _, r := range refunds {
+		ids = append(ids, r.OrderID)
+	}
+	var rows []struct {
+		ID      int64
+		OrderNo string
+	}
+	for start := 0; start < len(ids); start += rowsPerInsert {
+		var page []struct {
+			ID      int64
+			OrderNo string
+		}
+		if err := db.Raw("SELECT id, order_no FROM payment_orders WHERE id IN ?", ids[start:min(start+rowsPerInsert, len(ids))]).
+			Scan(&page).Error; err != nil {
+			return fmt.Errorf("read the orders of refunds: %w", err)
+		}
+		rows = append(rows, page...)
+	}
+	no := make(map[int64]string, len(rows))
+	for _, r := range rows {
+		no[r.ID] = r.OrderNo
+	}
+	for i := range refunds {
+		refunds[i].OrderNo = no[refunds[i].OrderID]
+	}
+	return nil
+}
+
+// CountRefundBackfill counts the refunds a backfill's window holds.
+func (s *Store) CountRefundBackfill(ctx context.Context, sc Scan) (int64, error) {
+	var n int64
+	q := s.backfillRange(s.db.WithContext(ctx).Model(&refundRow{}), sc)
+	if err := scanFilters(q, sc).Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("count backfill refunds: %w", err)
+	}
+	return n, nil
+}
+
+// GetRefund reads one refund by id. It returns recon.ErrNotFound if absent.
+func (s *Store) GetRefund(ctx context.Context, id int64) (recon.Refund, error) {
+	return s.getRefund(s.db.WithContext(ctx), "id = ?", id)
+}
+
+// GetRefundByNo reads one refund by its refund number.
+func (s *Store) GetRefundByNo(ctx context.Context, refundNo string) (recon.Refund, error) {
+	return s.getRefund(s.db.WithContext(ctx), "refund_no = ?", refundNo)
+}
+
+func (s *Store) getRefund(db *gorm.DB, where string, arg any) (recon.Refund, error) {
+	var r refundRow
+	err := db.Where(where, arg).Take(&r).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return recon.Refund{}, fmt.Errorf("refund %v: %w", arg, recon.ErrNotFound)
+	}
+	if err != nil {
+		return recon.Refund{}, fmt.Errorf("read refund %v: %w", arg, err)
+	}
+	out := []recon.Refund{r.toDomain()}
+	if err := s.fillOrderNos(db, out); err != nil {
+		return recon.Refund{}, err
+	}
+	return out[0], nil
+}
+
+// InsertRefunds inserts refunds as the payment service would, in batches,
+// and sets their ids. It is for seeding, tests and benchmarks.
+func (s *Store) InsertRefunds(ctx context.Context, refunds []recon.Refund) error {
+	return insertOwn(ctx, s, "refunds", refunds, refundFromDomain, func(f *recon.Refund, r refundRow) { f.ID = r.ID })
+}
+
+// RefundCommitReport is CommitRefundBatch's answer about one refund.
+type RefundCommitReport struct {
+	Result CommitResult
+	// Current is the re-read refund when Result is Lost or Stale.
+	Current recon.Refund
+	// NewMismatch is true when a mismatch of the outcome (or the
+	// REFUND_MISMATCH of its order) was not already open.
+	NewMismatch bool
+	// OrderMismatch is the REFUND_MISMATCH recorded beside a success: the
+	// refunded order is not PAID, or its refunds add up to more than it.
+	OrderMismatch *recon.Mismatch
+}
+
+// CommitRefundBatch writes refund outcomes in one transaction, as
+// CommitBatch does for orders: each refund's guarded update (status PENDING
+// and the version read), a transition's outbox row (refund.succeeded |
+// refund.failed) and audit row, and the outcome's mismatch. A success that
+// does not fit its order also records REFUND_MISMATCH. A refund whose guard
+// finds it moved gets nothing written and is reported Lost or Stale.
+func (s *Store) CommitRefundBatch(ctx context.Context, outs []recon.RefundOutcome, meta CommitMeta) ([]RefundCommitReport, error) {
+	ids := make([]int64, len(outs))
+	for i, out := range outs {
+		switch out.Action {
+		case recon.ActionTransition, recon.ActionReschedule, recon.ActionHold, recon.ActionReport:
+		default:
+			return nil, fmt.Errorf("commit refund %d: nothing to commit for action %s", out.Refund.ID, out.Action)
+		}
+		ids[i] = out.Refund.ID
+	}
+	reps := make([]RefundCommitReport, len(outs))
+	moved, err := s.commitRows(ctx, meta, ids, func(*batchWriter) error { return nil },
+		func(w *batchWriter, i int) (bool, error) {
+			rep, ok, err := w.applyRefund(outs[i])
+			reps[i] = rep
+			return ok, err
+		})
+	if err != nil {
+		return nil, err
+	}
+	for i, m := range moved {
+		if !m {
+			continue
+		}
+		cur, err := s.GetRefund(ctx, outs[i].Refund.ID)
+		if err != nil {
+			return nil, err
+		}
+		reps[i] = RefundCommitReport{Result: Stale, Current: cur}
+		if cur.Status != recon.RefundPending {
+			reps[i].Result = Lost
+		}
+	}
+	return reps, nil
+}
+
+// RecordRefundMismatch upserts one mismatch of refund r outside any change
+// of it (a lost race judged against the channel, a verification finding).
+// It reports whether the mismatch is new or reopened.
+func (s *Store) RecordRefundMismatch(ctx context.Context, r recon.Refund, m recon.Mismatch, meta CommitMeta) (bool, error) {
+	m.RefundNo = r.RefundNo
+	return s.RecordMismatch(ctx, refundSubject(r), m, meta)
+}
+
+// refundSubject is the order a refund's mismatch rows name: the refunded
+// order, with the refund's merchant and channel.
+func refundSubject(r recon.Refund) recon.Order {
+	return recon.Order{ID: r.OrderID, OrderNo: r.OrderNo, MerchantID: r.MerchantID, Channel: r.Channel}
+}
+
+// The guarded updates of refund_orders, as those of payment_orders.
+const (
+	sqlRefundTransition = `UPDATE refund_orders SET status = ?, version = version + 1,
+		query_attempts = query_attempts + 1, next_query_at = NULL, last_query_error = NULL,
+		channel_refund_id = COALESCE(channel_refund_id, ?), succeeded_at = ?, updated_at = ?
+		WHERE id = ? AND version = ? AND status = ?`
+	sqlRefundReschedule = `UPDATE refund_orders SET query_attempts = query_attempts + 1, next_query_at = ?,
+		last_query_error = ?, updated_at = ? WHERE id = ? AND version = ? AND status = ? AND query_attempts = ?`
+	sqlRefundHold = `UPDATE refund_orders SET query_attempts = query_attempts + 1, next_query_at = NULL,
+		last_query_error = ?, updated_at = ? WHERE id = ? AND version = ? AND status = ? AND query_attempts = ?`
+	refundAuditCols = "refund_id, from_status, to_status, from_version, to_version, source, run_id, created_at"
+)
+
+// applyRefund writes one refund outcome. ok is false when the guard found
+// the refund moved and nothing was written for it.
+func (w *batchWriter) applyRefund(out recon.RefundOutcome) (rep RefundCommitReport, ok bool, err error) {
+	r, now := out.Refund, dbTime(w.meta.Now)
+	var n int64
+	switch out.Action {
+	case recon.ActionTransition:
+		n, err = w.refundTransition(out, &rep)
+	case recon.ActionReschedule:
+		n, err = w.exec(sqlRefundReschedule, nullTime(out.NextQueryAt), nullString(truncate(out.QueryError, 1024)), now,
+			r.ID, r.Version, recon.RefundPending, r.QueryAttempts)
+	case recon.ActionHold:
+		n, err = w.exec(sqlRefundHold, nullString(truncate(string(out.Mismatch.Kind)+": "+out.Mismatch.Detail, 1024)), now,
+			r.ID, r.Version, recon.RefundPending, r.QueryAttempts)
+	case recon.ActionReport:
+		n = 1
+	}
+	if err == nil && n == 1 && out.Mismatch != nil {
+		var isNew bool
+		isNew, err = w.s.upsertMismatch(w.tx, refundSubject(r), *out.Mismatch, w.meta)
+		rep.NewMismatch = rep.NewMismatch || isNew
+	}
+	if err != nil {
+		return rep, false, fmt.Errorf("commit refund %d (%s): %w", r.ID, out.Action, err)
+	}
+	if n == 0 {
+		return RefundCommitReport{}, false, nil
+	}
+	rep.Result = Applied
+	if out.Action == recon.ActionReport {
+		rep.Result = Recorded
+	}
+	return rep, true, nil
+}
+
+// refundTransition moves the refund and queues its outbox and audit rows. A
+// success is checked against its order (CONTRACT §10): the channel's word
+// settles the refund, and REFUND_MISMATCH tells finance when the order is
+// not PAID or its succeeded refunds exceed it.
+func (w *batchWriter) refundTransition(out recon.RefundOutcome, rep *RefundCommitReport) (int64, error) {
+	r, now := out.Refund, dbTime(w.meta.Now)
+	var refundID string
+	var succeededAt *time.Time
+	if out.Lookup != nil {
+		refundID = out.Lookup.ChannelRefundID
+		if out.To == recon.RefundSucceeded {
+			succeededAt = out.Lookup.SucceededAt
+			if succeededAt == nil {
+				succeededAt = &w.meta.Now
+			}
+		}
+	}
+	n, err := w.exec(sqlRefundTransition, out.To, nullString(refundID), nullTime(succeededAt), now, r.ID, r.Version, recon.RefundPending)
+	if err != nil || n == 0 {
+		return n, err
+	}
+	note := recon.NewRefundNotification(r, out.To, refundID, succeededAt, w.meta.Now)
+	w.outbox = append(w.outbox, note.ID, r.OrderID, r.ID, r.MerchantID, note.Event, string(note.Payload()), now, now)
+	w.nOutbox++
+	w.refundAudit = append(w.refundAudit, r.ID, r.Status, out.To, r.Version, r.Version+1, w.meta.Source, nullRunID(w.meta.RunID), now)
+	w.nRefundAudit++
+	if out.To != recon.RefundSucceeded {
+		return n, nil
+	}
+	m, err := w.checkRefundOrder(r)
+	if err != nil || m == nil {
+		return n, err
+	}
+	isNew, err := w.s.upsertMismatch(w.tx, refundSubject(r), *m, w.meta)
+	rep.NewMismatch, rep.OrderMismatch = isNew, m
+	return n, err
+}
+
+// checkRefundOrder reads refund r's order and its other succeeded refunds,
+// inside the transaction that settles r, and judges them.
+func (w *batchWriter) checkRefundOrder(r recon.Refund) (*recon.Mismatch, error) {
+	o, err := w.s.orderIn(w.tx, r.OrderID)
+	switch {
+	case errors.Is(err, recon.ErrNotFound):
+		o = recon.Order{ID: r.OrderID, OrderNo: r.OrderNo, Status: "UNKNOWN"}
+	case err != nil:
+		return nil, err
+	}
+	var before int64
+	if err := w.tx.Raw("SELECT COALESCE(SUM(amount), 0) FROM refund_orders WHERE order_id = ? AND status = ? AND id <> ?",
+		r.OrderID, recon.RefundSucceeded, r.ID).Row().Scan(&before); err != nil {
+		return nil, fmt.Errorf("sum the refunds of order %d: %w", r.OrderID, err)
+	}
+	return recon.CheckRefundOrder(o, before, r), nil
+}

@@ -1,0 +1,308 @@
+package repo_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/repo"
+	"github.com/recon-dev/recon/repo/repotest"
+)
+
+func scanRefunds(t *testing.T, s *repo.Store, sc repo.Scan, page int) map[string]recon.Refund {
+	t.Helper()
+	all := map[string]recon.Refund{}
+	var cur repo.Cursor
+	for !cur.Done() {
+		refunds, next, err := s.ScanRefundPage(context.Background(), sc, cur, page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range refunds {
+			if _, dup := all[r.RefundNo]; dup {
+				t.Fatalf("refund %s scanned twice", r.RefundNo)
+			}
+			all[r.RefundNo] = r
+		}
+		cur = next
+	}
+	return all
+}
+
+// paidOrder seeds a PAID order of 1000 CNY.
+func paidOrder(t *testing.T, s *repo.Store, no string) recon.Order {
+	t.Helper()
+	o := repotest.Order(no, now)
+	o.Status = recon.StatusPaid
+	repotest.Seed(t, s, &o)
+	return o
+}
+
+func TestScanDueRefunds(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		s := db.Store
+		o := paidOrder(t, s, "O1")
+		past, future := now.Add(-time.Minute), now.Add(time.Minute)
+		newDue := repotest.Refund("new-due", o, now)
+		inGrace := repotest.Refund("in-grace", o, now)
+		inGrace.CreatedAt = now.Add(-10 * time.Second)
+		scheduled := repotest.Refund("scheduled", o, now)
+		scheduled.QueryAttempts, scheduled.NextQueryAt = 2, &past
+		later := repotest.Refund("later", o, now)
+		later.QueryAttempts, later.NextQueryAt = 2, &future
+		held := repotest.Refund("held", o, now)
+		held.QueryAttempts = 3 // a hold: attempts made, no next query
+		done := repotest.Refund("done", o, now)
+		done.Status = recon.RefundSucceeded
+		other := repotest.Refund("other-channel", o, now)
+		other.Channel = "alipay"
+		repotest.SeedRefunds(t, s, &newDue, &inGrace, &scheduled, &later, &held, &done, &other)
+
+		sc := repo.Scan{Now: now, CreatedBefore: now.Add(-time.Minute)}
+		got := scanRefunds(t, s, sc, 2)
+		for _, want := range []string{"new-due", "scheduled", "other-channel"} {
+			if _, ok := got[want]; !ok {
+				t.Errorf("due refund %s not scanned (got %v)", want, got)
+			}
+		}
+		if len(got) != 3 {
+			t.Fatalf("scanned %d refunds, want 3: %v", len(got), got)
+		}
+		if got["new-due"].OrderNo != "O1" || got["new-due"].Amount != 300 {
+			t.Fatalf("refund read as %+v", got["new-due"])
+		}
+		sc.Channel = "alipay"
+		if got := scanRefunds(t, s, sc, 10); len(got) != 1 || got["other-channel"].ID == 0 {
+			t.Fatalf("channel filter: %v", got)
+		}
+		sc.Channel = ""
+		// Shards split the due refunds without overlap.
+		seen := 0
+		for i := 0; i < 2; i++ {
+			sc.Shard = repo.Shard{Index: i, Count: 2}
+			seen += len(scanRefunds(t, s, sc, 1))
+		}
+		if seen != 3 {
+			t.Fatalf("two shards scanned %d refunds, want 3", seen)
+		}
+		// A backfill covers the refunds created in its window; with
+		// IncludeTerminal, terminal ones too.
+		bf := repo.Scan{Now: now, CreatedBefore: now, Backfill: true, From: now.Add(-2 * time.Hour), To: now}
+		if got := scanRefunds(t, s, bf, 3); len(got) != 6 {
+			t.Fatalf("backfill scanned %d refunds, want the 6 pending", len(got))
+		}
+		bf.IncludeTerminal = true
+		if got := scanRefunds(t, s, bf, 3); len(got) != 7 {
+			t.Fatalf("verification backfill scanned %d refunds, want 7", len(got))
+		}
+		if n, err := s.CountRefundBackfill(context.Background(), bf); err != nil || n != 7 {
+			t.Fatalf("CountRefundBackfill = %d, %v", n, err)
+		}
+	})
+}
+
+func succeeded(r recon.Refund) recon.RefundLookup {
+	at := now.Add(-time.Minute)
+	return recon.RefundLookup{Status: recon.RefundChannelSucceeded, Amount: r.Amount, Currency: r.Currency, ChannelRefundID: "RF-" + r.RefundNo, SucceededAt: &at}
+}
+
+type outboxRow struct {
+	ID       string
+	OrderID  int64
+	RefundID int64
+	Event    string
+	Payload  string
+}
+
+func outboxOf(t *testing.T, s *repo.Store) []outboxRow {
+	t.Helper()
+	var rows []outboxRow
+	if err := s.DB().Raw("SELECT id, order_id, refund_id, event, payload FROM merchant_notifications ORDER BY refund_id, event").Scan(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func TestCommitRefundTransition(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		s := db.Store
+		o := paidOrder(t, s, "O1")
+		r1, r2 := repotest.Refund("R1", o, now), repotest.Refund("R2", o, now)
+		repotest.SeedRefunds(t, s, &r1, &r2)
+		meta := repo.CommitMeta{RunID: 0, Source: "reconcile", Now: now}
+		// Two refunds of one order each get their refund.succeeded row.
+		outs := []recon.RefundOutcome{
+			recon.DecideRefund(r1, succeeded(r1), recon.Policy{}, now),
+			recon.DecideRefund(r2, succeeded(r2), recon.Policy{}, now),
+		}
+		reps, err := s.CommitRefundBatch(ctx, outs, meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, rep := range reps {
+			if rep.Result != repo.Applied || rep.OrderMismatch != nil {
+				t.Fatalf("refund %d: %+v", i, rep)
+			}
+		}
+		got, err := s.GetRefundByNo(ctx, "R1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != recon.RefundSucceeded || got.Version != 1 || got.ChannelRefundID != "RF-R1" || got.SucceededAt == nil || got.NextQueryAt != nil {
+			t.Fatalf("refund after commit: %+v", got)
+		}
+		rows := outboxOf(t, s)
+		if len(rows) != 2 || rows[0].RefundID != r1.ID || rows[1].RefundID != r2.ID || rows[0].OrderID != o.ID || rows[0].Event != "refund.succeeded" {
+			t.Fatalf("outbox rows: %+v", rows)
+		}
+		var body recon.RefundNotification
+		if err := json.Unmarshal([]byte(rows[0].Payload), &body); err != nil {
+			t.Fatal(err)
+		}
+		if body.ID != rows[0].ID || body.Data.RefundNo != "R1" || body.Data.OrderNo != "O1" || body.Data.Status != recon.RefundSucceeded ||
+			body.Data.Amount != 300 || body.Data.ChannelRefundID != "RF-R1" || body.Data.SucceededAt == nil {
+			t.Fatalf("payload %s", rows[0].Payload)
+		}
+		var audit []struct {
+			RefundID   int64
+			FromStatus string
+			ToStatus   string
+			ToVersion  int64
+		}
+		if err := s.DB().Raw("SELECT refund_id, from_status, to_status, to_version FROM refund_transitions ORDER BY refund_id").Scan(&audit).Error; err != nil {
+			t.Fatal(err)
+		}
+		if len(audit) != 2 || audit[0].RefundID != r1.ID || audit[0].FromStatus != "PENDING" || audit[0].ToStatus != "SUCCEEDED" || audit[0].ToVersion != 1 {
+			t.Fatalf("audit rows: %+v", audit)
+		}
+		// An order event beside them keeps its own (order, event) row.
+		note := recon.NewNotification(o, recon.StatusPaid, "T", nil, now)
+		if ok, err := s.EnqueueNotification(ctx, o.ID, note, now); err != nil || !ok {
+			t.Fatalf("enqueue order.paid beside refund rows: %v, %v", ok, err)
+		}
+		if ok, err := s.EnqueueNotification(ctx, o.ID, note, now); err != nil || ok {
+			t.Fatalf("a second order.paid of the order was not refused: %v, %v", ok, err)
+		}
+		// The refund read before the commit is stale now: the guard
+		// refuses it and reports who won.
+		again, err := s.CommitRefundBatch(ctx, []recon.RefundOutcome{recon.DecideRefund(r1, recon.RefundLookup{Status: recon.RefundChannelFailed}, recon.Policy{}, now)}, meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again[0].Result != repo.Lost || again[0].Current.Status != recon.RefundSucceeded {
+			t.Fatalf("second writer: %+v", again[0])
+		}
+		if len(outboxOf(t, s)) != 3 {
+			t.Fatal("the lost commit wrote an outbox row")
+		}
+	})
+}
+
+func refundMismatches(t *testing.T, s *repo.Store) []repo.MismatchRecord {
+	t.Helper()
+	ms, err := s.ListMismatches(context.Background(), repo.MismatchFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}
+
+func TestCommitRefundOverRefundAndUnpaidOrder(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		s := db.Store
+		o := paidOrder(t, s, "O1")
+		unpaid := repotest.Order("O2", now)
+		unpaid.Status = recon.StatusClosed
+		repotest.Seed(t, s, &unpaid)
+		first, over := repotest.Refund("R1", o, now), repotest.Refund("R2", o, now)
+		first.Amount, over.Amount = 800, 300
+		ofUnpaid := repotest.Refund("R3", unpaid, now)
+		repotest.SeedRefunds(t, s, &first, &over, &ofUnpaid)
+		meta := repo.CommitMeta{Source: "reconcile", Now: now}
+		for _, r := range []recon.Refund{first, over, ofUnpaid} {
+			if _, err := s.CommitRefundBatch(ctx, []recon.RefundOutcome{recon.DecideRefund(r, succeeded(r), recon.Policy{}, now)}, meta); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The channel's word settled all three.
+		for _, no := range []string{"R1", "R2", "R3"} {
+			if r, err := s.GetRefundByNo(ctx, no); err != nil || r.Status != recon.RefundSucceeded {
+				t.Fatalf("%s: %+v %v", no, r, err)
+			}
+		}
+		ms := refundMismatches(t, s)
+		if len(ms) != 2 {
+			t.Fatalf("mismatches %+v, want the over-refund and the refund of an unpaid order", ms)
+		}
+		byNo := map[string]repo.MismatchRecord{}
+		for _, m := range ms {
+			byNo[m.RefundNo] = m
+			if m.Kind != recon.MismatchRefund {
+				t.Fatalf("kind %s", m.Kind)
+			}
+		}
+		if m := byNo["R2"]; m.OrderNo != "O1" || m.ChannelAmount != 1100 || m.LocalAmount != 1000 {
+			t.Fatalf("over-refund row: %+v", m)
+		}
+		if m := byNo["R3"]; m.OrderNo != "O2" || m.LocalStatus != recon.StatusClosed {
+			t.Fatalf("refund of an unpaid order: %+v", m)
+		}
+	})
+}
+
+func TestCommitRefundMismatchesOnePerRefundAndKind(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		s := db.Store
+		o := paidOrder(t, s, "O1")
+		r1, r2 := repotest.Refund("R1", o, now), repotest.Refund("R2", o, now)
+		repotest.SeedRefunds(t, s, &r1, &r2)
+		pol := recon.Policy{MaxAge: 24 * time.Hour, Schedule: []time.Duration{time.Minute}}
+		abnormal := recon.RefundLookup{Status: recon.RefundChannelAbnormal}
+		meta := repo.CommitMeta{Source: "reconcile", Now: now}
+		reps, err := s.CommitRefundBatch(ctx, []recon.RefundOutcome{recon.DecideRefund(r1, abnormal, pol, now), recon.DecideRefund(r2, abnormal, pol, now)}, meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reps[0].NewMismatch || !reps[1].NewMismatch {
+			t.Fatalf("reports %+v", reps)
+		}
+		// ABNORMAL keeps the refund queried.
+		got, _ := s.GetRefundByNo(ctx, "R1")
+		if got.Status != recon.RefundPending || got.QueryAttempts != 1 || got.NextQueryAt == nil {
+			t.Fatalf("abnormal refund %+v", got)
+		}
+		// Seen again: the same row is updated, not duplicated.
+		reps, err = s.CommitRefundBatch(ctx, []recon.RefundOutcome{recon.DecideRefund(got, abnormal, pol, now.Add(time.Minute))}, meta)
+		if err != nil || reps[0].NewMismatch || reps[0].Result != repo.Applied {
+			t.Fatalf("second sighting: %+v %v", reps, err)
+		}
+		ms := refundMismatches(t, s)
+		if len(ms) != 2 || ms[0].Kind != recon.MismatchRefundAbnormal || ms[0].RefundNo == ms[1].RefundNo {
+			t.Fatalf("mismatches %+v", ms)
+		}
+		for _, m := range ms {
+			if m.RefundNo == "R1" && m.Occurrences != 2 {
+				t.Fatalf("R1's row seen %d times", m.Occurrences)
+			}
+		}
+		// Past max_age: REFUND_STUCK, and no more automatic queries.
+		got, _ = s.GetRefundByNo(ctx, "R1")
+		late := now.Add(48 * time.Hour)
+		if _, err := s.CommitRefundBatch(ctx, []recon.RefundOutcome{recon.DecideRefund(got, abnormal, pol, late)}, meta); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = s.GetRefundByNo(ctx, "R1")
+		if got.NextQueryAt != nil || got.Status != recon.RefundPending {
+			t.Fatalf("stuck refund still scheduled: %+v", got)
+		}
+		due := scanRefunds(t, s, repo.Scan{Now: late, CreatedBefore: late}, 10)
+		if _, ok := due["R1"]; ok {
+			t.Fatal("a held refund is still due")
+		}
+	})
+}
