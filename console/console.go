@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -189,10 +190,13 @@ func (s *Server) user(min Role, h func(http.ResponseWriter, *http.Request, *requ
 		if err != nil {
 			var ae *authError
 			if !errors.As(err, &ae) {
-				ae = &authError{http.StatusForbidden, "Not allowed."}
+				ae = &authError{status: http.StatusForbidden, msg: "Not allowed."}
 			}
 			if ae.status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Basic realm="recon console", charset="UTF-8"`)
+			}
+			if ae.retryAfter > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(ae.retryAfter))
 			}
 			s.fail(w, r, nil, ae.status, ae.msg)
 			return

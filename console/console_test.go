@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -280,42 +281,119 @@ func TestAuthentication(t *testing.T) {
 	})
 }
 
+// basicEnv is env with basic auth for ann, and req signs in from an
+// address.
+func basicEnv(t *testing.T, db repotest.DB) (*env, []byte, func(addr, user, pw string, forwardedFor ...string) *httptest.ResponseRecorder) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret pass"), console.MinBcryptCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, db, func(o *console.Options) {
+		o.Auth = console.Auth{Mode: console.ModeBasic, Users: []console.User{{Name: "ann", Role: console.Admin, PasswordHash: string(hash)}},
+			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
+	})
+	return e, hash, func(addr, user, pw string, forwardedFor ...string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", "/mismatches", nil)
+		r.RemoteAddr = addr
+		for _, f := range forwardedFor {
+			r.Header.Add("X-Forwarded-For", f)
+		}
+		if user != "" {
+			r.SetBasicAuth(user, pw)
+		}
+		w := httptest.NewRecorder()
+		e.h.ServeHTTP(w, r)
+		return w
+	}
+}
+
 func TestBasicAuth(t *testing.T) {
 	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
-		hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret pass"), bcrypt.MinCost)
-		e := newEnv(t, db, func(o *console.Options) {
-			o.Auth = console.Auth{Mode: console.ModeBasic, Users: []console.User{{Name: "ann", Role: console.Admin, PasswordHash: string(hash)}}}
-		})
-		req := func(user, pw string) *httptest.ResponseRecorder {
-			r := httptest.NewRequest("GET", "/mismatches", nil)
-			if user != "" {
-				r.SetBasicAuth(user, pw)
-			}
-			w := httptest.NewRecorder()
-			e.h.ServeHTTP(w, r)
-			return w
-		}
+		e, hash, from := basicEnv(t, db)
+		req := func(user, pw string) *httptest.ResponseRecorder { return from("192.0.2.1:1234", user, pw) }
 		w := req("", "")
 		has(t, w, 401)
 		if !strings.HasPrefix(w.Header().Get("WWW-Authenticate"), "Basic ") {
 			t.Fatalf("no basic challenge: %v", w.Header())
 		}
-		has(t, req("ann", "wrong"), 401)
-		has(t, req("bob", "s3cret pass"), 403)
+		// An unknown user and a wrong password get the same answer, so
+		// the answer does not tell which names exist.
+		wrong, unknown := req("ann", "wrong"), req("bob", "s3cret pass")
+		has(t, wrong, 401, "Wrong user name or password")
+		if unknown.Code != wrong.Code || unknown.Body.String() != wrong.Body.String() {
+			t.Fatalf("unknown user: %d %s\nwrong password: %d %s", unknown.Code, unknown.Body, wrong.Code, wrong.Body)
+		}
 		has(t, req("ann", "s3cret pass"), 200, "o-amt")
 		has(t, req("ann", "s3cret pass"), 200, "o-amt") // verified once, remembered
 		lacks(t, req("ann", "wrong"), string(hash))
-		// Five wrong passwords stop bcrypt from being asked about that name
-		// for 15 minutes (a browser that signed in already keeps working).
-		for i := 0; i < 3; i++ {
+		// Five failed sign-ins of a name in a minute (bob's counted too)
+		// make it wait for the rest of the minute; a browser that signed
+		// in already keeps working.
+		e.clock.Advance(time.Minute)
+		for i := 0; i < 5; i++ {
 			has(t, req("ann", "wrong"), 401)
 		}
-		has(t, req("ann", "wrong"), 429, "Too many wrong passwords")
-		has(t, req("ann", "another guess"), 429)
+		w = req("ann", "another guess")
+		has(t, w, 429, "Too many failed sign-ins", "try again in 60 seconds")
+		if w.Header().Get("Retry-After") != "60" {
+			t.Fatalf("Retry-After %q", w.Header().Get("Retry-After"))
+		}
 		has(t, req("ann", "s3cret pass"), 200)
-		e.clock.Advance(16 * time.Minute)
+		for i := 0; i < 5; i++ {
+			has(t, req("bob", "guess"), 401)
+		}
+		has(t, req("bob", "guess"), 429)
+		e.clock.Advance(time.Minute)
 		has(t, req("ann", "another guess"), 401)
 	})
+}
+
+// TestBasicAuthLockoutIsCountedBeforeBcrypt sends a burst of parallel
+// guesses: only as many as the limit reach bcrypt (the others are refused
+// before it), the right password then waits for the window like any other,
+// and works again when it ends.
+func TestBasicAuthLockoutIsCountedBeforeBcrypt(t *testing.T) {
+	// Signing in reads no database: one is enough, and bcrypt is slow.
+	e, _, from := basicEnv(t, repotest.NewSQLite(t))
+	codes := make(chan int, 100)
+	var wg sync.WaitGroup
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes <- from("192.0.2.1:1234", "ann", "guess "+strconv.Itoa(i)).Code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	n := map[int]int{}
+	for c := range codes {
+		n[c]++
+	}
+	if n[401] != 5 || n[429] != 95 {
+		t.Fatalf("answers to 100 parallel guesses: %v, want 5 checked (401) and 95 refused (429)", n)
+	}
+	// From another address too: the name waits out its window.
+	has(t, from("198.51.100.7:1", "ann", "s3cret pass"), 429)
+	e.clock.Advance(59 * time.Second)
+	has(t, from("192.0.2.1:1234", "ann", "s3cret pass"), 429, "try again in 1 seconds")
+	e.clock.Advance(time.Second)
+	has(t, from("192.0.2.1:1234", "ann", "s3cret pass"), 200, "o-amt")
+}
+
+// TestBasicAuthLimitsAnAddress guesses many names from one address: the
+// address waits, others sign in. (Which address counts behind a proxy and
+// for IPv6: TestClientKey.)
+func TestBasicAuthLimitsAnAddress(t *testing.T) {
+	// Signing in reads no database: one is enough, and bcrypt is slow.
+	e, _, from := basicEnv(t, repotest.NewSQLite(t))
+	for i := 0; i < 20; i++ {
+		has(t, from("203.0.113.9:5000", "user"+strconv.Itoa(i), "guess"), 401)
+	}
+	has(t, from("203.0.113.9:5001", "ann", "s3cret pass"), 429, "from this address")
+	has(t, from("198.51.100.7:1", "ann", "s3cret pass"), 200, "o-amt")
+	e.clock.Advance(time.Minute)
+	has(t, from("203.0.113.9:5002", "ann", "guess"), 401)
 }
 
 func TestListFiltersTotalsAndPaging(t *testing.T) {

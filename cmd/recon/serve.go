@@ -63,9 +63,20 @@ func (c ConsoleConfig) validate(bad func(key, format string, args ...any) error)
 		return bad("console.timezone", "%q is not a time zone name such as UTC or Asia/Shanghai", c.Timezone)
 	}
 	if _, err := c.auth(); err != nil {
-		return bad("console.auth", "%v", err)
+		key, msg := authErrorKey(err)
+		return bad(key, "%s", msg)
 	}
 	return nil
+}
+
+// authErrorKey names the key of a console.auth error: the user entry's
+// setting when it is about one.
+func authErrorKey(err error) (key, msg string) {
+	var ue *console.UserError
+	if errors.As(err, &ue) {
+		return "console.auth." + ue.Key(), ue.Msg
+	}
+	return "console.auth", err.Error()
 }
 
 // auth converts console.auth, without requiring users.
@@ -121,7 +132,8 @@ func (a *app) serve(ctx context.Context, cfg Config) error {
 		err = auth.Validate()
 	}
 	if err != nil {
-		return &ConfigError{File: cfg.path, Key: "console.auth", Msg: err.Error()}
+		key, msg := authErrorKey(err)
+		return &ConfigError{File: cfg.path, Key: key, Msg: msg}
 	}
 	loc, _ := time.LoadLocation(cfg.Console.Timezone)
 	chans, store, err := a.openAll(ctx, cfg)

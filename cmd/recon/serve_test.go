@@ -16,14 +16,14 @@ import (
 )
 
 func TestConsoleConfig(t *testing.T) {
-	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), 10)
 	for _, tc := range []struct{ yaml, key string }{
 		{"console:\n  addr: 'localhost'\n", "console.addr"},
 		{"console:\n  timezone: Mars/Olympus\n", "console.timezone"},
 		{"console:\n  auth: {mode: magic}\n", "console.auth: mode must be proxy or basic"},
 		{"console:\n  auth: {trusted_proxies: [10.0.0.0/33]}\n", "console.auth: trusted_proxies[0]"},
 		{"console:\n  auth: {trusted_proxies: [127.0.0.1/32], users: [{name: a, role: boss}]}\n", `console.auth: users[0] (a): role "boss"`},
-		{"console:\n  auth: {mode: basic, users: [{name: a, role: admin, password_hash: hunter2}]}\n", "password_hash is not a bcrypt hash"},
+		{"console:\n  auth: {mode: basic, users: [{name: a, role: admin, password_hash: hunter2}]}\n", "console.auth.users[0] (a).password_hash: is not a bcrypt hash"},
 		{"console:\n  auth: {mode: basic, users: [{name: a, role: admin, password_hash: '${NOPE_HASH}'}]}\n", "console.auth.users[0].password_hash: environment variable NOPE_HASH is not set"},
 		{"console:\n  auth: {trusted_proxies: [127.0.0.1/32], users: [{name: a, role: admin}, {name: A, role: viewer}]}\n", "listed twice"},
 		{"console:\n  csrf_key: '${NOPE_KEY}'\n", "console.csrf_key"},
@@ -39,6 +39,22 @@ func TestConsoleConfig(t *testing.T) {
 		func(k string) string { return map[string]string{"ANN_HASH": string(hash)}[k] })
 	if err != nil || cfg.Console.Auth.Users[0].PasswordHash != string(hash) || cfg.Console.Addr != ":8080" || cfg.Console.Timezone != "UTC" {
 		t.Fatalf("cfg %+v, %v", cfg.Console, err)
+	}
+}
+
+// TestServeRefusesAWeakPasswordHash: a bcrypt hash of cost below 10 stops
+// every command at start-up (exit 2), naming the user's key.
+func TestServeRefusesAWeakPasswordHash(t *testing.T) {
+	weak, _ := bcrypt.GenerateFromPassword([]byte("pw"), 9)
+	strong, _ := bcrypt.GenerateFromPassword([]byte("pw"), 10)
+	p := writeConfig(t, "database: {driver: sqlite, dsn: '"+filepath.Join(t.TempDir(), "r.db")+"'}\n"+
+		"console:\n  auth: {mode: basic, users: [{name: ann, role: admin, password_hash: '${ANN_HASH}'}, {name: alice, role: viewer, password_hash: '${ALICE_HASH}'}]}\n")
+	env := map[string]string{"ANN_HASH": string(strong), "ALICE_HASH": string(weak)}
+	for _, cmd := range []string{"serve", "migrate"} {
+		code, _, stderr := runCLI(t, env, cmd, "--config", p)
+		if code != exitUsage || !strings.Contains(stderr, "console.auth.users[1] (alice).password_hash: bcrypt cost 9 is below 10") || strings.Contains(stderr, string(weak)) {
+			t.Fatalf("%s with a cost-9 hash: exit %d, %s", cmd, code, stderr)
+		}
 	}
 }
 
