@@ -10,7 +10,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
+
+	smartalipay "github.com/smartwalle/alipay/v3"
 
 	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/channel"
@@ -51,6 +54,11 @@ type Config struct {
 // one request per call; retries and rate limits belong to channel.Guarded.
 type Client struct {
 	cfg Config
+
+	// The verifier of notifications, made on first use (notify.go).
+	notifyOnce sync.Once
+	notifier   *smartalipay.Client
+	notifyErr  error
 }
 
 var (

@@ -272,14 +272,8 @@ func ParseQuery(node []byte, orderNo string) (recon.LookupResult, error) {
 		return recon.LookupResult{}, malformed(node, "answer is about out_trade_no %q, not %q", channel.Truncate(q.OutTradeNo), orderNo)
 	}
 	var res recon.LookupResult
-	switch q.TradeStatus {
-	case TradeSuccess, TradeFinished:
-		res.Status = recon.ChannelPaid
-	case TradeWaitBuyerPay:
-		res.Status = recon.ChannelPending
-	case TradeClosed:
-		res.Status = recon.ChannelClosed
-	default:
+	var ok bool
+	if res.Status, ok = TradeStatus(q.TradeStatus); !ok {
 		return recon.LookupResult{}, malformed(node, "unknown trade_status %q", channel.Truncate(q.TradeStatus))
 	}
 	res.TxnID = q.TradeNo
@@ -314,6 +308,20 @@ func ParseQuery(node []byte, orderNo string) (recon.LookupResult, error) {
 		res.PaidAt = &t
 	}
 	return res, nil
+}
+
+// TradeStatus maps a trade_status to recon's status; ok is false for a
+// value Alipay does not document.
+func TradeStatus(s string) (status recon.ChannelStatus, ok bool) {
+	switch s {
+	case TradeSuccess, TradeFinished:
+		return recon.ChannelPaid, true
+	case TradeWaitBuyerPay:
+		return recon.ChannelPending, true
+	case TradeClosed:
+		return recon.ChannelClosed, true
+	}
+	return "", false
 }
 
 // ParseClose reads a verified alipay_trade_close_response node about

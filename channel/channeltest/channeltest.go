@@ -265,3 +265,20 @@ func sanitize(name string) string {
 	}
 	return string(out)
 }
+
+// CheckNotification is the property every notification decoder's fuzz
+// target asserts: a failure is a bad signature or a malformed notification
+// (so the listener can answer it without internals), and whatever is
+// accepted is a notification recon can act on and store.
+func CheckNotification(t testing.TB, n channel.Notification, err error) {
+	t.Helper()
+	if err != nil {
+		if !errors.Is(err, channel.ErrMalformed) && !errors.Is(err, channel.ErrBadSignature) {
+			t.Fatalf("error %v is neither malformed nor a bad signature", err)
+		}
+		return
+	}
+	if err := n.Validate(); err != nil {
+		t.Fatalf("accepted an invalid notification %+v: %v", n, err)
+	}
+}

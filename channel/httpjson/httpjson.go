@@ -345,15 +345,21 @@ func ParseResponse(body []byte, orderNo string, cfg Config) (recon.LookupResult,
 	default:
 		return recon.LookupResult{}, fmt.Errorf("parse response: channel answered code %q: %s", channel.Truncate(r.Code), channel.Truncate(r.Msg))
 	}
+	if r.Data == nil {
+		return recon.LookupResult{}, fmt.Errorf("parse response: %w: no data: %s", channel.ErrMalformed, channel.Snippet(body))
+	}
+	if r.Data.Order != orderNo {
+		return recon.LookupResult{}, fmt.Errorf("parse response: %w: answer is about order %q, not %q: %s", channel.ErrMalformed,
+			channel.Truncate(r.Data.Order), orderNo, channel.Snippet(body))
+	}
+	return r.Data.result(cfg, "parse response", body)
+}
+
+// result reads d under cfg's status map; errors wrap channel.ErrMalformed,
+// start with op and quote at most 200 bytes of body.
+func (d *Data) result(cfg Config, op string, body []byte) (recon.LookupResult, error) {
 	malformed := func(format string, args ...any) (recon.LookupResult, error) {
-		return recon.LookupResult{}, fmt.Errorf("parse response: %w: %s: %s", channel.ErrMalformed, fmt.Sprintf(format, args...), channel.Snippet(body))
-	}
-	d := r.Data
-	if d == nil {
-		return malformed("no data")
-	}
-	if d.Order != orderNo {
-		return malformed("answer is about order %q, not %q", channel.Truncate(d.Order), orderNo)
+		return recon.LookupResult{}, fmt.Errorf("%s: %w: %s: %s", op, channel.ErrMalformed, fmt.Sprintf(format, args...), channel.Snippet(body))
 	}
 	status, ok := cfg.StatusMap[d.Status]
 	if !ok || !status.Valid() {

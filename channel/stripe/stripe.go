@@ -38,6 +38,9 @@ type Config struct {
 	// APIKey is the secret (sk_…) or restricted (rk_…) key. It is never
 	// logged or put in an error.
 	APIKey string `yaml:"api_key" json:"-"`
+	// WebhookSecret (whsec_…) verifies the Stripe-Signature of the
+	// webhook events recon receives; "" receives none. It is never logged.
+	WebhookSecret string `yaml:"webhook_secret" json:"-"`
 	// Timeout bounds one request (default 10s).
 	Timeout time.Duration `yaml:"timeout"`
 	// HTTPClient sends the requests (default channel.NewHTTPClient()); Timeout applies per request through the context.
@@ -92,6 +95,9 @@ func (c Config) Validate() error {
 		return errors.New("api_key: a publishable key (pk_…) cannot read payment intents; use a secret (sk_…) or restricted (rk_…) key")
 	case !strings.HasPrefix(key, "sk_") && !strings.HasPrefix(key, "rk_"):
 		return errors.New("api_key: not a Stripe secret (sk_…) or restricted (rk_…) key")
+	}
+	if c.WebhookSecret != "" && !strings.HasPrefix(c.WebhookSecret, "whsec_") {
+		return errors.New("webhook_secret: not a Stripe webhook signing secret (whsec_…)")
 	}
 	for _, r := range key {
 		if r <= ' ' || r > '~' {

@@ -56,6 +56,10 @@ type Config struct {
 	// PublicKeyID is its ID (public_key_id, PUB_KEY_ID_…, or a platform
 	// certificate's serial): responses must announce it in Wechatpay-Serial.
 	PublicKeyID string
+	// APIv3Key is the merchant's APIv3 key (api_v3_key, 32 bytes) that
+	// decrypts the resource of a notification; "" receives none. It is
+	// never logged.
+	APIv3Key string `json:"-"`
 	// Timeout bounds one request (timeout, default DefaultTimeout).
 	Timeout time.Duration
 	// HTTPClient sends the requests (default channel.NewHTTPClient(); Timeout
@@ -108,6 +112,9 @@ func (c Config) Validate() error {
 		return bad("public_key_id is required (the Wechatpay-Serial of the WeChat Pay public key, PUB_KEY_ID_...)")
 	case c.Timeout < 0:
 		return bad("timeout %s must not be negative", c.Timeout)
+	case c.APIv3Key != "" && len(c.APIv3Key) != 32:
+		// AEAD_AES_256_GCM takes a 32-byte key; the length is no secret.
+		return bad("api_v3_key must be 32 bytes (got %d)", len(c.APIv3Key))
 	}
 	return nil
 }
