@@ -41,6 +41,7 @@ type Metrics struct {
 	transitions    *prometheus.CounterVec
 	mismatches     *prometheus.CounterVec
 	conflicts      prometheus.Counter
+	dbConflicts    *prometheus.CounterVec
 	channelPaused  *prometheus.GaugeVec
 	deferred       *prometheus.CounterVec
 	backlogDue     *prometheus.GaugeVec
@@ -95,6 +96,9 @@ func NewMetrics() *Metrics {
 			[]string{"kind"}),
 		conflicts: prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_conflicts_total",
 			Help: "Commits that lost to another writer (a callback or another pass)."}),
+		dbConflicts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_db_conflicts_total",
+			Help: "Database writes aborted as a conflict and run again, by operation: deadlocks, lock wait timeouts and, on a Galera cluster, write sets that lost certification to another node's. A steady rate shows contention between pods or nodes."},
+			[]string{"op"}),
 		channelPaused: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_channel_paused",
 			Help: "1 while a pass has the channel paused by its circuit breaker (and after a pass that ended with it paused), 0 otherwise."},
 			[]string{"channel"}),
@@ -135,7 +139,7 @@ func NewMetrics() *Metrics {
 		gaugeKinds:    map[string]bool{},
 		gaugeStatuses: map[string]bool{},
 	}
-	m.reg.MustRegister(m.lookups, m.lookupSeconds, m.orderSeconds, m.transitions, m.mismatches, m.conflicts,
+	m.reg.MustRegister(m.lookups, m.lookupSeconds, m.orderSeconds, m.transitions, m.mismatches, m.conflicts, m.dbConflicts,
 		m.channelPaused, m.deferred,
 		m.backlogDue, m.backlogAge, m.notifications, m.notifySeconds, m.runs, m.runSeconds, m.lastSuccessSec,
 		m.statements, m.statementLines, m.statementLast)
@@ -152,6 +156,9 @@ func NewMetrics() *Metrics {
 	}
 	for _, r := range []string{OutcomeDelivered, OutcomeRetry, OutcomeDead, OutcomeLeaseLost} {
 		m.notifications.WithLabelValues(r)
+	}
+	for _, op := range repo.ConflictOps {
+		m.dbConflicts.WithLabelValues(op)
 	}
 	return m
 }
@@ -182,6 +189,10 @@ func (m *Metrics) Mismatch(kind recon.MismatchKind) { m.mismatches.WithLabelValu
 
 // Conflict implements Observer.
 func (m *Metrics) Conflict() { m.conflicts.Inc() }
+
+// DBConflict counts one database write aborted as a conflict and run again
+// (op names the operation); give it to repo.Store.ObserveConflicts.
+func (m *Metrics) DBConflict(op string) { m.dbConflicts.WithLabelValues(op).Inc() }
 
 // Processed implements Observer.
 func (m *Metrics) Processed(d time.Duration) { m.orderSeconds.Observe(d.Seconds()) }

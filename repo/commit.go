@@ -2,11 +2,8 @@ package repo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	mysqldrv "github.com/go-sql-driver/mysql"
 
 	"gorm.io/gorm"
 
@@ -60,41 +57,12 @@ func (s *Store) Commit(ctx context.Context, out recon.Outcome, meta CommitMeta) 
 	return reps[0], nil
 }
 
-// retryTx runs fn in a transaction, running it again when the database
-// chose it as a deadlock victim: the whole transaction was rolled back, so a
-// rerun is safe and the guard re-checks the order's state.
-func (s *Store) retryTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	var err error
-	for attempt := 0; attempt < 5; attempt++ {
-		err = s.db.WithContext(ctx).Transaction(fn)
-		if err == nil || !retryable(err) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(time.Duration(attempt+1) * 5 * time.Millisecond):
-		}
-	}
-	return err
-}
-
-// retryable recognises a deadlock or lock-wait timeout (MySQL 1213, 1205)
-// and SQLite's busy errors.
-func retryable(err error) bool {
-	var me *mysqldrv.MySQLError
-	if errors.As(err, &me) {
-		return me.Number == 1213 || me.Number == 1205
-	}
-	return isBusy(err)
-}
-
 // RecordMismatch upserts one mismatch outside any order change (a lost race
 // judged as STATUS_CONFLICT, a verification finding). It reports whether the
 // mismatch is new or reopened.
 func (s *Store) RecordMismatch(ctx context.Context, o recon.Order, m recon.Mismatch, meta CommitMeta) (bool, error) {
 	var isNew bool
-	err := s.retryTx(ctx, func(tx *gorm.DB) error {
+	err := s.retryTx(ctx, "record_mismatch", func(tx *gorm.DB) error {
 		var err error
 		isNew, err = s.upsertMismatch(tx, o, m, meta)
 		return err

@@ -77,7 +77,7 @@ func (s *Store) commitRows(ctx context.Context, meta CommitMeta, ids []int64,
 	}
 	sort.SliceStable(idx, func(a, b int) bool { return ids[idx[a]] < ids[idx[b]] })
 	moved := make([]bool, len(ids))
-	err := s.retryTx(ctx, func(tx *gorm.DB) error {
+	err := s.retryTx(ctx, "commit", func(tx *gorm.DB) error {
 		w := newBatchWriter(ctx, s, tx, meta)
 		defer w.close()
 		if err := prepare(w); err != nil {

@@ -43,6 +43,8 @@ type Store struct {
 	dialect Dialect
 	// orders is the mapped orders table; nil for recon's own payment_orders.
 	orders *orderMap
+	// conflicts hears of retried conflicts (ObserveConflicts).
+	conflicts conflictObserver
 }
 
 // Options tune the connection pool and how a SQLite file is opened.

@@ -2,10 +2,8 @@ package repo
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -85,12 +83,15 @@ func (c Claim) pick(rows []notificationRow) []notificationRow {
 // c.PerMerchant set it looks at c.Limit candidates and leases only the rows
 // within each merchant's share; the others stay free.
 //
-// On MySQL/MariaDB the rows are picked with SELECT ... FOR UPDATE SKIP
-// LOCKED in a READ COMMITTED transaction, so dispatchers claiming at the same
-// moment take disjoint rows without waiting for each other. On SQLite the
-// transaction is BEGIN IMMEDIATE (the DSN's _txlock), which holds the write
-// lock from the first statement, so select-then-update is atomic for every
-// connection and process using the file.
+// The candidates are read without locks, and each is then taken by its own
+// guarded update (still PENDING, lease free): the rows that update changed
+// are the claim. Row locks are not shared between the nodes of a Galera
+// cluster, so no claim relies on them: two dispatchers on two nodes that
+// update the same row conflict at commit, the loser's transaction is rolled
+// back and run again (retryTx), and on the rerun its guard no longer matches
+// the row the winner took. On one server a concurrent claim waits for the
+// row and then finds the guard false; on SQLite the transaction holds the
+// write lock (BEGIN IMMEDIATE) from its first statement.
 func (s *Store) ClaimNotifications(ctx context.Context, c Claim) ([]Notification, error) {
 	if c.Limit <= 0 || c.Owner == "" || c.Lease <= 0 {
 		return nil, fmt.Errorf("claim notifications: need an owner, a positive lease and limit (owner %q, lease %s, limit %d)",
@@ -98,12 +99,6 @@ func (s *Store) ClaimNotifications(ctx context.Context, c Claim) ([]Notification
 	}
 	until := dbTime(c.Now.Add(c.Lease))
 	var rows []notificationRow
-	var opts []*sql.TxOptions
-	lock := ""
-	if s.dialect == MySQL {
-		lock = " FOR UPDATE SKIP LOCKED"
-		opts = append(opts, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
-	}
 	dueSQL, dueArgs := s.timeCmp("next_attempt_at", "<=", c.DueBefore)
 	freeSQL, freeArgs := s.timeCmp("locked_until", "<", c.Now)
 	skip, args := "", append(append([]any{NotifyPending}, dueArgs...), freeArgs...)
@@ -112,39 +107,28 @@ func (s *Store) ClaimNotifications(ctx context.Context, c Claim) ([]Notification
 		args = append(args, sk)
 	}
 	args = append(args, c.Limit)
-	err := s.retryBusy(ctx, func() error {
+	err := s.retryTx(ctx, "outbox_claim", func(tx *gorm.DB) error {
 		rows = nil
-		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			if err := tx.Raw(`SELECT * FROM merchant_notifications
+		if err := tx.Raw(`SELECT * FROM merchant_notifications
 			WHERE status = ? AND `+dueSQL+` AND (locked_until IS NULL OR `+freeSQL+`)`+skip+`
-			ORDER BY `+s.at("next_attempt_at")+`, id LIMIT ?`+lock, args...).Scan(&rows).Error; err != nil {
-				return err
-			}
-			// Candidates not picked were only locked by this transaction:
-			// they are free again when it ends.
-			rows = c.pick(rows)
-			if len(rows) == 0 {
-				return nil
-			}
-			ids := make([]string, len(rows))
-			for i, r := range rows {
-				ids[i] = r.ID
-			}
-			// The same guard again: on SQLite it is what makes the claim safe
-			// should the transaction not hold the write lock; on MySQL the rows
-			// are locked and it always holds.
+			ORDER BY `+s.at("next_attempt_at")+`, id LIMIT ?`, args...).Scan(&rows).Error; err != nil {
+			return err
+		}
+		taken := rows[:0]
+		for _, r := range c.pick(rows) {
 			n, err := exec(tx, `UPDATE merchant_notifications SET locked_until = ?, locked_by = ?
-			WHERE id IN ? AND status = ? AND (locked_until IS NULL OR `+freeSQL+`)`,
-				append([]any{until, c.Owner, ids, NotifyPending}, freeArgs...)...)
+				WHERE id = ? AND status = ? AND (locked_until IS NULL OR `+freeSQL+`)`,
+				append([]any{until, c.Owner, r.ID, NotifyPending}, freeArgs...)...)
 			if err != nil {
 				return err
 			}
-			if n != int64(len(rows)) {
-				return fmt.Errorf("claimed %d of %d selected rows: another dispatcher took some in between", n, len(rows))
+			if n == 1 {
+				taken = append(taken, r)
 			}
-			return nil
-		}, opts...)
-	})
+		}
+		rows = taken
+		return nil
+	}, readCommitted(s.dialect)...)
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications for %s: %w", c.Owner, err)
 	}
@@ -167,7 +151,7 @@ const guarded = " WHERE id = ? AND locked_by = ? AND status = 'PENDING'"
 // lease released. It reports false (and changes nothing) when the row is no
 // longer PENDING and leased to owner.
 func (s *Store) MarkDelivered(ctx context.Context, id, owner string, now time.Time) (bool, error) {
-	n, err := s.writeOne(ctx, `UPDATE merchant_notifications SET status = 'DELIVERED',
+	n, err := s.writeOne(ctx, "outbox", `UPDATE merchant_notifications SET status = 'DELIVERED',
 		attempts = attempts + 1, delivered_at = ?, last_error = NULL, locked_until = NULL, locked_by = NULL`+guarded,
 		dbTime(now), id, owner)
 	if err != nil {
@@ -180,7 +164,7 @@ func (s *Store) MarkDelivered(ctx context.Context, id, owner string, now time.Ti
 // attempt's time and the error (cut to 1024 bytes), lease released. It
 // reports false when the row is no longer PENDING and leased to owner.
 func (s *Store) MarkRetry(ctx context.Context, id, owner string, attempts int, nextAt time.Time, lastErr string) (bool, error) {
-	n, err := s.writeOne(ctx, `UPDATE merchant_notifications SET attempts = ?, next_attempt_at = ?,
+	n, err := s.writeOne(ctx, "outbox", `UPDATE merchant_notifications SET attempts = ?, next_attempt_at = ?,
 		last_error = ?, locked_until = NULL, locked_by = NULL`+guarded,
 		attempts, dbTime(nextAt), truncate(lastErr, 1024), id, owner)
 	if err != nil {
@@ -193,7 +177,7 @@ func (s *Store) MarkRetry(ctx context.Context, id, owner string, attempts int, n
 // and the error; next_attempt_at becomes now, the time it gave up. It reports
 // false when the row is no longer PENDING and leased to owner.
 func (s *Store) MarkDead(ctx context.Context, id, owner string, attempts int, lastErr string, now time.Time) (bool, error) {
-	n, err := s.writeOne(ctx, `UPDATE merchant_notifications SET status = 'DEAD', attempts = ?,
+	n, err := s.writeOne(ctx, "outbox", `UPDATE merchant_notifications SET status = 'DEAD', attempts = ?,
 		next_attempt_at = ?, last_error = ?, locked_until = NULL, locked_by = NULL`+guarded,
 		attempts, dbTime(now), truncate(lastErr, 1024), id, owner)
 	if err != nil {
@@ -206,7 +190,7 @@ func (s *Store) MarkDead(ctx context.Context, id, owner string, attempts int, la
 // dispatcher shutting down before it posted it), so another can take it at
 // once. It reports false when the row is not leased to owner.
 func (s *Store) ReleaseNotification(ctx context.Context, id, owner string) (bool, error) {
-	n, err := s.writeOne(ctx, `UPDATE merchant_notifications SET locked_until = NULL, locked_by = NULL`+guarded,
+	n, err := s.writeOne(ctx, "outbox", `UPDATE merchant_notifications SET locked_until = NULL, locked_by = NULL`+guarded,
 		id, owner)
 	if err != nil {
 		return false, fmt.Errorf("release notification %s: %w", id, err)
@@ -248,7 +232,7 @@ func (s *Store) resendSQL() string {
 // to try it now rather than at its scheduled time). It returns
 // recon.ErrNotFound when no row has that id.
 func (s *Store) Resend(ctx context.Context, id string, now time.Time) error {
-	n, err := s.writeOne(ctx, s.resendSQL()+" WHERE id = ?", dbTime(now), id)
+	n, err := s.writeOne(ctx, "outbox_resend", s.resendSQL()+" WHERE id = ?", dbTime(now), id)
 	if err != nil {
 		return fmt.Errorf("resend notification %s: %w", id, err)
 	}
@@ -279,7 +263,7 @@ func (s *Store) ResendDead(ctx context.Context, merchant string, from, to, now t
 		where += " AND " + cond
 		args = append(args, a...)
 	}
-	n, err := s.writeOne(ctx, s.resendSQL()+where, args...)
+	n, err := s.writeOne(ctx, "outbox_resend", s.resendSQL()+where, args...)
 	if err != nil {
 		return 0, fmt.Errorf("resend dead notifications of merchant %q: %w", merchant, err)
 	}
@@ -337,43 +321,17 @@ func (s *Store) EnqueueNotification(ctx context.Context, orderID int64, n recon.
 	return c == 1, nil
 }
 
-// writeOne runs one write statement. On SQLite it runs in a BEGIN IMMEDIATE
-// transaction: an autocommit UPDATE starts as a reader, and in WAL mode a
-// reader that must upgrade after another connection wrote gets SQLITE_BUSY
-// at once instead of waiting for the busy timeout.
-func (s *Store) writeOne(ctx context.Context, sql string, args ...any) (int64, error) {
-	if s.dialect != SQLite {
-		return exec(s.db.WithContext(ctx), sql, args...)
-	}
+// writeOne runs one write statement in its own transaction, run again
+// when the database aborts it as a conflict (retryTx). On SQLite the
+// transaction is BEGIN IMMEDIATE: an autocommit UPDATE starts as a reader,
+// and in WAL mode a reader that must upgrade after another connection wrote
+// gets SQLITE_BUSY at once instead of waiting for the busy timeout.
+func (s *Store) writeOne(ctx context.Context, op, sql string, args ...any) (int64, error) {
 	var n int64
-	err := s.retryBusy(ctx, func() error {
-		return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			var err error
-			n, err = exec(tx, sql, args...)
-			return err
-		})
+	err := s.retryTx(ctx, op, func(tx *gorm.DB) error {
+		var err error
+		n, err = exec(tx, sql, args...)
+		return err
 	})
 	return n, err
-}
-
-// retryBusy runs fn again, a few times, when SQLite reports the database
-// busy after its busy timeout: the busy handler is not fair, and under heavy
-// write contention one connection can be passed over for the whole timeout.
-// Giving up on recording a delivery would mean posting it again later.
-func (s *Store) retryBusy(ctx context.Context, fn func() error) error {
-	err := fn()
-	for i := 1; i <= 5 && err != nil && s.dialect == SQLite && isBusy(err); i++ {
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(time.Duration(i*i) * 10 * time.Millisecond):
-		}
-		err = fn()
-	}
-	return err
-}
-
-func isBusy(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
 }

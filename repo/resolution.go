@@ -113,7 +113,7 @@ const sqlResolve = `UPDATE recon_mismatches SET resolution = 'RESOLVED', resolve
 // in one transaction; when the guard matches nothing it says why.
 func (s *Store) changeResolution(ctx context.Context, op string, id int64, action MismatchAction,
 	by, note string, now time.Time, update string, args ...any) error {
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.retryTx(ctx, "resolution", func(tx *gorm.DB) error {
 		return changeResolutionTx(tx, id, action, by, note, now, update, args...)
 	})
 	if err != nil {

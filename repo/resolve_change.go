@@ -25,7 +25,7 @@ func (s *Store) ResolveWithChange(ctx context.Context, id int64, out recon.Outco
 	if out.Action != recon.ActionTransition {
 		return fmt.Errorf("resolve mismatch %d: action %s changes no order", id, out.Action)
 	}
-	err := s.retryTx(ctx, func(tx *gorm.DB) error {
+	err := s.retryTx(ctx, "resolve", func(tx *gorm.DB) error {
 		m, err := getMismatch(tx, id)
 		if err != nil {
 			return err

@@ -100,7 +100,11 @@ func (r runRow) toDomain() Run {
 func (s *Store) StartRun(ctx context.Context, kind string, dryRun bool, shard, owner string, now time.Time) (int64, error) {
 	row := runRow{Kind: kind, Status: RunRunning, DryRun: dryRun, Shard: shard, Owner: truncate(owner, 128),
 		StartedAt: dbTime(now), HeartbeatAt: dbTime(now)}
-	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
+	err := s.retryTx(ctx, "run", func(tx *gorm.DB) error {
+		row.ID = 0
+		return tx.Create(&row).Error
+	})
+	if err != nil {
 		return 0, fmt.Errorf("start %s run: %w", kind, err)
 	}
 	return row.ID, nil
@@ -109,8 +113,10 @@ func (s *Store) StartRun(ctx context.Context, kind string, dryRun bool, shard, o
 // HeartbeatRun tells later passes that run id is alive, and saves its
 // counters so far.
 func (s *Store) HeartbeatRun(ctx context.Context, id int64, c RunCounters, now time.Time) error {
-	err := s.db.WithContext(ctx).Model(&runRow{}).Where("id = ? AND status = ?", id, RunRunning).
-		Updates(counterMap(c, map[string]any{"heartbeat_at": dbTime(now)})).Error
+	err := s.retryTx(ctx, "run", func(tx *gorm.DB) error {
+		return tx.Model(&runRow{}).Where("id = ? AND status = ?", id, RunRunning).
+			Updates(counterMap(c, map[string]any{"heartbeat_at": dbTime(now)})).Error
+	})
 	if err != nil {
 		return fmt.Errorf("heartbeat run %d: %w", id, err)
 	}
@@ -126,13 +132,18 @@ var ErrRunClosed = errors.New("run already closed")
 // first (marked it FAILED for want of a heartbeat), that stays, and
 // FinishRun returns an error wrapping ErrRunClosed that says how it ended.
 func (s *Store) FinishRun(ctx context.Context, id int64, status string, c RunCounters, errText string, now time.Time) error {
-	res := s.db.WithContext(ctx).Model(&runRow{}).Where("id = ? AND status = ?", id, RunRunning).
-		Updates(counterMap(c, map[string]any{"status": status, "finished_at": dbTime(now),
-			"heartbeat_at": dbTime(now), "error": truncate(errText, 1024)}))
-	if res.Error != nil {
-		return fmt.Errorf("finish run %d: %w", id, res.Error)
+	var n int64
+	err := s.retryTx(ctx, "run", func(tx *gorm.DB) error {
+		res := tx.Model(&runRow{}).Where("id = ? AND status = ?", id, RunRunning).
+			Updates(counterMap(c, map[string]any{"status": status, "finished_at": dbTime(now),
+				"heartbeat_at": dbTime(now), "error": truncate(errText, 1024)}))
+		n = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return fmt.Errorf("finish run %d: %w", id, err)
 	}
-	if res.RowsAffected == 0 {
+	if n == 0 {
 		run, err := s.GetRun(ctx, id)
 		if err != nil {
 			return fmt.Errorf("finish run %d: %w", id, err)
@@ -146,13 +157,18 @@ func (s *Store) FinishRun(ctx context.Context, id int64, status string, c RunCou
 // than staleBefore: its process died without closing it. It returns how many
 // it closed.
 func (s *Store) FailAbandonedRuns(ctx context.Context, staleBefore, now time.Time) (int64, error) {
-	res := s.whereTime(s.db.WithContext(ctx).Model(&runRow{}).Where("status = ?", RunRunning), "heartbeat_at", "<", staleBefore).
-		Updates(map[string]any{"status": RunFailed, "finished_at": dbTime(now),
-			"error": "abandoned: the process stopped without closing the run (no heartbeat)"})
-	if res.Error != nil {
-		return 0, fmt.Errorf("close abandoned runs: %w", res.Error)
+	var n int64
+	err := s.retryTx(ctx, "run", func(tx *gorm.DB) error {
+		res := s.whereTime(tx.Model(&runRow{}).Where("status = ?", RunRunning), "heartbeat_at", "<", staleBefore).
+			Updates(map[string]any{"status": RunFailed, "finished_at": dbTime(now),
+				"error": "abandoned: the process stopped without closing the run (no heartbeat)"})
+		n = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("close abandoned runs: %w", err)
 	}
-	return res.RowsAffected, nil
+	return n, nil
 }
 
 // FailRunsOf marks FAILED, with reason, every RUNNING run of kind and
@@ -160,13 +176,18 @@ func (s *Store) FailAbandonedRuns(ctx context.Context, staleBefore, now time.Tim
 // runs ran under, so their processes are dead (or lost the lease and are
 // stopping). It returns how many it closed.
 func (s *Store) FailRunsOf(ctx context.Context, kind, shard string, now time.Time, reason string) (int64, error) {
-	res := s.db.WithContext(ctx).Model(&runRow{}).
-		Where("status = ? AND kind = ? AND shard = ? AND dry_run = ?", RunRunning, kind, shard, false).
-		Updates(map[string]any{"status": RunFailed, "finished_at": dbTime(now), "error": truncate(reason, 1024)})
-	if res.Error != nil {
-		return 0, fmt.Errorf("close the running %s runs of shard %q: %w", kind, shard, res.Error)
+	var n int64
+	err := s.retryTx(ctx, "run", func(tx *gorm.DB) error {
+		res := tx.Model(&runRow{}).
+			Where("status = ? AND kind = ? AND shard = ? AND dry_run = ?", RunRunning, kind, shard, false).
+			Updates(map[string]any{"status": RunFailed, "finished_at": dbTime(now), "error": truncate(reason, 1024)})
+		n = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("close the running %s runs of shard %q: %w", kind, shard, err)
 	}
-	return res.RowsAffected, nil
+	return n, nil
 }
 
 // GetRun reads one run.
@@ -182,10 +203,12 @@ func (s *Store) GetRun(ctx context.Context, id int64) (Run, error) {
 	return r.toDomain(), nil
 }
 
-// ListRuns returns the most recent runs, newest first.
+// ListRuns returns the most recent runs, newest (by start time) first. Ids
+// are not chronological: a Galera cluster hands out auto-increment ids in
+// per-node steps (1, 4, 7 on one node, 2, 5, 8 on another).
 func (s *Store) ListRuns(ctx context.Context, limit int) ([]Run, error) {
 	var rows []runRow
-	if err := s.db.WithContext(ctx).Order("id DESC").Limit(limit).Find(&rows).Error; err != nil {
+	if err := s.db.WithContext(ctx).Order(s.at("started_at") + " DESC, id DESC").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
 	out := make([]Run, len(rows))

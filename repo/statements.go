@@ -655,7 +655,7 @@ type Finding struct {
 // returns how many were new or reopened.
 func (s *Store) RecordFindings(ctx context.Context, fs []Finding, meta CommitMeta) (int64, error) {
 	var n int64
-	err := s.retryTx(ctx, func(tx *gorm.DB) error {
+	err := s.retryTx(ctx, "record_findings", func(tx *gorm.DB) error {
 		n = 0
 		for _, f := range fs {
 			isNew, err := s.upsertMismatch(tx, f.Order, f.Mismatch, meta)

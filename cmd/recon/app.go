@@ -212,6 +212,7 @@ func (a *app) pass(ctx context.Context, cfg Config, w jobs.Window, f passFlags) 
 	if pushTo != "" {
 		metrics = newMetrics()
 		rec.Observer = metrics
+		store.ObserveConflicts(metrics.DBConflict)
 	}
 	var res jobs.Result
 	run := func(ctx context.Context) error {
@@ -421,6 +422,7 @@ func (a *app) schedule(ctx context.Context, cfg Config) error {
 	}
 	rec := a.reconciler(cfg, store, chans, recon.SystemClock{})
 	rec.Observer = a.metrics
+	store.ObserveConflicts(a.metrics.DBConflict)
 	a.refreshGauges(ctx, cfg, store, a.metrics, jobs.KindReconcile, jobs.KindNotify)
 	tasks := []jobs.Task{{Name: "reconcile", Spec: cfg.Schedule.Reconcile, Run: func(ctx context.Context) error {
 		_, err := a.underLease(ctx, cfg, store, jobs.LeaseName(jobs.KindReconcile, repo.Shard{}), func(ctx context.Context) error {

@@ -100,6 +100,7 @@ is leased to one dispatcher at a time.`,
 			if pushTo != "" {
 				metrics = newMetrics()
 				d.Observer = metrics
+				store.ObserveConflicts(metrics.DBConflict)
 			}
 			var res jobs.NotifyResult
 			held, err := a.underLease(ctx, cfg, store, jobs.LeaseName(jobs.KindNotify, repo.Shard{}), func(ctx context.Context) error {

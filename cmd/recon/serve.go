@@ -154,6 +154,7 @@ func (a *app) serve(ctx context.Context, cfg Config) error {
 	}
 	metrics := jobs.NewMetrics()
 	metrics.Registry().MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	store.ObserveConflicts(metrics.DBConflict)
 	if cfg.Metrics.Addr != "" {
 		stop, err := a.serveMetrics(cfg.Metrics.Addr, metrics)
 		if err != nil {

@@ -197,6 +197,7 @@ func (a *app) statementJob(ctx context.Context, cfg Config, f *stmtFlags, do fun
 		if pushTo != "" {
 			metrics = jobs.NewMetrics()
 			j.Observer = metrics
+			store.ObserveConflicts(metrics.DBConflict)
 		}
 		var res jobs.StatementResult
 		run := func(ctx context.Context) error {
