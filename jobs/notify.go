@@ -145,8 +145,9 @@ type Dispatcher struct {
 	// Timeout bounds one POST, from dialling to the end of the body.
 	Timeout time.Duration
 	// Lease is how long a claim holds a row; it must exceed Timeout by a
-	// margin (at least twice). A dispatcher killed mid-delivery leaves the
-	// row to whoever claims after the lease.
+	// margin (at least twice; default exactly that, 2×Timeout+2s). A
+	// dispatcher killed mid-delivery leaves the row to whoever claims after
+	// the lease, so a short one resumes delivery soon after a claimer dies.
 	Lease time.Duration
 	// RetrySchedule is the wait after each failed attempt; nil means
 	// DefaultRetrySchedule. The attempt after the last step is the last.
@@ -203,7 +204,7 @@ func (d *Dispatcher) defaults() error {
 		d.Timeout = 10 * time.Second
 	}
 	if d.Lease <= 0 {
-		d.Lease = max(2*time.Minute, 2*d.Timeout+leaseMargin)
+		d.Lease = 2*d.Timeout + leaseMargin
 	}
 	if d.Lease < 2*d.Timeout || d.Lease <= d.Timeout+leaseMargin {
 		return fmt.Errorf("notify dispatcher: lease %s must be at least twice the request timeout %s", d.Lease, d.Timeout)

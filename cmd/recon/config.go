@@ -293,7 +293,7 @@ func DefaultConfig() Config {
 		},
 		Notify: NotifyConfig{
 			Concurrency: 16, PerMerchantConcurrency: 4, MerchantBreaker: MerchantBreakerConfig{Failures: 3},
-			Timeout: d("10s"), BatchSize: 200, Lease: d("2m"),
+			Timeout: d("10s"), BatchSize: 200, Lease: d("22s"),
 			RetrySchedule: []Duration{d("15s"), d("15s"), d("30s"), d("3m"), d("10m"), d("20m"), d("30m"), d("30m"), d("30m"), d("60m"), d("3h"), d("3h"), d("3h"), d("6h"), d("6h")},
 		},
 		Schedule:   ScheduleConfig{Reconcile: "@every 1m", Notify: "@every 15s"},
