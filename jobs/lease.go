@@ -36,8 +36,38 @@ var _ LeaseStore = (*repo.Store)(nil)
 
 // ErrLeaseLost is the cause with which a pass is cancelled when its lease was
 // taken over, or could not be renewed before it expired: another process
-// may be running the same pass now.
+// may be running the same pass now. The cause is a *LeaseLostError, which
+// says which of the two happened.
 var ErrLeaseLost = errors.New("lease lost")
+
+// LeaseLostError is why a pass stopped for its lease: taken over by another
+// process, or not renewed in time (the database did not answer, or failed,
+// until the lease was about to expire: nobody is known to hold it, but
+// someone may take it as soon as it expires). It matches ErrLeaseLost.
+type LeaseLostError struct {
+	Name string
+	// TakenOver: another owner holds the lease now.
+	TakenOver bool
+	// Err is the last renewal's error when the lease was not renewed in time.
+	Err error
+	// Expires is when the lease runs out at the earliest, by this
+	// process's clock, when it was not renewed in time.
+	Expires time.Time
+}
+
+func (e *LeaseLostError) Error() string {
+	if e.TakenOver {
+		return fmt.Sprintf("lease %s was taken over by another process", e.Name)
+	}
+	return fmt.Sprintf("lease %s could not be renewed before it expires at %s: %v", e.Name,
+		e.Expires.UTC().Format(time.RFC3339Nano), e.Err)
+}
+
+// Is makes a *LeaseLostError match ErrLeaseLost.
+func (e *LeaseLostError) Is(target error) bool { return target == ErrLeaseLost }
+
+// Unwrap returns the last renewal's error.
+func (e *LeaseLostError) Unwrap() error { return e.Err }
 
 // LeaseHeldError is returned by Leaser.Run when another owner holds the
 // lease: the pass did not run.
@@ -140,11 +170,11 @@ func (l *Leaser) Run(ctx context.Context, name string, fn func(context.Context) 
 	close(done)
 	wg.Wait()
 
-	if errors.Is(context.Cause(passCtx), ErrLeaseLost) {
+	if cause := context.Cause(passCtx); errors.Is(cause, ErrLeaseLost) {
 		if fnErr == nil {
-			return fmt.Errorf("pass under lease %s: %w", name, ErrLeaseLost)
+			return fmt.Errorf("pass under lease %s: %w", name, cause)
 		}
-		return fmt.Errorf("pass under lease %s: %w (%w)", name, ErrLeaseLost, fnErr)
+		return fmt.Errorf("pass under lease %s: %w (%w)", name, cause, fnErr)
 	}
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer rcancel()
@@ -156,11 +186,22 @@ func (l *Leaser) Run(ctx context.Context, name string, fn func(context.Context) 
 	return fnErr
 }
 
+// renewMargin is kept between the end of a renewal's wait and the expiry of
+// the lease by this process's clock: the pass is stopped while the lease is
+// still its own.
+const renewMargin = 250 * time.Millisecond
+
 // renew extends the lease every `every` until done is closed. expires is
 // when the lease runs out at the earliest, by this process's clock. It cancels the
 // pass when another owner took the lease, or when renewals kept failing
 // until the lease expired. Renewals outlive a shutdown signal (ctx), so the
 // lease holds while the pass finishes its in-flight work.
+//
+// A renewal may wait for the database until shortly before the lease
+// expires, not a fixed share of the TTL: a cluster that pauses commits for
+// a few seconds (a Galera node died and the others are re-forming) delays
+// the renewal, and every other writer, without taking the lease from
+// anyone, and the pass goes on once the database answers.
 func (l *Leaser) renew(ctx context.Context, name string, expires time.Time, every time.Duration,
 	done <-chan struct{}, cancel context.CancelCauseFunc, log *slog.Logger) {
 	bg := context.WithoutCancel(ctx)
@@ -173,22 +214,27 @@ func (l *Leaser) renew(ctx context.Context, name string, expires time.Time, ever
 		case <-t.C:
 		}
 		now := l.Clock.Now()
-		rctx, rcancel := context.WithTimeout(bg, max(every/2, time.Second))
-		ok, err := l.Store.RenewLease(rctx, name, l.Owner, l.TTL)
-		rcancel()
+		budget := expires.Sub(now) - renewMargin
+		var ok bool
+		err := context.DeadlineExceeded
+		if budget > 0 {
+			rctx, rcancel := context.WithTimeout(bg, budget)
+			ok, err = l.Store.RenewLease(rctx, name, l.Owner, l.TTL)
+			rcancel()
+		}
 		switch {
 		case err == nil && ok:
 			expires = now.Add(l.TTL) // at least: renewed after now
 		case err == nil:
 			log.Error("lease taken over by another process; stopping this pass")
-			cancel(ErrLeaseLost)
+			cancel(&LeaseLostError{Name: name, TakenOver: true})
 			return
-		case !now.Add(every).Before(expires):
+		case !l.Clock.Now().Add(every).Before(expires):
 			// The next try would come after the lease ran out, when another
 			// process may already hold it: stop while it is still ours.
 			log.Error("lease about to expire and it could not be renewed; stopping this pass", "error", err,
 				"expires_at", expires.UTC().Format(time.RFC3339Nano))
-			cancel(ErrLeaseLost)
+			cancel(&LeaseLostError{Name: name, Err: err, Expires: expires})
 			return
 		default:
 			log.Warn("renewing the lease failed; retrying", "error", err,

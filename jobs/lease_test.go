@@ -103,8 +103,9 @@ func TestLeaserStopsThePassWhenTheLeaseIsTakenOver(t *testing.T) {
 				return nil
 			}
 		})
-		if !errors.Is(err, jobs.ErrLeaseLost) {
-			t.Fatalf("Run = %v, want ErrLeaseLost", err)
+		var lost *jobs.LeaseLostError
+		if !errors.Is(err, jobs.ErrLeaseLost) || !errors.As(err, &lost) || !lost.TakenOver {
+			t.Fatalf("Run = %v, want the lease taken over", err)
 		}
 		if l, err := db.Store.GetLease(ctx, "reconcile:1/2"); err != nil || l.Owner != "thief" {
 			t.Fatalf("lease after loss = %+v, %v (the loser must not release it)", l, err)
@@ -132,8 +133,48 @@ func TestLeaserStopsThePassBeforeAnUnrenewedLeaseExpires(t *testing.T) {
 		<-ctx.Done() // bounded by the test timeout: renewals fail at once
 		return ctx.Err()
 	})
-	if !errors.Is(err, jobs.ErrLeaseLost) {
-		t.Fatalf("Run = %v, want ErrLeaseLost", err)
+	var lost *jobs.LeaseLostError
+	if !errors.Is(err, jobs.ErrLeaseLost) || !errors.As(err, &lost) || lost.TakenOver || lost.Err == nil {
+		t.Fatalf("Run = %v, want a lease not renewed in time (not taken over), with why", err)
+	}
+}
+
+// pausedRenewals is a lease store whose renewals report how long their
+// caller lets them wait for the database.
+type pausedRenewals struct {
+	jobs.LeaseStore
+	waits chan time.Duration
+}
+
+func (p pausedRenewals) RenewLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	d, _ := ctx.Deadline()
+	p.waits <- time.Until(d)
+	return p.LeaseStore.RenewLease(ctx, name, owner, ttl)
+}
+
+// A renewal may wait for the database until shortly before the lease
+// expires, so a pause of the database shorter than what is left of the
+// lease (6 s while a Galera cluster drops a dead node, with 10 s left) does
+// not stop the pass.
+func TestLeaserRenewalWaitsOutAPauseShorterThanTheLease(t *testing.T) {
+	db := repotest.NewSQLite(t)
+	clock := recon.NewFakeClock(leaseStart)
+	store := pausedRenewals{LeaseStore: db.Store, waits: make(chan time.Duration, 1)}
+	l := &jobs.Leaser{Store: store, Clock: clock, Logger: testLogger(t), Owner: "a", TTL: 15 * time.Second,
+		RenewEvery: 5 * time.Millisecond}
+	err := l.Run(context.Background(), "reconcile", func(ctx context.Context) error {
+		// Renewed every 5 s of the lease's 15: 10 s are left at a renewal.
+		clock.Advance(5 * time.Second)
+		<-store.waits // the first renewal may have read the clock before it moved
+		for range 2 {
+			if wait := <-store.waits; wait < 6*time.Second {
+				t.Errorf("a renewal with 10 s of lease left waits for the database %s, less than a cluster's pause", wait)
+			}
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

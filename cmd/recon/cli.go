@@ -67,6 +67,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		fmt.Fprintln(stderr, "recon:", err)
 		return exitUsage
 	case errors.Is(err, jobs.ErrLeaseLost):
+		var lost *jobs.LeaseLostError
+		if errors.As(err, &lost) && !lost.TakenOver {
+			fmt.Fprintf(stderr, "recon: the pass's lease %s could not be renewed before it expired (%v); the pass stopped, so that no other process runs it at the same time, and was recorded as aborted\n", lost.Name, lost.Err)
+			return exitFailed
+		}
 		fmt.Fprintln(stderr, "recon: another process took over this pass's lease; the pass stopped and was recorded as aborted")
 		return exitFailed
 	case errors.Is(err, jobs.ErrShutdown) || errors.Is(err, context.Canceled):
