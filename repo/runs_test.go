@@ -3,6 +3,7 @@ package repo_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -41,6 +42,34 @@ func TestRunIsClosedOnce(t *testing.T) {
 		}
 		if run, _ := s.GetRun(ctx, id); run.Status != repo.RunSucceeded {
 			t.Fatalf("run = %+v, want SUCCEEDED", run)
+		}
+	})
+}
+
+// Runs are listed newest first by when they started, not by id: a cluster
+// node hands out ids in its own steps, so a later run may have a smaller id.
+func TestListRunsNewestStartFirst(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		var ids []int64
+		// Started at 12:02, 12:00, 12:01, with ids in that order.
+		for _, d := range []time.Duration{2, 0, 1} {
+			id, err := db.Store.StartRun(ctx, "reconcile", false, "", "test", now.Add(d*time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		runs, err := db.Store.ListRuns(ctx, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int64
+		for _, r := range runs {
+			got = append(got, r.ID)
+		}
+		if want := []int64{ids[0], ids[2], ids[1]}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("ListRuns = %v, want %v (by start time, newest first)", got, want)
 		}
 	})
 }
