@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -20,48 +19,78 @@ import (
 // two requests (a redirect), is refused too, and nothing is sent.
 //
 // An HTTP proxy from the environment (HTTPS_PROXY, ...) is the operator's own
-// and may sit on a private address: dialling it is allowed, and the
-// destination's addresses are checked before the request is handed to it
-// (the proxy resolves the name again; its own egress rules are the second
-// line there).
+// and may sit on a private address: for a request handed to it, the
+// destination's addresses are checked before (the proxy resolves the name
+// again; its own egress rules are the second line there), and only the dial
+// to the proxy skips the check. The proxy's address is no exempt
+// destination: a request that goes direct (a plain http URL when only
+// HTTPS_PROXY is set, a NO_PROXY host) to it is refused like any other.
 func notifyTransport(allowPrivate bool, refuse func(netip.Addr) string, resolver *net.Resolver,
-	envProxy func(*http.Request) (*url.URL, error)) *http.Transport {
+	envProxy func(*http.Request) (*url.URL, error)) *guardedTransport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = envProxy
 	if allowPrivate {
-		return tr
+		return &guardedTransport{Transport: tr}
 	}
 	g := &destGuard{refuse: refuse, resolver: resolver}
 	checked := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Resolver: resolver, Control: g.control}
 	plain := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Resolver: resolver}
+	// The proxy was chosen once, in RoundTrip; the transport follows that
+	// choice.
 	tr.Proxy = func(req *http.Request) (*url.URL, error) {
-		if envProxy == nil {
-			return nil, nil
-		}
-		u, err := envProxy(req)
-		if u == nil || err != nil {
-			return u, err
-		}
-		if err := g.checkName(req.Context(), req.URL.Hostname()); err != nil {
-			return nil, err
-		}
-		g.proxies.Store(proxyAddr(u), true)
+		u, _ := req.Context().Value(viaProxy{}).(*url.URL)
 		return u, nil
 	}
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if _, ok := g.proxies.Load(addr); ok {
+		// A dial carries the context of the request that asked for it, and
+		// the transport pools a proxy's connections apart from direct ones.
+		if u, _ := ctx.Value(viaProxy{}).(*url.URL); u != nil && addr == proxyAddr(u) {
 			return plain.DialContext(ctx, network, addr)
 		}
 		return checked.DialContext(ctx, network, addr)
 	}
-	return tr
+	return &guardedTransport{Transport: tr, envProxy: envProxy, guard: g}
+}
+
+// guardedTransport is the notify transport: it chooses each request's proxy
+// and, through a proxy, checks the destination before the request goes out.
+// Without a guard it is the plain transport.
+type guardedTransport struct {
+	*http.Transport
+	envProxy func(*http.Request) (*url.URL, error)
+	guard    *destGuard
+}
+
+// viaProxy is the context key of the proxy a request was handed to.
+type viaProxy struct{}
+
+// RoundTrip sends req direct or through the environment's proxy for it.
+func (t *guardedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.guard == nil {
+		return t.Transport.RoundTrip(req)
+	}
+	var u *url.URL
+	var err error
+	if t.envProxy != nil {
+		u, err = t.envProxy(req)
+	}
+	if err == nil && u != nil {
+		err = t.guard.checkName(req.Context(), req.URL.Hostname())
+	}
+	if err != nil {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, err
+	}
+	// Always set, so that a direct request never carries a proxy along.
+	return t.Transport.RoundTrip(req.WithContext(context.WithValue(req.Context(), viaProxy{}, u)))
 }
 
 // destGuard refuses destinations for the notify transport.
 type destGuard struct {
 	refuse   func(netip.Addr) string
 	resolver *net.Resolver
-	proxies  sync.Map // host:port of proxies the environment named
 }
 
 // refusedError is a destination the notify transport will not connect to.

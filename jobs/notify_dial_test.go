@@ -214,34 +214,88 @@ func dnsAnswer(q []byte, next func() netip.Addr) []byte {
 // address, the destination is checked before the request is handed over.
 func TestNotifyThroughProxyChecksTheDestination(t *testing.T) {
 	t.Parallel()
-	var seen []string
-	var mu sync.Mutex
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		seen = append(seen, r.URL.String())
-		mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer proxy.Close()
+	proxy, seen := recordingProxy(t)
 	proxyURL, _ := url.Parse(proxy.URL)
-	c := jobs.NewNotifyClientWith(jobs.RefusedIP, nil, http.ProxyURL(proxyURL))
-	post := func(target string) error {
-		req, _ := http.NewRequest(http.MethodPost, target, strings.NewReader("{}"))
-		resp, err := c.Do(req)
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err
-	}
+	post := poster(jobs.NewNotifyClientWith(jobs.RefusedIP, nil, http.ProxyURL(proxyURL)))
 	if err := post("http://169.254.169.254/latest/meta-data/"); err == nil || !strings.Contains(err.Error(), "refused to connect to 169.254.169.254") {
 		t.Fatalf("metadata address through the proxy: %v", err)
 	}
 	if err := post("http://93.184.215.14/notify"); err != nil {
 		t.Fatalf("public address through a proxy on loopback: %v", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(seen) != 1 || seen[0] != "http://93.184.215.14/notify" {
+	if seen := seen(); len(seen) != 1 || seen[0] != "http://93.184.215.14/notify" {
 		t.Fatalf("the proxy saw %v; want only the public destination", seen)
+	}
+}
+
+// The proxy's own address is no destination: only the dial to the proxy,
+// for a request handed to it, skips the address check. A notify_url that
+// names the proxy's address, by address or by a name, and goes direct
+// (HTTPS_PROXY set, the URL plain http; or NO_PROXY) is refused like any
+// other internal address, also after requests went through the proxy.
+func TestNotifyProxyAddressIsNoDestination(t *testing.T) {
+	t.Parallel()
+	proxy, seen := recordingProxy(t)
+	port := strconv.Itoa(proxy.Listener.Addr().(*net.TCPAddr).Port)
+	const public = "http://93.184.215.14/notify"
+	for _, proxyHost := range []string{"127.0.0.1", "localhost"} {
+		proxyURL, _ := url.Parse("http://" + proxyHost + ":" + port)
+		// The public destination goes through the proxy, everything else
+		// direct.
+		proxyFor := func(req *http.Request) (*url.URL, error) {
+			if req.URL.String() == public {
+				return proxyURL, nil
+			}
+			return nil, nil
+		}
+		resolver := fakeDNS(t, func() netip.Addr { return netip.MustParseAddr("127.0.0.1") })
+		post := poster(jobs.NewNotifyClientWith(jobs.RefusedIP, resolver, proxyFor))
+		if err := post(public); err != nil {
+			t.Fatalf("proxy %s: a public address through the proxy: %v", proxyHost, err)
+		}
+		for _, direct := range []string{
+			"http://" + proxyHost + ":" + port + "/",
+			"http://127.0.0.1:" + port + "/notify",
+			"http://proxy-alias.example.com:" + port + "/notify", // resolves to the proxy's address
+		} {
+			if err := post(direct); err == nil || !strings.Contains(err.Error(), "refused to connect to 127.0.0.1: loopback") {
+				t.Errorf("proxy %s: %s, direct: %v; want refused as loopback", proxyHost, direct, err)
+			}
+		}
+	}
+	if seen := seen(); len(seen) != 2 || seen[0] != public || seen[1] != public {
+		t.Fatalf("the proxy saw %v; want only the two posts to the public destination", seen)
+	}
+}
+
+// recordingProxy is an HTTP proxy that answers every request 204 and
+// records its URL; seen returns the URLs so far.
+func recordingProxy(t *testing.T) (proxy *httptest.Server, seen func() []string) {
+	t.Helper()
+	var urls []string
+	var mu sync.Mutex
+	proxy = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		urls = append(urls, r.URL.String())
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(proxy.Close)
+	return proxy, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), urls...)
+	}
+}
+
+// poster returns a function that POSTs "{}" to a URL with c.
+func poster(c *http.Client) func(target string) error {
+	return func(target string) error {
+		req, _ := http.NewRequest(http.MethodPost, target, strings.NewReader("{}"))
+		resp, err := c.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
 	}
 }
