@@ -134,6 +134,44 @@ func (g *Guarded) CloseOrder(ctx context.Context, o recon.Order) error {
 	return g.do(ctx, "close", func(ctx context.Context) error { return c.CloseOrder(ctx, o) })
 }
 
+// CanLookupRefund reports whether the wrapped adapter can look refunds up
+// (implements RefundLookup).
+func (g *Guarded) CanLookupRefund() bool {
+	_, ok := g.Inner.(RefundLookup)
+	return ok
+}
+
+// LookupRefund looks refund r up with the same gate, limit, retries and
+// answer validation as Lookup. Guarded always has the method, so that jobs
+// hold one type for every channel; for an adapter without a refund lookup
+// it makes no request and returns a permanent error wrapping
+// ErrNoRefundLookup (ask CanLookupRefund first to skip such channels).
+func (g *Guarded) LookupRefund(ctx context.Context, r recon.Refund) (recon.RefundLookup, error) {
+	rl, ok := g.Inner.(RefundLookup)
+	if !ok {
+		return recon.RefundLookup{}, Permanent(fmt.Errorf("%s: refund %s: %w", g.Name, r.RefundNo, ErrNoRefundLookup))
+	}
+	var res recon.RefundLookup
+	err := g.do(ctx, "refund_lookup", func(ctx context.Context) error {
+		a, err := rl.LookupRefund(ctx, r)
+		if err != nil {
+			return err
+		}
+		// As for orders: an answer that cannot be true or stored never
+		// reaches a decision, whatever the adapter.
+		if verr := a.Validate(); verr != nil {
+			return Permanent(fmt.Errorf("%s: refund lookup %s: %w: %v", g.Name, r.RefundNo, ErrMalformed, verr))
+		}
+		res = a
+		return nil
+	})
+	return res, err
+}
+
+// ErrNoRefundLookup is wrapped by the error of Guarded.LookupRefund on a
+// channel whose adapter cannot look refunds up.
+var ErrNoRefundLookup = errors.New("channel has no refund lookup")
+
 type noCloseError struct{}
 
 func (noCloseError) Error() string { return "channel has no close API" }
@@ -269,3 +307,4 @@ func (e *cleanedError) Unwrap() error { return e.err }
 
 var _ Lookup = (*Guarded)(nil)
 var _ Closer = (*Guarded)(nil)
+var _ RefundLookup = (*Guarded)(nil)

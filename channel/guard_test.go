@@ -63,7 +63,8 @@ type scripted struct {
 	errs   []error
 	always error // when set, every call beyond the script fails with it
 	result recon.LookupResult
-	onCall func(n int) // optional; runs at the start of call n (1-based)
+	refund recon.RefundLookup // LookupRefund's answer
+	onCall func(n int)        // optional; runs at the start of call n (1-based)
 }
 
 func (s *scripted) next() error {
@@ -93,6 +94,13 @@ func (s *scripted) Lookup(context.Context, recon.Order) (recon.LookupResult, err
 }
 
 func (s *scripted) CloseOrder(context.Context, recon.Order) error { return s.next() }
+
+func (s *scripted) LookupRefund(context.Context, recon.Refund) (recon.RefundLookup, error) {
+	if err := s.next(); err != nil {
+		return recon.RefundLookup{}, err
+	}
+	return s.refund, nil
+}
 
 func (s *scripted) Calls() int {
 	s.mu.Lock()
@@ -416,6 +424,75 @@ func TestGuardedCloseOrder(t *testing.T) {
 		}
 	})
 }
+
+func TestGuardedLookupRefund(t *testing.T) {
+	t.Parallel()
+	refund := recon.Refund{RefundNo: "R-1", OrderNo: "O-1", Amount: 100, Currency: "CNY", Status: recon.RefundPending}
+	t.Run("retries transient and rate-limited", func(t *testing.T) {
+		t.Parallel()
+		want := recon.RefundLookup{Status: recon.RefundChannelSucceeded, Amount: 100, Currency: "CNY", ChannelRefundID: "RF1"}
+		inner := &scripted{errs: []error{Transient(errBoom), RateLimited(3*time.Second, errBoom)}, refund: want}
+		g, tm := guarded(inner, testRetry)
+		if !g.CanLookupRefund() {
+			t.Fatal("CanLookupRefund = false for a RefundLookup")
+		}
+		var ops []string
+		g.OnAttempt = func(op string, _ time.Duration, _ error) { ops = append(ops, op) }
+		got, err := g.LookupRefund(context.Background(), refund)
+		if err != nil || got != want {
+			t.Fatalf("LookupRefund = %+v, %v; want %+v", got, err, want)
+		}
+		if w := tm.Waits(); inner.Calls() != 3 || len(w) != 2 || w[1] != 3*time.Second {
+			t.Errorf("calls %d waits %v, want 3 calls and the Retry-After as second wait", inner.Calls(), w)
+		}
+		if len(ops) != 3 || ops[0] != "refund_lookup" {
+			t.Errorf("OnAttempt ops = %v, want refund_lookup thrice", ops)
+		}
+	})
+	t.Run("permanent not retried", func(t *testing.T) {
+		t.Parallel()
+		inner := &scripted{errs: []error{Permanent(errBoom)}}
+		g, _ := guarded(inner, testRetry)
+		if _, err := g.LookupRefund(context.Background(), refund); !errors.Is(err, errBoom) || inner.Calls() != 1 {
+			t.Errorf("err %v after %d calls, want errBoom after 1", err, inner.Calls())
+		}
+	})
+	t.Run("impossible answer is malformed", func(t *testing.T) {
+		t.Parallel()
+		inner := &scripted{refund: recon.RefundLookup{Status: "REFUNDED", Amount: 100}}
+		g, _ := guarded(inner, testRetry)
+		_, err := g.LookupRefund(context.Background(), refund)
+		if ClassOf(err) != ClassPermanent || !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "R-1") {
+			t.Errorf("err = %v, want a permanent malformed error naming R-1", err)
+		}
+	})
+	t.Run("gate pauses refund lookups too", func(t *testing.T) {
+		t.Parallel()
+		inner := &scripted{}
+		g, _ := guarded(inner, testRetry)
+		ctx := WithGate(context.Background(), closedGate{})
+		if _, err := g.LookupRefund(ctx, refund); !errors.Is(err, ErrPaused) || inner.Calls() != 0 {
+			t.Errorf("err %v after %d calls, want ErrPaused and no call", err, inner.Calls())
+		}
+	})
+	t.Run("no refund lookup", func(t *testing.T) {
+		t.Parallel()
+		g := NewGuarded("plain", lookupOnly{}, 0, testRetry)
+		if g.CanLookupRefund() {
+			t.Error("CanLookupRefund = true for a Lookup without LookupRefund")
+		}
+		_, err := g.LookupRefund(context.Background(), refund)
+		if ClassOf(err) != ClassPermanent || !errors.Is(err, ErrNoRefundLookup) || !strings.Contains(err.Error(), "plain") {
+			t.Errorf("err = %v, want a permanent ErrNoRefundLookup naming the channel", err)
+		}
+	})
+}
+
+// closedGate refuses every attempt.
+type closedGate struct{}
+
+func (closedGate) Allow() (bool, bool) { return false, false }
+func (closedGate) Done(bool, error)    {}
 
 type lookupOnly struct{}
 
