@@ -58,6 +58,18 @@ type Harness struct {
 	// state and answers a failed payment's trade as closed). Unlisted
 	// statuses are expected as they are.
 	Statuses map[recon.ChannelStatus]recon.ChannelStatus
+
+	// Refunds: the adapter is a channel.RefundLookup, and the refund part
+	// of the suite runs (see runRefunds).
+	Refunds bool
+	// Refund adapts a test refund to what the adapter needs (Stripe looks
+	// refunds up by their re_… id); nil keeps it as is.
+	Refund func(r recon.Refund) recon.Refund
+	// RefundStatuses maps a refund answer the simulator gives to the one
+	// the wire format expresses, for providers that lack it (Alipay tells
+	// only success and "not received"). Unlisted answers are expected as
+	// they are.
+	RefundStatuses map[recon.RefundChannelStatus]recon.RefundChannelStatus
 }
 
 // Timeout is the per-request timeout Env asks for.
@@ -232,6 +244,9 @@ func Run(t *testing.T, h Harness) {
 			}
 			mustStatus(t, o, recon.ChannelPaid)
 		})
+	}
+	if h.Refunds {
+		t.Run("refund", func(t *testing.T) { runRefunds(t, h, ch, sim, orders, currency, created) })
 	}
 }
 

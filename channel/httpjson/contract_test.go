@@ -10,7 +10,7 @@ import (
 
 func TestContract(t *testing.T) {
 	channeltest.Run(t, channeltest.Harness{
-		Signed: true,
+		Signed: true, Refunds: true,
 		New: func(t testing.TB, env channeltest.Env) channel.Lookup {
 			c, err := httpjson.New(httpjson.Config{Name: "hj", BaseURL: env.BaseURL, Secret: env.Secret, Timeout: env.Timeout})
 			if err != nil {

@@ -37,7 +37,11 @@ const (
 	DefaultOrderParam   = "orderId"
 	DefaultSuccessCode  = "0000"
 	DefaultNotFoundCode = "1004"
-	DefaultTimeout      = 10 * time.Second
+	// DefaultRefundLookupPath and DefaultRefundParam ask about a refund
+	// (CONTRACT §10): GET {base_url}/refund/get_result?refundId={refund_no}.
+	DefaultRefundLookupPath = "/refund/get_result"
+	DefaultRefundParam      = "refundId"
+	DefaultTimeout          = 10 * time.Second
 	// SignatureHeader carries hex(HMAC-SHA256(secret, raw body)).
 	SignatureHeader = "X-Signature"
 	// MaxBodyBytes is the largest response body read; a longer one is
@@ -70,6 +74,9 @@ type Config struct {
 	// statuses. It replaces the default, which maps PAID, PENDING, FAILED
 	// and CLOSED to themselves.
 	StatusMap map[string]recon.ChannelStatus `yaml:"status_map"`
+	// RefundLookupPath is appended to BaseURL to look a refund up (default
+	// "/refund/get_result"); the refund number goes in refundId.
+	RefundLookupPath string `yaml:"refund_lookup_path"`
 	// StatementPath is appended to BaseURL for the daily statement
 	// (default "/statement").
 	StatementPath string `yaml:"statement_path"`
@@ -113,6 +120,9 @@ func (c Config) withDefaults() Config {
 	if c.StatementPath == "" {
 		c.StatementPath = DefaultStatementPath
 	}
+	if c.RefundLookupPath == "" {
+		c.RefundLookupPath = DefaultRefundLookupPath
+	}
 	if c.Now == nil {
 		c.Now = recon.SystemClock{}.Now
 	}
@@ -131,6 +141,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("httpjson channel %q: timeout %s must not be negative", c.Name, c.Timeout)
 	case !strings.HasPrefix(c.LookupPath, "/"):
 		return fmt.Errorf("httpjson channel %q: lookup_path %q must start with /", c.Name, c.LookupPath)
+	case !strings.HasPrefix(c.RefundLookupPath, "/"):
+		return fmt.Errorf("httpjson channel %q: refund_lookup_path %q must start with /", c.Name, c.RefundLookupPath)
 	case !strings.HasPrefix(c.StatementPath, "/"):
 		return fmt.Errorf("httpjson channel %q: statement_path %q must start with /", c.Name, c.StatementPath)
 	case c.SuccessCode == c.NotFoundCode:
@@ -147,6 +159,15 @@ func (c Config) Validate() error {
 // lookupURL is BaseURL with the lookup path appended and the order parameter
 // still to be set.
 func (c Config) lookupURL() (*url.URL, error) {
+	path := c.LookupPath
+	if path == "" {
+		path = DefaultLookupPath
+	}
+	return c.endpoint(path)
+}
+
+// endpoint is BaseURL with path appended.
+func (c Config) endpoint(path string) (*url.URL, error) {
 	name := c.Name
 	if name == "" {
 		name = "httpjson"
@@ -158,10 +179,6 @@ func (c Config) lookupURL() (*url.URL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("httpjson channel %q: base_url: %w", name, err)
 	}
-	path := c.LookupPath
-	if path == "" {
-		path = DefaultLookupPath
-	}
 	u.Path = strings.TrimSuffix(u.Path, "/") + path
 	u.RawPath = ""
 	u.Fragment = ""
@@ -171,8 +188,9 @@ func (c Config) lookupURL() (*url.URL, error) {
 // Client looks orders up at one httpjson channel. It makes exactly one
 // request per call; retries and rate limits belong to channel.Guarded.
 type Client struct {
-	cfg  Config
-	base *url.URL
+	cfg    Config
+	base   *url.URL // the order lookup URL
+	refund *url.URL // the refund lookup URL
 }
 
 var _ channel.Lookup = (*Client)(nil)
@@ -184,10 +202,11 @@ func New(cfg Config) (*Client, error) {
 	}
 	base, _ := cfg.lookupURL() // validated above
 	cfg = cfg.withDefaults()
+	refund, _ := cfg.endpoint(cfg.RefundLookupPath)
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = channel.NewHTTPClient()
 	}
-	return &Client{cfg: cfg, base: base}, nil
+	return &Client{cfg: cfg, base: base, refund: refund}, nil
 }
 
 // Lookup asks the channel about o. A not-found order is a result; errors are
@@ -195,45 +214,73 @@ func New(cfg Config) (*Client, error) {
 // transient, other 4xx, unknown codes, bad signatures (channel.ErrBadSignature)
 // and malformed answers (channel.ErrMalformed) permanent.
 func (c *Client) Lookup(ctx context.Context, o recon.Order) (recon.LookupResult, error) {
-	u := *c.base
+	r, err := c.get(ctx, c.base, c.cfg.OrderParam, o.OrderNo, opLookup)
+	if err != nil {
+		return recon.LookupResult{}, err
+	}
+	return Decode(c.cfg, r, o.OrderNo)
+}
+
+// LookupRefund asks the channel about refund r at RefundLookupPath, by
+// refund number. The answer is verified and classified as Lookup's is; a
+// not-found refund (404 or the not-found code) is a NOT_FOUND result, and
+// an answer about another refund or order is malformed.
+func (c *Client) LookupRefund(ctx context.Context, r recon.Refund) (recon.RefundLookup, error) {
+	rep, err := c.get(ctx, c.refund, DefaultRefundParam, r.RefundNo, opRefund)
+	if err != nil {
+		return recon.RefundLookup{}, err
+	}
+	return DecodeRefund(c.cfg, rep, r.RefundNo, r.OrderNo)
+}
+
+// Operation names in errors.
+const (
+	opLookup = "lookup"
+	opRefund = "refund lookup"
+)
+
+// get makes one GET of base with param=no within the timeout and reads the
+// answer; no names the order or refund in errors.
+func (c *Client) get(ctx context.Context, base *url.URL, param, no, op string) (Reply, error) {
+	u := *base
 	q := u.Query()
-	q.Set(c.cfg.OrderParam, o.OrderNo)
+	q.Set(param, no)
 	u.RawQuery = q.Encode()
 
 	rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return recon.LookupResult{}, channel.Permanent(c.errorf(o.OrderNo, "build request: %w", err))
+		return Reply{}, channel.Permanent(c.errorf(op, no, "build request: %w", err))
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return recon.LookupResult{}, c.networkError(ctx, o.OrderNo, err)
+		return Reply{}, c.networkError(ctx, op, no, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
 	if err != nil {
-		return recon.LookupResult{}, c.networkError(ctx, o.OrderNo, fmt.Errorf("read body: %w", err))
+		return Reply{}, c.networkError(ctx, op, no, fmt.Errorf("read body: %w", err))
 	}
 	if len(body) > MaxBodyBytes {
-		return recon.LookupResult{}, channel.Permanent(c.errorf(o.OrderNo, "%w: body larger than %d bytes", channel.ErrMalformed, MaxBodyBytes))
+		return Reply{}, channel.Permanent(c.errorf(op, no, "%w: body larger than %d bytes", channel.ErrMalformed, MaxBodyBytes))
 	}
-	return Decode(c.cfg, Reply{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}, o.OrderNo)
+	return Reply{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}, nil
 }
 
 // networkError classifies a failed round trip (channel.NetworkError),
 // naming the channel and order inside the class.
-func (c *Client) networkError(ctx context.Context, orderNo string, err error) error {
-	return channel.NetworkError(ctx, err, func(err error) error { return c.errorf(orderNo, "%w", err) })
+func (c *Client) networkError(ctx context.Context, op, no string, err error) error {
+	return channel.NetworkError(ctx, err, func(err error) error { return c.errorf(op, no, "%w", err) })
 }
 
-func (c *Client) errorf(orderNo, format string, args ...any) error {
-	return errorf(c.cfg, orderNo, format, args...)
+func (c *Client) errorf(op, no, format string, args ...any) error {
+	return errorf(c.cfg, op, no, format, args...)
 }
 
-func errorf(cfg Config, orderNo, format string, args ...any) error {
-	return fmt.Errorf("httpjson %s: lookup %s: %w", cfg.Name, orderNo, fmt.Errorf(format, args...))
+func errorf(cfg Config, op, no, format string, args ...any) error {
+	return fmt.Errorf("httpjson %s: %s %s: %w", cfg.Name, op, no, fmt.Errorf(format, args...))
 }
 
 // Reply is one raw HTTP answer of the lookup endpoint.
@@ -254,28 +301,38 @@ type Reply struct {
 // response may give.
 func Decode(cfg Config, r Reply, orderNo string) (recon.LookupResult, error) {
 	cfg = cfg.withDefaults()
-	switch {
-	case r.StatusCode == http.StatusTooManyRequests:
-		after := channel.ParseRetryAfter(r.Header.Get("Retry-After"), cfg.Now())
-		return recon.LookupResult{}, channel.RateLimited(after, errorf(cfg, orderNo, "HTTP 429: %s", channel.Snippet(r.Body)))
-	case r.StatusCode >= 500:
-		return recon.LookupResult{}, channel.Transient(errorf(cfg, orderNo, "HTTP %d: %s", r.StatusCode, channel.Snippet(r.Body)))
-	case r.StatusCode != http.StatusOK && r.StatusCode != http.StatusNotFound:
-		return recon.LookupResult{}, channel.Permanent(errorf(cfg, orderNo, "HTTP %d: %s", r.StatusCode, channel.Snippet(r.Body)))
-	}
-	if cfg.Secret != "" {
-		if err := Verify(cfg.Secret, r.Body, r.Header.Get(SignatureHeader)); err != nil {
-			return recon.LookupResult{}, channel.Permanent(errorf(cfg, orderNo, "HTTP %d: %w", r.StatusCode, err))
-		}
-	}
-	if r.StatusCode == http.StatusNotFound {
+	switch notFound, err := check(cfg, r, opLookup, orderNo); {
+	case err != nil:
+		return recon.LookupResult{}, err
+	case notFound:
 		return recon.LookupResult{Status: recon.ChannelNotFound}, nil
 	}
 	res, err := ParseResponse(r.Body, orderNo, cfg)
 	if err != nil {
-		return recon.LookupResult{}, channel.Permanent(errorf(cfg, orderNo, "%w", err))
+		return recon.LookupResult{}, channel.Permanent(errorf(cfg, opLookup, orderNo, "%w", err))
 	}
 	return res, nil
+}
+
+// check classifies a raw reply's HTTP status and verifies its signature:
+// notFound for a verified 404, an error for a reply that is no answer, and
+// neither for a verified 200 whose body is still to be parsed.
+func check(cfg Config, r Reply, op, no string) (notFound bool, err error) {
+	switch {
+	case r.StatusCode == http.StatusTooManyRequests:
+		after := channel.ParseRetryAfter(r.Header.Get("Retry-After"), cfg.Now())
+		return false, channel.RateLimited(after, errorf(cfg, op, no, "HTTP 429: %s", channel.Snippet(r.Body)))
+	case r.StatusCode >= 500:
+		return false, channel.Transient(errorf(cfg, op, no, "HTTP %d: %s", r.StatusCode, channel.Snippet(r.Body)))
+	case r.StatusCode != http.StatusOK && r.StatusCode != http.StatusNotFound:
+		return false, channel.Permanent(errorf(cfg, op, no, "HTTP %d: %s", r.StatusCode, channel.Snippet(r.Body)))
+	}
+	if cfg.Secret != "" {
+		if err := Verify(cfg.Secret, r.Body, r.Header.Get(SignatureHeader)); err != nil {
+			return false, channel.Permanent(errorf(cfg, op, no, "HTTP %d: %w", r.StatusCode, err))
+		}
+	}
+	return r.StatusCode == http.StatusNotFound, nil
 }
 
 // Sign returns hex(HMAC-SHA256(secret, body)), the X-Signature of body.
@@ -365,28 +422,52 @@ func (d *Data) result(cfg Config, op string, body []byte) (recon.LookupResult, e
 	if !ok || !status.Valid() {
 		return malformed("unknown status %q", channel.Truncate(d.Status))
 	}
-	res := recon.LookupResult{Status: status, TxnID: d.TxnID}
-	if d.Amount != nil {
-		if *d.Amount < 0 {
-			return malformed("negative amount %d", *d.Amount)
-		}
-		res.Amount = *d.Amount
-	} else if status == recon.ChannelPaid {
-		return malformed("PAID without amount")
+	required := ""
+	if status == recon.ChannelPaid {
+		required = "PAID"
 	}
-	if d.Currency != "" {
-		res.Currency = strings.ToUpper(d.Currency)
-		if !recon.ValidCurrency(res.Currency) {
-			return malformed("invalid currency %q", channel.Truncate(d.Currency))
+	f, problem := readFields(d.Amount, required, d.Currency, d.PaidAt, "paid_at")
+	if problem != "" {
+		return malformed("%s", problem)
+	}
+	return recon.LookupResult{Status: status, TxnID: d.TxnID, Amount: f.amount, Currency: f.currency, PaidAt: f.at}, nil
+}
+
+// fields are the amount, currency and time an order's and a refund's
+// answers share.
+type fields struct {
+	amount   int64
+	currency string
+	at       *time.Time
+}
+
+// readFields reads the shared fields of an answer: amount, when present,
+// must not be negative, and must be present when required names the final
+// status that needs it; currency is upper-cased and must be ISO 4217; at,
+// named atKey, is RFC 3339 and becomes UTC. problem describes the first
+// field at fault ("" when none).
+func readFields(amount *int64, required, currency, at, atKey string) (f fields, problem string) {
+	switch {
+	case amount != nil && *amount < 0:
+		return f, fmt.Sprintf("negative amount %d", *amount)
+	case amount != nil:
+		f.amount = *amount
+	case required != "":
+		return f, required + " without amount"
+	}
+	if currency != "" {
+		f.currency = strings.ToUpper(currency)
+		if !recon.ValidCurrency(f.currency) {
+			return f, fmt.Sprintf("invalid currency %q", channel.Truncate(currency))
 		}
 	}
-	if d.PaidAt != "" {
-		t, err := time.Parse(time.RFC3339, d.PaidAt)
+	if at != "" {
+		t, err := time.Parse(time.RFC3339, at)
 		if err != nil {
-			return malformed("invalid paid_at %q", channel.Truncate(d.PaidAt))
+			return f, fmt.Sprintf("invalid %s %q", atKey, channel.Truncate(at))
 		}
 		t = t.UTC()
-		res.PaidAt = &t
+		f.at = &t
 	}
-	return res, nil
+	return f, ""
 }

@@ -23,6 +23,12 @@ func (c inProcess) Lookup(ctx context.Context, o recon.Order) (recon.LookupResul
 	return c.sim.Lookup(ctx, o)
 }
 
+func (c inProcess) LookupRefund(ctx context.Context, r recon.Refund) (recon.RefundLookup, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.env.Timeout)
+	defer cancel()
+	return c.sim.LookupRefund(ctx, r)
+}
+
 func (c inProcess) CloseOrder(ctx context.Context, o recon.Order) error {
 	return c.sim.CloseOrder(ctx, o)
 }
@@ -31,7 +37,7 @@ func (c inProcess) CloseOrder(ctx context.Context, o recon.Order) error {
 // channel the demo and the tests use behaves like every real adapter.
 func TestContract(t *testing.T) {
 	channeltest.Run(t, channeltest.Harness{
-		Signed: true, Closes: true,
+		Signed: true, Closes: true, Refunds: true,
 		New: func(t testing.TB, env channeltest.Env) channel.Lookup {
 			return inProcess{sim: env.Sim, env: env}
 		},

@@ -207,16 +207,19 @@ type TxnOrderSource interface {
 
 // Orders is an in-memory TxnOrderSource, safe for concurrent use.
 type Orders struct {
-	mu    sync.Mutex
-	byNo  map[string]recon.Order
-	byTxn map[string]string
+	mu         sync.Mutex
+	byNo       map[string]recon.Order
+	byTxn      map[string]string
+	refunds    map[string]recon.Refund // by refund number (AddRefund)
+	byRefundID map[string]string       // refund numbers by channel refund id
 }
 
 var _ TxnOrderSource = (*Orders)(nil)
 
 // NewOrders returns a source holding orders.
 func NewOrders(orders ...recon.Order) *Orders {
-	s := &Orders{byNo: map[string]recon.Order{}, byTxn: map[string]string{}}
+	s := &Orders{byNo: map[string]recon.Order{}, byTxn: map[string]string{},
+		refunds: map[string]recon.Refund{}, byRefundID: map[string]string{}}
 	s.Add(orders...)
 	return s
 }
@@ -269,6 +272,7 @@ func (s *Sim) Server(orders OrderSource, keys Keys) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(httpjson.DefaultLookupPath, s.Handler(orders))
 	mux.Handle(httpjson.DefaultStatementPath, s.Handler(orders))
+	mux.Handle(httpjson.DefaultRefundLookupPath, s.Handler(orders))
 	for _, m := range mounts {
 		m(s, mux, orders, keys)
 	}

@@ -69,6 +69,10 @@ type Config struct {
 	CurrencyTamperRate float64 `yaml:"currency_tamper_rate"`
 	// BadSignatureRate answer PAID with a signature that does not verify.
 	BadSignatureRate float64 `yaml:"bad_signature_rate"`
+	// RefundAbnormalRate of refunds answer ABNORMAL (the refund needs the
+	// merchant's action at the channel); refunds share the other rates with
+	// orders (see SetRefund).
+	RefundAbnormalRate float64 `yaml:"refund_abnormal_rate"`
 	// LateAfter is how many lookups a late order stays PENDING (default 2).
 	LateAfter int `yaml:"late_after"`
 
@@ -150,10 +154,12 @@ type Sim struct {
 	cfg    Config
 	decode httpjson.Config // how answers are verified and parsed
 
-	mu         sync.Mutex
-	overrides  map[string]Behaviour
-	orders     map[string]*orderState
-	stmtOrders StatementOrders
+	mu              sync.Mutex
+	overrides       map[string]Behaviour
+	orders          map[string]*orderState
+	refundOverrides map[string]RefundBehaviour
+	refunds         map[string]*orderState
+	stmtOrders      StatementOrders
 }
 
 // orderState is what the channel remembers about one order.
@@ -187,10 +193,12 @@ func New(cfg Config) *Sim {
 		cfg.StatementZone = time.UTC
 	}
 	return &Sim{
-		cfg:       cfg,
-		decode:    httpjson.Config{Name: "simulator", Secret: cfg.Secret},
-		overrides: map[string]Behaviour{},
-		orders:    map[string]*orderState{},
+		cfg:             cfg,
+		decode:          httpjson.Config{Name: "simulator", Secret: cfg.Secret},
+		overrides:       map[string]Behaviour{},
+		orders:          map[string]*orderState{},
+		refundOverrides: map[string]RefundBehaviour{},
+		refunds:         map[string]*orderState{},
 	}
 }
 
@@ -360,9 +368,12 @@ func (s *Sim) CloseOrder(ctx context.Context, o recon.Order) error {
 // Handler serves the simulator over HTTP as an httpjson channel:
 // GET /order/get_result?orderId=… answers with the signed httpjson body,
 // 429 with Retry-After, 500 for a transient fault, 400 for a permanent one and
-// 404 for an order unknown to the channel or to orders.
+// 404 for an order unknown to the channel or to orders. GET
+// /refund/get_result?refundId=… answers about the refunds of orders when it
+// is also a RefundSource (404 for every refund otherwise).
 func (s *Sim) Handler(orders OrderSource) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+httpjson.DefaultRefundLookupPath, s.serveRefund(refundsOf(orders)))
 	mux.HandleFunc("GET "+httpjson.DefaultStatementPath, s.serveStatement)
 	mux.HandleFunc("GET "+httpjson.DefaultLookupPath, func(w http.ResponseWriter, r *http.Request) {
 		no := r.URL.Query().Get(httpjson.DefaultOrderParam)
@@ -433,33 +444,13 @@ func (s *Sim) step(o recon.Order) Answer {
 	defer s.mu.Unlock()
 	b, forced := s.behaviour(o)
 	st := s.state(o.OrderNo)
-	st.calls++
-	n := st.calls
-	// Faults carry the order's wire flags too, but never a bad signature.
-	fault := func(k AnswerKind) Answer {
+	if k, ok := s.fault(st, callFaults{b.TransientFailures, b.RateLimits, b.PermanentError}, forced, o.OrderNo); ok {
+		// Faults carry the order's wire flags too, but never a bad signature.
 		a := Answer{Kind: k, Malformed: b.Malformed, StaleTimestamp: b.StaleTimestamp}
 		if k == AnswerRateLimited {
 			a.RetryAfter = s.cfg.RetryAfter
 		}
 		return a
-	}
-	if forced {
-		switch {
-		case n <= b.TransientFailures:
-			return fault(AnswerTransient)
-		case n <= b.TransientFailures+b.RateLimits:
-			return fault(AnswerRateLimited)
-		case b.PermanentError:
-			return fault(AnswerPermanent)
-		}
-	} else {
-		u := s.unit(o.OrderNo, "call", strconv.Itoa(n))
-		switch {
-		case u < s.cfg.TransientRate:
-			return fault(AnswerTransient)
-		case u < s.cfg.TransientRate+s.cfg.RateLimitRate:
-			return fault(AnswerRateLimited)
-		}
 	}
 	st.answers++
 	a := Answer{Kind: AnswerStatus, Amount: o.Amount, Currency: o.Currency,
@@ -481,6 +472,40 @@ func (s *Sim) step(o recon.Order) Answer {
 		}
 	}
 	return a
+}
+
+// callFaults are the per-call faults a forced behaviour injects.
+type callFaults struct {
+	transient, rateLimits int
+	permanent             bool
+}
+
+// fault counts one call in st and returns the fault it gets, if any: a
+// forced behaviour's first transient and rate-limited calls and its
+// permanent error, otherwise the seeded per-call faults, chosen from
+// hash(seed, key, call number). s.mu must be held.
+func (s *Sim) fault(st *orderState, f callFaults, forced bool, key string) (AnswerKind, bool) {
+	st.calls++
+	n := st.calls
+	if forced {
+		switch {
+		case n <= f.transient:
+			return AnswerTransient, true
+		case n <= f.transient+f.rateLimits:
+			return AnswerRateLimited, true
+		case f.permanent:
+			return AnswerPermanent, true
+		}
+		return AnswerStatus, false
+	}
+	u := s.unit(key, "call", strconv.Itoa(n))
+	switch {
+	case u < s.cfg.TransientRate:
+		return AnswerTransient, true
+	case u < s.cfg.TransientRate+s.cfg.RateLimitRate:
+		return AnswerRateLimited, true
+	}
+	return AnswerStatus, false
 }
 
 // currentStatus is what b answers at its k-th lookup, before any close.
@@ -585,11 +610,16 @@ func RetryAfterHeader(d time.Duration) string {
 
 // paidAt is a deterministic few seconds after the order was created.
 func (s *Sim) paidAt(o recon.Order) time.Time {
-	base := o.CreatedAt
-	if base.IsZero() {
-		base = s.cfg.Clock.Now()
+	return s.shortlyAfter(o.CreatedAt, o.OrderNo, "paid_at")
+}
+
+// shortlyAfter is a deterministic 1 to 60 seconds after created (or after
+// now, when created is zero), chosen from hash(seed, parts).
+func (s *Sim) shortlyAfter(created time.Time, parts ...string) time.Time {
+	if created.IsZero() {
+		created = s.cfg.Clock.Now()
 	}
-	return base.UTC().Truncate(time.Second).Add(time.Duration(1+s.hash(o.OrderNo, "paid_at")%60) * time.Second)
+	return created.UTC().Truncate(time.Second).Add(time.Duration(1+s.hash(parts...)%60) * time.Second)
 }
 
 func (s *Sim) errorReply(code int, bodyCode, msg string) httpjson.Reply {
@@ -600,7 +630,13 @@ func (s *Sim) errorReply(code int, bodyCode, msg string) httpjson.Reply {
 // signed encodes resp and signs it; a bad signature is made with another
 // key, as a forger without the secret would.
 func (s *Sim) signed(code int, resp httpjson.Response, bad bool) httpjson.Reply {
-	body, _ := json.Marshal(resp) // plain strings and numbers always encode
+	return s.signedJSON(code, resp, bad)
+}
+
+// signedJSON encodes v (an httpjson answer of plain strings and numbers)
+// and signs it like signed.
+func (s *Sim) signedJSON(code int, v any, bad bool) httpjson.Reply {
+	body, _ := json.Marshal(v) // plain strings and numbers always encode
 	return s.signedBytes(code, body, bad)
 }
 

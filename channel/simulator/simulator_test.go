@@ -435,6 +435,7 @@ late_after: 3
 amount_tamper_rate: 0.02
 currency_tamper_rate: 0.01
 bad_signature_rate: 0.02
+refund_abnormal_rate: 0.03
 transient_rate: 0.1
 rate_limit_rate: 0.02
 retry_after: 100ms
@@ -447,7 +448,7 @@ retry_after: 100ms
 	}
 	want := Config{Seed: 42, Latency: 15 * time.Millisecond, Secret: "s", PaidRate: 0.6, FailedRate: 0.05, ClosedRate: 0.04,
 		NotFoundRate: 0.03, LateRate: 0.1, LateAfter: 3, AmountTamperRate: 0.02, CurrencyTamperRate: 0.01,
-		BadSignatureRate: 0.02, TransientRate: 0.1, RateLimitRate: 0.02, RetryAfter: 100 * time.Millisecond}
+		BadSignatureRate: 0.02, RefundAbnormalRate: 0.03, TransientRate: 0.1, RateLimitRate: 0.02, RetryAfter: 100 * time.Millisecond}
 	if c != want {
 		t.Errorf("decoded %+v, want %+v", c, want)
 	}

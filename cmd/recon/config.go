@@ -161,6 +161,9 @@ type ChannelConfig struct {
 	StatusMap    map[string]string `yaml:"status_map"`
 	// StatementPath is where an httpjson channel serves its daily statement.
 	StatementPath string `yaml:"statement_path"`
+	// RefundLookupPath is where an httpjson channel answers refund lookups
+	// (CONTRACT §10; default /refund/get_result).
+	RefundLookupPath string `yaml:"refund_lookup_path"`
 	// FeeRate is the share of a payment the channel should keep as its fee
 	// (0.006 for 0.6%); a statement fee off it by more than one minor unit
 	// is FEE_MISMATCH. 0 checks nothing.
@@ -237,6 +240,7 @@ type SimulatorConfig struct {
 	AmountTamperRate   float64  `yaml:"amount_tamper_rate"`
 	CurrencyTamperRate float64  `yaml:"currency_tamper_rate"`
 	BadSignatureRate   float64  `yaml:"bad_signature_rate"`
+	RefundAbnormalRate float64  `yaml:"refund_abnormal_rate"`
 	TransientRate      float64  `yaml:"transient_rate"`
 	RateLimitRate      float64  `yaml:"rate_limit_rate"`
 	RetryAfter         Duration `yaml:"retry_after"`
@@ -634,6 +638,9 @@ func (c *Config) Validate() error {
 		if ch.StatementPath != "" && (ch.Kind != "httpjson" || !strings.HasPrefix(ch.StatementPath, "/")) {
 			return bad(key+".statement_path", "is a path starting with / of an httpjson channel")
 		}
+		if ch.RefundLookupPath != "" && (ch.Kind != "httpjson" || !strings.HasPrefix(ch.RefundLookupPath, "/")) {
+			return bad(key+".refund_lookup_path", "is a path starting with / of an httpjson channel")
+		}
 		if err := validateChannelKeys(ch, func(field, format string, args ...any) error {
 			return bad(key+"."+field, format, args...)
 		}); err != nil {
@@ -696,6 +703,7 @@ func validateChannelKeys(ch ChannelConfig, bad func(field, format string, args .
 		{"not_found_rate", s.NotFoundRate}, {"late_rate", s.LateRate}, {"amount_tamper_rate", s.AmountTamperRate},
 		{"currency_tamper_rate", s.CurrencyTamperRate}, {"bad_signature_rate", s.BadSignatureRate},
 		{"transient_rate", s.TransientRate}, {"rate_limit_rate", s.RateLimitRate},
+		{"refund_abnormal_rate", s.RefundAbnormalRate},
 	} {
 		if !(r.v >= 0 && r.v <= 1) {
 			return bad("simulator."+r.field, "must be between 0 and 1 (got %g)", r.v)

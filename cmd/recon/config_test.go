@@ -77,6 +77,9 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"channels:\n  - {name: a, kind: httpjson, base_url: 'ftp://u:hunter2@h/x'}\n", "channels[0] (a).base_url"},
 		{"metrics:\n  pushgateway: 'ftp://u:hunter2@gw:9091'\n", "metrics.pushgateway: is not an absolute http(s) URL"},
 		{"metrics:\n  pushgateway: 'http://u:${NOPE_PW}@gw:9091'\n", "metrics.pushgateway: environment variable NOPE_PW is not set"},
+		{"channels:\n  - {name: a, kind: httpjson, base_url: 'http://x', refund_lookup_path: refunds}\n", "channels[0] (a).refund_lookup_path"},
+		{"channels:\n  - {name: a, kind: simulator, refund_lookup_path: /refunds}\n", "channels[0] (a).refund_lookup_path"},
+		{"channels:\n  - {name: a, kind: simulator, simulator: {refund_abnormal_rate: 2}}\n", "simulator.refund_abnormal_rate"},
 	}
 	for _, tc := range cases {
 		_, err := LoadConfig("cfg.yaml", []byte(tc.yaml), noEnv)

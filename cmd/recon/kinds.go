@@ -21,7 +21,8 @@ func init() {
 		}
 		return httpjson.New(httpjson.Config{Name: cc.Name, BaseURL: cc.BaseURL, Secret: cc.Secret, Timeout: cc.Timeout.D(),
 			LookupPath: cc.LookupPath, OrderParam: cc.OrderParam, SuccessCode: cc.SuccessCode,
-			NotFoundCode: cc.NotFoundCode, StatusMap: statuses, StatementPath: cc.StatementPath})
+			NotFoundCode: cc.NotFoundCode, StatusMap: statuses, StatementPath: cc.StatementPath,
+			RefundLookupPath: cc.RefundLookupPath})
 	}
 }
 
@@ -32,7 +33,8 @@ func simulatorConfig(cc ChannelConfig) simulator.Config {
 		PaidRate: s.PaidRate, FailedRate: s.FailedRate, ClosedRate: s.ClosedRate, NotFoundRate: s.NotFoundRate,
 		LateRate: s.LateRate, LateAfter: s.LateAfter, AmountTamperRate: s.AmountTamperRate,
 		CurrencyTamperRate: s.CurrencyTamperRate, BadSignatureRate: s.BadSignatureRate,
-		TransientRate: s.TransientRate, RateLimitRate: s.RateLimitRate, RetryAfter: s.RetryAfter.D(),
+		RefundAbnormalRate: s.RefundAbnormalRate,
+		TransientRate:      s.TransientRate, RateLimitRate: s.RateLimitRate, RetryAfter: s.RetryAfter.D(),
 		FeeRate: cc.FeeRate,
 	}
 }

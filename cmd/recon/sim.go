@@ -33,7 +33,7 @@ func (a *app) simCommand() *cobra.Command {
 		Long: `Serve the simulated channel over HTTP so that recon (or anything else) can be
 pointed at it as if it were the real provider:
 
-  httpjson   GET  /order/get_result?orderId=...
+  httpjson   GET  /order/get_result?orderId=...,  GET /refund/get_result?refundId=...
   alipay     POST /gateway.do                      (alipay.trade.query, alipay.trade.close)
   wechatpay  GET  /v3/pay/transactions/out-trade-no/{no}?mchid=...,  POST .../close
   stripe     GET  /v1/payment_intents/{id},  POST /v1/payment_intents/{id}/cancel
