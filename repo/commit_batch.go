@@ -49,18 +49,26 @@ func (s *Store) CommitBatch(ctx context.Context, outs []recon.Outcome, meta Comm
 		if !m {
 			continue
 		}
-		cur, err := s.GetOrder(ctx, outs[i].Order.ID)
-		if err != nil {
+		if reps[i], err = s.movedReport(ctx, outs[i].Order.ID); err != nil {
 			return nil, err
-		}
-		reps[i] = CommitReport{Result: Stale, Current: cur}
-		// Not PENDING any more: terminal, or on a mapped table a status
-		// recon never touches (other_terminal).
-		if cur.Status != recon.StatusPending {
-			reps[i].Result = Lost
 		}
 	}
 	return reps, nil
+}
+
+// movedReport re-reads an order whose guard found it moved: Lost when it is
+// not PENDING any more (terminal, or on a mapped table a status recon never
+// touches, other_terminal), else Stale.
+func (s *Store) movedReport(ctx context.Context, id int64) (CommitReport, error) {
+	cur, err := s.GetOrder(ctx, id)
+	if err != nil {
+		return CommitReport{}, err
+	}
+	rep := CommitReport{Result: Stale, Current: cur}
+	if cur.Status != recon.StatusPending {
+		rep.Result = Lost
+	}
+	return rep, nil
 }
 
 // commitRows runs the guarded writes of a batch of items (ids[i] is item

@@ -1,0 +1,219 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel"
+	"github.com/recon-dev/recon/repo"
+)
+
+// SourceCallback is the source of the commits a channel notification makes
+// (order_transitions.source).
+const SourceCallback = "callback"
+
+// Callback answers beyond the recorded outcomes (recon_callbacks_total's
+// outcome label): a duplicate, a notification that did not verify or could
+// not be read, and a failure of recon's own (database down).
+const (
+	CallbackDuplicate    = "duplicate"
+	CallbackBadSignature = "bad_signature"
+	CallbackMalformed    = "malformed"
+	CallbackError        = "error"
+	CallbackNoChannel    = "unknown_channel"
+)
+
+// CallbackStore is what receiving notifications needs of repo.
+type CallbackStore interface {
+	GetOrderByNo(ctx context.Context, orderNo string) (recon.Order, error)
+	GetOrderByTxnID(ctx context.Context, txnID string) (recon.Order, error)
+	CommitCallback(ctx context.Context, out *recon.Outcome, rec repo.CallbackRecord, meta repo.CommitMeta) (repo.CommitReport, error)
+}
+
+var _ CallbackStore = (*repo.Store)(nil)
+
+// CallbackObserver receives every notification's answer, for metrics.
+type CallbackObserver interface {
+	// Callback is one notification: outcome is a recon.CallbackOutcome in
+	// lower case or one of the Callback* answers above.
+	Callback(channel, outcome string, d time.Duration)
+}
+
+// Callbacks receives the channels' notifications: verify (the channel's
+// adapter), find the order, decide (recon.DecideCallback) and commit through
+// the guarded path with the notification's record (repo.CommitCallback).
+type Callbacks struct {
+	Store CallbackStore
+	// Notifiers are the channels that receive notifications, by name.
+	Notifiers map[string]channel.Notifier
+	Policy    recon.Policy
+	Clock     recon.Clock
+	Logger    *slog.Logger
+	Observer  CallbackObserver
+}
+
+// CallbackResult is what became of one notification.
+type CallbackResult struct {
+	// Handled: answer the channel that the notification is taken (it
+	// stops sending it). Otherwise it is refused and the channel retries.
+	Handled bool
+	// Outcome is the recorded outcome or one of the Callback* answers.
+	Outcome string
+	// Status is a refusal's HTTP class: 400 malformed, 401 bad signature,
+	// 404 unknown channel, 503 order not visible yet or recon's own
+	// failure (worth the channel's retry).
+	Status int
+	// EventID and OrderNo of a verified notification.
+	EventID, OrderNo string
+}
+
+// maxCallbackTries bounds the decisions of one notification whose order
+// another writer keeps moving: each try is one guarded transaction that
+// wrote nothing.
+const maxCallbackTries = 3
+
+// Handle takes one notification for channel name: the raw body and the
+// request's headers. Nothing is read from the database before the
+// notification verifies. Errors of recon's own are logged and returned as
+// a refused result (the channel retries); the error is for the caller's
+// logs only, never for the answer.
+func (c *Callbacks) Handle(ctx context.Context, name string, body []byte, header http.Header) (CallbackResult, error) {
+	start := time.Now()
+	res, err := c.handle(ctx, name, body, header)
+	if c.Observer != nil {
+		c.Observer.Callback(name, res.Outcome, time.Since(start))
+	}
+	log := c.logger().With("channel", name, "outcome", res.Outcome, "event_id", res.EventID, "order_no", res.OrderNo)
+	switch {
+	case err != nil && res.Outcome == CallbackError:
+		log.Error("notification failed", "err", err)
+	case err != nil:
+		log.Warn("notification refused", "err", err)
+	default:
+		log.Debug("notification handled")
+	}
+	return res, err
+}
+
+func (c *Callbacks) handle(ctx context.Context, name string, body []byte, header http.Header) (CallbackResult, error) {
+	nt, ok := c.Notifiers[name]
+	if !ok {
+		return CallbackResult{Outcome: CallbackNoChannel, Status: http.StatusNotFound}, fmt.Errorf("no channel %q receives notifications", name)
+	}
+	n, err := nt.VerifyNotification(ctx, body, header)
+	if err != nil {
+		if errors.Is(err, channel.ErrBadSignature) {
+			return CallbackResult{Outcome: CallbackBadSignature, Status: http.StatusUnauthorized}, err
+		}
+		if errors.Is(err, channel.ErrMalformed) {
+			return CallbackResult{Outcome: CallbackMalformed, Status: http.StatusBadRequest}, err
+		}
+		return CallbackResult{Outcome: CallbackError, Status: http.StatusServiceUnavailable}, err
+	}
+	if err := n.Validate(); err != nil {
+		return CallbackResult{Outcome: CallbackMalformed, Status: http.StatusBadRequest}, err
+	}
+	now := c.Clock.Now()
+	rec := repo.CallbackRecord{Channel: name, EventID: n.EventID, OrderNo: n.OrderNo, PaidAt: n.Result.PaidAt, ReceivedAt: now}
+	res := CallbackResult{EventID: n.EventID, OrderNo: n.OrderNo}
+	fail := func(err error) (CallbackResult, error) {
+		res.Outcome, res.Status, res.Handled = CallbackError, http.StatusServiceUnavailable, false
+		return res, err
+	}
+	meta := repo.CommitMeta{Source: SourceCallback, Now: now}
+	if n.Ignored {
+		rec.Outcome = recon.CallbackIgnored
+		return c.commit(ctx, nil, rec, meta, res, fail)
+	}
+	o, err := c.find(ctx, name, n)
+	if errors.Is(err, recon.ErrNotFound) {
+		rec.Outcome = recon.CallbackOrderUnknown
+		res, cerr := c.commit(ctx, nil, rec, meta, res, fail)
+		if cerr != nil || res.Outcome == CallbackDuplicate {
+			return res, cerr
+		}
+		res.Handled, res.Status = false, http.StatusServiceUnavailable
+		return res, fmt.Errorf("notification %s: %w", n.EventID, err)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	res.OrderNo, rec.OrderNo, rec.OrderID = o.OrderNo, o.OrderNo, o.ID
+	out, oc := recon.DecideCallback(o, n.Result, c.Policy, now)
+	for try := 1; ; try++ {
+		rec.Outcome = oc
+		var op *recon.Outcome
+		if out.Action != recon.ActionNone {
+			op = &out
+		}
+		rep, err := c.Store.CommitCallback(ctx, op, rec, meta)
+		if err != nil {
+			return fail(err)
+		}
+		switch rep.Result {
+		case repo.Duplicate:
+			res.Handled, res.Outcome = true, CallbackDuplicate
+			return res, nil
+		case repo.Lost, repo.Stale:
+			if try >= maxCallbackTries {
+				return fail(fmt.Errorf("notification %s: order %s kept moving under %d tries", n.EventID, o.OrderNo, try))
+			}
+			if rep.Result == repo.Lost {
+				out, oc = recon.CallbackLost(rep.Current, n.Result)
+			} else {
+				out, oc = recon.DecideCallback(rep.Current, n.Result, c.Policy, now)
+			}
+			continue
+		}
+		res.Handled, res.Outcome = true, strings.ToLower(string(oc))
+		return res, nil
+	}
+}
+
+// commit records a notification that changes no order.
+func (c *Callbacks) commit(ctx context.Context, out *recon.Outcome, rec repo.CallbackRecord, meta repo.CommitMeta,
+	res CallbackResult, fail func(error) (CallbackResult, error)) (CallbackResult, error) {
+	rep, err := c.Store.CommitCallback(ctx, out, rec, meta)
+	if err != nil {
+		return fail(err)
+	}
+	res.Handled, res.Outcome = true, strings.ToLower(string(rec.Outcome))
+	if rep.Result == repo.Duplicate {
+		res.Outcome = CallbackDuplicate
+	}
+	return res, nil
+}
+
+// find reads the order a notification names: by its channel key (a Stripe
+// PaymentIntent id) where it has one, else by order number; an order of
+// another channel is not this notification's.
+func (c *Callbacks) find(ctx context.Context, name string, n channel.Notification) (recon.Order, error) {
+	var o recon.Order
+	err := recon.ErrNotFound
+	if n.TxnKey != "" {
+		o, err = c.Store.GetOrderByTxnID(ctx, n.TxnKey)
+	}
+	if errors.Is(err, recon.ErrNotFound) && n.OrderNo != "" {
+		o, err = c.Store.GetOrderByNo(ctx, n.OrderNo)
+	}
+	if err != nil {
+		return recon.Order{}, err
+	}
+	if o.Channel != name {
+		return recon.Order{}, fmt.Errorf("order %s is of channel %q: %w", o.OrderNo, o.Channel, recon.ErrNotFound)
+	}
+	return o, nil
+}
+
+func (c *Callbacks) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}

@@ -1,0 +1,136 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/recon-dev/recon"
+)
+
+// Duplicate is CommitCallback's result for a notification whose event was
+// already handled: nothing was written but its delivery count.
+const Duplicate CommitResult = "duplicate"
+
+// CallbackRecord is one verified channel notification as recon_callbacks
+// keeps it (CONTRACT §11).
+type CallbackRecord struct {
+	Channel string
+	// EventID is unique per channel; a second delivery is a duplicate.
+	EventID  string
+	OrderNo  string
+	RefundNo string
+	// OrderID is recon's ref of the order; 0 while it is unknown.
+	OrderID int64
+	Outcome recon.CallbackOutcome
+	// PaidAt is the channel's paid time, if the notification has one.
+	PaidAt     *time.Time
+	ReceivedAt time.Time
+}
+
+// errCallbackMoved rolls back a notification's transaction whose guarded
+// update found the order moved.
+var errCallbackMoved = errors.New("order moved under a notification")
+
+// CommitCallback records a verified notification and commits what it
+// decided, in one transaction: the recon_callbacks row, then out (nil:
+// nothing about the order, as for a notification that is not final yet,
+// ignored or about an unknown order) through the same guarded writes as
+// CommitBatch, with meta's source. A notification whose event is already
+// recorded with a handled outcome is Duplicate and writes nothing but its
+// delivery count; one recorded as ORDER_UNKNOWN is taken as new. When the
+// guard finds the order moved, nothing at all is written and the report is
+// Lost or Stale with the order as it is now: decide again and call again.
+// With out nil, the result is Recorded.
+func (s *Store) CommitCallback(ctx context.Context, out *recon.Outcome, rec CallbackRecord, meta CommitMeta) (CommitReport, error) {
+	var outs []recon.Outcome
+	var ids []int64
+	if out != nil {
+		switch out.Action {
+		case recon.ActionTransition, recon.ActionHold, recon.ActionReport:
+		default:
+			return CommitReport{}, fmt.Errorf("commit notification %s/%s: nothing to commit for action %s", rec.Channel, rec.EventID, out.Action)
+		}
+		outs, ids = []recon.Outcome{*out}, []int64{out.Order.ID}
+	}
+	var rep CommitReport
+	dup := false
+	_, err := s.commitRows(ctx, meta, ids,
+		func(w *batchWriter) error {
+			// The notification's row first: its unique key makes a
+			// duplicate delivered at the same time wait here, and find the
+			// event handled once this transaction commits.
+			isNew, err := s.claimCallback(w.tx, rec)
+			if err != nil || !isNew {
+				dup = err == nil
+				return err
+			}
+			dup = false
+			return w.loadKeys(outs)
+		},
+		func(w *batchWriter, i int) (bool, error) {
+			if dup {
+				return true, nil
+			}
+			var ok bool
+			var err error
+			rep, ok, err = w.apply(outs[i])
+			if err == nil && !ok {
+				// The record must say what the notification did: undo the
+				// claim too, so that it is decided again on the order as
+				// it is now.
+				return false, errCallbackMoved
+			}
+			return ok, err
+		})
+	switch {
+	case errors.Is(err, errCallbackMoved):
+		return s.movedReport(ctx, out.Order.ID)
+	case err != nil:
+		return CommitReport{}, fmt.Errorf("commit notification %s/%s: %w", rec.Channel, rec.EventID, err)
+	case dup:
+		return CommitReport{Result: Duplicate}, nil
+	case out == nil:
+		return CommitReport{Result: Recorded}, nil
+	}
+	return rep, nil
+}
+
+// claimCallback writes rec's row and reports whether the event is new: not
+// recorded before, or recorded only as refused (ORDER_UNKNOWN), whose retry
+// is handled as new. A handled event only has its duplicates counted.
+func (s *Store) claimCallback(tx *gorm.DB, rec CallbackRecord) (bool, error) {
+	now := dbTime(rec.ReceivedAt)
+	paid := nullTime(dbTimePtr(rec.PaidAt))
+	orderID := any(nil)
+	if rec.OrderID != 0 {
+		orderID = rec.OrderID
+	}
+	n, err := exec(tx, s.insertIgnore("recon_callbacks",
+		"channel, event_id, order_no, refund_no, order_id, outcome, duplicates, paid_at, received_at, handled_at",
+		"?, ?, ?, ?, ?, ?, 0, ?, ?, ?"),
+		rec.Channel, rec.EventID, truncate(rec.OrderNo, 64), nullString(truncate(rec.RefundNo, 64)), orderID, rec.Outcome, paid, now, now)
+	if err != nil {
+		return false, fmt.Errorf("record notification: %w", err)
+	}
+	if n == 1 {
+		return true, nil
+	}
+	n, err = exec(tx, `UPDATE recon_callbacks SET order_no = ?, order_id = ?, outcome = ?, paid_at = ?, handled_at = ?,
+		duplicates = duplicates + 1 WHERE channel = ? AND event_id = ? AND outcome = ?`,
+		truncate(rec.OrderNo, 64), orderID, rec.Outcome, paid, now, rec.Channel, rec.EventID, recon.CallbackOrderUnknown)
+	if err != nil {
+		return false, fmt.Errorf("record notification: %w", err)
+	}
+	if n == 1 {
+		return true, nil
+	}
+	if _, err := exec(tx, "UPDATE recon_callbacks SET duplicates = duplicates + 1 WHERE channel = ? AND event_id = ?",
+		rec.Channel, rec.EventID); err != nil {
+		return false, fmt.Errorf("count duplicate notification: %w", err)
+	}
+	return false, nil
+}
