@@ -35,6 +35,7 @@ func mountWechatPay(s *Sim, mux *http.ServeMux, orders OrderSource, keys Keys) {
 	w := &wechatServer{sim: s, orders: orders, keys: keys, bills: map[string][]byte{}}
 	mux.HandleFunc("GET "+wechatpay.TransactionsPath+"{out_trade_no}", w.query)
 	mux.HandleFunc("POST "+wechatpay.TransactionsPath+"{out_trade_no}/close", w.close)
+	mux.HandleFunc("GET "+wechatpay.RefundsPath+"{out_refund_no}", w.refund)
 	mux.HandleFunc("GET "+wechatpay.TradeBillPath, w.tradeBill)
 	mux.HandleFunc("GET "+WechatBillDownloadPath, w.downloadBill)
 }
@@ -81,6 +82,74 @@ func (w *wechatServer) query(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.write(rw, w.render(o, a))
+}
+
+// refund answers GET /v3/refund/domestic/refunds/{out_refund_no} about the
+// refunds of the order source (when it is a RefundSource): faults as for
+// orders, an unknown refund 404 RESOURCE_NOT_EXISTS, SUCCESS, CLOSED (failed),
+// PROCESSING and ABNORMAL as WeChat Pay sends them.
+func (w *wechatServer) refund(rw http.ResponseWriter, r *http.Request) {
+	if _, ok := w.authenticate(rw, r); !ok {
+		return
+	}
+	rf, a, err := w.sim.RefundAnswerFor(r.Context(), refundsOf(w.orders), r.PathValue("out_refund_no"))
+	if err != nil {
+		if r.Context().Err() == nil {
+			w.write(rw, wechatError(http.StatusInternalServerError, wechatpay.CodeSystemError, "系统异常，请稍后重试"))
+		}
+		return
+	}
+	w.write(rw, w.renderRefund(rf, a))
+}
+
+// renderRefund turns a refund answer into WeChat Pay's reply.
+func (w *wechatServer) renderRefund(r recon.Refund, a RefundAnswer) wechatReply {
+	var rep wechatReply
+	switch {
+	case a.Kind != AnswerStatus:
+		rep = w.render(recon.Order{}, Answer{Kind: a.Kind, RetryAfter: a.RetryAfter})
+	case a.Malformed:
+		rep = wechatReply{status: http.StatusOK, body: []byte(`{"amount":{"refund":`)}
+	case a.Status == recon.RefundChannelNotFound:
+		rep = wechatError(http.StatusNotFound, wechatpay.CodeResourceNotExists, "退款单不存在")
+	default:
+		body, _ := json.Marshal(w.refundBody(r, a)) // strings and numbers always encode
+		rep = wechatReply{status: http.StatusOK, body: body}
+	}
+	rep.badSig, rep.stale = a.BadSignature, a.StaleTimestamp
+	return rep
+}
+
+// refundBody is the refund query answer about r. The simulator knows the
+// refund, not its order: the order's total is sent as the refund's amount,
+// a full refund.
+func (w *wechatServer) refundBody(r recon.Refund, a RefundAnswer) wechatpay.Refund {
+	currency := a.Currency
+	if currency == "" {
+		currency = "CNY"
+	}
+	amount, total := a.Amount, r.Amount
+	created := r.CreatedAt
+	if created.IsZero() {
+		created = w.sim.cfg.Clock.Now()
+	}
+	rf := wechatpay.Refund{
+		Amount:  &wechatpay.RefundAmount{Currency: currency, Refund: &amount, PayerRefund: &amount, Total: &total, PayerTotal: &total},
+		Channel: "ORIGINAL", CreateTime: created.In(chinaTime).Format(time.RFC3339),
+		FundsAccount: "AVAILABLE", OutRefundNo: a.AnsweredNo(r.RefundNo), OutTradeNo: r.OrderNo, RefundID: a.RefundID,
+		Status: string(a.Status), TransactionID: w.sim.TxnID(r.OrderNo), UserReceivedAccount: "支付用户零钱",
+	}
+	switch a.Status {
+	case recon.RefundChannelSucceeded:
+		rf.Status, rf.SuccessTime = "SUCCESS", a.SucceededAt.In(chinaTime).Format(time.RFC3339)
+	case recon.RefundChannelFailed:
+		rf.Status = "CLOSED"
+	case recon.RefundChannelPending:
+		rf.Status = "PROCESSING"
+	case recon.RefundChannelAbnormal:
+		rf.Status, rf.UserReceivedAccount = "ABNORMAL", "招商银行信用卡0403"
+	}
+	return rf
 }
 
 // close answers POST …/out-trade-no/{out_trade_no}/close with 204, or the

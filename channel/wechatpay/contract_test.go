@@ -13,6 +13,7 @@ func TestContract(t *testing.T) {
 		Signed:      true,
 		Timestamped: true,
 		Closes:      true,
+		Refunds:     true,
 		New: func(t testing.TB, env channeltest.Env) channel.Lookup {
 			key, err := channel.ReadRSAPrivateKey(env.KeyFiles.WechatMerchantPrivate)
 			if err != nil {

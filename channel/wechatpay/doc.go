@@ -11,6 +11,11 @@
 //
 //	POST {base_url}/v3/pay/transactions/out-trade-no/{out_trade_no}/close  {"mchid":"…"}  → 204
 //
+// and LookupRefund queries a refund by the merchant's refund number
+// (CONTRACT §10),
+//
+//	GET {base_url}/v3/refund/domestic/refunds/{out_refund_no}
+//
 // Every request carries
 //
 //	Authorization: WECHATPAY2-SHA256-RSA2048 mchid="…",nonce_str="…",signature="…",timestamp="…",serial_no="{cert_serial}"
@@ -38,6 +43,18 @@
 //	other 4xx (SIGN_ERROR, PARAM_ERROR, ORDERPAID on close, …)  channel.Permanent
 //	unparseable body, unknown state   channel.Permanent wrapping channel.ErrMalformed
 //	close: 400 ORDER_CLOSED           success (the order already cannot be paid)
+//
+// and for refunds (verified the same way, 404 included):
+//
+//	status SUCCESS       SUCCEEDED (amount.refund in fen, amount.currency, refund_id, success_time)
+//	status CLOSED        FAILED (退款关闭)
+//	status PROCESSING    PENDING
+//	status ABNORMAL      ABNORMAL (退款异常: the merchant must act in the merchant platform;
+//	                     not final; user_received_account is kept as its detail)
+//	404 RESOURCE_NOT_EXISTS   NOT_FOUND (a result)
+//
+// An answer whose out_refund_no (or out_trade_no) is not the refund's is
+// malformed.
 //
 // Amounts are whole fen (minor units) decoded straight into int64, never
 // through a float; amount.payer_total (what the payer paid after coupons) is

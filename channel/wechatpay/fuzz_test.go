@@ -2,6 +2,7 @@ package wechatpay_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"path/filepath"
@@ -143,5 +144,41 @@ func FuzzParseBill(f *testing.F) {
 		channeltest.CheckStatementParse(t, func(emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
 			return wechatpay.ParseBill(bytes.NewReader(data), emit)
 		})
+	})
+}
+
+// FuzzParseRefund feeds arbitrary bodies to ParseRefund: it must never
+// panic, refuse with a bounded ErrMalformed, and accept only storable
+// answers about the refund asked for.
+func FuzzParseRefund(f *testing.F) {
+	f.Add([]byte(`{"amount":{"currency":"CNY","refund":1,"total":1},"out_refund_no":"R-1","out_trade_no":"O-1","refund_id":"5000","status":"SUCCESS","success_time":"2021-03-26T14:52:11+08:00"}`), "R-1", "O-1")
+	f.Add([]byte(`{"out_refund_no":"R-1","status":"ABNORMAL","user_received_account":"招商银行信用卡0403"}`), "R-1", "")
+	f.Fuzz(func(t *testing.T, body []byte, refundNo, orderNo string) {
+		r, err := wechatpay.ParseRefund(body, refundNo, orderNo)
+		if err != nil {
+			if r != (recon.RefundLookup{}) || !errors.Is(err, channel.ErrMalformed) {
+				t.Fatalf("error %v with answer %+v", err, r)
+			}
+			if len(err.Error()) > maxErrLen(refundNo+orderNo) {
+				t.Errorf("error is %d bytes long", len(err.Error()))
+			}
+			return
+		}
+		switch {
+		case !r.Status.Valid() || r.Status == recon.RefundChannelNotFound:
+			t.Fatalf("accepted status %q", r.Status)
+		case r.Amount < 0:
+			t.Errorf("accepted amount %d", r.Amount)
+		case r.Currency != "" && !recon.ValidCurrency(r.Currency):
+			t.Errorf("accepted currency %q", r.Currency)
+		case r.Status == recon.RefundChannelSucceeded && r.ChannelRefundID == "":
+			t.Errorf("succeeded without a refund id")
+		case r.SucceededAt != nil && (r.Status != recon.RefundChannelSucceeded || r.SucceededAt.Location() != time.UTC):
+			t.Errorf("succeeded_at %v on %s", r.SucceededAt, r.Status)
+		}
+		var rf wechatpay.Refund
+		if json.Unmarshal(body, &rf) != nil || rf.OutRefundNo != refundNo {
+			t.Errorf("accepted an answer not about refund %q", refundNo)
+		}
 	})
 }

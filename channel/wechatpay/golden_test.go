@@ -31,6 +31,7 @@ import (
 	"github.com/wechatpay-apiv3/wechatpay-go/core/option"
 	"github.com/wechatpay-apiv3/wechatpay-go/services/payments"
 	"github.com/wechatpay-apiv3/wechatpay-go/services/payments/jsapi"
+	"github.com/wechatpay-apiv3/wechatpay-go/services/refunddomestic"
 	"github.com/wechatpay-apiv3/wechatpay-go/utils"
 
 	"github.com/recon-dev/recon"
@@ -438,5 +439,73 @@ func TestAdapterAgainstSDKServer(t *testing.T) {
 	}
 	if requests != 2 {
 		t.Errorf("%d requests, want 2", requests)
+	}
+}
+
+// TestSDKRefundQueryAgainstSimulator points the SDK's refund query
+// (refunddomestic QueryByOutRefundNo) at the simulator: the path, the
+// signatures and the body the simulator serves are the ones the official
+// client speaks and reads, and the adapter reads the same answers alike.
+func TestSDKRefundQueryAgainstSimulator(t *testing.T) {
+	keys := testKeys(t)
+	sim := simulator.New(simulator.Config{Seed: 1})
+	orders := simulator.NewOrders()
+	srv := httptest.NewServer(sim.Server(orders, keys))
+	t.Cleanup(srv.Close)
+	created := time.Now().Add(-time.Hour).Truncate(time.Second)
+	add := func(no string, b simulator.RefundBehaviour) recon.Refund {
+		r := recon.Refund{RefundNo: no, OrderNo: "O" + no, Amount: 888, Currency: "CNY", Status: recon.RefundPending, CreatedAt: created}
+		orders.AddRefund(r)
+		sim.SetRefund(no, b)
+		return r
+	}
+	svc := refunddomestic.RefundsApiService{Client: sdkClient(t, srv.URL, keys)}
+	ctx := context.Background()
+	query := func(no string) (*refunddomestic.Refund, error) {
+		rf, _, err := svc.QueryByOutRefundNo(ctx, refunddomestic.QueryByOutRefundNoRequest{OutRefundNo: core.String(no)})
+		return rf, err
+	}
+	cfg := testConfig(keys, srv.URL)
+	cfg.Now = nil // the simulator signs at the real time
+	adapter, err := wechatpay.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		b      simulator.RefundBehaviour
+		status refunddomestic.Status
+		want   recon.RefundChannelStatus
+	}{
+		{simulator.RefundBehaviour{Status: recon.RefundChannelSucceeded}, refunddomestic.STATUS_SUCCESS, recon.RefundChannelSucceeded},
+		{simulator.RefundBehaviour{Status: recon.RefundChannelFailed}, refunddomestic.STATUS_CLOSED, recon.RefundChannelFailed},
+		{simulator.RefundBehaviour{Status: recon.RefundChannelPending}, refunddomestic.STATUS_PROCESSING, recon.RefundChannelPending},
+		{simulator.RefundBehaviour{Status: recon.RefundChannelAbnormal}, refunddomestic.STATUS_ABNORMAL, recon.RefundChannelAbnormal},
+	} {
+		r := add("SDKR-"+string(tc.status), tc.b)
+		rf, err := query(r.RefundNo)
+		if err != nil {
+			t.Fatalf("%s: SDK query: %v", tc.status, err)
+		}
+		if *rf.Status != tc.status || *rf.OutRefundNo != r.RefundNo || *rf.OutTradeNo != r.OrderNo ||
+			*rf.Amount.Refund != 888 || *rf.Amount.Currency != "CNY" || deref(rf.RefundId) != sim.RefundID(r.RefundNo) {
+			t.Errorf("%s: the SDK reads %+v", tc.status, rf)
+		}
+		if (tc.status == refunddomestic.STATUS_SUCCESS) != (rf.SuccessTime != nil) {
+			t.Errorf("%s: success_time %v", tc.status, rf.SuccessTime)
+		}
+		got, err := adapter.LookupRefund(ctx, r)
+		if err != nil || got.Status != tc.want || got.ChannelRefundID != deref(rf.RefundId) {
+			t.Errorf("%s: the adapter reads %+v, %v", tc.status, got, err)
+		}
+		if rf.SuccessTime != nil && (got.SucceededAt == nil || !got.SucceededAt.Equal(*rf.SuccessTime)) {
+			t.Errorf("%s: succeeded at %v, the SDK reads %v", tc.status, got.SucceededAt, rf.SuccessTime)
+		}
+	}
+	if _, err := query("SDKR-unknown"); !core.IsAPIError(err, wechatpay.CodeResourceNotExists) {
+		t.Errorf("unknown refund: %v, want APIError RESOURCE_NOT_EXISTS", err)
+	}
+	if _, err := query(add("SDKR-forged", simulator.RefundBehaviour{Status: recon.RefundChannelSucceeded, BadSignature: true}).RefundNo); err == nil {
+		t.Error("the SDK accepted a forged refund answer")
 	}
 }

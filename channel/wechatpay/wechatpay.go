@@ -141,8 +141,9 @@ type Client struct {
 }
 
 var (
-	_ channel.Lookup = (*Client)(nil)
-	_ channel.Closer = (*Client)(nil)
+	_ channel.Lookup       = (*Client)(nil)
+	_ channel.Closer       = (*Client)(nil)
+	_ channel.RefundLookup = (*Client)(nil)
 )
 
 // New validates cfg and returns a client for it.
@@ -189,25 +190,10 @@ func (c *Client) Lookup(ctx context.Context, o recon.Order) (recon.LookupResult,
 // classified error, exactly as Lookup does.
 func (c *Client) Decode(r Reply, orderNo string) (recon.LookupResult, error) {
 	const op = "lookup"
-	if err := c.fault(r, op, orderNo); err != nil {
+	switch notFound, err := c.open(r, op, orderNo, CodeOrderNotExist); {
+	case err != nil:
 		return recon.LookupResult{}, err
-	}
-	if r.StatusCode != http.StatusOK && r.StatusCode != http.StatusNotFound {
-		return recon.LookupResult{}, channel.Permanent(c.errorf(op, orderNo, "HTTP %d: %s", r.StatusCode, channel.Snippet(r.Body)))
-	}
-	// A 404 is verified too: NOT_FOUND is a result, which only a response
-	// from WeChat Pay may give (a misrouted proxy also answers 404).
-	if err := c.verifier.Verify(r.Header, r.Body); err != nil {
-		return recon.LookupResult{}, channel.Permanent(c.errorf(op, orderNo, "HTTP %d: %w: %s", r.StatusCode, err, channel.Snippet(r.Body)))
-	}
-	if r.StatusCode == http.StatusNotFound {
-		e, err := ParseAPIError(r.Body)
-		if err != nil {
-			return recon.LookupResult{}, channel.Permanent(c.errorf(op, orderNo, "HTTP 404: %w", err))
-		}
-		if e.Code != CodeOrderNotExist {
-			return recon.LookupResult{}, channel.Permanent(c.errorf(op, orderNo, "HTTP 404: %s", channel.Snippet(r.Body)))
-		}
+	case notFound:
 		return recon.LookupResult{Status: recon.ChannelNotFound}, nil
 	}
 	res, err := ParseTransaction(r.Body, orderNo, c.cfg.MchID)
@@ -215,6 +201,35 @@ func (c *Client) Decode(r Reply, orderNo string) (recon.LookupResult, error) {
 		return recon.LookupResult{}, channel.Permanent(c.errorf(op, orderNo, "%w", err))
 	}
 	return res, nil
+}
+
+// open classifies a raw answer about no and verifies it: an error for an
+// answer that is no answer (a fault, a refusal, a signature that does not
+// verify), notFound for a verified 404 with notFoundCode, and neither for a
+// verified 200 whose body is still to be parsed. A 404 is verified too:
+// "not found" is a result, which only a response from WeChat Pay may give
+// (a misrouted proxy also answers 404).
+func (c *Client) open(r Reply, op, no, notFoundCode string) (notFound bool, err error) {
+	if err := c.fault(r, op, no); err != nil {
+		return false, err
+	}
+	if r.StatusCode != http.StatusOK && r.StatusCode != http.StatusNotFound {
+		return false, channel.Permanent(c.errorf(op, no, "HTTP %d: %s", r.StatusCode, channel.Snippet(r.Body)))
+	}
+	if err := c.verifier.Verify(r.Header, r.Body); err != nil {
+		return false, channel.Permanent(c.errorf(op, no, "HTTP %d: %w: %s", r.StatusCode, err, channel.Snippet(r.Body)))
+	}
+	if r.StatusCode != http.StatusNotFound {
+		return false, nil
+	}
+	e, err := ParseAPIError(r.Body)
+	if err != nil {
+		return false, channel.Permanent(c.errorf(op, no, "HTTP 404: %w", err))
+	}
+	if e.Code != notFoundCode {
+		return false, channel.Permanent(c.errorf(op, no, "HTTP 404: %s", channel.Snippet(r.Body)))
+	}
+	return true, nil
 }
 
 // CloseOrder closes the unpaid order o (POST …/close, 204 signed). An order
