@@ -62,8 +62,9 @@ type Client struct {
 }
 
 var (
-	_ channel.Lookup = (*Client)(nil)
-	_ channel.Closer = (*Client)(nil)
+	_ channel.Lookup       = (*Client)(nil)
+	_ channel.Closer       = (*Client)(nil)
+	_ channel.RefundLookup = (*Client)(nil)
 )
 
 // New validates cfg and returns a client for it. Its errors name the config

@@ -37,5 +37,13 @@ func TestContract(t *testing.T) {
 		// Alipay has no failed state: the simulator answers a failed
 		// payment's trade as TRADE_CLOSED.
 		Statuses: map[recon.ChannelStatus]recon.ChannelStatus{recon.ChannelFailed: recon.ChannelClosed},
+		// The refund query tells only REFUND_SUCCESS; a refund still
+		// processing, failed or in trouble is "not received".
+		Refunds: true,
+		RefundStatuses: map[recon.RefundChannelStatus]recon.RefundChannelStatus{
+			recon.RefundChannelPending:  recon.RefundChannelNotFound,
+			recon.RefundChannelFailed:   recon.RefundChannelNotFound,
+			recon.RefundChannelAbnormal: recon.RefundChannelNotFound,
+		},
 	})
 }

@@ -43,6 +43,28 @@
 // currency mismatch. trade_no is the transaction id; send_pay_date (Beijing
 // time) is the paid time, in UTC.
 //
+// # Refunds
+//
+// LookupRefund asks alipay.trade.fastpay.refund.query with
+// biz_content {"out_trade_no":"<order_no>","out_request_no":"<refund_no>",
+// "query_options":["gmt_refund_pay"]} (the refund number is the
+// out_request_no the payment service sent with alipay.trade.refund), signed
+// and verified as above:
+//
+//	code 10000, refund_status REFUND_SUCCESS    SUCCEEDED (refund_amount, yuan, exact; gmt_refund_pay)
+//	code 10000 without refund_status            NOT_FOUND: "退款请求未收到或者退款失败"
+//	sub_code ACQ.TRADE_NOT_EXIST                NOT_FOUND
+//
+// Code 10000 only says the query was made. Without refund_status Alipay
+// has not received the refund, or it failed, and does not say which: the
+// answer is NOT_FOUND (asked again, REFUND_STUCK past max_age), never FAILED,
+// so recon never marks failed a refund that may yet be paid out. The query
+// has no currency field: refund_amount is read as yuan (CNY). A business
+// error comes back signed inside the node with an HTTP 200 (SDK clients
+// such as smartwalle's return it with a nil error): its code and sub_code
+// are classified like a trade query's. An answer naming another
+// out_request_no or out_trade_no is malformed.
+//
 // # Errors
 //
 // HTTP 429 is rate-limited with the Retry-After; HTTP 5xx, network failures

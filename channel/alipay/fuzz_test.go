@@ -2,6 +2,7 @@ package alipay_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -137,5 +138,48 @@ func FuzzParseBill(f *testing.F) {
 		channeltest.CheckStatementParse(t, func(emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
 			return alipay.ParseBill(bytes.NewReader(data), int64(len(data)), billDay, emit)
 		})
+	})
+}
+
+// FuzzParseRefundQuery feeds arbitrary gateway bodies to SplitResponse and
+// ParseRefundQuery (and Open): they must never panic, and whatever they
+// accept must be a storable answer about the refund asked for; only
+// REFUND_SUCCESS succeeds, and nothing is ever FAILED.
+func FuzzParseRefundQuery(f *testing.F) {
+	f.Add([]byte(`{"alipay_trade_fastpay_refund_query_response":{"code":"10000","msg":"Success","trade_no":"T","out_trade_no":"ORD-7","out_request_no":"RF-1","total_amount":"100.20","refund_amount":12.33,"refund_status":"REFUND_SUCCESS","gmt_refund_pay":"2014-11-27 15:45:57"},"sign":"AAAA"}`), "RF-1", "ORD-7")
+	f.Add([]byte(`{"alipay_trade_fastpay_refund_query_response":{"code":"10000","msg":"Success"},"sign":"AAAA"}`), "RF-1", "ORD-7")
+	f.Add([]byte(`{"alipay_trade_fastpay_refund_query_response":{"code":"40004","msg":"Business Failed","sub_code":"ACQ.TRADE_NOT_EXIST","sub_msg":"交易不存在"},"sign":"AAAA"}`), "RF-1", "ORD-7")
+	f.Fuzz(func(t *testing.T, body []byte, refundNo, orderNo string) {
+		checkOpen(t, body, alipay.MethodRefundQuery)
+		node, _, err := alipay.SplitResponse(body, alipay.MethodRefundQuery)
+		if err != nil {
+			if !errors.Is(err, channel.ErrMalformed) {
+				t.Fatalf("SplitResponse error %v is not malformed", err)
+			}
+			return
+		}
+		r, err := alipay.ParseRefundQuery(node, refundNo, orderNo)
+		if err != nil {
+			if r != (recon.RefundLookup{}) {
+				t.Errorf("error %v with a non-zero answer %+v", err, r)
+			}
+			if len(err.Error()) > maxErrLen(refundNo+orderNo) {
+				t.Errorf("error is %d bytes long", len(err.Error()))
+			}
+			return
+		}
+		switch r.Status {
+		case recon.RefundChannelNotFound:
+		case recon.RefundChannelSucceeded:
+			if err := r.Validate(); err != nil || r.Currency != alipay.DefaultCurrency {
+				t.Errorf("accepted %+v: %v", r, err)
+			}
+			var q alipay.RefundQuery
+			if json.Unmarshal(node, &q) != nil || q.RefundStatus != alipay.RefundSuccess || q.OutRequestNo != refundNo {
+				t.Errorf("success without REFUND_SUCCESS about %q: %s", refundNo, node)
+			}
+		default:
+			t.Fatalf("accepted status %q", r.Status)
+		}
 	})
 }

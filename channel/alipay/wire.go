@@ -351,7 +351,10 @@ func unsignedError(node []byte, method string) error {
 	if err := json.Unmarshal(node, &r); err != nil || r.Code == "" {
 		return channel.Permanent(fmt.Errorf("unsigned answer: %w", channel.ErrBadSignature))
 	}
-	if r.Code == CodeSuccess || (method == MethodQuery && r.SubCode == SubTradeNotExist) {
+	// ACQ.TRADE_NOT_EXIST answers a query as "not found", a result: only a
+	// signed answer may give it.
+	notFound := (method == MethodQuery || method == MethodRefundQuery) && r.SubCode == SubTradeNotExist
+	if r.Code == CodeSuccess || notFound {
 		return channel.Permanent(fmt.Errorf("unsigned %s %s answer: %w", r.Code, channel.Truncate(r.SubCode), channel.ErrBadSignature))
 	}
 	return classify(&Error{Method: method, Result: r, Unsigned: true})

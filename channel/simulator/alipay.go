@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -95,7 +96,7 @@ func (g alipayGateway) serve(ctx context.Context, form map[string][]string, orde
 	method := get("method")
 	node := alipay.ResponseNode(method)
 	switch method {
-	case alipay.MethodQuery, alipay.MethodClose, alipay.MethodBillDownloadURL:
+	case alipay.MethodQuery, alipay.MethodClose, alipay.MethodBillDownloadURL, alipay.MethodRefundQuery:
 	case "":
 		g.unsigned(alipay.ErrorNode, alipayResult(alipay.CodeMissingArguments, "isv.missing-method", "缺少方法名参数"))
 		return
@@ -118,6 +119,10 @@ func (g alipayGateway) serve(ctx context.Context, form map[string][]string, orde
 	}
 	if method == alipay.MethodBillDownloadURL {
 		g.billURL(ctx, node, get("biz_content"))
+		return
+	}
+	if method == alipay.MethodRefundQuery {
+		g.refundQuery(ctx, node, orders, get("biz_content"))
 		return
 	}
 	var biz struct {
@@ -202,6 +207,72 @@ func (g alipayGateway) answer(node string, o recon.Order, a Answer) {
 	}
 	if a.Malformed {
 		q.TotalAmount = "¥" + q.TotalAmount
+	}
+	g.signed(node, q, a.BadSignature)
+}
+
+// refundQuery answers alipay.trade.fastpay.refund.query from the refund
+// answers of the order source's refunds (when it is a RefundSource):
+// SUCCEEDED is refund_status REFUND_SUCCESS with refund_amount in yuan (and
+// gmt_refund_pay when query_options asks for it); PENDING, FAILED, ABNORMAL
+// and NOT_FOUND are code 10000 without refund_status, as Alipay tells a
+// refund it has not (yet) made; a refund of another trade is the same; an
+// unknown refund of an unknown trade is ACQ.TRADE_NOT_EXIST. Faults and
+// fault flags are rendered as for trade queries; WrongRefundNo names
+// another out_request_no.
+func (g alipayGateway) refundQuery(ctx context.Context, node string, orders OrderSource, bizContent string) {
+	var biz alipay.RefundQueryBiz
+	if err := json.Unmarshal([]byte(bizContent), &biz); err != nil || biz.OutTradeNo == "" || biz.OutRequestNo == "" {
+		g.signed(node, alipayResult(alipay.CodeBusinessFailed, alipay.SubInvalidParameter, "参数无效"), false)
+		return
+	}
+	busy := func() {
+		if ctx.Err() == nil {
+			g.signed(node, alipayResult(alipay.CodeUnavailable, "isp.unknow-error", "系统繁忙"), false)
+		}
+	}
+	r, a, err := g.s.RefundAnswerFor(ctx, refundsOf(orders), biz.OutRequestNo)
+	if err != nil {
+		busy()
+		return
+	}
+	if a.Kind != AnswerStatus {
+		g.answer(node, recon.Order{}, Answer{Kind: a.Kind, RetryAfter: a.RetryAfter})
+		return
+	}
+	o, orderKnown, err := orders.OrderByNo(ctx, biz.OutTradeNo)
+	if err != nil {
+		busy()
+		return
+	}
+	notReceived := alipay.RefundQuery{Result: alipayResult(alipay.CodeSuccess, "", "")}
+	switch {
+	case r.OrderNo != "" && r.OrderNo != biz.OutTradeNo:
+		g.signed(node, notReceived, a.BadSignature)
+		return
+	case a.Status == recon.RefundChannelNotFound && r.OrderNo == "" && !orderKnown:
+		g.signed(node, alipayResult(alipay.CodeBusinessFailed, alipay.SubTradeNotExist, "交易不存在"), a.BadSignature)
+		return
+	case a.Status != recon.RefundChannelSucceeded && !a.Malformed:
+		g.signed(node, notReceived, a.BadSignature)
+		return
+	}
+	q := alipay.RefundQuery{
+		Result:       alipayResult(alipay.CodeSuccess, "", ""),
+		TradeNo:      g.s.TxnID(biz.OutTradeNo),
+		OutTradeNo:   biz.OutTradeNo,
+		OutRequestNo: a.AnsweredNo(biz.OutRequestNo),
+		RefundAmount: alipay.Amount(alipay.FormatAmount(a.Amount, alipay.DefaultCurrency)),
+		RefundStatus: alipay.RefundSuccess,
+	}
+	if orderKnown {
+		q.TotalAmount = alipay.Amount(alipay.FormatAmount(o.Amount, alipay.DefaultCurrency))
+	}
+	if slices.Contains(biz.QueryOptions, alipay.OptionGmtRefundPay) {
+		q.GmtRefundPay = a.SucceededAt.In(alipay.Beijing).Format(alipay.TimeLayout)
+	}
+	if a.Malformed {
+		q.RefundAmount = "¥" + q.RefundAmount
 	}
 	g.signed(node, q, a.BadSignature)
 }
