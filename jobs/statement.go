@@ -227,9 +227,9 @@ func (j *Statements) Import(ctx context.Context, ch StatementChannel, day, path 
 	return j.importFile(ctx, ch, day, f, repo.SourceFile, path)
 }
 
-// importFile hashes f and imports its lines in one transaction; a file that
-// does not parse leaves the statement FAILED with the reason and nothing of
-// it kept.
+// importFile hashes f and imports its lines (all or nothing for a reader); a
+// file that does not parse leaves the statement FAILED with the reason and
+// nothing of it kept.
 func (j *Statements) importFile(ctx context.Context, ch StatementChannel, day string, f *os.File, source, origin string) (StatementResult, error) {
 	res := StatementResult{Channel: ch.Name, Day: day, Source: source, Origin: origin}
 	h := sha256.New()
@@ -245,6 +245,7 @@ func (j *Statements) importFile(ctx context.Context, ch StatementChannel, day st
 	}
 	var n int64
 	src := func(emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
+		n = 0 // the file is read twice: checked whole, then stored
 		return ch.Source.ParseStatement(f, size, day, j.zone(), func(l recon.StatementLine) error {
 			if err := emit(l); err != nil {
 				return fmt.Errorf("line %d: %w", l.LineNo, err)

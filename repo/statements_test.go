@@ -160,3 +160,122 @@ func TestChannelOnlyMismatchesAreOnePerTransaction(t *testing.T) {
 		}
 	})
 }
+
+// manyLines is a source of n payment lines of orders that do not exist;
+// during calls beyond the first, at is called after each line.
+func manyLines(n int, prefix string, at func(pass, line int) error) repo.LineSource {
+	pass := 0
+	return func(emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
+		pass++
+		for i := range n {
+			if err := emit(stmtLine(i+2, recon.LinePayment, fmt.Sprintf("%s%d", prefix, i), fmt.Sprintf("%sT%d", prefix, i), "", 100)); err != nil {
+				return recon.StatementTotals{}, err
+			}
+			if at != nil {
+				if err := at(pass, i+1); err != nil {
+					return recon.StatementTotals{}, err
+				}
+			}
+		}
+		return recon.StatementTotals{}, nil
+	}
+}
+
+// An import reads the file through before it writes anything (other writers
+// are not held up while a long file is parsed), stores its lines in chunks
+// that no reader sees, and replaces the day's statement only when complete:
+// during the import a reader sees the previous statement whole, and an import
+// that fails half-way leaves nothing of itself.
+func TestImportStatementInChunksIsAllOrNothingForReaders(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		s := db.Store
+		imp := repo.StatementImport{Channel: "sim", Day: "2026-11-22", Source: repo.SourceFile, Origin: "f.csv", SHA256: strings.Repeat("b", 64)}
+		if _, err := s.ImportStatement(ctx, imp, now, manyLines(3, "old", nil)); err != nil {
+			t.Fatal(err)
+		}
+		other := impatient(t, db)
+		const n = 25000 // three chunks
+		seen := false
+		st, err := s.ImportStatement(ctx, imp, now, manyLines(n, "new", func(pass, line int) error {
+			switch {
+			case pass == 1 && line == n:
+				// The file is being read before anything is stored: another
+				// process writes at once.
+				if _, _, err := other.AcquireLease(ctx, "statement:other", "another", time.Minute); err != nil {
+					return fmt.Errorf("a writer waiting on the parse: %w", err)
+				}
+			case pass == 2 && line == n:
+				// Two chunks are stored; a reader still sees the old day.
+				seen = true
+				cur, err := other.GetStatement(ctx, "sim", "2026-11-22")
+				if err != nil {
+					return err
+				}
+				pays, err := other.StatementPayments(ctx, cur.ID, 0, 10)
+				if err != nil {
+					return err
+				}
+				if cur.Lines != 3 || len(pays) != 3 || pays[0].Line.OrderNo != "old0" || countLines(t, other) < 20003 {
+					return fmt.Errorf("mid-import a reader sees %+v with %d payments, %d lines stored", cur, len(pays), countLines(t, other))
+				}
+			}
+			return nil
+		}))
+		if err != nil || !seen {
+			t.Fatalf("import: %v (reader looked: %v)", err, seen)
+		}
+		if st.Lines != n || countLines(t, s) != n {
+			t.Fatalf("after the import: %+v, %d lines stored; want %d", st, countLines(t, s), n)
+		}
+
+		// Failing half-way through storing: nothing of it stays, the day
+		// is the complete import.
+		boom := errors.New("connection lost")
+		_, err = s.ImportStatement(ctx, imp, now, manyLines(n, "half", func(pass, line int) error {
+			if pass == 2 && line == 15000 {
+				return boom
+			}
+			return nil
+		}))
+		if !errors.Is(err, boom) {
+			t.Fatalf("half import: %v", err)
+		}
+		cur, err := s.GetStatement(ctx, "sim", "2026-11-22")
+		if err != nil || cur.ID != st.ID || cur.Lines != n || countLines(t, s) != n {
+			t.Fatalf("after a failed import: %+v %v, %d lines stored", cur, err, countLines(t, s))
+		}
+		var rows int64
+		if err := s.DB().Raw("SELECT COUNT(*) FROM channel_statements").Scan(&rows).Error; err != nil || rows != 1 {
+			t.Fatalf("%d statement rows, %v; want the day's one", rows, err)
+		}
+	})
+}
+
+// A line already in another day's statement of the channel is refused, and
+// names that day.
+func TestImportStatementRefusesALineOfAnotherDay(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		day1 := repo.StatementImport{Channel: "sim", Day: "2026-11-22", Source: repo.SourceFile}
+		day2 := day1
+		day2.Day = "2026-11-23"
+		if _, err := db.Store.ImportStatement(ctx, day1, now, linesOf(stmtLine(2, recon.LinePayment, "a", "T1", "", 1))); err != nil {
+			t.Fatal(err)
+		}
+		_, err := db.Store.ImportStatement(ctx, day2, now, linesOf(stmtLine(2, recon.LinePayment, "b", "T2", "", 1), stmtLine(3, recon.LinePayment, "a", "T1", "", 1)))
+		if err == nil || !strings.Contains(err.Error(), "line 3 is already stored in the statement of 2026-11-22") {
+			t.Fatalf("import of a line of another day: %v", err)
+		}
+		if _, err := db.Store.GetStatement(ctx, "sim", "2026-11-23"); !errors.Is(err, recon.ErrNotFound) {
+			t.Fatalf("the refused day: %v", err)
+		}
+		if n := countLines(t, db.Store); n != 1 {
+			t.Fatalf("%d lines stored, want 1", n)
+		}
+		// The same day again replaces its own lines.
+		if _, err := db.Store.ImportStatement(ctx, day1, now, linesOf(stmtLine(2, recon.LinePayment, "a", "T1", "", 1))); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
