@@ -29,7 +29,9 @@ import (
 // Store is what the console reads and the writes it makes without changing
 // an order.
 type Store interface {
-	jobs.ReportStore
+	jobs.ExportStore
+	MismatchGroups(ctx context.Context, f repo.MismatchFilter) ([]repo.MismatchGroup, error)
+	GetMerchant(ctx context.Context, id string) (repo.Merchant, error)
 	GetMismatch(ctx context.Context, id int64) (repo.MismatchRecord, error)
 	MismatchHistory(ctx context.Context, id int64) ([]repo.MismatchEvent, error)
 	GetOrder(ctx context.Context, id int64) (recon.Order, error)
@@ -69,6 +71,9 @@ type Options struct {
 	Logger *slog.Logger
 	// PageSize is the mismatches per page (default 50).
 	PageSize int
+	// ExportPage is how many mismatches a CSV export reads at a time
+	// (default 1000).
+	ExportPage int
 }
 
 // Server is the console's HTTP handler.
@@ -102,6 +107,9 @@ func New(opt Options) (*Server, error) {
 	}
 	if opt.PageSize <= 0 {
 		opt.PageSize = 50
+	}
+	if opt.ExportPage <= 0 {
+		opt.ExportPage = exportPage
 	}
 	key := opt.Key
 	if len(key) == 0 {

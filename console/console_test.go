@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	"gorm.io/gorm"
 
 	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/channel"
@@ -423,9 +424,72 @@ func TestListFiltersTotalsAndPaging(t *testing.T) {
 	})
 }
 
+// TestListAndExportReadPages counts the rows every query of a request
+// reads from recon_mismatches: the list reads its page and the groups of
+// its totals, the CSV export a page at a time, never the whole selection.
+func TestListAndExportReadPages(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := newEnv(t, db, func(o *console.Options) { o.PageSize, o.ExportPage = 2, 4 })
+		day := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+		var alike []repo.MismatchRecord
+		for i := range 40 {
+			alike = append(alike, repo.MismatchRecord{MerchantID: "m1", Channel: "sim", DetectedAt: day.Add(time.Duration(i) * time.Minute),
+				Mismatch: recon.Mismatch{Kind: recon.MismatchStuckPending, LocalStatus: recon.StatusPending, ChannelStatus: recon.ChannelPending,
+					LocalAmount: 100, LocalCurrency: "CNY"}})
+		}
+		// The env's mismatches have order ids from 1, as the alike rows
+		// will: move them aside.
+		if err := db.Store.DB().Exec("UPDATE recon_mismatches SET order_id = order_id + 1000").Error; err != nil {
+			t.Fatal(err)
+		}
+		repotest.Mismatches(t, db.Store, alike)
+		var mu sync.Mutex
+		var reads []int64
+		if err := db.Store.DB().Callback().Query().After("gorm:query").Register("test:mismatch_rows", func(tx *gorm.DB) {
+			if tx.Statement.Table == "recon_mismatches" {
+				mu.Lock()
+				reads = append(reads, tx.RowsAffected)
+				mu.Unlock()
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		request := func(path string, wants ...string) []int64 {
+			t.Helper()
+			mu.Lock()
+			reads = nil
+			mu.Unlock()
+			has(t, e.get(path, viewer), 200, wants...)
+			mu.Lock()
+			defer mu.Unlock()
+			return reads
+		}
+		// 43 unresolved mismatches; the page shows 2 and totals all 43
+		// from a handful of groups.
+		got := request("/mismatches?page=5", `id="total-count">43<`, "page 5 of 22", ">O-6<", ">O-7<")
+		var sum int64
+		for _, n := range got {
+			sum += n
+		}
+		if sum > 2+5 {
+			t.Fatalf("the list read %v rows of recon_mismatches (%d) for a page of 2", got, sum)
+		}
+		got = request("/mismatches.csv", "O-40", "o-amt")
+		for _, n := range got {
+			if n > 4 {
+				t.Fatalf("the export read %v rows of recon_mismatches in one query; its pages are 4", got)
+			}
+		}
+		if len(got) < 43/4 {
+			t.Fatalf("the export read %v: not every row", got)
+		}
+	})
+}
+
 func TestCSVIsTheReport(t *testing.T) {
 	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
-		e := newEnv(t, db, nil)
+		// Pages of 2 rows: the export reads the 3 rows in two.
+		e := newEnv(t, db, func(o *console.Options) { o.ExportPage = 2 })
 		ctx := context.Background()
 		for _, c := range []struct {
 			query string

@@ -143,19 +143,10 @@ func query(r *http.Request) (jobs.ReportQuery, jobs.ReportQuery) {
 	return shown, q
 }
 
-func (s *Server) report(r *http.Request) (jobs.ReportQuery, jobs.Report, error) {
-	shown, q := query(r)
-	mf, desc, err := q.Filter(s.opt.Location, nil)
-	if err != nil {
-		return shown, jobs.Report{}, err
-	}
-	rep, err := jobs.BuildReport(r.Context(), s.opt.Store, mf, desc, s.opt.Clock.Now())
-	return shown, rep, err
-}
-
 func (s *Server) list(w http.ResponseWriter, r *http.Request, req *request) {
-	shown, rep, err := s.report(r)
+	shown, q := query(r)
 	d := listData{Query: shown, Kinds: recon.MismatchKinds, Channels: s.opt.Channels}
+	mf, desc, err := q.Filter(s.opt.Location, nil)
 	var qe *jobs.QueryError
 	if errors.As(err, &qe) {
 		s.render(w, r, req, http.StatusBadRequest, "list", "Mismatches", struct {
@@ -164,20 +155,36 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, req *request) {
 		}{d, qe.Error()})
 		return
 	}
+	ctx := r.Context()
+	// The totals are summed by the database in groups, and only the page
+	// shown is read: a request holds a page and the groups, however many
+	// mismatches the selection has.
+	groups, err := s.opt.Store.MismatchGroups(ctx, mf)
 	if err != nil {
 		s.internal(w, r, req, err)
 		return
 	}
-	d.Filter, d.Totals, d.Names = rep.Filter, rep.Totals(), rep.MerchantNames
+	d.Filter, d.Totals = desc, jobs.TotalsOf(groups)
 	d.Chart = jobs.DayChart(d.Totals.PerDay)
-	d.Channels = channelsOf(s.opt.Channels, rep.Rows)
+	d.Channels = channelsOf(s.opt.Channels, d.Totals.ByChannel)
 	n := s.opt.PageSize
-	d.Last = max(1, (len(rep.Rows)+n-1)/n)
+	d.Last = max(1, (d.Totals.Count+n-1)/n)
 	d.Page, _ = strconv.Atoi(r.URL.Query().Get("page"))
 	d.Page = min(max(d.Page, 1), d.Last)
-	from := (d.Page - 1) * n
-	d.Rows = rep.Rows[from:min(from+n, len(rep.Rows))]
-	d.First = from + 1
+	mf.Limit, mf.Offset = n, (d.Page-1)*n
+	if d.Rows, err = s.opt.Store.ListMismatches(ctx, mf); err != nil {
+		s.internal(w, r, req, err)
+		return
+	}
+	var ids []string
+	for _, m := range d.Rows {
+		ids = append(ids, m.MerchantID)
+	}
+	if d.Names, err = s.opt.Store.MerchantNames(ctx, ids); err != nil {
+		s.internal(w, r, req, err)
+		return
+	}
+	d.First = mf.Offset + 1
 	link := func(p int) string {
 		v := r.URL.Query()
 		v.Set("page", strconv.Itoa(p))
@@ -201,8 +208,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, req *request) {
 	}{d, ""})
 }
 
-// channelsOf lists the configured channels and any other a row names.
-func channelsOf(configured []string, rows []repo.MismatchRecord) []string {
+// channelsOf lists the configured channels and any other the selection
+// names.
+func channelsOf(configured []string, found []jobs.ChannelTotal) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, c := range configured {
@@ -211,38 +219,71 @@ func channelsOf(configured []string, rows []repo.MismatchRecord) []string {
 			out = append(out, c)
 		}
 	}
-	for _, m := range rows {
-		if !seen[m.Channel] {
-			seen[m.Channel] = true
-			out = append(out, m.Channel)
+	for _, c := range found {
+		if !seen[c.Channel] {
+			seen[c.Channel] = true
+			out = append(out, c.Channel)
 		}
 	}
 	sort.Strings(out)
 	return out
 }
 
-// csv writes exactly what `recon report --format csv` writes for the same
-// selection.
+// exportPage is how many mismatches a CSV export reads at a time.
+const exportPage = 1000
+
+// csv streams exactly what `recon report --format csv` writes for the same
+// selection, a page of rows at a time.
 func (s *Server) csv(w http.ResponseWriter, r *http.Request, req *request) {
-	_, rep, err := s.report(r)
+	_, q := query(r)
+	mf, _, err := q.Filter(s.opt.Location, nil)
 	var qe *jobs.QueryError
 	if errors.As(err, &qe) {
 		s.fail(w, r, req, http.StatusBadRequest, qe.Error())
 		return
 	}
-	if err != nil {
-		s.internal(w, r, req, err)
-		return
-	}
-	var buf bytes.Buffer
-	if err := rep.WriteCSV(&buf); err != nil {
-		s.internal(w, r, req, err)
-		return
-	}
 	name := "recon-mismatches-" + s.opt.Clock.Now().In(s.opt.Location).Format("20060102-150405") + ".csv"
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	_, _ = w.Write(buf.Bytes())
+	rc := http.NewResponseController(w)
+	out := &countingWriter{w: w, name: name}
+	err = jobs.ExportCSV(r.Context(), s.opt.Store, mf, s.opt.ExportPage, out, func() {
+		// A long export keeps going while the client reads; one that
+		// stops reading is cut off a while after its last page.
+		_ = rc.SetWriteDeadline(time.Now().Add(exportWriteTimeout))
+		_ = rc.Flush()
+	})
+	switch {
+	case err == nil:
+	case out.n == 0:
+		s.internal(w, r, req, err)
+	default:
+		// The status went out with the first rows: abort the response, so
+		// the client sees a failed download, not a short file.
+		s.log.Error("console export failed", "path", r.URL.Path, "rows_written_bytes", out.n, "error", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// exportWriteTimeout is how long a CSV export may wait on its reader for a
+// page.
+const exportWriteTimeout = 2 * time.Minute
+
+// countingWriter counts what went out, and sets the CSV headers before the
+// first byte.
+type countingWriter struct {
+	w    http.ResponseWriter
+	n    int64
+	name string
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.n == 0 {
+		h := c.w.Header()
+		h.Set("Content-Type", "text/csv; charset=utf-8")
+		h.Set("Content-Disposition", `attachment; filename="`+c.name+`"`)
+	}
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // detailData is one mismatch's page.

@@ -217,35 +217,57 @@ func AbsDifference(m recon.Mismatch) int64 {
 
 // absDifference is AbsDifference exactly.
 func absDifference(m recon.Mismatch) *big.Int {
-	switch m.Kind {
+	return groupDifference(repo.MismatchGroup{Kind: m.Kind, LocalStatus: m.LocalStatus, ChannelStatus: m.ChannelStatus,
+		LocalCurrency: m.LocalCurrency, ChannelCurrency: m.ChannelCurrency, Count: 1,
+		LocalAmount: big.NewInt(m.LocalAmount), ChannelAmount: big.NewInt(m.ChannelAmount)})
+}
+
+// groupDifference is the sum of AbsDifference over a group's rows: the
+// rows of a group are alike in the signs that matter, so it is the
+// difference of the group's sums.
+func groupDifference(g repo.MismatchGroup) *big.Int {
+	switch g.Kind {
 	case recon.MismatchAmount:
-		return absSub(m.ChannelAmount, m.LocalAmount)
+		return absSub(g.ChannelAmount, g.LocalAmount)
 	case recon.MismatchCurrency:
-		return big.NewInt(m.LocalAmount)
+		return new(big.Int).Set(g.LocalAmount)
 	}
-	var local, channel int64
-	if m.LocalStatus == recon.StatusPaid {
-		local = m.LocalAmount
+	local, channel := new(big.Int), new(big.Int)
+	if g.LocalStatus == recon.StatusPaid {
+		local = g.LocalAmount
 	}
-	if m.ChannelStatus == recon.ChannelPaid {
-		channel = m.ChannelAmount
-		if m.ChannelCurrency != "" && m.ChannelCurrency != m.LocalCurrency {
-			channel = m.LocalAmount
+	if g.ChannelStatus == recon.ChannelPaid {
+		channel = g.ChannelAmount
+		if g.ChannelCurrency != "" && g.ChannelCurrency != g.LocalCurrency {
+			channel = g.LocalAmount
 		}
 	}
 	return absSub(channel, local)
 }
 
-// absSub is |a - b|, which need not fit in an int64.
-func absSub(a, b int64) *big.Int {
-	d := new(big.Int).Sub(big.NewInt(a), big.NewInt(b))
+// absSub is |a - b|.
+func absSub(a, b *big.Int) *big.Int {
+	d := new(big.Int).Sub(a, b)
 	return d.Abs(d)
 }
 
-// Totals computes the report's totals. Every list is sorted (kinds in
-// recon.MismatchKinds order), so output is stable.
+// Totals computes the report's totals (TotalsOf its rows, a group each).
 func (r Report) Totals() Totals {
-	t := Totals{Count: len(r.Rows)}
+	groups := make([]repo.MismatchGroup, len(r.Rows))
+	for i, m := range r.Rows {
+		groups[i] = repo.MismatchGroup{Kind: m.Kind, LocalStatus: m.LocalStatus, ChannelStatus: m.ChannelStatus,
+			LocalCurrency: m.LocalCurrency, ChannelCurrency: m.ChannelCurrency, Channel: m.Channel,
+			Day: m.DetectedAt.UTC().Format(time.DateOnly), Count: 1,
+			LocalAmount: big.NewInt(m.LocalAmount), ChannelAmount: big.NewInt(m.ChannelAmount)}
+	}
+	return TotalsOf(groups)
+}
+
+// TotalsOf sums groups of mismatches (repo.Store.MismatchGroups, or one
+// row each) into Totals. Every list is sorted (kinds in
+// recon.MismatchKinds order), so output is stable.
+func TotalsOf(groups []repo.MismatchGroup) Totals {
+	var t Totals
 	type kc struct {
 		kind recon.MismatchKind
 		cur  string
@@ -255,42 +277,44 @@ func (r Report) Totals() Totals {
 	byCur := map[string]*CurrencyTotal{}
 	byDay := map[string]*DayCount{}
 	var first, last time.Time
-	for _, m := range r.Rows {
-		cur := m.LocalCurrency
-		diff := absDifference(m.Mismatch)
-		local := big.NewInt(m.LocalAmount)
-		k := byKind[kc{m.Kind, cur}]
+	for _, g := range groups {
+		t.Count += g.Count
+		cur := g.LocalCurrency
+		diff := groupDifference(g)
+		k := byKind[kc{g.Kind, cur}]
 		if k == nil {
-			k = &KindTotal{Kind: m.Kind, Currency: cur, AbsDifference: new(big.Int), LocalAmount: new(big.Int)}
-			byKind[kc{m.Kind, cur}] = k
+			k = &KindTotal{Kind: g.Kind, Currency: cur, AbsDifference: new(big.Int), LocalAmount: new(big.Int)}
+			byKind[kc{g.Kind, cur}] = k
 		}
-		k.Count++
+		k.Count += g.Count
 		k.AbsDifference.Add(k.AbsDifference, diff)
-		k.LocalAmount.Add(k.LocalAmount, local)
-		c := byChannel[m.Channel]
+		k.LocalAmount.Add(k.LocalAmount, g.LocalAmount)
+		c := byChannel[g.Channel]
 		if c == nil {
-			c = &ChannelTotal{Channel: m.Channel, ByKind: map[recon.MismatchKind]int{}}
-			byChannel[m.Channel] = c
+			c = &ChannelTotal{Channel: g.Channel, ByKind: map[recon.MismatchKind]int{}}
+			byChannel[g.Channel] = c
 		}
-		c.Count++
-		c.ByKind[m.Kind]++
+		c.Count += g.Count
+		c.ByKind[g.Kind] += g.Count
 		s := byCur[cur]
 		if s == nil {
 			s = &CurrencyTotal{Currency: cur, AbsDifference: new(big.Int), LocalAmount: new(big.Int)}
 			byCur[cur] = s
 		}
-		s.Count++
+		s.Count += g.Count
 		s.AbsDifference.Add(s.AbsDifference, diff)
-		s.LocalAmount.Add(s.LocalAmount, local)
-		day := m.DetectedAt.UTC().Truncate(24 * time.Hour)
-		key := day.Format(time.DateOnly)
-		d := byDay[key]
-		if d == nil {
-			d = &DayCount{Day: key, ByKind: map[recon.MismatchKind]int{}}
-			byDay[key] = d
+		s.LocalAmount.Add(s.LocalAmount, g.LocalAmount)
+		day, err := time.Parse(time.DateOnly, g.Day)
+		if err != nil {
+			continue // a detection time the database could not read as a day
 		}
-		d.Count++
-		d.ByKind[m.Kind]++
+		d := byDay[g.Day]
+		if d == nil {
+			d = &DayCount{Day: g.Day, ByKind: map[recon.MismatchKind]int{}}
+			byDay[g.Day] = d
+		}
+		d.Count += g.Count
+		d.ByKind[g.Kind] += g.Count
 		if first.IsZero() || day.Before(first) {
 			first = day
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"strings"
 	"time"
 
@@ -140,4 +142,60 @@ func BuildReport(ctx context.Context, store ReportStore, mf repo.MismatchFilter,
 		}
 	}
 	return Report{Title: "recon mismatch report", GeneratedAt: now, Filter: desc, Rows: rows, MerchantNames: names}, nil
+}
+
+// ExportStore is what ExportCSV reads.
+type ExportStore interface {
+	ListMismatches(ctx context.Context, f repo.MismatchFilter) ([]repo.MismatchRecord, error)
+	MerchantNames(ctx context.Context, ids []string) (map[string]string, error)
+}
+
+// ExportCSV writes the CSV report (CSVWriter) of the mismatches mf selects
+// to w, reading them page rows at a time in keyset order, and calls flushed
+// after each page is out: an export of any size holds one page, and the
+// reader gets rows as they are read. Nothing is written to w when the first
+// page cannot be read.
+func ExportCSV(ctx context.Context, store ExportStore, mf repo.MismatchFilter, page int, w io.Writer, flushed func()) error {
+	if page < 1 {
+		page = 1000
+	}
+	mf.Limit, mf.Offset, mf.After = page, 0, nil
+	names := map[string]string{}
+	var cw *CSVWriter
+	for {
+		rows, err := store.ListMismatches(ctx, mf)
+		if err != nil {
+			return err
+		}
+		var unknown []string
+		for _, m := range rows {
+			if _, ok := names[m.MerchantID]; !ok {
+				names[m.MerchantID] = ""
+				unknown = append(unknown, m.MerchantID)
+			}
+		}
+		found, err := store.MerchantNames(ctx, unknown)
+		if err != nil {
+			return err
+		}
+		maps.Copy(names, found)
+		if cw == nil {
+			if cw, err = NewCSVWriter(w); err != nil {
+				return err
+			}
+		}
+		for _, m := range rows {
+			if err := cw.Write(m, names[m.MerchantID]); err != nil {
+				return err
+			}
+		}
+		if err := cw.Flush(); err != nil {
+			return err
+		}
+		flushed()
+		if len(rows) < page {
+			return nil
+		}
+		mf.After = &rows[len(rows)-1]
+	}
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math/big"
 	"time"
+
+	"gorm.io/gorm"
 
 	"github.com/recon-dev/recon"
 )
@@ -88,11 +91,15 @@ type MismatchFilter struct {
 	Unresolved bool
 	OrderID    int64
 	Limit      int
+	// Offset skips that many rows of the list (a numbered page).
+	Offset int
+	// After starts the list after this row (a keyset page: an export reads
+	// every row in pages without skipping over the ones before).
+	After *MismatchRecord
 }
 
-// ListMismatches returns the mismatches matching f, oldest detection first.
-func (s *Store) ListMismatches(ctx context.Context, f MismatchFilter) ([]MismatchRecord, error) {
-	q := s.db.WithContext(ctx).Model(&mismatchRow{})
+// mismatchWhere restricts q to the rows f selects.
+func (s *Store) mismatchWhere(q *gorm.DB, f MismatchFilter) *gorm.DB {
 	if !f.From.IsZero() {
 		q = s.whereTime(q, "detected_at", ">=", f.From)
 	}
@@ -116,16 +123,132 @@ func (s *Store) ListMismatches(ctx context.Context, f MismatchFilter) ([]Mismatc
 	if f.OrderID != 0 {
 		q = q.Where("order_id = ?", f.OrderID)
 	}
+	return q
+}
+
+// ListMismatches returns the mismatches matching f, oldest detection first
+// (then by id), f.Limit of them from f.Offset or after f.After.
+func (s *Store) ListMismatches(ctx context.Context, f MismatchFilter) ([]MismatchRecord, error) {
+	q := s.mismatchWhere(s.db.WithContext(ctx).Model(&mismatchRow{}), f)
+	if f.After != nil {
+		q = s.after(q, "detected_at", Cursor{at: f.After.DetectedAt, id: f.After.ID})
+	} else {
+		q = q.Order(s.at("detected_at") + ", id")
+	}
 	if f.Limit > 0 {
 		q = q.Limit(f.Limit)
 	}
+	if f.Offset > 0 {
+		q = q.Offset(f.Offset)
+	}
 	var rows []mismatchRow
-	if err := q.Order(s.at("detected_at") + ", id").Find(&rows).Error; err != nil {
+	if err := q.Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("list mismatches: %w", err)
 	}
 	out := make([]MismatchRecord, len(rows))
 	for i, r := range rows {
 		out[i] = r.toDomain()
+	}
+	return out, nil
+}
+
+// MismatchGroup is the mismatches of one kind, currencies, statuses,
+// channel and UTC day of detection, counted, with their amounts summed. The
+// rows of a group are also alike in the signs of their amounts and of the
+// difference between them, so a sum of |differences| over the rows is the
+// |difference| of the group's sums: totals of money at stake come out exact
+// from groups.
+type MismatchGroup struct {
+	Kind            recon.MismatchKind
+	LocalStatus     recon.Status
+	ChannelStatus   recon.ChannelStatus
+	LocalCurrency   string
+	ChannelCurrency string
+	Channel         string
+	Day             string // YYYY-MM-DD, UTC
+	Count           int
+	// LocalAmount and ChannelAmount are exact sums (they can pass int64).
+	LocalAmount, ChannelAmount *big.Int
+}
+
+type mismatchGroupRow struct {
+	Kind            string
+	LocalStatus     string
+	ChannelStatus   string
+	LocalCurrency   string
+	ChannelCurrency string
+	Channel         string
+	Day             string
+	N               int
+	LocalAmountHi   string
+	LocalAmountLo   string
+	ChannelAmountHi string
+	ChannelAmountLo string
+}
+
+// MismatchGroups returns the groups of the mismatches f selects (its Limit,
+// Offset and After aside): what totals need, in as many rows as there are
+// groups, however many mismatches there are.
+func (s *Store) MismatchGroups(ctx context.Context, f MismatchFilter) ([]MismatchGroup, error) {
+	day := "strftime('%Y-%m-%d', detected_at)"
+	// SQLite's SUM fails on an int64 overflow; the sums of the quotient and
+	// remainder by 2^32 do not, and give the exact sum. MySQL sums BIGINT
+	// into a DECIMAL, exact already.
+	sum := func(col string) string {
+		return fmt.Sprintf("SUM(%[1]s / 4294967296) AS %[1]s_hi, SUM(%[1]s %% 4294967296) AS %[1]s_lo", col)
+	}
+	if s.dialect == MySQL {
+		day = "DATE_FORMAT(detected_at, '%Y-%m-%d')"
+		sum = func(col string) string { return fmt.Sprintf("0 AS %[1]s_hi, SUM(%[1]s) AS %[1]s_lo", col) }
+	}
+	cols := "kind, local_status, channel_status, local_currency, channel_currency, channel"
+	q := s.mismatchWhere(s.db.WithContext(ctx).Model(&mismatchRow{}), f).
+		Select(cols + ", " + day + " AS day, COUNT(*) AS n, " + sum("local_amount") + ", " + sum("channel_amount")).
+		Group(cols + ", " + day + ", local_amount >= 0, channel_amount >= 0, channel_amount >= local_amount")
+	var rows []mismatchGroupRow
+	if err := q.Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("sum mismatches: %w", err)
+	}
+	out := make([]MismatchGroup, len(rows))
+	for i, r := range rows {
+		g := MismatchGroup{Kind: recon.MismatchKind(r.Kind), LocalStatus: recon.Status(r.LocalStatus),
+			ChannelStatus: recon.ChannelStatus(r.ChannelStatus), LocalCurrency: r.LocalCurrency,
+			ChannelCurrency: r.ChannelCurrency, Channel: r.Channel, Day: r.Day, Count: r.N}
+		var err error
+		if g.LocalAmount, err = hiLo(r.LocalAmountHi, r.LocalAmountLo); err == nil {
+			g.ChannelAmount, err = hiLo(r.ChannelAmountHi, r.ChannelAmountLo)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sum mismatches: %w", err)
+		}
+		out[i] = g
+	}
+	return out, nil
+}
+
+// hiLo is hi * 2^32 + lo, each a decimal integer.
+func hiLo(hi, lo string) (*big.Int, error) {
+	h, ok := new(big.Int).SetString(hi, 10)
+	l, ok2 := new(big.Int).SetString(lo, 10)
+	if !ok || !ok2 {
+		return nil, fmt.Errorf("sum %q %q is not an integer", hi, lo)
+	}
+	return h.Lsh(h, 32).Add(h, l), nil
+}
+
+// MerchantNames returns the names of the merchants ids name; ids without a
+// merchants row are absent.
+func (s *Store) MerchantNames(ctx context.Context, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []merchantRow
+	if err := s.db.WithContext(ctx).Select("id, name").Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("read merchant names: %w", err)
+	}
+	for _, r := range rows {
+		out[r.ID] = r.Name
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@
 package repotest
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -152,5 +153,25 @@ func ExpireLease(t testing.TB, s *repo.Store, name string) {
 	}
 	if err := s.DB().Exec("UPDATE recon_leases SET expires_at = ? WHERE name = ?", now.Add(-time.Hour), name).Error; err != nil {
 		t.Fatalf("expire lease %s: %v", name, err)
+	}
+}
+
+// Mismatches writes mismatch rows as passes would have found them (their
+// orders aside; order ids from 1 on, order numbers O-1, O-2, ...), for
+// lists and totals of many mismatches.
+func Mismatches(t testing.TB, s *repo.Store, rows []repo.MismatchRecord) {
+	t.Helper()
+	vals := make([]map[string]any, len(rows))
+	for i, m := range rows {
+		vals[i] = map[string]any{
+			"order_id": i + 1, "order_no": fmt.Sprintf("O-%d", i+1), "merchant_id": m.MerchantID, "channel": m.Channel,
+			"kind": string(m.Kind), "local_status": string(m.LocalStatus), "channel_status": string(m.ChannelStatus),
+			"local_amount": m.LocalAmount, "channel_amount": m.ChannelAmount, "local_currency": m.LocalCurrency,
+			"channel_currency": m.ChannelCurrency, "detail": m.Detail, "detected_at": m.DetectedAt, "last_seen_at": m.DetectedAt,
+			"resolution": string(cmp.Or(m.Resolution, recon.ResolutionOpen)),
+		}
+	}
+	if err := s.DB().Table("recon_mismatches").CreateInBatches(vals, 200).Error; err != nil {
+		t.Fatalf("insert mismatches: %v", err)
 	}
 }

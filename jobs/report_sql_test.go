@@ -1,0 +1,125 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/jobs"
+	"github.com/recon-dev/recon/repo"
+	"github.com/recon-dev/recon/repo/repotest"
+)
+
+// mixedMismatches are n mismatches of every kind, with amounts of both
+// signs and at the ends of int64, currencies that differ or are missing,
+// several days and several rows at the same instant.
+func mixedMismatches(n int) []repo.MismatchRecord {
+	rng := rand.New(rand.NewPCG(7, 7))
+	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	amounts := []int64{0, 1, 399, 10050, -45, -1, math.MaxInt64, math.MinInt64, math.MaxInt64 - 1, 1 << 40}
+	pick := func(v ...string) string { return v[rng.IntN(len(v))] }
+	var out []repo.MismatchRecord
+	for i := range n {
+		m := repo.MismatchRecord{MerchantID: pick("m1", "m2", "m3"), Channel: pick("alipay", "wechat"),
+			DetectedAt: day.Add(time.Duration(rng.IntN(5*24)) * time.Hour / 2).Add(time.Duration(i%3) * 1500 * time.Microsecond),
+			Resolution: recon.Resolution(pick("OPEN", "ACKNOWLEDGED", "RESOLVED")),
+			Mismatch: recon.Mismatch{Kind: recon.MismatchKinds[rng.IntN(len(recon.MismatchKinds))],
+				LocalStatus: recon.Status(pick("PENDING", "PAID", "CLOSED")), ChannelStatus: recon.ChannelStatus(pick("PAID", "CLOSED", "NOT_FOUND")),
+				LocalAmount: amounts[rng.IntN(len(amounts))], ChannelAmount: amounts[rng.IntN(len(amounts))],
+				LocalCurrency: pick("CNY", "JPY", "KWD"), ChannelCurrency: pick("", "CNY", "USD")}}
+		if i%10 == 9 { // ties: the same instant as the row before
+			m.DetectedAt = out[len(out)-1].DetectedAt
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func totalsJSON(t *testing.T, tot jobs.Totals) string {
+	t.Helper()
+	b, err := json.Marshal(tot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestTotalsInSQLAreTheRowsTotals: the totals the database sums in groups
+// are, to the minor unit, the totals of the rows themselves, for every
+// filter, with amounts whose sums pass int64.
+func TestTotalsInSQLAreTheRowsTotals(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		repotest.Mismatches(t, db.Store, mixedMismatches(400))
+		for _, mf := range []repo.MismatchFilter{{}, {Unresolved: true}, {Kind: recon.MismatchAmount, Channel: "alipay"},
+			{From: time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), Merchant: "m2"},
+			{Kind: recon.MismatchStuckPending, Resolution: recon.ResolutionResolved}} {
+			rows, err := db.Store.ListMismatches(ctx, mf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			groups, err := db.Store.MismatchGroups(ctx, mf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := jobs.Report{Rows: rows}.Totals()
+			if got := jobs.TotalsOf(groups); totalsJSON(t, got) != totalsJSON(t, want) {
+				t.Fatalf("%+v: totals from %d groups\n%s\nfrom %d rows\n%s", mf, len(groups), totalsJSON(t, got), len(rows), totalsJSON(t, want))
+			}
+		}
+	})
+}
+
+// TestMismatchPages: numbered pages and keyset pages each read the list in
+// order, every row once, ties on the detection time included.
+func TestMismatchPages(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		repotest.Mismatches(t, db.Store, mixedMismatches(100))
+		mf := repo.MismatchFilter{Unresolved: true}
+		all, err := db.Store.ListMismatches(ctx, mf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := func(rows []repo.MismatchRecord) string {
+			var b bytes.Buffer
+			for _, m := range rows {
+				fmt.Fprintf(&b, "%d ", m.ID)
+			}
+			return b.String()
+		}
+		var numbered, keyset []repo.MismatchRecord
+		for page := 0; ; page++ {
+			f := mf
+			f.Limit, f.Offset = 7, page*7
+			rows, err := db.Store.ListMismatches(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if numbered = append(numbered, rows...); len(rows) < 7 {
+				break
+			}
+		}
+		f := mf
+		f.Limit = 7
+		for {
+			rows, err := db.Store.ListMismatches(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if keyset = append(keyset, rows...); len(rows) < 7 {
+				break
+			}
+			f.After = &rows[len(rows)-1]
+		}
+		if ids(numbered) != ids(all) || ids(keyset) != ids(all) {
+			t.Fatalf("list %s\nnumbered pages %s\nkeyset pages %s", ids(all), ids(numbered), ids(keyset))
+		}
+	})
+}
