@@ -59,6 +59,11 @@ type Metrics struct {
 	openMismatchAge *prometheus.GaugeVec
 	outbox          *prometheus.GaugeVec
 
+	callbacks       *prometheus.CounterVec
+	callbackSeconds *prometheus.HistogramVec
+	settled         *prometheus.GaugeVec
+	settledSources  map[[2]string]bool
+
 	mu sync.Mutex // serializes refreshes of the state gauges
 	// gaugeKinds and gaugeStatuses are the label values the state gauges
 	// have had: one missing from a later count is set to zero, not left
@@ -67,9 +72,10 @@ type Metrics struct {
 }
 
 var (
-	_ Observer        = (*Metrics)(nil)
-	_ NotifyObserver  = (*Metrics)(nil)
-	_ ChannelObserver = (*Metrics)(nil)
+	_ CallbackObserver = (*Metrics)(nil)
+	_ Observer         = (*Metrics)(nil)
+	_ NotifyObserver   = (*Metrics)(nil)
+	_ ChannelObserver  = (*Metrics)(nil)
 )
 
 // NewMetrics returns the metrics in a new registry. Counters whose label
@@ -136,13 +142,23 @@ func NewMetrics() *Metrics {
 		outbox: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_notifications",
 			Help: "Merchant notification outbox rows, by status (PENDING, DELIVERED, DEAD), counted in the database after the last notify pass."},
 			[]string{"status"}),
-		gaugeKinds:    map[string]bool{},
-		gaugeStatuses: map[string]bool{},
+		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_callbacks_total",
+			Help: "Channel notifications received, by channel and outcome: settled, mismatch, unchanged, ignored, order_unknown (refused, the channel retries), duplicate, bad_signature, malformed, unknown_channel or error."},
+			[]string{"channel", "outcome"}),
+		callbackSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "recon_callback_duration_seconds",
+			Help:    "Time recon took to answer one channel notification.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"channel"}),
+		settled: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_settled_orders_last_hour",
+			Help: "Orders moved out of PENDING in the last hour, by channel and source (callback, reconcile, backfill, statement, ...), counted in the database by recon serve every minute."},
+			[]string{"channel", "source"}),
+		settledSources: map[[2]string]bool{},
+		gaugeKinds:     map[string]bool{},
+		gaugeStatuses:  map[string]bool{},
 	}
 	m.reg.MustRegister(m.lookups, m.lookupSeconds, m.orderSeconds, m.transitions, m.mismatches, m.conflicts, m.dbConflicts,
 		m.channelPaused, m.deferred,
 		m.backlogDue, m.backlogAge, m.notifications, m.notifySeconds, m.runs, m.runSeconds, m.lastSuccessSec,
-		m.statements, m.statementLines, m.statementLast)
+		m.statements, m.statementLines, m.statementLast, m.callbacks, m.callbackSeconds, m.settled)
 	m.state.MustRegister(m.openMismatches, m.openMismatchAge, m.outbox)
 	for _, s := range []recon.Status{recon.StatusPaid, recon.StatusFailed, recon.StatusClosed} {
 		m.transitions.WithLabelValues(string(s))
@@ -362,4 +378,26 @@ func (m *Metrics) Push(ctx context.Context, gateway, job string, grouping ...str
 		return fmt.Errorf("push state metrics to %s: %w", u.Redacted(), err)
 	}
 	return nil
+}
+
+// Callback counts one channel notification and its answer time.
+func (m *Metrics) Callback(channel, outcome string, d time.Duration) {
+	m.callbacks.WithLabelValues(channel, outcome).Inc()
+	m.callbackSeconds.WithLabelValues(channel).Observe(d.Seconds())
+}
+
+// SetSettled sets the orders settled in the last hour by channel and
+// source; a pair counted before and missing now is set to zero.
+func (m *Metrics) SetSettled(counts map[[2]string]int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.settledSources {
+		if _, ok := counts[k]; !ok {
+			m.settled.WithLabelValues(k[0], k[1]).Set(0)
+		}
+	}
+	for k, n := range counts {
+		m.settledSources[k] = true
+		m.settled.WithLabelValues(k[0], k[1]).Set(float64(n))
+	}
 }

@@ -57,6 +57,9 @@ type Config struct {
 	// Orders maps an existing orders table; nil uses recon's payment_orders.
 	Orders  *repo.OrderMapping `yaml:"orders"`
 	Console ConsoleConfig      `yaml:"console"`
+	// Callbacks is the listener of the channels' notifications (CONTRACT
+	// §11); no addr, no listener.
+	Callbacks CallbacksConfig `yaml:"callbacks"`
 
 	path string
 }
@@ -179,6 +182,12 @@ type ChannelConfig struct {
 	PublicKeyID string `yaml:"public_key_id"`
 	// stripe
 	APIKey string `yaml:"api_key" json:"-"`
+	// WebhookSecret (stripe, whsec_…) verifies the webhook events the
+	// callback listener receives.
+	WebhookSecret string `yaml:"webhook_secret" json:"-"`
+	// APIv3Key (wechatpay, 32 bytes) decrypts the notifications the
+	// callback listener receives.
+	APIv3Key string `yaml:"api_v3_key" json:"-"`
 	// simulator
 	Simulator SimulatorConfig `yaml:"simulator"`
 	// Insecure allows a plain-http base_url where it would expose a secret
@@ -409,6 +418,8 @@ func sectionOf(typ string) string {
 		return "console.auth"
 	case "ConsoleUser":
 		return "a console.auth.users entry"
+	case "CallbacksConfig":
+		return "callbacks"
 	}
 	return typ
 }
@@ -464,7 +475,7 @@ func (c *Config) expand(getenv func(string) string) error {
 			{"base_url", &ch.BaseURL}, {"secret", &ch.Secret}, {"app_id", &ch.AppID},
 			{"private_key_file", &ch.PrivateKeyFile}, {"public_key_file", &ch.PublicKeyFile},
 			{"mch_id", &ch.MchID}, {"cert_serial", &ch.CertSerial}, {"public_key_id", &ch.PublicKeyID},
-			{"api_key", &ch.APIKey},
+			{"api_key", &ch.APIKey}, {"webhook_secret", &ch.WebhookSecret}, {"api_v3_key", &ch.APIv3Key},
 		} {
 			if err := one(k+"."+f.key, f.v); err != nil {
 				return err
@@ -589,6 +600,9 @@ func (c *Config) Validate() error {
 		return bad("metrics.pushgateway", "is not an absolute http(s) URL")
 	}
 	if err := c.Console.validate(bad); err != nil {
+		return err
+	}
+	if err := c.Callbacks.validate(c.Console.Addr, bad); err != nil {
 		return err
 	}
 	loc, err := time.LoadLocation(c.Statements.Timezone)

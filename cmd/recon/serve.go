@@ -162,6 +162,19 @@ func (a *app) serve(ctx context.Context, cfg Config) error {
 		}
 		defer stop()
 	}
+	var callbacksServed <-chan error
+	if cfg.Callbacks.Addr != "" {
+		stopCallbacks, served, err := a.serveCallbacks(cfg, store, metrics)
+		if err != nil {
+			return err
+		}
+		callbacksServed = served
+		defer func() {
+			if err := stopCallbacks(); err != nil {
+				a.log.Error("callback listener shutdown", "err", err)
+			}
+		}()
+	}
 	ln, err := net.Listen("tcp", cfg.Console.Addr)
 	if err != nil {
 		return fmt.Errorf("console server on %s (console.addr): %w", cfg.Console.Addr, err)
@@ -187,6 +200,8 @@ func (a *app) serve(ctx context.Context, cfg Config) error {
 			a.refreshGauges(ctx, cfg, store, metrics, jobs.KindBackfill)
 		case err := <-served:
 			return fmt.Errorf("console server: %w", err)
+		case err := <-callbacksServed:
+			return fmt.Errorf("callback listener: %w", err)
 		case <-ctx.Done():
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()

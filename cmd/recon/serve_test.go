@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -85,32 +84,33 @@ func (l *lineSignal) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func TestServeServesTheConsoleUntilStopped(t *testing.T) {
-	port := func() string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		return ln.Addr().String()
-	}
-	addr := port()
-	db := filepath.Join(t.TempDir(), "r.db")
-	p := writeConfig(t, fmt.Sprintf("database: {driver: sqlite, dsn: '%s'}\nmetrics: {addr: ''}\nconsole:\n  addr: '%s'\n  auth: {trusted_proxies: [127.0.0.1/32], users: [{name: ann@example.com, role: admin}]}\n", db, addr))
+// startServe migrates the database of config p and runs recon serve with
+// it until the console serves; cancel stops it, done has its exit code.
+func startServe(t *testing.T, p string) (logs *lineSignal, cancel func(), done chan int) {
+	t.Helper()
 	if code, _, stderr := runCLI(t, nil, "migrate", "--config", p); code != 0 {
 		t.Fatal(stderr)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &lineSignal{want: "console serving", ready: make(chan struct{})}
-	done := make(chan int)
+	logs = &lineSignal{want: "console serving", ready: make(chan struct{})}
+	done = make(chan int)
 	go func() {
 		done <- Main(ctx, []string{"serve", "--config", p}, io.Discard, logs, func(string) string { return "" })
 	}()
 	select {
 	case <-logs.ready:
 	case code := <-done:
+		cancel()
 		t.Fatalf("serve exited %d: %s", code, logs.buf.String())
 	}
+	return logs, cancel, done
+}
+
+func TestServeServesTheConsoleUntilStopped(t *testing.T) {
+	addr := freeAddr(t)
+	db := filepath.Join(t.TempDir(), "r.db")
+	p := writeConfig(t, fmt.Sprintf("database: {driver: sqlite, dsn: '%s'}\nmetrics: {addr: ''}\nconsole:\n  addr: '%s'\n  auth: {trusted_proxies: [127.0.0.1/32], users: [{name: ann@example.com, role: admin}]}\n", db, addr))
+	logs, cancel, done := startServe(t, p)
 	get := func(path, user string) int {
 		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
 		if user != "" {
