@@ -13,14 +13,36 @@ import (
 // close.
 var ErrCSVQuote = errors.New("unterminated quoted field")
 
+// ErrCSVField is wrapped by SplitCSVLine's error for a field longer than
+// MaxCSVField.
+var ErrCSVField = errors.New("field too long")
+
+// MaxCSVField bounds one field of a statement line: the longest a provider
+// writes (a product name, a merchant's attach data) is a few hundred bytes,
+// and every field recon keeps is an id or an amount.
+const MaxCSVField = 8 << 10
+
 // SplitCSVLine splits one line of a provider's CSV statement (without its
 // line ending) into fields, appending them to dst[:0]. Fields may be quoted
 // as RFC 4180 says ("a, b" and "" for a quote inside); a quote inside an
 // unquoted field is kept as it is, as providers' files have them. Statement
 // parsers read their files line by line, so a quoted field cannot span
-// lines.
+// lines. A field longer than MaxCSVField is an error wrapping ErrCSVField
+// that names the field by its position.
 func SplitCSVLine(dst []string, line string) ([]string, error) {
-	dst = dst[:0]
+	dst, err := splitCSVLine(dst[:0], line)
+	if err != nil {
+		return dst, err
+	}
+	for i, f := range dst {
+		if len(f) > MaxCSVField {
+			return dst, fmt.Errorf("%w: field %d has %d bytes, more than %d", ErrCSVField, i+1, len(f), MaxCSVField)
+		}
+	}
+	return dst, nil
+}
+
+func splitCSVLine(dst []string, line string) ([]string, error) {
 	for {
 		if !strings.HasPrefix(line, `"`) {
 			i := strings.IndexByte(line, ',')
@@ -139,21 +161,25 @@ func allDigits(s string) bool {
 // lines from 1, without their line ends (LF or CRLF) and without the BOM
 // of the first, refusing lines longer than the maximum it was given.
 type LineScanner struct {
-	sc   *bufio.Scanner
-	n    int
-	line string
+	sc      *bufio.Scanner
+	n       int
+	line    string
+	maxLine int
 }
 
 // NewLineScanner scans r, whose lines are at most maxLine bytes.
 func NewLineScanner(r io.Reader, maxLine int) *LineScanner {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, min(maxLine, 64<<10)), maxLine)
-	return &LineScanner{sc: sc}
+	return &LineScanner{sc: sc, maxLine: maxLine}
 }
 
 // Scan moves to the next line, reporting whether there is one.
 func (s *LineScanner) Scan() bool {
-	if !s.sc.Scan() {
+	// A line the scanner hands on after its reader failed may be cut short
+	// (the last bytes before a size cap): the error, not the line, is what
+	// the file is refused for.
+	if !s.sc.Scan() || s.sc.Err() != nil {
 		return false
 	}
 	s.n++
@@ -172,12 +198,19 @@ func (s *LineScanner) Line() string { return s.line }
 func (s *LineScanner) N() int { return s.n }
 
 // Err is the error that stopped the scan, nil at the end of the file. It
-// wraps ErrBadStatement and names the last line read.
+// wraps ErrBadStatement, and the reader's error when that wraps it too
+// (StatementLimits.Reader), and names the line.
 func (s *LineScanner) Err() error {
-	if err := s.sc.Err(); err != nil {
-		return fmt.Errorf("%w: after line %d: %v", ErrBadStatement, s.n, err)
+	err := s.sc.Err()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, bufio.ErrTooLong):
+		return fmt.Errorf("%w: line %d is longer than %d bytes", ErrBadStatement, s.n+1, s.maxLine)
+	case errors.Is(err, ErrBadStatement):
+		return fmt.Errorf("%w (after line %d)", err, s.n)
 	}
-	return nil
+	return fmt.Errorf("%w: after line %d: %v", ErrBadStatement, s.n, err)
 }
 
 // Bad is an error about the current line, wrapping ErrBadStatement.

@@ -85,6 +85,9 @@ type Config struct {
 	HTTPClient *http.Client `yaml:"-" json:"-"`
 	// Now is the clock for Retry-After dates (default: the system clock).
 	Now func() time.Time `yaml:"-" json:"-"`
+	// StatementLimits bound a day's statement file (statements.max_bytes,
+	// max_lines; zero fields are the defaults).
+	StatementLimits channel.StatementLimits `yaml:"-" json:"-"`
 }
 
 var defaultStatusMap = map[string]recon.ChannelStatus{

@@ -1,7 +1,6 @@
 package httpjson
 
 import (
-	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -44,29 +43,53 @@ func (c *Client) statementURL(day string) string {
 	return u.String()
 }
 
+// StatementTimeout bounds the fetch of one statement, all of its body; the
+// channel's timeout bounds each wait for the server (the answer, and every
+// read of the body), so a server that stops sending is given up on within
+// timeout, and one that never stops is cut off by the size cap.
+const StatementTimeout = 10 * time.Minute
+
 // FetchStatement downloads the statement of day and copies it to w while it
 // is read, checking its X-Signature over the whole body when a secret is set.
 // The bytes already written to w are not verified until FetchStatement
 // returns nil: on any error the caller discards them. 404 (signed, when a
 // secret is set) is ErrNoStatement; 429 and 5xx are transient; a bad
-// signature wraps channel.ErrBadSignature and channel.ErrBadStatement.
+// signature wraps channel.ErrBadSignature and channel.ErrBadStatement; a
+// body past Config.StatementLimits wraps channel.ErrStatementTooLarge. A
+// redirect is followed only on the same host, and off https only when
+// base_url is plain http.
 func (c *Client) FetchStatement(ctx context.Context, day string, w io.Writer) (string, error) {
 	fail := func(err error) error { return fmt.Errorf("httpjson %s: fetch statement %s: %w", c.cfg.Name, day, err) }
 	if _, err := time.Parse(time.DateOnly, day); err != nil {
 		return "", channel.Permanent(fail(fmt.Errorf("day %q is not YYYY-MM-DD", day)))
 	}
 	src := c.statementURL(day)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
+	redacted := redactedURL(src)
+	fctx, cancel := context.WithTimeoutCause(ctx, StatementTimeout, fmt.Errorf("the statement took more than %s", StatementTimeout))
+	defer cancel()
+	fctx, stall := context.WithCancelCause(fctx)
+	defer stall(nil)
+	idle := fmt.Errorf("the channel sent nothing for %s (timeout)", c.cfg.Timeout)
+	timer := time.AfterFunc(c.cfg.Timeout, func() { stall(idle) })
+	defer timer.Stop()
+	// netErr classifies a failed read, naming the timeout that cut it.
+	netErr := func(err error) error {
+		if cause := context.Cause(fctx); cause != nil && ctx.Err() == nil {
+			err = fmt.Errorf("%w: %w", err, cause)
+		}
+		return channel.NetworkError(ctx, err, fail)
+	}
+	req, err := http.NewRequestWithContext(fctx, http.MethodGet, src, nil)
 	if err != nil {
 		return "", channel.Permanent(fail(fmt.Errorf("build request: %w", err)))
 	}
 	req.Header.Set("Accept", "text/csv")
-	resp, err := c.cfg.HTTPClient.Do(req)
+	insecure := strings.HasPrefix(src, "http:")
+	resp, err := channel.DownloadClient(c.cfg.HTTPClient, insecure).Do(req)
 	if err != nil {
-		return "", channel.NetworkError(ctx, err, fail)
+		return redacted, netErr(err)
 	}
 	defer resp.Body.Close()
-	redacted := redactedURL(src)
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
@@ -94,8 +117,12 @@ func (c *Client) FetchStatement(ctx context.Context, day string, w io.Writer) (s
 		mac = hmac.New(sha256.New, []byte(c.cfg.Secret))
 		dst = io.MultiWriter(w, mac)
 	}
-	if _, err := io.Copy(dst, resp.Body); err != nil {
-		return redacted, channel.NetworkError(ctx, fmt.Errorf("read body: %w", err), fail)
+	body := c.cfg.StatementLimits.Reader(idleReader{resp.Body, timer, c.cfg.Timeout})
+	if _, err := io.Copy(dst, body); err != nil {
+		if errors.Is(err, channel.ErrStatementTooLarge) {
+			return redacted, channel.Permanent(fail(err))
+		}
+		return redacted, netErr(fmt.Errorf("read body: %w", err))
 	}
 	if mac != nil {
 		if err := verifySum(mac.Sum(nil), resp.Header.Get(SignatureHeader)); err != nil {
@@ -103,6 +130,21 @@ func (c *Client) FetchStatement(ctx context.Context, day string, w io.Writer) (s
 		}
 	}
 	return redacted, nil
+}
+
+// idleReader restarts timer, of d, after every read that returned bytes.
+type idleReader struct {
+	r     io.Reader
+	timer *time.Timer
+	d     time.Duration
+}
+
+func (i idleReader) Read(p []byte) (int, error) {
+	n, err := i.r.Read(p)
+	if n > 0 {
+		i.timer.Reset(i.d)
+	}
+	return n, err
 }
 
 // verifySum compares an HMAC computed while streaming with the hex signature.
@@ -127,57 +169,67 @@ func redactedURL(s string) string {
 	return u.Redacted()
 }
 
+// SetStatementLimits bounds the statement files of the client
+// (Config.StatementLimits). Call it before the client is used.
+func (c *Client) SetStatementLimits(l channel.StatementLimits) { c.cfg.StatementLimits = l }
+
 // ParseStatement implements channel.Statements for the CSV of CONTRACT §6.
 func (c *Client) ParseStatement(r io.ReaderAt, size int64, day string, loc *time.Location, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
-	return ParseStatement(r, size, emit)
+	return ParseStatement(r, size, day, loc, c.cfg.StatementLimits, emit)
 }
+
+// MaxStatementLine bounds one line of a statement CSV.
+const MaxStatementLine = 64 << 10
 
 // ParseStatement reads a statement CSV (header
 // type,order_no,txn_id,refund_no,amount,fee,currency,time; columns found by
 // name, extra columns ignored, a UTF-8 byte order mark allowed) and emits
-// each line in file order. The format has no summary rows, so the totals
+// each line in file order. Each line is one record (a quoted field does not
+// span lines) of at most MaxStatementLine bytes, fields of at most
+// channel.MaxCSVField; the file holds at most lim's bytes and lines, and
+// every line's time lies in day (YYYY-MM-DD) in loc (nil: UTC), the day the
+// channel was asked for. The format has no summary rows, so the totals
 // returned are those of the lines, with Present false. Every error about the
 // file wraps channel.ErrBadStatement and names the line; emit's errors are
 // returned as they are.
-func ParseStatement(r io.ReaderAt, size int64, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
+func ParseStatement(r io.ReaderAt, size int64, day string, loc *time.Location, lim channel.StatementLimits, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
 	var tot recon.StatementTotals
-	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 64<<10)
-	if bom, err := br.Peek(3); err == nil && string(bom) == "\ufeff" {
-		_, _ = br.Discard(3)
-	}
-	cr := csv.NewReader(br)
-	cr.ReuseRecord = true
-	bad := func(line int, format string, args ...any) error {
-		return fmt.Errorf("%w: line %d: %s", channel.ErrBadStatement, line, fmt.Sprintf(format, args...))
-	}
-	head, err := cr.Read()
-	if errors.Is(err, io.EOF) {
-		return tot, bad(1, "empty file, no header row")
-	}
+	start, end, err := channel.DayWindow(day, loc)
 	if err != nil {
-		return tot, csvError(err)
+		return tot, fmt.Errorf("%w: %v", channel.ErrBadStatement, err)
 	}
-	col := map[string]int{}
-	for i, h := range head {
-		col[strings.ToLower(strings.TrimSpace(h))] = i
-	}
-	for _, name := range StatementHeader {
-		if _, ok := col[name]; !ok {
-			return tot, bad(1, "header has no %q column (want %s)", name, strings.Join(StatementHeader, ","))
+	sc := channel.NewLineScanner(lim.Reader(io.NewSectionReader(r, 0, size)), MaxStatementLine)
+	bad := sc.Bad
+	var (
+		col    map[string]int
+		fields []string
+	)
+	for sc.Scan() {
+		line := sc.Line()
+		if strings.TrimSpace(line) == "" {
+			continue
 		}
-	}
-	for {
-		rec, err := cr.Read()
-		if errors.Is(err, io.EOF) {
-			return tot, nil
+		if fields, err = channel.SplitCSVLine(fields, line); err != nil {
+			return tot, bad("%v", err)
 		}
-		if err != nil {
-			return tot, csvError(err)
+		if col == nil {
+			col = map[string]int{}
+			for i, h := range fields {
+				col[strings.ToLower(strings.TrimSpace(h))] = i
+			}
+			for _, name := range StatementHeader {
+				if _, ok := col[name]; !ok {
+					return tot, bad("header has no %q column (want %s)", name, strings.Join(StatementHeader, ","))
+				}
+			}
+			continue
 		}
-		lineNo, _ := cr.FieldPos(0)
-		field := func(name string) string { return strings.TrimSpace(rec[col[name]]) }
+		if len(fields) != len(col) {
+			return tot, bad("%d fields, the header has %d", len(fields), len(col))
+		}
+		field := func(name string) string { return strings.TrimSpace(fields[col[name]]) }
 		l := recon.StatementLine{
-			LineNo:       lineNo,
+			LineNo:       sc.N(),
 			Kind:         recon.StatementLineKind(strings.ToUpper(field("type"))),
 			OrderNo:      field("order_no"),
 			ChannelTxnID: field("txn_id"),
@@ -185,21 +237,24 @@ func ParseStatement(r io.ReaderAt, size int64, emit func(recon.StatementLine) er
 			Currency:     strings.ToUpper(field("currency")),
 		}
 		if l.ChannelTxnID == "" {
-			return tot, bad(lineNo, "empty txn_id")
+			return tot, bad("empty txn_id")
 		}
 		if l.Amount, err = strconv.ParseInt(field("amount"), 10, 64); err != nil {
-			return tot, bad(lineNo, "amount %q is not an integer of minor units", channel.Truncate(field("amount")))
+			return tot, bad("amount %q is not an integer of minor units", channel.Truncate(field("amount")))
 		}
 		if l.Fee, err = strconv.ParseInt(field("fee"), 10, 64); err != nil {
-			return tot, bad(lineNo, "fee %q is not an integer of minor units", channel.Truncate(field("fee")))
+			return tot, bad("fee %q is not an integer of minor units", channel.Truncate(field("fee")))
 		}
 		t, err := time.Parse(time.RFC3339, field("time"))
 		if err != nil {
-			return tot, bad(lineNo, "time %q is not RFC 3339", channel.Truncate(field("time")))
+			return tot, bad("time %q is not RFC 3339", channel.Truncate(field("time")))
+		}
+		if why := channel.OutsideDay("time", t, start, end, day); why != "" {
+			return tot, bad("%s", why)
 		}
 		l.OccurredAt = t.UTC()
 		if err := l.Validate(); err != nil {
-			return tot, fmt.Errorf("%w: %v", channel.ErrBadStatement, err)
+			return tot, fmt.Errorf("%w: %v", channel.ErrBadStatement, err) // Validate names the line
 		}
 		if l.Kind == recon.LinePayment {
 			tot.PaymentsCount++
@@ -213,15 +268,13 @@ func ParseStatement(r io.ReaderAt, size int64, emit func(recon.StatementLine) er
 			return tot, err
 		}
 	}
-}
-
-// csvError names the line of a CSV syntax error.
-func csvError(err error) error {
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("%w: line %d: %v", channel.ErrBadStatement, pe.StartLine, pe.Err)
+	if err := sc.Err(); err != nil {
+		return tot, err
 	}
-	return fmt.Errorf("%w: %v", channel.ErrBadStatement, err)
+	if col == nil {
+		return tot, fmt.Errorf("%w: line 1: empty file, no header row", channel.ErrBadStatement)
+	}
+	return tot, nil
 }
 
 // StatementWriter renders statement lines as the CSV of CONTRACT §6.

@@ -22,7 +22,7 @@ const statementCSV = "type,order_no,txn_id,refund_no,amount,fee,currency,time\n"
 func parseAll(t *testing.T, body string) ([]recon.StatementLine, recon.StatementTotals, error) {
 	t.Helper()
 	var out []recon.StatementLine
-	tot, err := ParseStatement(strings.NewReader(body), int64(len(body)), func(l recon.StatementLine) error {
+	tot, err := ParseStatement(strings.NewReader(body), int64(len(body)), "2026-11-30", time.UTC, channel.StatementLimits{}, func(l recon.StatementLine) error {
 		out = append(out, l)
 		return nil
 	})
@@ -132,7 +132,7 @@ func FuzzParseStatement(f *testing.F) {
 	f.Add([]byte("\ufefftype,order_no,txn_id,refund_no,amount,fee,currency,time\nREFUND,a,b,c,1,0,USD,2026-01-01T00:00:00Z\n"))
 	f.Add([]byte("type,order_no\n\"x"))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		_, err := ParseStatement(bytes.NewReader(body), int64(len(body)), func(l recon.StatementLine) error {
+		_, err := ParseStatement(bytes.NewReader(body), int64(len(body)), "2026-11-30", time.UTC, channel.StatementLimits{}, func(l recon.StatementLine) error {
 			if err := l.Validate(); err != nil {
 				t.Fatalf("emitted an invalid line: %v", err)
 			}
@@ -145,4 +145,80 @@ func FuzzParseStatement(f *testing.F) {
 			t.Fatalf("error %v does not wrap ErrBadStatement or name a line", err)
 		}
 	})
+}
+
+func TestParseStatementBounds(t *testing.T) {
+	head := "type,order_no,txn_id,refund_no,amount,fee,currency,time\n"
+	ok := "PAYMENT,ORD-1,T1,,100,1,CNY,2026-11-30T01:02:03Z\n"
+	for name, tc := range map[string]struct {
+		body string
+		lim  channel.StatementLimits
+		want string
+	}{
+		"the day before":  {body: head + ok + "PAYMENT,ORD-2,T2,,100,1,CNY,2026-11-29T23:59:59Z\n", want: "line 3: time 2026-11-29 23:59:59 is outside the statement's day 2026-11-30"},
+		"the next day":    {body: head + "PAYMENT,ORD-2,T2,,100,1,CNY,2026-12-01T08:00:00+08:00\n", want: "line 2: time 2026-12-01 00:00:00 is outside"},
+		"long line":       {body: head + ok + "PAYMENT,ORD-2,T2,,100,1,CNY,2026-11-30T01:02:03Z," + strings.Repeat("x", MaxStatementLine) + "\n", want: "line 3 is longer than 65536 bytes"},
+		"long field":      {body: head + "PAYMENT," + strings.Repeat("o", channel.MaxCSVField+1) + ",T2,,100,1,CNY,2026-11-30T01:02:03Z\n", want: "line 2: field too long: field 2 has 8193 bytes"},
+		"bytes past cap":  {body: head + strings.Repeat(ok, 100), lim: channel.StatementLimits{MaxBytes: 1000}, want: "more than 1000 bytes decompressed (statements.max_bytes)"},
+		"lines past cap":  {body: head + strings.Repeat(ok, 10), lim: channel.StatementLimits{MaxLines: 5}, want: "more than 5 lines (statements.max_lines) (after line 5)"},
+		"multi-line cell": {body: head + "PAYMENT,\"ORD\n-2\",T2,,100,1,CNY,2026-11-30T01:02:03Z\n", want: "line 2: unterminated quoted field"},
+	} {
+		_, err := ParseStatement(strings.NewReader(tc.body), int64(len(tc.body)), "2026-11-30", time.UTC, tc.lim, func(recon.StatementLine) error { return nil })
+		if !errors.Is(err, channel.ErrBadStatement) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want ErrBadStatement naming %q", name, err, tc.want)
+		}
+	}
+	// The day is the configured zone's: 2026-11-30 in Shanghai starts at 16:00 UTC the day before.
+	sh, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := head + "PAYMENT,ORD-1,T1,,100,1,CNY,2026-11-29T16:00:00Z\n"
+	if _, err := ParseStatement(strings.NewReader(body), int64(len(body)), "2026-11-30", sh, channel.StatementLimits{}, func(recon.StatementLine) error { return nil }); err != nil {
+		t.Errorf("Shanghai midnight: %v", err)
+	}
+}
+
+func TestFetchStatementBounded(t *testing.T) {
+	stop := make(chan struct{})
+	defer close(stop)
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(statementCSV)) }))
+	defer other.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/endless/statement": // a body that never ends
+			_, _ = w.Write([]byte("type,order_no,txn_id,refund_no,amount,fee,currency,time\n"))
+			line := []byte("PAYMENT,ORD-1,T1,,100,1,CNY,2026-11-30T01:02:03Z\n")
+			for {
+				if _, err := w.Write(line); err != nil {
+					return
+				}
+			}
+		case "/stalled/statement": // headers, then nothing
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+			select {
+			case <-stop:
+			case <-r.Context().Done():
+			}
+		case "/moved/statement":
+			http.Redirect(w, r, other.URL+"/statement?date=2026-11-30", http.StatusFound)
+		}
+	}))
+	defer srv.Close()
+	for _, tc := range []struct{ path, want string }{
+		{"/endless", "more than 1048576 bytes decompressed (statements.max_bytes)"},
+		{"/stalled", "the channel sent nothing for 200ms (timeout)"},
+		{"/moved", "refused a redirect to another host"},
+	} {
+		c, err := New(Config{Name: "bank", BaseURL: srv.URL + tc.path, Timeout: 200 * time.Millisecond,
+			StatementLimits: channel.StatementLimits{MaxBytes: 1 << 20}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.FetchStatement(context.Background(), "2026-11-30", io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "httpjson bank: fetch statement 2026-11-30") {
+			t.Errorf("%s: %v, want %q", tc.path, err, tc.want)
+		}
+	}
 }

@@ -286,7 +286,7 @@ func (s *Sim) statementCSV(ctx context.Context, day string) ([]byte, error) {
 
 // ParseStatement reads the CSV of CONTRACT §6 (httpjson.ParseStatement).
 func (s *Sim) ParseStatement(r io.ReaderAt, size int64, day string, loc *time.Location, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
-	return httpjson.ParseStatement(r, size, emit)
+	return httpjson.ParseStatement(r, size, day, loc, channel.StatementLimits{}, emit)
 }
 
 // serveStatement answers GET /statement?date=YYYY-MM-DD as an httpjson

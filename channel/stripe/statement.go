@@ -1,7 +1,6 @@
 package stripe
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -44,29 +43,18 @@ var _ channel.Statements = (*Client)(nil)
 // every reply.
 type sinkKey struct{}
 
-// dayWindow is day's [start, end) in zone.
-func dayWindow(day string, zone *time.Location) (time.Time, time.Time, error) {
-	if zone == nil {
-		zone = time.UTC
-	}
-	start, err := time.ParseInLocation(time.DateOnly, day, zone)
-	if err != nil {
-		return time.Time{}, time.Time{}, fmt.Errorf("day %q is not YYYY-MM-DD", channel.Truncate(day))
-	}
-	return start, start.AddDate(0, 0, 1), nil
-}
-
 // FetchStatement lists the balance transactions created during day (a
 // calendar day in Config.StatementZone) with the SDK's list iterator,
 // created[gte] and created[lt], 100 a page, each one's source expanded so
 // that its PaymentIntent is known, and writes every page's JSON as
 // received, compacted to one line, in order: the raw file ParseStatement
-// reads. The source is the list URL with the window.
+// reads, refusing a day whose pages add up to more than
+// Config.StatementLimits' bytes. The source is the list URL with the window.
 func (c *Client) FetchStatement(ctx context.Context, day string, w io.Writer) (string, error) {
 	fail := func(err error) (string, error) {
 		return "", c.wrapStatement(day, err)
 	}
-	start, end, err := dayWindow(day, c.cfg.StatementZone)
+	start, end, err := channel.DayWindow(day, c.cfg.StatementZone)
 	if err != nil {
 		return fail(channel.Permanent(err))
 	}
@@ -80,6 +68,8 @@ func (c *Client) FetchStatement(ctx context.Context, day string, w io.Writer) (s
 		got      bool
 		writeErr error
 		pages    int
+		written  int64
+		limits   = c.cfg.StatementLimits.OrDefault()
 	)
 	sink := func(r Reply) {
 		got, last = true, r
@@ -96,6 +86,10 @@ func (c *Client) FetchStatement(ctx context.Context, day string, w io.Writer) (s
 			return
 		}
 		line.WriteByte('\n')
+		if written += int64(line.Len()); written > limits.MaxBytes {
+			writeErr = channel.Permanent(limits.TooLarge())
+			return
+		}
 		if _, err := w.Write(line.Bytes()); err != nil {
 			writeErr = fmt.Errorf("write: %w", err)
 		}
@@ -149,13 +143,17 @@ func (c *Client) wrapStatement(day string, err error) error {
 	return fmt.Errorf("stripe %s: statement %s: %w", c.cfg.Name, day, err)
 }
 
+// SetStatementLimits bounds the statement files of the client
+// (Config.StatementLimits). Call it before the client is used.
+func (c *Client) SetStatementLimits(l channel.StatementLimits) { c.cfg.StatementLimits = l }
+
 // ParseStatement reads the statement file FetchStatement writes; see
 // ParseBalanceTransactions. loc nil is Config.StatementZone.
 func (c *Client) ParseStatement(r io.ReaderAt, size int64, day string, loc *time.Location, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
 	if loc == nil {
 		loc = c.cfg.StatementZone
 	}
-	return ParseBalanceTransactions(io.NewSectionReader(r, 0, size), day, loc, emit)
+	return ParseBalanceTransactions(io.NewSectionReader(r, 0, size), day, loc, c.cfg.StatementLimits, emit)
 }
 
 // wirePage is one page of the balance transaction list.
@@ -203,21 +201,25 @@ const MetadataOrderNo = "order_no"
 // refund's id; both name the PaymentIntent (or, without one, the charge) as
 // the transaction id, and the order number when the source's metadata has
 // order_no. fee is kept as Stripe writes it (positive: a cost). Other types
-// are skipped. Stripe's list has no totals, so Present is false. A line's
+// are skipped. The file may hold at most lim's bytes and transactions
+// (MaxLines counts transactions, not pages). The day's window is the one
+// FetchStatement lists by (created[gte] its first midnight, created[lt] the
+// next), so a transaction created at the next midnight belongs to the next
+// day. Stripe's list has no totals, so Present is false. A line's
 // LineNo is the transaction's position in the file; errors wrap
 // channel.ErrBadStatement and name the page (the line of the file) and the
 // position.
-func ParseBalanceTransactions(r io.Reader, day string, loc *time.Location, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
-	start, end, err := dayWindow(day, loc)
+func ParseBalanceTransactions(r io.Reader, day string, loc *time.Location, lim channel.StatementLimits, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
+	start, end, err := channel.DayWindow(day, loc)
 	if err != nil {
 		return recon.StatementTotals{}, fmt.Errorf("%w: %v", channel.ErrBadStatement, err)
 	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), MaxStatementLineBytes)
+	lim = lim.OrDefault()
+	sc := channel.NewLineScanner(lim.Reader(r), MaxStatementLineBytes)
 	page, record := 0, 0
 	more := true
 	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
+		line := bytes.TrimSpace([]byte(sc.Line()))
 		if len(line) == 0 {
 			continue
 		}
@@ -243,7 +245,11 @@ func ParseBalanceTransactions(r io.Reader, day string, loc *time.Location, emit 
 		}
 		for _, raw := range p.Data {
 			record++
-			l, ok, err := parseBalanceTxn(raw, start, end)
+			if int64(record) > lim.MaxLines {
+				return recon.StatementTotals{}, fmt.Errorf("%w: %w: line %d (page %d): more than %d transactions (statements.max_lines)",
+					channel.ErrBadStatement, channel.ErrStatementTooLarge, page, page, lim.MaxLines)
+			}
+			l, ok, err := parseBalanceTxn(raw, day, start, end)
 			if err != nil {
 				return recon.StatementTotals{}, fmt.Errorf("%w: line %d (page %d), transaction %d: %v", channel.ErrBadStatement, page, page, record, err)
 			}
@@ -260,7 +266,7 @@ func ParseBalanceTransactions(r io.Reader, day string, loc *time.Location, emit 
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return recon.StatementTotals{}, fmt.Errorf("%w: after line %d: %v", channel.ErrBadStatement, page, err)
+		return recon.StatementTotals{}, err
 	}
 	switch {
 	case page == 0:
@@ -273,7 +279,7 @@ func ParseBalanceTransactions(r io.Reader, day string, loc *time.Location, emit 
 
 // parseBalanceTxn reads one balance transaction: ok is false for a type
 // that is neither a payment nor a refund.
-func parseBalanceTxn(raw json.RawMessage, start, end time.Time) (recon.StatementLine, bool, error) {
+func parseBalanceTxn(raw json.RawMessage, day string, start, end time.Time) (recon.StatementLine, bool, error) {
 	var bt wireBalanceTxn
 	if err := strictObject(raw, &bt); err != nil {
 		return recon.StatementLine{}, false, err
@@ -294,7 +300,7 @@ func parseBalanceTxn(raw json.RawMessage, start, end time.Time) (recon.Statement
 		return recon.StatementLine{}, false, fmt.Errorf("%s: %v", id, err)
 	}
 	if at.Before(start) || !at.Before(end) {
-		return recon.StatementLine{}, false, fmt.Errorf("%s: created %s is not in the statement's day", id, at.Format(time.RFC3339))
+		return recon.StatementLine{}, false, fmt.Errorf("%s: %s", id, channel.OutsideDay("created", at, start, end, day))
 	}
 	amt, err := integer(bt.Amount, "amount")
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel"
 	"github.com/recon-dev/recon/channel/channeltest"
 	"github.com/recon-dev/recon/channel/stripe"
 )
@@ -18,7 +19,7 @@ func FuzzParseBalanceTransactions(f *testing.F) {
 	f.Add([]byte(`{"object":"list","data":[],"has_more":false,"url":"/v1/balance_transactions"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		lines := channeltest.CheckStatementParse(t, func(emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
-			return stripe.ParseBalanceTransactions(bytes.NewReader(data), stmtDay, time.UTC, emit)
+			return stripe.ParseBalanceTransactions(bytes.NewReader(data), stmtDay, time.UTC, channel.StatementLimits{}, emit)
 		})
 		for _, l := range lines {
 			if l.OccurredAt.Format(time.DateOnly) != stmtDay {

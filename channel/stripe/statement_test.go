@@ -32,7 +32,7 @@ func stmtFixture(t testing.TB) []byte {
 func parseStmt(t testing.TB, b []byte) ([]recon.StatementLine, recon.StatementTotals, error) {
 	t.Helper()
 	var lines []recon.StatementLine
-	totals, err := stripe.ParseBalanceTransactions(bytes.NewReader(b), stmtDay, time.UTC, func(l recon.StatementLine) error {
+	totals, err := stripe.ParseBalanceTransactions(bytes.NewReader(b), stmtDay, time.UTC, channel.StatementLimits{}, func(l recon.StatementLine) error {
 		lines = append(lines, l)
 		return nil
 	})
@@ -65,7 +65,7 @@ func TestParseBalanceTransactionsRejects(t *testing.T) {
 		{"truncated", first, "line 1: the last page says has_more"},
 		{"net", strings.Replace(good, `"net":9680`, `"net":9690`, 1), "line 1 (page 1), transaction 1: txn_3MtwBwLkdIwHu7ix0ZJ7Ll9D: net 9690 is not amount 10000 minus fee 320"},
 		{"float amount", strings.Replace(good, `"amount":10000,"available_on"`, `"amount":100.5,"available_on"`, 1), "amount 100.5 is not an integer"},
-		{"other day", strings.Replace(good, `"created":1796068800,"currency":"usd","description"`, `"created":1796169600,"currency":"usd","description"`, 1), "is not in the statement's day"},
+		{"other day", strings.Replace(good, `"created":1796068800,"currency":"usd","description"`, `"created":1796169600,"currency":"usd","description"`, 1), "is outside the statement's day"},
 		{"not expanded", strings.Replace(good, `"source":{"id":"ch_3MtwBwLkdIwHu7ix0snN8B0K"`, `"source":"ch_3MtwBwLkdIwHu7ix0snN8B0K","x":{"id":"ch_3MtwBwLkdIwHu7ix0snN8B0K"`, 1), "source is not expanded"},
 		{"refund sign", strings.NewReplacer(`"amount":-2500,"available_on"`, `"amount":2500,"available_on"`, `"net":-2500`, `"net":2500`).Replace(good), "a refund of positive amount 2500"},
 		{"page after the last", good + first, "line 3 (page 3): a page after the one whose has_more is false"},
@@ -138,6 +138,30 @@ func TestFetchStatementRateLimited(t *testing.T) {
 	c, _ := listServer(t, http.StatusTooManyRequests)
 	_, err := c.FetchStatement(context.Background(), stmtDay, &bytes.Buffer{})
 	if channel.ClassOf(err) != channel.ClassRateLimited || channel.RetryAfterOf(err) != 3*time.Second {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestParseBalanceTransactionsLimits(t *testing.T) {
+	for _, c := range []struct {
+		lim  channel.StatementLimits
+		want string
+	}{
+		{channel.StatementLimits{MaxBytes: 200}, "more than 200 bytes decompressed (statements.max_bytes)"},
+		{channel.StatementLimits{MaxLines: 2}, "line 1 (page 1): more than 2 transactions (statements.max_lines)"},
+	} {
+		_, err := stripe.ParseBalanceTransactions(bytes.NewReader(stmtFixture(t)), stmtDay, time.UTC, c.lim, func(recon.StatementLine) error { return nil })
+		if !errors.Is(err, channel.ErrBadStatement) || !errors.Is(err, channel.ErrStatementTooLarge) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: error %v, want %q", c.lim, err, c.want)
+		}
+	}
+}
+
+func TestFetchStatementLimit(t *testing.T) {
+	c, _ := listServer(t, http.StatusOK)
+	c.SetStatementLimits(channel.StatementLimits{MaxBytes: int64(len(stmtFixture(t)) - 1)})
+	_, err := c.FetchStatement(context.Background(), stmtDay, &bytes.Buffer{})
+	if !errors.Is(err, channel.ErrStatementTooLarge) || channel.ClassOf(err) != channel.ClassPermanent || !strings.Contains(err.Error(), "statements.max_bytes") {
 		t.Fatalf("error %v", err)
 	}
 }

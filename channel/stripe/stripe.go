@@ -51,6 +51,9 @@ type Config struct {
 	// default UTC): a day's statement is the balance transactions created
 	// between its midnights there.
 	StatementZone *time.Location `yaml:"-" json:"-"`
+	// StatementLimits bound a day's statement file (statements.max_bytes,
+	// max_lines; zero fields are the defaults).
+	StatementLimits channel.StatementLimits `yaml:"-" json:"-"`
 }
 
 func (c Config) withDefaults() Config {
