@@ -181,6 +181,10 @@ func SecureLink(link string, insecure bool) (*url.URL, error) {
 	return u, nil
 }
 
+// ErrRedirectRefused is wrapped by the error of a download whose redirect
+// DownloadClient refused.
+var ErrRedirectRefused = errors.New("refused a redirect")
+
 // DownloadClient is a copy of hc for statement downloads: it follows a
 // redirect only on the host of the first request and only over https (or
 // over http as well when insecure), at most 10, so that a file is never
@@ -193,9 +197,9 @@ func DownloadClient(hc *http.Client, insecure bool) *http.Client {
 		case len(via) >= 10:
 			return errors.New("stopped after 10 redirects")
 		case req.URL.Scheme != "https" && !(insecure && req.URL.Scheme == "http"):
-			return fmt.Errorf("refused a redirect off https (to %s://%s)", req.URL.Scheme, req.URL.Host)
+			return fmt.Errorf("%w off https (to %s://%s)", ErrRedirectRefused, req.URL.Scheme, req.URL.Host)
 		case !strings.EqualFold(req.URL.Host, first.Host):
-			return fmt.Errorf("refused a redirect to another host (%s, not %s)", req.URL.Host, first.Host)
+			return fmt.Errorf("%w to another host (%s, not %s)", ErrRedirectRefused, req.URL.Host, first.Host)
 		}
 		return nil
 	}

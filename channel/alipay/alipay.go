@@ -48,6 +48,18 @@ type Config struct {
 	// Now is the clock for the timestamp parameter and Retry-After dates
 	// (default: the system clock).
 	Now func() time.Time
+	// PID is the merchant's partner ID (2088 and 12 digits), or the account
+	// its bills name (#账号: the partner ID followed by 0156): a bill of
+	// another account is refused. Empty, a fetched bill is checked against
+	// the account of the signed download URL only, and a bill imported by
+	// hand is not checked.
+	PID string
+	// Insecure lets a bill download link stay plain http (a simulator or
+	// test server without TLS); otherwise http links are fetched over https.
+	Insecure bool
+	// StatementLimits bound a day's bill (statements.max_bytes, max_lines;
+	// zero fields are the defaults).
+	StatementLimits channel.StatementLimits
 }
 
 // Client looks orders up and closes them at one Alipay app. It makes exactly
@@ -89,6 +101,8 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("public_key_file: no Alipay public key")
 	case cfg.Timeout < 0:
 		return nil, fmt.Errorf("timeout: must not be negative (got %s)", cfg.Timeout)
+	case cfg.PID != "" && !pidPattern.MatchString(cfg.PID):
+		return nil, errors.New("pid: must be the partner ID, 2088 followed by 12 digits (or the bill account, the partner ID followed by 0156)")
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout

@@ -136,7 +136,7 @@ func FuzzParseBill(f *testing.F) {
 			data = billZip(t, false, map[string]string{detailName: string(data)})
 		}
 		channeltest.CheckStatementParse(t, func(emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
-			return alipay.ParseBill(bytes.NewReader(data), int64(len(data)), billDay, emit)
+			return alipay.ParseBill(bytes.NewReader(data), int64(len(data)), alipay.BillCheck{Day: billDay}, emit)
 		})
 	})
 }

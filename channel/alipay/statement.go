@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -31,8 +32,6 @@ const (
 	// SubBillNotExist answers a day without a bill (no business, or not
 	// generated yet).
 	SubBillNotExist = "isp.bill_not_exist"
-	// MaxStatementBytes bounds a downloaded bill (the zip).
-	MaxStatementBytes = 1 << 30
 	// DownloadTimeout bounds the download of a bill, which may be large
 	// (Timeout bounds the gateway call before it).
 	DownloadTimeout = 10 * time.Minute
@@ -102,9 +101,14 @@ func ParseBillDownloadURL(node []byte) (string, error) {
 
 // FetchStatement asks for the trade bill of day and downloads it at once (the
 // URL expires in about 30 seconds), writing the zip to w. The gateway's
-// answer is verified like a lookup's; the zip itself is not signed (its
-// parse checks it against its own totals). The source is the download URL
-// without its query, which carries the access token.
+// answer is verified like a lookup's; the zip itself is not signed, so it is
+// staged first and written to w only once its head names the account of the
+// signed URL (its userId, and Config.PID when set) and day (ParseBill checks
+// the rest when it is imported). The link is fetched over https (Alipay's
+// documented sample answer is a plain-http link to dwbillcenter.alipay.com,
+// which serves https; Config.Insecure keeps http), following redirects on
+// its host only. The source is the download URL without its query, which
+// carries the access token.
 func (c *Client) FetchStatement(ctx context.Context, day string, w io.Writer) (string, error) {
 	fail := func(err error) (string, error) {
 		return "", fmt.Errorf("alipay %s: statement %s: %w", c.cfg.Name, day, err)
@@ -124,75 +128,145 @@ func (c *Client) FetchStatement(ctx context.Context, day string, w io.Writer) (s
 	if err != nil {
 		return fail(err)
 	}
-	u, _ := url.Parse(link) // checked by ParseBillDownloadURL
+	u, err := channel.SecureLink(link, c.cfg.Insecure)
+	if err != nil {
+		return fail(channel.Permanent(fmt.Errorf("%w: %v", channel.ErrMalformed, err)))
+	}
+	account := u.Query().Get("userId")
+	switch {
+	case account == "":
+		account = c.cfg.PID
+	case c.cfg.PID != "" && !sameAccount(c.cfg.PID, account):
+		return fail(channel.Permanent(fmt.Errorf("%w: the signed download URL is for account %s, not the channel's pid %s",
+			channel.ErrBadStatement, channel.Truncate(account), c.cfg.PID)))
+	}
 	source := (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
-	if err := c.download(ctx, link, w); err != nil {
+	tmp, err := os.CreateTemp("", "recon-alipay-bill-*")
+	if err != nil {
+		return fail(channel.Transient(fmt.Errorf("stage download: %w", err)))
+	}
+	defer func() {
+		tmp.Close()
+		os.Remove(tmp.Name())
+	}()
+	n, err := c.download(ctx, u.String(), tmp)
+	if err != nil {
 		return fail(err)
+	}
+	check := BillCheck{Day: day, Account: account, Limits: c.cfg.StatementLimits}
+	if _, err := parseBill(tmp, n, check, true, nil); err != nil {
+		return fail(channel.Permanent(err))
+	}
+	if _, err := io.Copy(w, io.NewSectionReader(tmp, 0, n)); err != nil {
+		return fail(fmt.Errorf("write: %w", err))
 	}
 	return source, nil
 }
 
-// download GETs the bill at link into w, following redirects (the download
-// host may hand the file to storage elsewhere).
-func (c *Client) download(ctx context.Context, link string, w io.Writer) error {
+// download GETs the bill at link into w, which is at most the bytes of
+// Config.StatementLimits, following redirects on the link's host only (see
+// channel.DownloadClient), and returns its size.
+func (c *Client) download(ctx context.Context, link string, w io.Writer) (int64, error) {
 	dctx, cancel := context.WithTimeout(ctx, DownloadTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(dctx, http.MethodGet, link, nil)
 	if err != nil {
-		return channel.Permanent(fmt.Errorf("build download request: %w", err))
+		return 0, channel.Permanent(fmt.Errorf("build download request: %w", err))
 	}
-	hc := *c.cfg.HTTPClient
-	hc.CheckRedirect = nil
-	resp, err := hc.Do(req)
+	resp, err := channel.DownloadClient(c.cfg.HTTPClient, c.cfg.Insecure).Do(req)
 	if err != nil {
-		return channel.NetworkError(ctx, fmt.Errorf("download: %w", err), nil)
+		if errors.Is(err, channel.ErrRedirectRefused) {
+			return 0, channel.Permanent(fmt.Errorf("%w: download: %w", channel.ErrBadStatement, err))
+		}
+		return 0, channel.NetworkError(ctx, fmt.Errorf("download: %w", err), nil)
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
-		return channel.RateLimited(channel.ParseRetryAfter(resp.Header.Get("Retry-After"), c.cfg.Now()), errors.New("download: HTTP 429"))
+		return 0, channel.RateLimited(channel.ParseRetryAfter(resp.Header.Get("Retry-After"), c.cfg.Now()), errors.New("download: HTTP 429"))
 	case resp.StatusCode >= 500:
-		return channel.Transient(fmt.Errorf("download: HTTP %d", resp.StatusCode))
+		return 0, channel.Transient(fmt.Errorf("download: HTTP %d", resp.StatusCode))
 	case resp.StatusCode != http.StatusOK:
-		return channel.Permanent(fmt.Errorf("download: HTTP %d", resp.StatusCode))
+		return 0, channel.Permanent(fmt.Errorf("download: HTTP %d", resp.StatusCode))
 	}
-	n, err := io.Copy(w, io.LimitReader(resp.Body, MaxStatementBytes+1))
+	lim := c.cfg.StatementLimits.OrDefault()
+	n, err := io.Copy(w, io.LimitReader(resp.Body, lim.MaxBytes+1))
 	switch {
 	case err != nil:
-		return channel.NetworkError(ctx, fmt.Errorf("download: %w", err), nil)
-	case n > MaxStatementBytes:
-		return channel.Permanent(fmt.Errorf("%w: download larger than %d bytes", channel.ErrBadStatement, MaxStatementBytes))
+		return 0, channel.NetworkError(ctx, fmt.Errorf("download: %w", err), nil)
+	case n > lim.MaxBytes:
+		return 0, channel.Permanent(fmt.Errorf("download: %w", lim.TooLarge()))
 	}
-	return nil
+	return n, nil
 }
 
-// ParseStatement reads a trade bill zip; see ParseBill.
+// sameAccount reports whether a bill's account (#账号, or a download URL's
+// userId) is the channel's pid: equal, or the pid followed by 0156, the
+// suffix Alipay's bills and download URLs print after the partner ID.
+func sameAccount(pid, account string) bool {
+	pid, account = strings.TrimSuffix(pid, accountSuffix), strings.TrimSuffix(account, accountSuffix)
+	return pid == account
+}
+
+// accountSuffix follows the partner ID in the account a bill names
+// (#账号：[20881234567890120156]) and in the download URL's userId.
+const accountSuffix = "0156"
+
+// pidPattern is a partner ID, or the account a bill names.
+var pidPattern = regexp.MustCompile(`^2088\d{12}(0156)?$`)
+
+// SetStatementLimits bounds the bills of the client
+// (Config.StatementLimits). Call it before the client is used.
+func (c *Client) SetStatementLimits(l channel.StatementLimits) { c.cfg.StatementLimits = l }
+
+// ParseStatement reads a trade bill zip; see ParseBill. The account is
+// checked against Config.PID when it is set.
 func (c *Client) ParseStatement(r io.ReaderAt, size int64, day string, loc *time.Location, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
-	return ParseBill(r, size, day, emit)
+	return ParseBill(r, size, BillCheck{Day: day, Account: c.cfg.PID, Limits: c.cfg.StatementLimits}, emit)
+}
+
+// BillCheck is what a bill must say of itself.
+type BillCheck struct {
+	// Day is the bill's day (YYYY-MM-DD): its #起始日期 and 终止日期 must be
+	// that day's midnight and the next, and every row's time must lie
+	// between them, in Beijing time (Alipay's bill day, whatever
+	// statements.timezone says).
+	Day string
+	// Account, when set, is the account #账号 must name (a partner ID
+	// matches the account it prints followed by 0156).
+	Account string
+	// Limits bound the detail file, decompressed.
+	Limits channel.StatementLimits
 }
 
 // ParseBill reads a trade bill zip as Alipay serves it: GBK-encoded CSVs with
 // GBK file names, the detail in "…_业务明细.csv" (the "…_业务明细(汇总).csv"
 // summary beside it is not read: the detail's footer has the totals). A
 // file that is not a zip is read as the detail file itself, unzipped by
-// hand. The
-// detail is streamed: `#` comment lines, a header row, one row per payment
-// (业务类型 交易) or refund (退款, negative amounts, reusing the trade's
-// numbers, its request number in 退款批次号/请求号), then `#` footer lines
-// with the day's totals (#交易合计：N笔，商家实收共X元… and #退款合计：…).
-// Columns are found by name, so the 25- and 29-column layouts read alike;
-// rows of other business types are skipped. A payment's amount is 订单金额
-// (the order total), its fee 服务费 as written (negative: a cost); times are
-// Beijing time (完成时间, else 创建时间), whatever loc says. The counts and
-// 商家实收 sums of the rows must equal the footer's, which are the totals
-// returned. A bill whose #起始日期 is not day (YYYY-MM-DD; "" checks
-// nothing) is refused. Every error about the file wraps
+// hand. The detail is streamed: `#` comment lines (#账号：[…], #起始日期：[…]
+// 终止日期：[…]), a header row, one row per payment (业务类型 交易) or refund
+// (退款, negative amounts, reusing the trade's numbers, its request number in
+// 退款批次号/请求号), then `#` footer lines with the day's totals
+// (#交易合计：N笔，商家实收共X元… and #退款合计：…). Columns are found by name,
+// so the 25- and 29-column layouts read alike; rows of other business types
+// are skipped. A payment's amount is 订单金额 (the order total), its fee
+// 服务费 as written (negative: a cost); times are Beijing time (完成时间, else
+// 创建时间). The counts and 商家实收 sums of the rows must equal the
+// footer's, which are the totals returned. A bill that is not of check's
+// account and day, has a row outside the day, or decompresses past
+// check.Limits is refused. Every error about the file wraps
 // channel.ErrBadStatement and names the line of the detail file.
-func ParseBill(r io.ReaderAt, size int64, day string, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
+func ParseBill(r io.ReaderAt, size int64, check BillCheck, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
+	return parseBill(r, size, check, false, emit)
+}
+
+// parseBill is ParseBill; headOnly stops at the header row, once the
+// account and the day are checked.
+func parseBill(r io.ReaderAt, size int64, check BillCheck, headOnly bool, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
 	var magic [4]byte
 	if n, _ := r.ReadAt(magic[:], 0); n > 0 && string(magic[:n]) != "PK\x03\x04"[:n] {
 		// Not a zip: the detail file on its own, unzipped by hand.
-		return parseGBKDetail(io.NewSectionReader(r, 0, size), "", day, emit)
+		return parseGBKDetail(io.NewSectionReader(r, 0, size), "", check, headOnly, emit)
 	}
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
@@ -211,17 +285,22 @@ func ParseBill(r io.ReaderAt, size int64, day string, emit func(recon.StatementL
 	if detail == nil {
 		return recon.StatementTotals{}, fmt.Errorf("%w: no detail file (…_业务明细.csv) in the zip", channel.ErrBadStatement)
 	}
+	if lim := check.Limits.OrDefault(); detail.UncompressedSize64 > uint64(lim.MaxBytes) {
+		// The zip says so itself; the reader's cap catches one that lies.
+		return recon.StatementTotals{}, fmt.Errorf("%s: %w (the zip says %d)", ZipName(detail), lim.TooLarge(), detail.UncompressedSize64)
+	}
 	rc, err := detail.Open()
 	if err != nil {
 		return recon.StatementTotals{}, fmt.Errorf("%w: %s: %v", channel.ErrBadStatement, ZipName(detail), err)
 	}
 	defer rc.Close()
-	return parseGBKDetail(rc, ZipName(detail), day, emit)
+	return parseGBKDetail(rc, ZipName(detail), check, headOnly, emit)
 }
 
 // parseGBKDetail reads a GBK detail file named name ("" for none).
-func parseGBKDetail(r io.Reader, name, day string, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
-	totals, err := parseDetail(transform.NewReader(r, simplifiedchinese.GBK.NewDecoder()), day, emit)
+func parseGBKDetail(r io.Reader, name string, check BillCheck, headOnly bool, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
+	r = check.Limits.Reader(r)
+	totals, err := parseDetail(transform.NewReader(r, simplifiedchinese.GBK.NewDecoder()), check, headOnly, emit)
 	var ee emitError
 	switch {
 	case errors.As(err, &ee):
@@ -253,9 +332,16 @@ func (e emitError) Error() string { return e.err.Error() }
 // MaxLineBytes bounds one line of a statement file.
 const MaxLineBytes = 64 << 10
 
-// startLine matches the comment line with the bill's first day:
-// "#起始日期：[2026年11月30日 00:00:00]   终止日期：[…]".
-var startLine = regexp.MustCompile(`^#起始日期[：:]\[(\d{4})年(\d{2})月(\d{2})日`)
+// periodLine matches the comment line with the bill's period:
+// "#起始日期：[2026年11月30日 00:00:00]   终止日期：[2026年12月01日 00:00:00]".
+var periodLine = regexp.MustCompile(`^#起始日期[：:]\[([^\]]*)\]\s*终止日期[：:]\[([^\]]*)\]`)
+
+// accountLine matches the comment line naming the bill's account:
+// "#账号：[20881234567890120156]".
+var accountLine = regexp.MustCompile(`^#账号[：:]\[([^\]]*)\]`)
+
+// periodLayout is the layout of the period's times.
+const periodLayout = "2006年01月02日 15:04:05"
 
 // footerLine matches a footer total: "#交易合计：6笔，商家实收共0.06元，…".
 var footerLine = regexp.MustCompile(`^#(交易|退款)合计[：:]\s*(\d+)笔[，,](.*)$`)
@@ -279,7 +365,11 @@ type sums struct {
 	count, total, receipt, fee int64
 }
 
-func parseDetail(rd io.Reader, day string, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
+func parseDetail(rd io.Reader, check BillCheck, headOnly bool, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
+	start, end, err := channel.DayWindow(check.Day, Beijing)
+	if err != nil {
+		return recon.StatementTotals{}, fmt.Errorf("%w: %v", channel.ErrBadStatement, err)
+	}
 	sc := channel.NewLineScanner(rd, MaxLineBytes)
 	var (
 		col                   map[string]int
@@ -287,7 +377,8 @@ func parseDetail(rd io.Reader, day string, emit func(recon.StatementLine) error)
 		trade, refund         footerTotal
 		tradeSums, refundSums sums
 		fields                []string
-		err                   error
+		account               *string
+		period                bool
 	)
 	bad := sc.Bad
 	for sc.Scan() {
@@ -302,8 +393,22 @@ func parseDetail(rd io.Reader, day string, emit func(recon.StatementLine) error)
 			if col != nil {
 				inFooter = true
 			}
-			if d := startLine.FindStringSubmatch(line); d != nil && day != "" && d[1]+"-"+d[2]+"-"+d[3] != day {
-				return recon.StatementTotals{}, bad("the bill starts on %s-%s-%s, not on %s", d[1], d[2], d[3], day)
+			if col == nil {
+				if m := accountLine.FindStringSubmatch(line); m != nil {
+					if check.Account != "" && !sameAccount(check.Account, m[1]) {
+						return recon.StatementTotals{}, bad("the bill is of account #账号 %s, not the channel's %s", channel.Truncate(m[1]), check.Account)
+					}
+					account = &m[1]
+				}
+				if m := periodLine.FindStringSubmatch(line); m != nil {
+					from, ferr := time.ParseInLocation(periodLayout, m[1], Beijing)
+					to, terr := time.ParseInLocation(periodLayout, m[2], Beijing)
+					if ferr != nil || terr != nil || !from.Equal(start) || !to.Equal(end) {
+						return recon.StatementTotals{}, bad("the bill covers #起始日期 %s to 终止日期 %s, not the day %s (%s to %s)",
+							channel.Truncate(m[1]), channel.Truncate(m[2]), check.Day, start.Format(periodLayout), end.Format(periodLayout))
+					}
+					period = true
+				}
 			}
 			m := footerLine.FindStringSubmatch(line)
 			if m == nil {
@@ -334,6 +439,12 @@ func parseDetail(rd io.Reader, day string, emit func(recon.StatementLine) error)
 			return recon.StatementTotals{}, bad("%v", err)
 		}
 		if col == nil {
+			switch {
+			case !period:
+				return recon.StatementTotals{}, bad("no #起始日期/终止日期 line before the header row: the bill's day is unknown (want %s)", check.Day)
+			case account == nil && check.Account != "":
+				return recon.StatementTotals{}, bad("no #账号 line before the header row: the bill's account is unknown (want %s)", check.Account)
+			}
 			col = map[string]int{}
 			for i, name := range fields {
 				col[normName(name)] = i
@@ -343,6 +454,9 @@ func parseDetail(rd io.Reader, day string, emit func(recon.StatementLine) error)
 					return recon.StatementTotals{}, bad("header has no %s column (not an Alipay trade bill in GBK?)", need)
 				}
 			}
+			if headOnly {
+				return recon.StatementTotals{}, nil
+			}
 			continue
 		}
 		l, s, ok, rerr := parseRow(col, fields, sc.N())
@@ -351,6 +465,9 @@ func parseDetail(rd io.Reader, day string, emit func(recon.StatementLine) error)
 		}
 		if !ok {
 			continue
+		}
+		if why := channel.OutsideDay(ColFinished, l.OccurredAt, start, end, check.Day); why != "" {
+			return recon.StatementTotals{}, bad("%s", why)
 		}
 		dst := &tradeSums
 		if l.Kind == recon.LineRefund {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -68,7 +69,7 @@ const summaryName = "20880000000000000156_20261130_业务明细(汇总).csv"
 func parse(t testing.TB, zipped []byte) ([]recon.StatementLine, recon.StatementTotals, error) {
 	t.Helper()
 	var lines []recon.StatementLine
-	totals, err := alipay.ParseBill(bytes.NewReader(zipped), int64(len(zipped)), billDay, func(l recon.StatementLine) error {
+	totals, err := alipay.ParseBill(bytes.NewReader(zipped), int64(len(zipped)), alipay.BillCheck{Day: billDay}, func(l recon.StatementLine) error {
 		lines = append(lines, l)
 		return nil
 	})
@@ -172,7 +173,11 @@ func TestParseBillRejects(t *testing.T) {
 		{"refund sign", billZip(t, true, map[string]string{detailName: strings.Replace(good, "-35.80,-35.80", "35.80,-35.80", 1)}), "line 9: 订单金额(元) 35.80 yuan has the wrong sign"},
 		{"row after footer", billZip(t, true, map[string]string{detailName: good + "X,Y\r\n"}), "a row after the footer"},
 		{"no detail", billZip(t, true, map[string]string{summaryName: good}), "no detail file"},
-		{"other day", billZip(t, true, map[string]string{detailName: strings.Replace(good, "[2026年11月30日 00:00:00]", "[2026年11月29日 00:00:00]", 1)}), "line 3: the bill starts on 2026-11-29, not on 2026-11-30"},
+		{"other day", billZip(t, true, map[string]string{detailName: strings.Replace(good, "[2026年11月30日 00:00:00]", "[2026年11月29日 00:00:00]", 1)}), "line 3: the bill covers #起始日期 2026年11月29日 00:00:00 to 终止日期 2026年12月01日 00:00:00, not the day 2026-11-30"},
+		{"other end", billZip(t, true, map[string]string{detailName: strings.Replace(good, "终止日期：[2026年12月01日 00:00:00]", "终止日期：[2026年12月02日 00:00:00]", 1)}), "line 3: the bill covers"},
+		{"no period", billZip(t, true, map[string]string{detailName: strings.Replace(good, "#起始日期", "#开始日期", 1)}), "line 5: no #起始日期/终止日期 line before the header row"},
+		{"row the day before", billZip(t, true, map[string]string{detailName: strings.Replace(good, "2026-11-30 09:15:09", "2026-11-29 23:59:59", 1)}), "line 6: 完成时间 2026-11-29 23:59:59 is outside the statement's day 2026-11-30"},
+		{"row at the next midnight", billZip(t, true, map[string]string{detailName: strings.Replace(good, "2026-11-30 23:59:59", "2026-12-01 00:00:00", 1)}), "line 8: 完成时间 2026-12-01 00:00:00 is outside"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -187,18 +192,27 @@ func TestParseBillRejects(t *testing.T) {
 func TestParseBillPassesEmitErrors(t *testing.T) {
 	z := billZip(t, true, map[string]string{detailName: fixture(t, "detail_25col.csv")})
 	stop := errors.New("stop")
-	_, err := alipay.ParseBill(bytes.NewReader(z), int64(len(z)), billDay, func(recon.StatementLine) error { return stop })
+	_, err := alipay.ParseBill(bytes.NewReader(z), int64(len(z)), alipay.BillCheck{Day: billDay}, func(recon.StatementLine) error { return stop })
 	if err != stop {
 		t.Fatalf("error %v, want emit's own", err)
 	}
 }
 
-func TestFetchStatement(t *testing.T) {
+// billSite is a gateway and a bill download host: the gateway answers
+// the signed bill download URL link(site), the host serves the bill at
+// /downloadBillFile.resource and redirects from /moved to where moved says.
+type billSite struct {
+	srv   *httptest.Server
+	biz   string
+	link  func(base string) string
+	moved func(base string) string
+	bill  []byte
+}
+
+func newBillSite(t *testing.T, tls bool, bill []byte) *billSite {
 	k := keys(t)
-	zipped := billZip(t, true, map[string]string{detailName: fixture(t, "detail_25col.csv")})
-	var biz string
-	var srv *httptest.Server
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	b := &billSite{bill: bill}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/gateway.do":
 			_ = r.ParseForm()
@@ -208,30 +222,198 @@ func TestFetchStatement(t *testing.T) {
 			if err := alipay.Verify(&k.AlipayAppKey.PublicKey, alipay.SignContent(r.Form), r.Form.Get("sign")); err != nil {
 				t.Errorf("request signature: %v", err)
 			}
-			biz = r.Form.Get("biz_content")
-			node := fmt.Sprintf(`{"code":"10000","msg":"Success","bill_download_url":"%s/downloadBillFile.resource?bizType=trade&userId=2088&fileType=csv.zip&bizDates=20261130&downloadFileName=x.csv.zip&fileId=%%2Ftrade%%2F2088&timestamp=1&token=secret"}`, srv.URL)
+			b.biz = r.Form.Get("biz_content")
+			node := fmt.Sprintf(`{"code":"10000","msg":"Success","bill_download_url":%q}`, b.link(b.srv.URL))
 			_, _ = w.Write([]byte(signed(t, k.AlipayKey, alipay.MethodBillDownloadURL, node)))
 		case "/downloadBillFile.resource":
-			_, _ = w.Write(zipped)
+			_, _ = w.Write(b.bill)
+		case "/moved":
+			http.Redirect(w, r, b.moved(b.srv.URL), http.StatusFound)
 		default:
 			http.NotFound(w, r)
 		}
-	}))
-	defer srv.Close()
-	c := newClient(t, srv.URL+"/gateway.do")
+	})
+	if tls {
+		b.srv = httptest.NewTLSServer(h)
+	} else {
+		b.srv = httptest.NewServer(h)
+	}
+	t.Cleanup(b.srv.Close)
+	return b
+}
+
+// docLink is a download URL as Alipay's documentation shows them, on base.
+func docLink(base, account string) string {
+	return base + "/downloadBillFile.resource?bizType=trade&userId=" + account + "&fileType=csv.zip&bizDates=20261130&downloadFileName=" +
+		account + "_20261130.csv.zip&fileId=%2Ftrade%2F" + account + "%2F20261130.csv.zip&timestamp=1&token=secret"
+}
+
+func (b *billSite) client(t *testing.T, mod ...func(*alipay.Config)) *alipay.Client {
+	return newClient(t, b.srv.URL+"/gateway.do", append([]func(*alipay.Config){func(c *alipay.Config) {
+		if b.srv.TLS != nil {
+			c.HTTPClient = b.srv.Client()
+		}
+	}}, mod...)...)
+}
+
+func TestFetchStatement(t *testing.T) {
+	zipped := billZip(t, true, map[string]string{detailName: fixture(t, "detail_25col.csv")})
+	site := newBillSite(t, true, zipped)
+	// The gateway's answer links over plain http, as Alipay's documented
+	// sample does: the bill is fetched over https all the same (the server
+	// speaks TLS only).
+	site.link = func(base string) string {
+		return docLink(strings.Replace(base, "https://", "http://", 1), "20880000000000000156")
+	}
 	var buf bytes.Buffer
-	source, err := c.FetchStatement(context.Background(), "2026-11-30", &buf)
+	source, err := site.client(t).FetchStatement(context.Background(), "2026-11-30", &buf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if biz != `{"bill_type":"trade","bill_date":"2026-11-30"}` {
-		t.Errorf("biz_content %s", biz)
+	if site.biz != `{"bill_type":"trade","bill_date":"2026-11-30"}` {
+		t.Errorf("biz_content %s", site.biz)
 	}
-	if source != srv.URL+"/downloadBillFile.resource" {
-		t.Errorf("source %q (the query holds the token: it must go)", source)
+	if source != site.srv.URL+"/downloadBillFile.resource" {
+		t.Errorf("source %q (https, and the query holds the token: it must go)", source)
 	}
 	if !bytes.Equal(buf.Bytes(), zipped) {
 		t.Errorf("wrote %d bytes, want the %d downloaded", buf.Len(), len(zipped))
+	}
+	// A channel marked insecure (a simulator) keeps a plain-http link.
+	plain := newBillSite(t, false, zipped)
+	plain.link = func(base string) string { return docLink(base, "2088000000000000") }
+	if _, err := plain.client(t, func(c *alipay.Config) { c.Insecure = true }).FetchStatement(context.Background(), "2026-11-30", io.Discard); err != nil {
+		t.Fatalf("insecure channel: %v", err)
+	}
+	if _, err := plain.client(t).FetchStatement(context.Background(), "2026-11-30", io.Discard); err == nil {
+		t.Fatal("a plain-http bill host was used by a channel that is not insecure")
+	}
+}
+
+// TestFetchStatementRefuses: a bill from elsewhere than the signed link's
+// https host, or of another account or day, is refused and nothing of it is
+// written.
+func TestFetchStatementRefuses(t *testing.T) {
+	forged := billZip(t, true, map[string]string{detailName: fixture(t, "detail_25col.csv")})
+	attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(forged) }))
+	defer attacker.Close()
+	otherDay := billZip(t, true, map[string]string{detailName: strings.Replace(fixture(t, "detail_25col.csv"), "2026年11月30日 00:00:00]", "2026年11月29日 00:00:00]", 1)})
+	cases := []struct {
+		name  string
+		bill  []byte
+		link  func(base string) string
+		moved func(base string) string
+		mod   func(*alipay.Config)
+		want  string
+	}{
+		{name: "redirect to plain http", link: func(base string) string { return base + "/moved" }, moved: func(string) string { return attacker.URL + "/x.zip" },
+			want: "refused a redirect off https (to http://"},
+		{name: "redirect to another host", link: func(base string) string { return base + "/moved" }, moved: func(base string) string {
+			return strings.Replace(base, "127.0.0.1", "localhost", 1) + "/downloadBillFile.resource"
+		},
+			want: "refused a redirect to another host (localhost:"},
+		{name: "another account", link: func(base string) string { return docLink(base, "20889999999999990156") },
+			want: "line 2: the bill is of account #账号 20880000000000000156, not the channel's 20889999999999990156"},
+		{name: "URL of another pid", link: func(base string) string { return docLink(base, "20880000000000000156") },
+			mod:  func(c *alipay.Config) { c.PID = "2088111111111111" },
+			want: "the signed download URL is for account 20880000000000000156, not the channel's pid 2088111111111111"},
+		{name: "another pid", link: func(base string) string { return base + "/downloadBillFile.resource?token=x" },
+			mod:  func(c *alipay.Config) { c.PID = "2088111111111111" },
+			want: "not the channel's 2088111111111111"},
+		{name: "another day", bill: otherDay, link: func(base string) string { return docLink(base, "2088000000000000") },
+			want: "line 3: the bill covers #起始日期 2026年11月29日 00:00:00"},
+		{name: "past the byte cap", link: func(base string) string { return docLink(base, "2088000000000000") },
+			mod:  func(c *alipay.Config) { c.StatementLimits.MaxBytes = 100 },
+			want: "more than 100 bytes decompressed (statements.max_bytes)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			bill := c.bill
+			if bill == nil {
+				bill = forged
+			}
+			site := newBillSite(t, true, bill)
+			site.link, site.moved = c.link, c.moved
+			mods := []func(*alipay.Config){}
+			if c.mod != nil {
+				mods = append(mods, c.mod)
+			}
+			var buf bytes.Buffer
+			_, err := site.client(t, mods...).FetchStatement(context.Background(), "2026-11-30", &buf)
+			if !errors.Is(err, channel.ErrBadStatement) || channel.ClassOf(err) != channel.ClassPermanent || !strings.Contains(err.Error(), c.want) ||
+				!strings.Contains(err.Error(), "alipay ali: statement 2026-11-30") {
+				t.Fatalf("error %v, want a permanent bad statement naming %q", err, c.want)
+			}
+			if buf.Len() != 0 {
+				t.Errorf("%d bytes of a refused bill written", buf.Len())
+			}
+		})
+	}
+}
+
+// TestParseBillLimits: a small zip that inflates past the configured caps
+// is refused, whether its header says so or not.
+func TestParseBillLimits(t *testing.T) {
+	good := fixture(t, "detail_25col.csv")
+	rows := strings.SplitAfter(good, "\r\n")
+	row := rows[5] // ORD-1001; repeated, its footer no longer adds up, but the cap comes first
+	big := strings.Join(rows[:5], "") + strings.Repeat(row, 20000) + strings.Join(rows[6:], "")
+	z := billZip(t, true, map[string]string{detailName: big})
+	if len(z) > len(big)/50 {
+		t.Fatalf("zip of %d bytes for %d: not compressible enough for the test", len(z), len(big))
+	}
+	for _, c := range []struct {
+		lim  channel.StatementLimits
+		want string
+	}{
+		{channel.StatementLimits{MaxBytes: 1 << 20}, "more than 1048576 bytes decompressed (statements.max_bytes) (the zip says"},
+		{channel.StatementLimits{MaxLines: 1000}, "more than 1000 lines (statements.max_lines) (after line 1000)"},
+	} {
+		_, err := alipay.ParseBill(bytes.NewReader(z), int64(len(z)), alipay.BillCheck{Day: billDay, Limits: c.lim}, func(recon.StatementLine) error { return nil })
+		if !errors.Is(err, channel.ErrStatementTooLarge) || !errors.Is(err, channel.ErrBadStatement) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.lim, err, c.want)
+		}
+	}
+	// The detail unzipped by hand is bounded as it is read.
+	raw := mustGBK(t, big)
+	_, err := alipay.ParseBill(bytes.NewReader(raw), int64(len(raw)), alipay.BillCheck{Day: billDay, Limits: channel.StatementLimits{MaxBytes: 1 << 20}}, func(recon.StatementLine) error { return nil })
+	if !errors.Is(err, channel.ErrStatementTooLarge) || !strings.Contains(err.Error(), "more than 1048576 bytes decompressed") {
+		t.Errorf("unzipped detail: %v", err)
+	}
+}
+
+func mustGBK(t *testing.T, s string) []byte {
+	b, err := simplifiedchinese.GBK.NewEncoder().Bytes([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestParseStatementChecksThePID: a bill imported by hand is refused when
+// it names another account than the channel's pid.
+func TestParseStatementChecksThePID(t *testing.T) {
+	z := billZip(t, true, map[string]string{detailName: fixture(t, "detail_25col.csv")})
+	for pid, want := range map[string]string{
+		"2088000000000000":     "",
+		"20880000000000000156": "",
+		"2088000000000001":     "line 2: the bill is of account #账号 20880000000000000156, not the channel's 2088000000000001",
+	} {
+		c := newClient(t, "https://openapi.alipay.com/gateway.do", func(c *alipay.Config) { c.PID = pid })
+		_, err := c.ParseStatement(bytes.NewReader(z), int64(len(z)), billDay, nil, func(recon.StatementLine) error { return nil })
+		if (want == "" && err != nil) || (want != "" && (!errors.Is(err, channel.ErrBadStatement) || !strings.Contains(err.Error(), want))) {
+			t.Errorf("pid %s: %v, want %q", pid, err, want)
+		}
+	}
+	noAccount := billZip(t, true, map[string]string{detailName: strings.Replace(fixture(t, "detail_25col.csv"), "#账号", "#帐户", 1)})
+	c := newClient(t, "https://openapi.alipay.com/gateway.do", func(c *alipay.Config) { c.PID = "2088000000000000" })
+	if _, err := c.ParseStatement(bytes.NewReader(noAccount), int64(len(noAccount)), billDay, nil, func(recon.StatementLine) error { return nil }); err == nil ||
+		!strings.Contains(err.Error(), "no #账号 line before the header row") {
+		t.Errorf("no account: %v", err)
+	}
+	if _, err := alipay.New(alipay.Config{AppID: "a", PrivateKey: keys(t).AlipayAppKey, AlipayPublicKey: &keys(t).AlipayKey.PublicKey, PID: "1234"}); err == nil ||
+		!strings.HasPrefix(err.Error(), "pid: ") {
+		t.Errorf("bad pid: %v", err)
 	}
 }
 
@@ -280,7 +462,7 @@ func BenchmarkParseBill(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		n := 0
-		if _, err := alipay.ParseBill(bytes.NewReader(z), int64(len(z)), billDay, func(recon.StatementLine) error { n++; return nil }); err != nil || n != len(lines) {
+		if _, err := alipay.ParseBill(bytes.NewReader(z), int64(len(z)), alipay.BillCheck{Day: billDay}, func(recon.StatementLine) error { n++; return nil }); err != nil || n != len(lines) {
 			b.Fatal(n, err)
 		}
 	}

@@ -142,7 +142,7 @@ func FuzzParseBill(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		channeltest.CheckStatementParse(t, func(emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
-			return wechatpay.ParseBill(bytes.NewReader(data), emit)
+			return wechatpay.ParseBill(bytes.NewReader(data), wechatpay.BillCheck{Day: "2026-11-30"}, emit)
 		})
 	})
 }

@@ -34,8 +34,6 @@ const (
 	CodeNoStatementExist  = "NO_STATEMENT_EXIST"
 	CodeStatementCreating = "STATEMENT_CREATING"
 	MessageNoBillExist    = "No Bill Exist"
-	// MaxStatementBytes bounds a downloaded (decompressed) bill.
-	MaxStatementBytes = 1 << 30
 	// DownloadTimeout bounds the download of a bill, which may be large.
 	DownloadTimeout = 10 * time.Minute
 	// FeeScale is the number of decimals of 手续费 (fees in 10^-5 yuan).
@@ -53,6 +51,7 @@ const (
 // they differ, of the older one.
 const (
 	ColTime         = "交易时间"
+	ColMchID        = "商户号"
 	ColTransaction  = "微信订单号"
 	ColOutTradeNo   = "商户订单号"
 	ColState        = "交易状态"
@@ -100,8 +99,10 @@ func TradeBillURI(day string) string {
 // bill_type ALL, tar_type GZIP), verifies the signed answer, downloads the
 // file with a signed request (the download is not signed), decompresses it,
 // and writes it to w only once its SHA-1 (of the decompressed bytes, BOM and
-// CRLF included) matches hash_value. The source is download_url without its
-// token.
+// CRLF included) matches hash_value. download_url is fetched over https
+// (Config.Insecure keeps a plain-http one), following redirects on its
+// host only, and the file may inflate to Config.StatementLimits at most.
+// The source is download_url without its token.
 func (c *Client) FetchStatement(ctx context.Context, day string, w io.Writer) (string, error) {
 	const op = "statement"
 	if _, err := time.Parse(time.DateOnly, day); err != nil {
@@ -115,7 +116,10 @@ func (c *Client) FetchStatement(ctx context.Context, day string, w io.Writer) (s
 	if err != nil {
 		return "", err
 	}
-	u, _ := url.Parse(bill.DownloadURL) // checked by decodeBillURL
+	u, err := channel.SecureLink(bill.DownloadURL, c.cfg.Insecure)
+	if err != nil {
+		return "", channel.Permanent(c.errorf(op, day, "%w: %v", channel.ErrMalformed, err))
+	}
 	source := (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
 	if err := c.download(ctx, day, u, bill.HashValue, w); err != nil {
 		return "", err
@@ -178,7 +182,10 @@ func (c *Client) download(ctx context.Context, day string, u *url.URL, hash stri
 	req.Header.Set("Authorization", auth.String())
 	req.Header.Set("Accept", "*/*")
 	req.Header.Set("User-Agent", "recon-wechatpay")
-	resp, err := c.cfg.HTTPClient.Do(req)
+	resp, err := channel.DownloadClient(c.cfg.HTTPClient, c.cfg.Insecure).Do(req)
+	if errors.Is(err, channel.ErrRedirectRefused) {
+		return channel.Permanent(c.errorf(op, day, "%w: download: %w", channel.ErrBadStatement, err))
+	}
 	if err != nil {
 		return c.networkError(ctx, op, day, fmt.Errorf("download: %w", err))
 	}
@@ -209,14 +216,14 @@ func (c *Client) download(ctx context.Context, day string, u *url.URL, hash stri
 		os.Remove(tmp.Name())
 	}()
 	sum := sha1.New()
-	n, err := io.Copy(io.MultiWriter(tmp, sum), io.LimitReader(src, MaxStatementBytes+1))
+	_, err = io.Copy(io.MultiWriter(tmp, sum), c.cfg.StatementLimits.Reader(src))
 	switch {
+	case errors.Is(err, channel.ErrStatementTooLarge):
+		return channel.Permanent(c.errorf(op, day, "download: %w", err))
 	case err != nil && ctx.Err() == nil && (errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF)):
 		return channel.Permanent(c.errorf(op, day, "%w: download: %v", channel.ErrBadStatement, err))
 	case err != nil:
 		return c.networkError(ctx, op, day, fmt.Errorf("download: %w", err))
-	case n > MaxStatementBytes:
-		return channel.Permanent(c.errorf(op, day, "%w: download larger than %d bytes", channel.ErrBadStatement, MaxStatementBytes))
 	}
 	if got := hex.EncodeToString(sum.Sum(nil)); !strings.EqualFold(got, hash) {
 		return channel.Permanent(c.errorf(op, day, "%w: SHA-1 of the file is %s, hash_value says %s", channel.ErrBadStatement, got, strings.ToLower(hash)))
@@ -230,8 +237,25 @@ func (c *Client) download(ctx context.Context, day string, u *url.URL, hash stri
 	return nil
 }
 
+// SetStatementLimits bounds the bills of the client
+// (Config.StatementLimits). Call it before the client is used.
+func (c *Client) SetStatementLimits(l channel.StatementLimits) { c.cfg.StatementLimits = l }
+
+// BillCheck is what a bill must say of itself.
+type BillCheck struct {
+	// Day is the bill's day (YYYY-MM-DD): every row's 交易时间 must lie in
+	// it, in Beijing time (WeChat Pay's bill day, whatever
+	// statements.timezone says).
+	Day string
+	// MchID, when set, is the merchant number every row's 商户号 must be.
+	MchID string
+	// Limits bound the bill, decompressed.
+	Limits channel.StatementLimits
+}
+
 // ParseStatement reads a trade bill, decompressed (as FetchStatement writes
-// it) or gzip (as tar_type=GZIP downloads it by hand); see ParseBill.
+// it) or gzip (as tar_type=GZIP downloads it by hand); see ParseBill. Its
+// rows must be of the channel's mch_id.
 func (c *Client) ParseStatement(r io.ReaderAt, size int64, day string, loc *time.Location, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
 	var src io.Reader = io.NewSectionReader(r, 0, size)
 	var magic [2]byte
@@ -242,7 +266,7 @@ func (c *Client) ParseStatement(r io.ReaderAt, size int64, day string, loc *time
 		}
 		src = zr
 	}
-	return ParseBill(src, emit)
+	return ParseBill(src, BillCheck{Day: day, MchID: c.cfg.MchID, Limits: c.cfg.StatementLimits}, emit)
 }
 
 // ParseBill reads a trade bill (bill_type ALL) as WeChat Pay serves it,
@@ -259,10 +283,16 @@ func (c *Client) ParseStatement(r io.ReaderAt, size int64, day string, loc *time
 // line's fee is rounded to fen (half away from zero), the sums are checked
 // exactly. Times are Beijing time. The summary must match the rows: 总交易单数
 // their count, and each amount total the sum of its column; the totals
-// returned are the summary's (amounts rounded to fen). Every error about the
-// file wraps channel.ErrBadStatement and names the line.
-func ParseBill(r io.Reader, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
-	sc := channel.NewLineScanner(r, MaxLineBytes)
+// returned are the summary's (amounts rounded to fen). A bill with a row
+// of another 商户号 than check's, or outside check's day, or larger than
+// check.Limits, is refused. Every error about the file wraps
+// channel.ErrBadStatement and names the line.
+func ParseBill(r io.Reader, check BillCheck, emit func(recon.StatementLine) error) (recon.StatementTotals, error) {
+	start, end, err := channel.DayWindow(check.Day, chinaTime)
+	if err != nil {
+		return recon.StatementTotals{}, fmt.Errorf("%w: %v", channel.ErrBadStatement, err)
+	}
+	sc := channel.NewLineScanner(check.Limits.Reader(r), MaxLineBytes)
 	var (
 		summaryLine   int
 		col           map[string]int
@@ -274,7 +304,6 @@ func ParseBill(r io.Reader, emit func(recon.StatementLine) error) (recon.Stateme
 		summaryHeader []string
 		summary       []string
 		fields        []string
-		err           error
 		summed        []bool // per header column: some summary column totals it
 	)
 	bad := sc.Bad
@@ -300,7 +329,7 @@ func ParseBill(r io.Reader, emit func(recon.StatementLine) error) (recon.Stateme
 				col[name] = i
 				names = append(names, name)
 			}
-			for _, need := range []string{ColTime, ColTransaction, ColOutTradeNo, ColState, ColCurrency, ColFee} {
+			for _, need := range []string{ColTime, ColMchID, ColTransaction, ColOutTradeNo, ColState, ColCurrency, ColFee} {
 				if _, ok := col[need]; !ok {
 					return recon.StatementTotals{}, bad("header has no %s column (not a WeChat Pay trade bill?)", need)
 				}
@@ -334,6 +363,9 @@ func ParseBill(r io.Reader, emit func(recon.StatementLine) error) (recon.Stateme
 			}
 			fields[i] = strings.TrimSpace(fields[i][1:])
 		}
+		if mch := fields[col[ColMchID]]; check.MchID != "" && mch != check.MchID {
+			return recon.StatementTotals{}, bad("%s %s is not the channel's mch_id %s", ColMchID, channel.Truncate(mch), check.MchID)
+		}
 		rows++
 		for i, name := range names {
 			if !summed[i] {
@@ -351,6 +383,9 @@ func ParseBill(r io.Reader, emit func(recon.StatementLine) error) (recon.Stateme
 		}
 		if !ok {
 			continue
+		}
+		if why := channel.OutsideDay(ColTime, l.OccurredAt, start, end, check.Day); why != "" {
+			return recon.StatementTotals{}, bad("%s", why)
 		}
 		if err := l.Validate(); err != nil {
 			return recon.StatementTotals{}, bad("%v", err)

@@ -32,7 +32,7 @@ func fixture(t testing.TB, name string) []byte {
 func parseBill(t testing.TB, b []byte) ([]recon.StatementLine, recon.StatementTotals, error) {
 	t.Helper()
 	var lines []recon.StatementLine
-	totals, err := wechatpay.ParseBill(bytes.NewReader(b), func(l recon.StatementLine) error {
+	totals, err := wechatpay.ParseBill(bytes.NewReader(b), wechatpay.BillCheck{Day: "2026-11-30", MchID: testMch}, func(l recon.StatementLine) error {
 		lines = append(lines, l)
 		return nil
 	})
@@ -68,7 +68,9 @@ func TestParseBillCurrentLayout(t *testing.T) {
 }
 
 func TestParseBillOlderLayout(t *testing.T) {
-	lines, totals, err := parseBill(t, fixture(t, "tradebill_old.csv"))
+	var lines []recon.StatementLine
+	totals, err := wechatpay.ParseBill(bytes.NewReader(fixture(t, "tradebill_old.csv")), wechatpay.BillCheck{Day: "2014-11-10", MchID: "10000100"},
+		func(l recon.StatementLine) error { lines = append(lines, l); return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +120,11 @@ func TestParseBillRejects(t *testing.T) {
 		{"not a bill", "<html>error</html>\r\n", "line 1: header has no 交易时间 column"},
 		{"GBK text", "\xbd\xbb\xd2\xd7\xca\xb1\xbc\xe4,x\r\n", "line 1: not UTF-8 text"},
 		{"text after summary", good + "`1\r\n", "text after the summary row"},
+		{"another merchant", strings.Replace(good, "`1900000001,`0,`,`4200002166", "`1900000002,`0,`,`4200002166", 1), "line 3: 商户号 1900000002 is not the channel's mch_id 1900000001"},
+		{"the day before", strings.Replace(good, "`2026-11-30 00:00:03", "`2026-11-29 23:59:59", 1), "line 5: 交易时间 2026-11-29 23:59:59 is outside the statement's day 2026-11-30"},
+		{"the next day", strings.Replace(good, "`2026-11-30 23:59:59", "`2026-12-01 00:00:00", 1), "line 4: 交易时间 2026-12-01 00:00:00 is outside"},
+		{"long line", strings.Replace(good, "`会员月卡", "`"+strings.Repeat("长", wechatpay.MaxLineBytes/3), 1), "line 2 is longer than 65536 bytes"},
+		{"long field", strings.Replace(good, "`会员月卡", "`"+strings.Repeat("长", channel.MaxCSVField/3+1), 1), "line 2: field too long: field 21 has"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -141,14 +148,17 @@ type billServer struct {
 	apiMsg   string // its message (default 账单文件不存在)
 	query    string
 	download string
+	link     string // download_url, when not the server's own
+	moved    string // where /moved redirects to
 }
 
 func newBillServer(t *testing.T, file []byte) (*billServer, *wechatpay.Client) {
 	b := &billServer{t: t, file: file}
-	b.srv = httptest.NewServer(b)
+	b.srv = httptest.NewTLSServer(b)
 	t.Cleanup(b.srv.Close)
 	cfg := testConfig(testKeys(t), b.srv.URL)
 	cfg.Now = time.Now
+	cfg.HTTPClient = b.srv.Client()
 	c, err := wechatpay.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +187,11 @@ func (b *billServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				sum := sha1.Sum(b.file)
 				hash = hex.EncodeToString(sum[:])
 			}
-			body = fmt.Sprintf(`{"download_url":"%s/v3/billdownload/file?token=secret-token","hash_type":"SHA1","hash_value":%q}`, b.srv.URL, hash)
+			link := b.link
+			if link == "" {
+				link = b.srv.URL + "/v3/billdownload/file?token=secret-token"
+			}
+			body = fmt.Sprintf(`{"download_url":%q,"hash_type":"SHA1","hash_value":%q}`, link, hash)
 		}
 		if err := wechatpay.SignResponse(w.Header(), keys.WechatPlatformKey, keys.WechatPlatformKeyID, time.Now().Unix(), wechatpay.NewNonce(), []byte(body)); err != nil {
 			b.t.Error(err)
@@ -193,6 +207,8 @@ func (b *billServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		_, _ = w.Write(b.file)
+	case "/moved":
+		http.Redirect(w, r, b.moved, http.StatusFound)
 	default:
 		http.NotFound(w, r)
 	}
@@ -204,6 +220,9 @@ func TestFetchStatement(t *testing.T) {
 		t.Run(fmt.Sprint("gzip=", gz), func(t *testing.T) {
 			b, c := newBillServer(t, file)
 			b.gzip = gz
+			// A plain-http download_url is fetched over https (the server
+			// speaks TLS only).
+			b.link = strings.Replace(b.srv.URL, "https://", "http://", 1) + "/v3/billdownload/file?token=secret-token"
 			var buf bytes.Buffer
 			source, err := c.FetchStatement(context.Background(), "2026-11-30", &buf)
 			if err != nil {
@@ -261,6 +280,34 @@ func TestFetchStatementErrors(t *testing.T) {
 			t.Fatalf("error %v, want a permanent refusal", err)
 		}
 	})
+	t.Run("redirect to plain http", func(t *testing.T) {
+		forged := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(fixture(t, "tradebill_all.csv")) }))
+		defer forged.Close()
+		b, c := newBillServer(t, fixture(t, "tradebill_all.csv"))
+		b.link, b.moved = b.srv.URL+"/moved", forged.URL+"/v3/billdownload/file?token=x"
+		var buf bytes.Buffer
+		_, err := c.FetchStatement(context.Background(), "2026-11-30", &buf)
+		if !errors.Is(err, channel.ErrBadStatement) || channel.ClassOf(err) != channel.ClassPermanent || !strings.Contains(err.Error(), "refused a redirect off https") {
+			t.Fatalf("error %v", err)
+		}
+		if buf.Len() != 0 {
+			t.Errorf("%d bytes written", buf.Len())
+		}
+	})
+	t.Run("gzip past the cap", func(t *testing.T) {
+		bomb := bigBill(t, 20000)
+		b, c := newBillServer(t, bomb)
+		b.gzip = true
+		c.SetStatementLimits(channel.StatementLimits{MaxBytes: 1 << 20})
+		var buf bytes.Buffer
+		_, err := c.FetchStatement(context.Background(), "2026-11-30", &buf)
+		if !errors.Is(err, channel.ErrStatementTooLarge) || channel.ClassOf(err) != channel.ClassPermanent || !strings.Contains(err.Error(), "more than 1048576 bytes decompressed (statements.max_bytes)") {
+			t.Fatalf("error %v", err)
+		}
+		if buf.Len() != 0 {
+			t.Errorf("%d bytes written", buf.Len())
+		}
+	})
 	t.Run("unsigned answer", func(t *testing.T) {
 		f, c := newFake(t)
 		f.answer = answer{status: 200, unsigned: true, body: `{"download_url":"http://x/y","hash_type":"SHA1","hash_value":"` + strings.Repeat("a", 40) + `"}`}
@@ -289,7 +336,7 @@ func BenchmarkParseBill(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		n := 0
-		if _, err := wechatpay.ParseBill(bytes.NewReader(f), func(recon.StatementLine) error { n++; return nil }); err != nil || n != len(lines) {
+		if _, err := wechatpay.ParseBill(bytes.NewReader(f), wechatpay.BillCheck{Day: "2026-11-30"}, func(recon.StatementLine) error { n++; return nil }); err != nil || n != len(lines) {
 			b.Fatal(n, err)
 		}
 	}
@@ -313,5 +360,49 @@ func TestParseStatementReadsGzip(t *testing.T) {
 	_, err = c.ParseStatement(bytes.NewReader(cut), int64(len(cut)), "2026-11-30", nil, func(recon.StatementLine) error { return nil })
 	if !errors.Is(err, channel.ErrBadStatement) {
 		t.Fatalf("cut gzip: error %v", err)
+	}
+}
+
+// bigBill is a valid bill of n equal payments: megabytes that gzip to
+// kilobytes.
+func bigBill(t *testing.T, n int) []byte {
+	lines := make([]recon.StatementLine, n)
+	for i := range lines {
+		lines[i] = recon.StatementLine{Kind: recon.LinePayment, OrderNo: "A-1", ChannelTxnID: "4200000001", Amount: 100, Fee: 1, Currency: "CNY", OccurredAt: cst("2026-11-30 12:00:00")}
+	}
+	var buf bytes.Buffer
+	if err := wechatpay.WriteBill(&buf, wechatpay.Bill{AppID: "wxd678efh567hg6787", MchID: testMch, Lines: lines}); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestParseStatementLimits: a gzip bill that inflates past the caps is
+// refused, naming the cap, and the channel's mch_id is checked.
+func TestParseStatementLimits(t *testing.T) {
+	bill := bigBill(t, 20000)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write(bill)
+	_ = zw.Close()
+	if gz.Len() > len(bill)/50 {
+		t.Fatalf("gzip of %d bytes for %d: not compressible enough for the test", gz.Len(), len(bill))
+	}
+	_, c := newBillServer(t, nil)
+	if _, err := c.ParseStatement(bytes.NewReader(gz.Bytes()), int64(gz.Len()), "2026-11-30", nil, func(recon.StatementLine) error { return nil }); err != nil {
+		t.Fatalf("within the default caps: %v", err)
+	}
+	for _, c2 := range []struct {
+		lim  channel.StatementLimits
+		want string
+	}{
+		{channel.StatementLimits{MaxBytes: 1 << 20}, "more than 1048576 bytes decompressed (statements.max_bytes)"},
+		{channel.StatementLimits{MaxLines: 1000}, "more than 1000 lines (statements.max_lines) (after line 1000)"},
+	} {
+		c.SetStatementLimits(c2.lim)
+		_, err := c.ParseStatement(bytes.NewReader(gz.Bytes()), int64(gz.Len()), "2026-11-30", nil, func(recon.StatementLine) error { return nil })
+		if !errors.Is(err, channel.ErrStatementTooLarge) || !errors.Is(err, channel.ErrBadStatement) || !strings.Contains(err.Error(), c2.want) {
+			t.Errorf("%+v: %v, want %q", c2.lim, err, c2.want)
+		}
 	}
 }

@@ -68,6 +68,12 @@ type Config struct {
 	// Now is the clock of request timestamps, response freshness and
 	// Retry-After dates (default: the system clock).
 	Now func() time.Time
+	// Insecure lets a bill download_url stay plain http (a simulator or test
+	// server without TLS); otherwise http links are fetched over https.
+	Insecure bool
+	// StatementLimits bound a day's bill (statements.max_bytes, max_lines;
+	// zero fields are the defaults).
+	StatementLimits channel.StatementLimits
 }
 
 func (c Config) withDefaults() Config {

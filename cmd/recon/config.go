@@ -173,6 +173,9 @@ type ChannelConfig struct {
 	FeeRate float64 `yaml:"fee_rate"`
 	// alipay
 	AppID string `yaml:"app_id"`
+	// PID is the Alipay partner ID (2088…) whose bills the channel
+	// imports: a bill naming another account (#账号) is refused.
+	PID string `yaml:"pid"`
 	// alipay, wechatpay
 	PrivateKeyFile string `yaml:"private_key_file"`
 	PublicKeyFile  string `yaml:"public_key_file"`
@@ -192,7 +195,8 @@ type ChannelConfig struct {
 	Simulator SimulatorConfig `yaml:"simulator"`
 	// Insecure allows a plain-http base_url where it would expose a secret
 	// or trust unsigned answers: an httpjson channel without a secret, any
-	// stripe channel (tests, simulators).
+	// stripe channel; and plain-http statement downloads, which are
+	// otherwise fetched over https (tests, simulators).
 	Insecure bool `yaml:"insecure"`
 }
 
@@ -275,8 +279,18 @@ type StatementsConfig struct {
 	// Dir holds fetched files while they are verified and imported
 	// (default: the system's temporary directory).
 	Dir string `yaml:"dir"`
+	// MaxBytes and MaxLines bound a statement file, decompressed: a file
+	// past either is refused (FAILED). The defaults are far above a real
+	// day and far below what a small zip can inflate to.
+	MaxBytes int64 `yaml:"max_bytes"`
+	MaxLines int64 `yaml:"max_lines"`
 
 	loc *time.Location
+}
+
+// Limits are the statement file caps of statements.max_bytes and max_lines.
+func (s StatementsConfig) Limits() channel.StatementLimits {
+	return channel.StatementLimits{MaxBytes: s.MaxBytes, MaxLines: s.MaxLines}
 }
 
 // Location is the loaded statements.timezone.
@@ -314,7 +328,7 @@ func DefaultConfig() Config {
 		Metrics:    MetricsConfig{Addr: ":9090"},
 		Demo:       DemoConfig{Orders: 200},
 		Console:    defaultConsole(),
-		Statements: StatementsConfig{Timezone: "Asia/Shanghai"},
+		Statements: StatementsConfig{Timezone: "Asia/Shanghai", MaxBytes: channel.DefaultMaxStatementBytes, MaxLines: channel.DefaultMaxStatementLines},
 	}
 }
 
@@ -610,6 +624,12 @@ func (c *Config) Validate() error {
 		return bad("statements.timezone", "unknown time zone %q (want an IANA name such as Asia/Shanghai or UTC)", c.Statements.Timezone)
 	}
 	c.Statements.loc = loc
+	if c.Statements.MaxBytes < 1<<20 {
+		return bad("statements.max_bytes", "must be at least 1048576 bytes (1 MiB) of a decompressed statement file (got %d; default %d, 2 GiB)", c.Statements.MaxBytes, channel.DefaultMaxStatementBytes)
+	}
+	if c.Statements.MaxLines < 1000 {
+		return bad("statements.max_lines", "must be at least 1000 lines of a statement file (got %d; default %d)", c.Statements.MaxLines, channel.DefaultMaxStatementLines)
+	}
 	names := map[string]bool{}
 	for i, ch := range c.Channels {
 		key := fmt.Sprintf("channels[%d]", i)

@@ -13,7 +13,7 @@ func init() {
 
 // buildAlipay reads the channel's key files and builds the adapter. Every
 // error starts with the key it is about (private_key_file, public_key_file,
-// base_url, app_id, timeout) and never quotes a key.
+// base_url, app_id, pid, timeout) and never quotes a key.
 func buildAlipay(cc ChannelConfig) (channel.Lookup, error) {
 	priv, err := channel.ReadRSAPrivateKey(cc.PrivateKeyFile)
 	if err != nil {
@@ -24,7 +24,7 @@ func buildAlipay(cc ChannelConfig) (channel.Lookup, error) {
 		return nil, fmt.Errorf("public_key_file: %w", err)
 	}
 	c, err := alipay.New(alipay.Config{Name: cc.Name, BaseURL: cc.BaseURL, AppID: cc.AppID,
-		PrivateKey: priv, AlipayPublicKey: pub, Timeout: cc.Timeout.D()})
+		PrivateKey: priv, AlipayPublicKey: pub, Timeout: cc.Timeout.D(), PID: cc.PID, Insecure: cc.Insecure})
 	if err != nil {
 		return nil, err
 	}

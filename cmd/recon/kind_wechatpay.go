@@ -38,7 +38,7 @@ func buildWechatPay(cc ChannelConfig) (channel.Lookup, error) {
 		keyID = certSerial
 	}
 	c, err := wechatpay.New(wechatpay.Config{Name: cc.Name, BaseURL: cc.BaseURL, MchID: cc.MchID, CertSerial: cc.CertSerial,
-		PrivateKey: priv, PublicKey: pub, PublicKeyID: keyID, Timeout: cc.Timeout.D()})
+		PrivateKey: priv, PublicKey: pub, PublicKeyID: keyID, Timeout: cc.Timeout.D(), Insecure: cc.Insecure})
 	if err != nil {
 		return nil, err
 	}

@@ -109,9 +109,9 @@ func (a *app) serveSim(ctx context.Context, addr string, h http.Handler, secret 
 channels for recon's config.yaml:
   - {name: sim-httpjson, kind: httpjson, base_url: %s, secret: %q}
   - {name: sim-alipay, kind: alipay, base_url: %s/gateway.do, app_id: %q,
-     private_key_file: %s, public_key_file: %s}
+     private_key_file: %s, public_key_file: %s, insecure: true}
   - {name: sim-wechatpay, kind: wechatpay, base_url: %s, mch_id: %q, cert_serial: %q,
-     private_key_file: %s, public_key_file: %s, public_key_id: %q}
+     private_key_file: %s, public_key_file: %s, public_key_id: %q, insecure: true}
   - {name: sim-stripe, kind: stripe, base_url: %s, api_key: %q, insecure: true}
 `, url, url, secret, url, keys.AlipayAppID, f.AlipayAppPrivate, f.AlipayPublic,
 		url, keys.WechatMchID, keys.WechatMerchantSerial, f.WechatMerchantPrivate, f.WechatPlatformPublic, keys.WechatPlatformKeyID,

@@ -142,6 +142,9 @@ func (a *app) statementChannels(cfg Config, store *repo.Store, name string) ([]j
 			a.log.Info("channel has no statement API; skipped", "channel", cc.Name, "kind", cc.Kind)
 			continue
 		}
+		if l, ok := inner.(channel.StatementLimiter); ok {
+			l.SetStatementLimits(cfg.Statements.Limits())
+		}
 		if st, ok := inner.(*stripe.Client); ok {
 			st.SetStatementZone(cfg.Statements.Location()) // Stripe's days are the configured zone's
 		}

@@ -57,9 +57,9 @@ func TestStatementRunPerKindAgainstSimServe(t *testing.T) {
 				}
 			}
 			entry := map[string]string{
-				"ali": fmt.Sprintf("{name: ali, kind: alipay, base_url: %q, app_id: %q, private_key_file: %q, public_key_file: %q, fee_rate: 0.006}",
+				"ali": fmt.Sprintf("{name: ali, kind: alipay, base_url: %q, app_id: %q, private_key_file: %q, public_key_file: %q, fee_rate: 0.006, insecure: true}",
 					url+simulator.AlipayGatewayPath, keys.AlipayAppID, files.AlipayAppPrivate, files.AlipayPublic),
-				"wx": "{name: wx, kind: wechatpay, fee_rate: 0.006, " + wechatEntry(keys, url, files.WechatMerchantPrivate, files.WechatPlatformPublic) + "}",
+				"wx": "{name: wx, kind: wechatpay, fee_rate: 0.006, insecure: true, " + wechatEntry(keys, url, files.WechatMerchantPrivate, files.WechatPlatformPublic) + "}",
 				"st": fmt.Sprintf("{name: st, kind: stripe, base_url: %q, api_key: %q, insecure: true, fee_rate: 0.006}", url, keys.StripeAPIKey),
 			}[ch]
 			cfg := writeConfig(t, dsn+"\nstatements: {timezone: Asia/Shanghai}\nchannels:\n  - "+entry+"\n")
