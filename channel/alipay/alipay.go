@@ -101,8 +101,8 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("public_key_file: no Alipay public key")
 	case cfg.Timeout < 0:
 		return nil, fmt.Errorf("timeout: must not be negative (got %s)", cfg.Timeout)
-	case cfg.PID != "" && !pidPattern.MatchString(cfg.PID):
-		return nil, errors.New("pid: must be the partner ID, 2088 followed by 12 digits (or the bill account, the partner ID followed by 0156)")
+	case cfg.PID != "" && !ValidPID(cfg.PID):
+		return nil, errors.New("pid: " + PIDRule)
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout

@@ -215,6 +215,13 @@ const accountSuffix = "0156"
 // pidPattern is a partner ID, or the account a bill names.
 var pidPattern = regexp.MustCompile(`^2088\d{12}(0156)?$`)
 
+// ValidPID reports whether s is a partner ID (2088 and 12 digits) or the
+// account a bill names (that followed by 0156), as Config.PID must be.
+func ValidPID(s string) bool { return pidPattern.MatchString(s) }
+
+// PIDRule says what a valid PID is, for errors about the setting.
+const PIDRule = "must be the partner ID, 2088 followed by 12 digits (or the bill account, the partner ID followed by 0156)"
+
 // SetStatementLimits bounds the bills of the client
 // (Config.StatementLimits). Call it before the client is used.
 func (c *Client) SetStatementLimits(l channel.StatementLimits) { c.cfg.StatementLimits = l }

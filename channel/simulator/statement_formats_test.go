@@ -22,12 +22,12 @@ import (
 func statementClients(t *testing.T, url string, keys Keys, zone *time.Location) map[string]channel.Statements {
 	t.Helper()
 	ali, err := alipay.New(alipay.Config{BaseURL: url + AlipayGatewayPath, AppID: keys.AlipayAppID,
-		PrivateKey: keys.AlipayAppKey, AlipayPublicKey: &keys.AlipayKey.PublicKey})
+		PrivateKey: keys.AlipayAppKey, AlipayPublicKey: &keys.AlipayKey.PublicKey, Insecure: true}) // the test server speaks plain http
 	if err != nil {
 		t.Fatal(err)
 	}
 	wx, err := wechatpay.New(wechatpay.Config{BaseURL: url, MchID: keys.WechatMchID, CertSerial: keys.WechatMerchantSerial,
-		PrivateKey: keys.WechatMerchantKey, PublicKey: &keys.WechatPlatformKey.PublicKey, PublicKeyID: keys.WechatPlatformKeyID})
+		PrivateKey: keys.WechatMerchantKey, PublicKey: &keys.WechatPlatformKey.PublicKey, PublicKeyID: keys.WechatPlatformKeyID, Insecure: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -245,9 +245,15 @@ func (c *Client) SetStatementLimits(l channel.StatementLimits) { c.cfg.Statement
 type BillCheck struct {
 	// Day is the bill's day (YYYY-MM-DD): every row's 交易时间 must lie in
 	// it, in Beijing time (WeChat Pay's bill day, whatever
-	// statements.timezone says).
+	// statements.timezone says). WeChat Pay's documentation of the trade
+	// bill says it holds the payments that succeeded that day and the
+	// refunds initiated that day, and that 交易时间 is the time the payment
+	// succeeded or the refund was initiated (not when the refund completed),
+	// so no row of a genuine bill lies outside its day.
 	Day string
-	// MchID, when set, is the merchant number every row's 商户号 must be.
+	// MchID, when set, is the merchant number every row's 商户号 must be
+	// (documented as the merchant the order was placed with: the mch_id
+	// recon signs its requests as).
 	MchID string
 	// Limits bound the bill, decompressed.
 	Limits channel.StatementLimits

@@ -15,6 +15,7 @@ import (
 
 	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/channel"
+	"github.com/recon-dev/recon/channel/alipay"
 	"github.com/recon-dev/recon/jobs"
 	"github.com/recon-dev/recon/repo"
 )
@@ -722,6 +723,9 @@ func validateChannelKeys(ch ChannelConfig, bad func(field, format string, args .
 		if strings.TrimSpace(f.v) == "" {
 			return bad(f.field, "is required for kind %s", ch.Kind)
 		}
+	}
+	if ch.PID != "" && (ch.Kind != "alipay" || !alipay.ValidPID(ch.PID)) {
+		return bad("pid", "is an alipay channel's setting and %s", alipay.PIDRule)
 	}
 	for k, v := range ch.StatusMap {
 		if !recon.ChannelStatus(v).Valid() {

@@ -163,10 +163,13 @@ func TestBenchStatement(t *testing.T) {
 
 func TestStatementConfigKeys(t *testing.T) {
 	for body, key := range map[string]string{
-		"statements: {timezone: Mars/Olympus}\n":                                                  "statements.timezone",
-		"channels:\n  - {name: s, kind: simulator, fee_rate: 6}\n":                                "fee_rate",
-		"channels:\n  - {name: s, kind: simulator, statement_path: /x}\n":                         "statement_path",
-		"channels:\n  - {name: b, kind: httpjson, base_url: 'http://x', statement_path: bills}\n": "statement_path",
+		"statements: {timezone: Mars/Olympus}\n": "statements.timezone",
+		"statements: {max_bytes: 1000}\n":        "statements.max_bytes",
+		"statements: {max_lines: -1}\n":          "statements.max_lines",
+		"channels:\n  - {name: a, kind: alipay, app_id: x, private_key_file: k, public_key_file: p, pid: '12345'}\n": "pid",
+		"channels:\n  - {name: s, kind: simulator, fee_rate: 6}\n":                                                   "fee_rate",
+		"channels:\n  - {name: s, kind: simulator, statement_path: /x}\n":                                            "statement_path",
+		"channels:\n  - {name: b, kind: httpjson, base_url: 'http://x', statement_path: bills}\n":                    "statement_path",
 	} {
 		code, _, stderr := runCLI(t, nil, "statement", "list", "--config", writeConfig(t, body))
 		if code != exitUsage || !strings.Contains(stderr, key) {
