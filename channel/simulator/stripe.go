@@ -30,13 +30,15 @@ import (
 // cancelled), NOT_FOUND 404 resource_missing. Faults: transient 500
 // api_error, rate limited 429 rate_limit with Retry-After, permanent 403,
 // malformed a 200 whose JSON is cut short. Stripe does not sign responses,
-// so BadSignature and StaleTimestamp change nothing here.
+// so BadSignature and StaleTimestamp change nothing here. Refunds are
+// served at GET /v1/refunds/{id} (see retrieveRefund).
 
 func init() {
 	mounts["stripe"] = func(s *Sim, mux *http.ServeMux, orders OrderSource, keys Keys) {
 		h := &stripeServer{sim: s, orders: orders, key: keys.StripeAPIKey}
 		mux.HandleFunc("GET /v1/payment_intents/{id}", h.auth(h.retrieve))
 		mux.HandleFunc("POST /v1/payment_intents/{id}/cancel", h.auth(h.cancel))
+		mux.HandleFunc("GET /v1/refunds/{id}", h.auth(h.retrieveRefund))
 		mux.HandleFunc("GET /v1/balance_transactions", h.auth(h.balanceTransactions))
 		mux.HandleFunc("/v1/", h.auth(h.unrecognized))
 	}
@@ -236,6 +238,94 @@ func (h *stripeServer) retrieve(w http.ResponseWriter, r *http.Request) {
 		a = h.sim.NotFound(id)
 	}
 	writeReply(w, h.sim.renderStripe(o, id, a, expands(r, "latest_charge")))
+}
+
+// retrieveRefund answers GET /v1/refunds/{id} about the refund whose
+// channel_refund_id is id, found through the order source when it is a
+// ChannelRefundSource: SUCCEEDED succeeded, PENDING pending (pending_reason
+// processing), FAILED failed (failure_reason), ABNORMAL requires_action
+// (the closest Stripe state: the customer must act), NOT_FOUND or an
+// unknown id 404 resource_missing; faults as for intents. The refund's
+// created time is its creation in recon, which a succeeded answer's time
+// also is (a Stripe Refund carries no other).
+func (h *stripeServer) retrieveRefund(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	var (
+		rf  recon.Refund
+		ok  bool
+		err error
+	)
+	if src, isSrc := h.orders.(ChannelRefundSource); isSrc {
+		rf, ok, err = src.RefundByChannelID(ctx, id)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			writeReply(w, errSourceUnavailable())
+		}
+		return
+	}
+	var a RefundAnswer
+	if ok {
+		if a, err = h.sim.NextRefund(ctx, rf); err != nil {
+			return
+		}
+	} else {
+		if err := h.sim.sleep(ctx, 0); err != nil {
+			return
+		}
+		a = h.sim.RefundNotFound(id)
+	}
+	writeReply(w, h.sim.renderStripeRefund(rf, id, a))
+}
+
+// renderStripeRefund turns a refund answer about the refund id into
+// Stripe's reply.
+func (s *Sim) renderStripeRefund(r recon.Refund, id string, a RefundAnswer) httpjson.Reply {
+	switch {
+	case a.Kind != AnswerStatus:
+		return s.renderStripe(recon.Order{}, id, Answer{Kind: a.Kind, RetryAfter: a.RetryAfter}, false)
+	case a.Status == recon.RefundChannelNotFound:
+		return stripeErrorReply(http.StatusNotFound, stripeErrorObject{Type: "invalid_request_error", Code: "resource_missing",
+			DocURL: "https://stripe.com/docs/error-codes/resource-missing", Param: "id",
+			Message: fmt.Sprintf("No such refund: '%s'", id)})
+	case a.Malformed:
+		body := fmt.Sprintf(`{"id": %q, "object": "refund", "amount": %d, "status": `, id, a.Amount)
+		return httpjson.Reply{StatusCode: http.StatusOK, Header: http.Header{}, Body: []byte(body)}
+	}
+	created := r.CreatedAt
+	if created.IsZero() {
+		created = s.cfg.Clock.Now()
+	}
+	no := r.RefundNo
+	txn := fmt.Sprintf("txn_SIM%016X", s.hash(refundKey(no), "balance_transaction"))
+	reason := "requested_by_customer"
+	rf := stripeRefund{
+		ID: a.AnsweredNo(id), Object: "refund", Amount: a.Amount, BalanceTransaction: &txn,
+		Charge: fmt.Sprintf("ch_SIM%016X", s.hash(r.OrderNo, "charge")), Created: created.Unix(),
+		Currency: strings.ToLower(a.Currency), DestinationDetails: map[string]any{"card": map[string]any{"type": "refund"}, "type": "card"},
+		Metadata: map[string]string{"refund_no": no}, PaymentIntent: "pi_" + r.OrderNo,
+		Reason: &reason, Status: string(a.Status),
+	}
+	switch a.Status {
+	case recon.RefundChannelSucceeded:
+		rf.Status = "succeeded"
+	case recon.RefundChannelPending:
+		rf.Status, rf.PendingReason = "pending", "processing"
+	case recon.RefundChannelFailed:
+		// A failed refund's balance transaction is reversed by another.
+		rf.Status, rf.FailureReason = "failed", "expired_or_canceled_card"
+		if s.hash(refundKey(no), "canceled")%2 == 0 {
+			rf.Status, rf.FailureReason = "canceled", "merchant_request"
+		}
+	case recon.RefundChannelAbnormal:
+		rf.Status = "requires_action"
+		rf.NextAction = map[string]any{"display_details": map[string]any{
+			"email_sent": map[string]any{"email_sent_at": created.Unix(), "email_sent_to": "buyer@example.com"},
+			"expires_at": created.Add(45 * 24 * time.Hour).Unix()}, "type": "display_details"}
+	}
+	body, _ := json.MarshalIndent(rf, "", "  ") // plain values always encode
+	return httpjson.Reply{StatusCode: http.StatusOK, Header: http.Header{}, Body: body}
 }
 
 // expands reports whether the request asks to expand field, in any of the

@@ -40,17 +40,24 @@ type stripeFeeDetail struct {
 	Type        string  `json:"type"`
 }
 
+// stripeRefund is a Refund, its keys in the API reference's order; the
+// fields a statement's expanded source leaves out are omitted when empty.
 type stripeRefund struct {
-	ID            string            `json:"id"`
-	Object        string            `json:"object"`
-	Amount        int64             `json:"amount"`
-	Charge        string            `json:"charge"`
-	Created       int64             `json:"created"`
-	Currency      string            `json:"currency"`
-	Metadata      map[string]string `json:"metadata"`
-	PaymentIntent string            `json:"payment_intent"`
-	Reason        *string           `json:"reason"`
-	Status        string            `json:"status"`
+	ID                 string            `json:"id"`
+	Object             string            `json:"object"`
+	Amount             int64             `json:"amount"`
+	BalanceTransaction *string           `json:"balance_transaction,omitempty"`
+	Charge             string            `json:"charge"`
+	Created            int64             `json:"created"`
+	Currency           string            `json:"currency"`
+	DestinationDetails map[string]any    `json:"destination_details,omitempty"`
+	FailureReason      string            `json:"failure_reason,omitempty"`
+	Metadata           map[string]string `json:"metadata"`
+	NextAction         map[string]any    `json:"next_action,omitempty"`
+	PaymentIntent      string            `json:"payment_intent"`
+	PendingReason      string            `json:"pending_reason,omitempty"`
+	Reason             *string           `json:"reason"`
+	Status             string            `json:"status"`
 }
 
 type stripeList struct {

@@ -20,6 +20,14 @@ func TestContract(t *testing.T) {
 			o.ChannelTxnID = "pi_" + o.OrderNo
 			return o
 		},
+		// And refunds by their re_… id, channel_refund_id. Stripe has no
+		// ABNORMAL: the simulator answers it as requires_action, pending.
+		Refunds: true,
+		Refund: func(r recon.Refund) recon.Refund {
+			r.ChannelRefundID = "re_" + r.RefundNo
+			return r
+		},
+		RefundStatuses: map[recon.RefundChannelStatus]recon.RefundChannelStatus{recon.RefundChannelAbnormal: recon.RefundChannelPending},
 		New: func(t testing.TB, env channeltest.Env) channel.Lookup {
 			c, err := stripe.New(stripe.Config{Name: "st", BaseURL: env.BaseURL, APIKey: env.Keys.StripeAPIKey, Timeout: env.Timeout})
 			if err != nil {

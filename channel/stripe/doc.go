@@ -48,6 +48,25 @@
 // latest_charge (or the intent id when it has no charge), paid_at the
 // charge's created time (or the intent's).
 //
+// # Refunds
+//
+// LookupRefund is GET {base_url}/v1/refunds/{id} (the SDK's
+// V1Refunds.Retrieve), where id is the refund's channel_refund_id, the re_…
+// id Stripe gave the refund; a refund without one (or with something else
+// there) is a permanent error naming the refund, and nothing is asked. The
+// body is checked as strictly as an intent's (object "refund", the id asked
+// for, an integer amount, a lower-case currency) and must decode with the
+// SDK's Refund type:
+//
+//	succeeded                  SUCCEEDED (amount, currency; created is its time:
+//	                           a Refund carries no other)
+//	pending, requires_action   PENDING (pending_reason, or "requires_action":
+//	                           the customer must act, as for refunds by email)
+//	failed, canceled           FAILED (failure_reason as its detail)
+//	404 resource_missing       NOT_FOUND
+//
+// Errors are classified as a lookup's.
+//
 // # Statements
 //
 // Stripe has no daily file: a day's statement is its balance transactions

@@ -132,3 +132,36 @@ func FuzzParseErrorReply(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseRefund feeds arbitrary bodies to ParseRefund: it must never
+// panic, refuse with a bounded ErrMalformed, and accept only storable
+// answers about the refund asked for.
+func FuzzParseRefund(f *testing.F) {
+	f.Add([]byte(`{"id":"re_1","object":"refund","amount":1000,"currency":"usd","created":1692942318,"status":"succeeded"}`), "re_1")
+	f.Add([]byte(`{"id":"re_1","object":"refund","amount":1000,"currency":"usd","created":1692942318,"status":"failed","failure_reason":"declined"}`), "re_1")
+	f.Fuzz(func(t *testing.T, body []byte, id string) {
+		r, err := ParseRefund(body, id)
+		if err != nil {
+			if r != (recon.RefundLookup{}) || !errors.Is(err, channel.ErrMalformed) {
+				t.Fatalf("error %v with answer %+v", err, r)
+			}
+			if len(err.Error()) > 4*channel.MaxSnippet+8*len(id)+400 {
+				t.Errorf("error is %d bytes long", len(err.Error()))
+			}
+			return
+		}
+		if r.ChannelRefundID != id {
+			t.Errorf("accepted an answer about %q, not %q", r.ChannelRefundID, id)
+		}
+		switch {
+		case !r.Status.Valid() || r.Status == recon.RefundChannelNotFound || r.Status == recon.RefundChannelAbnormal:
+			t.Fatalf("accepted status %q", r.Status)
+		case !recon.ValidCurrency(r.Currency):
+			t.Errorf("accepted currency %q", r.Currency)
+		case (r.SucceededAt != nil) != (r.Status == recon.RefundChannelSucceeded):
+			t.Errorf("succeeded_at %v on %s", r.SucceededAt, r.Status)
+		case r.Amount < 0:
+			t.Errorf("accepted amount %d", r.Amount)
+		}
+	})
+}

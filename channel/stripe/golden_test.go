@@ -26,7 +26,8 @@ import (
 )
 
 // The testdata/doc_*.json bodies are the PaymentIntent examples of Stripe's
-// API reference (retrieve, confirm, cancel, increment_authorization); the
+// API reference (retrieve, confirm, cancel, increment_authorization) and
+// its Refund object example (doc_refund_succeeded.json); the
 // error_*.json bodies follow the documented error object. requests.json is
 // the wire form of the two requests the adapter sends.
 

@@ -119,8 +119,9 @@ type Client struct {
 }
 
 var (
-	_ channel.Lookup = (*Client)(nil)
-	_ channel.Closer = (*Client)(nil)
+	_ channel.Lookup       = (*Client)(nil)
+	_ channel.Closer       = (*Client)(nil)
+	_ channel.RefundLookup = (*Client)(nil)
 )
 
 // New validates cfg and returns a client for it.
@@ -155,7 +156,7 @@ func New(cfg Config) (*Client, error) {
 func (c *Client) Lookup(ctx context.Context, o recon.Order) (recon.LookupResult, error) {
 	id, err := intentID(o)
 	if err != nil {
-		return recon.LookupResult{}, channel.Permanent(c.errorf("lookup", o, "%w", err))
+		return recon.LookupResult{}, channel.Permanent(c.errorf("lookup", o.OrderNo, "%w", err))
 	}
 	params := &stripego.PaymentIntentRetrieveParams{}
 	params.AddExpand("latest_charge")
@@ -164,17 +165,17 @@ func (c *Client) Lookup(ctx context.Context, o recon.Order) (recon.LookupResult,
 		return err
 	})
 	if rec == nil {
-		return recon.LookupResult{}, c.networkError(ctx, "lookup", o, sdkErr)
+		return recon.LookupResult{}, c.networkError(ctx, "lookup", o.OrderNo, sdkErr)
 	}
 	if rec.tooLarge {
-		return recon.LookupResult{}, channel.Permanent(c.errorf("lookup", o, "%w: body larger than %d bytes", channel.ErrMalformed, MaxBodyBytes))
+		return recon.LookupResult{}, channel.Permanent(c.errorf("lookup", o.OrderNo, "%w: body larger than %d bytes", channel.ErrMalformed, MaxBodyBytes))
 	}
 	res, err := Decode(rec.reply, id, c.cfg.Now())
 	if err != nil {
-		return recon.LookupResult{}, c.wrap("lookup", o, err)
+		return recon.LookupResult{}, c.wrap("lookup", o.OrderNo, err)
 	}
 	if rec.reply.StatusCode == http.StatusOK && sdkErr != nil {
-		return recon.LookupResult{}, channel.Permanent(c.errorf("lookup", o,
+		return recon.LookupResult{}, channel.Permanent(c.errorf("lookup", o.OrderNo,
 			"%w: the Stripe SDK cannot decode the payment intent: %s", channel.ErrMalformed, snippet(rec.reply.Body)))
 	}
 	return res, nil
@@ -186,7 +187,7 @@ func (c *Client) Lookup(ctx context.Context, o recon.Order) (recon.LookupResult,
 func (c *Client) CloseOrder(ctx context.Context, o recon.Order) error {
 	id, err := intentID(o)
 	if err != nil {
-		return channel.Permanent(c.errorf("close", o, "%w", err))
+		return channel.Permanent(c.errorf("close", o.OrderNo, "%w", err))
 	}
 	params := &stripego.PaymentIntentCancelParams{CancellationReason: stripego.String(CancellationReason)}
 	rec, sdkErr := c.call(ctx, func(ctx context.Context) error {
@@ -194,16 +195,16 @@ func (c *Client) CloseOrder(ctx context.Context, o recon.Order) error {
 		return err
 	})
 	if rec == nil {
-		return c.networkError(ctx, "close", o, sdkErr)
+		return c.networkError(ctx, "close", o.OrderNo, sdkErr)
 	}
 	if rec.tooLarge {
-		return channel.Permanent(c.errorf("close", o, "%w: body larger than %d bytes", channel.ErrMalformed, MaxBodyBytes))
+		return channel.Permanent(c.errorf("close", o.OrderNo, "%w: body larger than %d bytes", channel.ErrMalformed, MaxBodyBytes))
 	}
 	if err := DecodeCancel(rec.reply, id, c.cfg.Now()); err != nil {
-		return c.wrap("close", o, err)
+		return c.wrap("close", o.OrderNo, err)
 	}
 	if rec.reply.StatusCode == http.StatusOK && sdkErr != nil {
-		return channel.Permanent(c.errorf("close", o,
+		return channel.Permanent(c.errorf("close", o.OrderNo,
 			"%w: the Stripe SDK cannot decode the payment intent: %s", channel.ErrMalformed, snippet(rec.reply.Body)))
 	}
 	return nil
@@ -235,16 +236,23 @@ func DecodeCancel(r Reply, id string, now time.Time) error {
 // intentID is the PaymentIntent id of o, checked so that nothing but an id
 // reaches the request path.
 func intentID(o recon.Order) (string, error) {
-	id := o.ChannelTxnID
-	if id == "" {
+	if o.ChannelTxnID == "" {
 		return "", errors.New("order has no channel_txn_id (the PaymentIntent id): Stripe cannot look it up")
 	}
-	if !strings.HasPrefix(id, "pi_") || len(id) > 255 {
-		return "", fmt.Errorf("channel_txn_id %q is not a PaymentIntent id (pi_…)", channel.Truncate(id))
+	return objectID(o.ChannelTxnID, "pi_", "channel_txn_id", "PaymentIntent")
+}
+
+// objectID checks that id, read from key, is the id of a Stripe object of
+// kind (prefix and then letters, digits and underscores), so that nothing
+// but an id reaches a request path.
+func objectID(id, prefix, key, kind string) (string, error) {
+	bad := fmt.Errorf("%s %q is not a %s id (%s…)", key, channel.Truncate(id), kind, prefix)
+	if !strings.HasPrefix(id, prefix) || len(id) > 255 {
+		return "", bad
 	}
 	for _, r := range id {
 		if !(r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return "", fmt.Errorf("channel_txn_id %q is not a PaymentIntent id (pi_…)", channel.Truncate(id))
+			return "", bad
 		}
 	}
 	return id, nil
@@ -268,21 +276,22 @@ func (c *Client) call(ctx context.Context, do func(ctx context.Context) error) (
 
 // networkError classifies a call that got no reply (channel.NetworkError),
 // naming the channel, operation and order inside the class.
-func (c *Client) networkError(ctx context.Context, op string, o recon.Order, err error) error {
-	return channel.NetworkError(ctx, err, func(err error) error { return c.errorf(op, o, "%w", err) })
+func (c *Client) networkError(ctx context.Context, op, no string, err error) error {
+	return channel.NetworkError(ctx, err, func(err error) error { return c.errorf(op, no, "%w", err) })
 }
 
-// wrap names the channel and order in a classified error, keeping its class.
-func (c *Client) wrap(op string, o recon.Order, err error) error {
+// wrap names the channel and the order (or refund) numbered no in a
+// classified error, keeping its class.
+func (c *Client) wrap(op, no string, err error) error {
 	var ce *channel.Error
 	if errors.As(err, &ce) {
-		return &channel.Error{Class: ce.Class, RetryAfter: ce.RetryAfter, Err: c.errorf(op, o, "%w", ce.Err)}
+		return &channel.Error{Class: ce.Class, RetryAfter: ce.RetryAfter, Err: c.errorf(op, no, "%w", ce.Err)}
 	}
-	return c.errorf(op, o, "%w", err)
+	return c.errorf(op, no, "%w", err)
 }
 
-func (c *Client) errorf(op string, o recon.Order, format string, args ...any) error {
-	return fmt.Errorf("stripe %s: %s %s: %w", c.cfg.Name, op, o.OrderNo, fmt.Errorf(format, args...))
+func (c *Client) errorf(op, no, format string, args ...any) error {
+	return fmt.Errorf("stripe %s: %s %s: %w", c.cfg.Name, op, no, fmt.Errorf(format, args...))
 }
 
 // recordKey carries a *record in a request's context.

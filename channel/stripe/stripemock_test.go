@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/channel"
 	"github.com/recon-dev/recon/channel/stripe"
 )
@@ -93,5 +94,52 @@ func TestFetchStatementAgainstStripeMock(t *testing.T) {
 	_, _, err = parseStmt(t, buf.Bytes())
 	if !errors.Is(err, channel.ErrBadStatement) || !strings.Contains(err.Error(), "line 1 (page 1)") {
 		t.Errorf("parse of stripe-mock's page: %v", err)
+	}
+}
+
+// TestLookupRefundAgainstStripeMock checks the refund request against
+// Stripe's OpenAPI spec (path, method, no unknown parameter), and that the
+// adapter and the SDK both read stripe-mock's refund fixture, whose id is
+// the one asked for.
+func TestLookupRefundAgainstStripeMock(t *testing.T) {
+	url := stripeMock(t)
+	c, err := stripe.New(stripe.Config{BaseURL: url, APIKey: "sk_test_123", Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := recon.Refund{RefundNo: "RF-1", OrderNo: "ORD-1", ChannelRefundID: "re_1Nispe2eZvKYlo2Cd31jOCgZ", Amount: 100, Currency: "USD"}
+	got, err := c.LookupRefund(context.Background(), r)
+	if err != nil {
+		t.Fatalf("stripe-mock refused the refund request, or the adapter its answer: %v", err)
+	}
+	if got.ChannelRefundID != r.ChannelRefundID || !got.Status.Valid() || got.Status == recon.RefundChannelNotFound || got.Currency == "" {
+		t.Errorf("stripe-mock's refund read as %+v", got)
+	}
+	// No re_ id: nothing is asked, and the error names the refund.
+	_, err = c.LookupRefund(context.Background(), recon.Refund{RefundNo: "RF-2", OrderNo: "ORD-1"})
+	if channel.ClassOf(err) != channel.ClassPermanent || !strings.Contains(err.Error(), "RF-2") || !strings.Contains(err.Error(), "channel_refund_id") {
+		t.Errorf("refund without channel_refund_id: %v", err)
+	}
+}
+
+// TestLookupAndCloseAgainstStripeMock checks the payment intent requests
+// (retrieve with expand[0]=latest_charge, cancel with cancellation_reason)
+// against Stripe's OpenAPI spec the same way.
+func TestLookupAndCloseAgainstStripeMock(t *testing.T) {
+	url := stripeMock(t)
+	c, err := stripe.New(stripe.Config{BaseURL: url, APIKey: "sk_test_123", Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := recon.Order{OrderNo: "ORD-1", ChannelTxnID: "pi_1Nispe2eZvKYlo2Cd31jOCgZ", Amount: 1099, Currency: "USD"}
+	got, err := c.Lookup(context.Background(), o)
+	if err != nil || !got.Status.Valid() || got.TxnID == "" {
+		t.Fatalf("stripe-mock's intent read as %+v, %v", got, err)
+	}
+	// stripe-mock answers the cancel with its fixture, whose status is not
+	// canceled: the adapter refuses that answer, but the request itself was
+	// accepted (a refused parameter would be HTTP 400).
+	if err := c.CloseOrder(context.Background(), o); err != nil && strings.Contains(err.Error(), "HTTP 400") {
+		t.Errorf("stripe-mock refused the cancel request: %v", err)
 	}
 }
