@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 
@@ -154,5 +155,38 @@ func TestRefundAnswerDetails(t *testing.T) {
 	r.ChannelRefundID = "re_123"
 	if a, err := sim.LookupRefund(context.Background(), r); err != nil || a.ChannelRefundID != "re_123" {
 		t.Errorf("answer %+v, %v: want the refund's own id re_123", a, err)
+	}
+}
+
+// TestStripeRefundIDConvention: over Stripe's wire a refund without an id of
+// its own is re_{refund_no}, as in the simulator's statements; one whose id
+// is another is not found under re_{refund_no}.
+func TestStripeRefundIDConvention(t *testing.T) {
+	t.Parallel()
+	keys, err := TestKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := New(Config{Seed: 1, PaidRate: 1})
+	orders := NewOrders()
+	srv := httptest.NewServer(sim.Server(orders, keys))
+	t.Cleanup(srv.Close)
+	plain, own := refund("RFA"), refund("RFB")
+	own.ChannelRefundID = "re_own"
+	orders.AddRefund(plain, own)
+	get := func(id string) int {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/refunds/"+id, nil)
+		req.Header.Set("Authorization", "Bearer "+keys.StripeAPIKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for id, want := range map[string]int{"re_RFA": 200, "re_own": 200, "re_RFB": 404, "re_nobody": 404} {
+		if got := get(id); got != want {
+			t.Errorf("GET /v1/refunds/%s: HTTP %d, want %d", id, got, want)
+		}
 	}
 }

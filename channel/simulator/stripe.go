@@ -251,14 +251,7 @@ func (h *stripeServer) retrieve(w http.ResponseWriter, r *http.Request) {
 func (h *stripeServer) retrieveRefund(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.PathValue("id")
-	var (
-		rf  recon.Refund
-		ok  bool
-		err error
-	)
-	if src, isSrc := h.orders.(ChannelRefundSource); isSrc {
-		rf, ok, err = src.RefundByChannelID(ctx, id)
-	}
+	rf, ok, err := h.resolveRefund(ctx, id)
 	if err != nil {
 		if ctx.Err() == nil {
 			writeReply(w, errSourceUnavailable())
@@ -277,6 +270,28 @@ func (h *stripeServer) retrieveRefund(w http.ResponseWriter, r *http.Request) {
 		a = h.sim.RefundNotFound(id)
 	}
 	writeReply(w, h.sim.renderStripeRefund(rf, id, a))
+}
+
+// resolveRefund finds the refund whose channel_refund_id is id: through a
+// ChannelRefundSource, or else by the simulator's own convention, which its
+// statements follow too, that the refund numbered N without an id of its
+// own is re_N at Stripe.
+func (h *stripeServer) resolveRefund(ctx context.Context, id string) (recon.Refund, bool, error) {
+	if src, ok := h.orders.(ChannelRefundSource); ok {
+		if r, found, err := src.RefundByChannelID(ctx, id); err != nil || found {
+			return r, found, err
+		}
+	}
+	no, ok := strings.CutPrefix(id, "re_")
+	src := refundsOf(h.orders)
+	if !ok || src == nil {
+		return recon.Refund{}, false, nil
+	}
+	r, found, err := src.RefundByNo(ctx, no)
+	if err != nil || !found || (r.ChannelRefundID != "" && r.ChannelRefundID != id) {
+		return recon.Refund{}, false, err
+	}
+	return r, true, nil
 }
 
 // renderStripeRefund turns a refund answer about the refund id into

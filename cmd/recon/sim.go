@@ -33,10 +33,17 @@ func (a *app) simCommand() *cobra.Command {
 		Long: `Serve the simulated channel over HTTP so that recon (or anything else) can be
 pointed at it as if it were the real provider:
 
-  httpjson   GET  /order/get_result?orderId=...,  GET /refund/get_result?refundId=...
+  httpjson   GET  /order/get_result?orderId=...
   alipay     POST /gateway.do                      (alipay.trade.query, alipay.trade.close)
   wechatpay  GET  /v3/pay/transactions/out-trade-no/{no}?mchid=...,  POST .../close
   stripe     GET  /v1/payment_intents/{id},  POST /v1/payment_intents/{id}/cancel
+
+and the refunds of refund_orders (CONTRACT §10):
+
+  httpjson   GET  /refund/get_result?refundId=...
+  alipay     POST /gateway.do                      (alipay.trade.fastpay.refund.query)
+  wechatpay  GET  /v3/refund/domestic/refunds/{refund_no}
+  stripe     GET  /v1/refunds/{channel_refund_id}  (re_{refund_no} for a refund without one)
 
 and each day's statement in the provider's format (recon statement fetch):
 
@@ -196,9 +203,19 @@ func (o storeOrders) OrderByTxnID(ctx context.Context, id string) (recon.Order, 
 	return found(o.s.GetOrderByTxnID(ctx, id))
 }
 
-func found(ord recon.Order, err error) (recon.Order, bool, error) {
+var _ simulator.RefundSource = storeOrders{}
+
+// RefundByNo answers the simulator's refund questions from refund_orders
+// (or the mapped refunds table).
+func (o storeOrders) RefundByNo(ctx context.Context, no string) (recon.Refund, bool, error) {
+	return found(o.s.GetRefundByNo(ctx, no))
+}
+
+// found turns a read's recon.ErrNotFound into "not there".
+func found[T any](v T, err error) (T, bool, error) {
 	if errors.Is(err, recon.ErrNotFound) {
-		return recon.Order{}, false, nil
+		var zero T
+		return zero, false, nil
 	}
-	return ord, err == nil, err
+	return v, err == nil, err
 }

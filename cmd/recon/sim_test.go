@@ -209,3 +209,79 @@ func TestSimServeAnswersAboutTheDatabaseOrders(t *testing.T) {
 		t.Fatalf("secret on a second start: %q, %v; want %q", again, err, secret)
 	}
 }
+
+// TestSimServerAnswersAboutDatabaseRefunds: the simulator server answers
+// refund lookups about the refunds in the database, in each provider's wire
+// format, and every adapter built from config reads them through the guard.
+func TestSimServerAnswersAboutDatabaseRefunds(t *testing.T) {
+	keys, files := channeltest.KeyFiles(t)
+	// What each wire format can say of the simulator's answers.
+	sayable := map[string]map[recon.RefundChannelStatus]recon.RefundChannelStatus{
+		"alipay": {recon.RefundChannelPending: recon.RefundChannelNotFound, recon.RefundChannelFailed: recon.RefundChannelNotFound,
+			recon.RefundChannelAbnormal: recon.RefundChannelNotFound},
+		"stripe": {recon.RefundChannelAbnormal: recon.RefundChannelPending},
+	}
+	statuses := []recon.RefundChannelStatus{recon.RefundChannelSucceeded, recon.RefundChannelPending, recon.RefundChannelFailed,
+		recon.RefundChannelAbnormal, recon.RefundChannelNotFound}
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		sim := simulator.New(simulator.Config{Seed: 7, Secret: "e2e-secret"})
+		srv := httptest.NewServer(sim.Server(storeOrders{s: db.Store}, keys))
+		defer srv.Close()
+		created := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+		o := recon.Order{OrderNo: "rf-order", MerchantID: "m1", Channel: "c", Amount: 5000, Currency: "CNY",
+			Status: recon.StatusPaid, CreatedAt: created, UpdatedAt: created}
+		if err := db.Store.InsertOrders(ctx, []recon.Order{o}); err != nil {
+			t.Fatal(err)
+		}
+		stored, err := db.Store.GetOrderByNo(ctx, o.OrderNo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range e2eKinds {
+			var refunds []recon.Refund
+			for i, st := range statuses {
+				r := recon.Refund{RefundNo: fmt.Sprintf("rf%s%d", k.kind, i), OrderID: stored.ID, MerchantID: "m1", Channel: "c",
+					Amount: int64(100 + i), Currency: "CNY", Status: recon.RefundPending, CreatedAt: created, UpdatedAt: created}
+				if k.txnID {
+					r.ChannelRefundID = "re_" + r.RefundNo
+				}
+				sim.SetRefund(r.RefundNo, simulator.RefundBehaviour{Status: st})
+				refunds = append(refunds, r)
+			}
+			if err := db.Store.InsertRefunds(ctx, refunds); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := LoadConfig("cfg.yaml", []byte("channels:\n  - "+k.channel(srv.URL, keys, files)+"\n"), noEnv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inner, err := buildChannel(cfg, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := channel.NewGuarded("c", inner, 0, channel.RetryPolicy{MaxElapsed: time.Second})
+			for i, r := range refunds {
+				r, err := db.Store.GetRefundByNo(ctx, r.RefundNo) // as the pass reads it, with its order number
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := statuses[i]
+				if s, ok := sayable[k.kind][want]; ok {
+					want = s
+				}
+				got, err := g.LookupRefund(ctx, r)
+				if err != nil || got.Status != want {
+					t.Errorf("%s %s: %+v, %v; want %s", k.kind, r.RefundNo, got, err, want)
+				}
+				if want == recon.RefundChannelSucceeded && got.Amount != r.Amount {
+					t.Errorf("%s %s: amount %d, want %d", k.kind, r.RefundNo, got.Amount, r.Amount)
+				}
+			}
+			unknown := recon.Refund{RefundNo: "rf-nobody", OrderNo: o.OrderNo, ChannelRefundID: "re_rfnobody", Amount: 1, Currency: "CNY"}
+			if got, err := g.LookupRefund(ctx, unknown); err != nil || got.Status != recon.RefundChannelNotFound {
+				t.Errorf("%s: unknown refund: %+v, %v; want NOT_FOUND", k.kind, got, err)
+			}
+		}
+	})
+}
