@@ -39,6 +39,7 @@ type Store interface {
 	NotificationsOf(ctx context.Context, orderID int64) ([]repo.Notification, error)
 	ListRuns(ctx context.Context, limit int) ([]repo.Run, error)
 	ListStatements(ctx context.Context, f repo.StatementFilter) ([]repo.Statement, error)
+	CallbackHealth(ctx context.Context, from, to time.Time, loc *time.Location) ([]repo.ChannelDay, error)
 	Acknowledge(ctx context.Context, id int64, by string, now time.Time) error
 	Resolve(ctx context.Context, id int64, by, note string, now time.Time) error
 }
@@ -119,7 +120,7 @@ func New(opt Options) (*Server, error) {
 		}
 	}
 	s := &Server{opt: opt, key: key, auth: newAuthenticator(opt.Auth, key, opt.Clock.Now), log: opt.Logger, pages: map[string]*template.Template{}}
-	for _, name := range []string{"list", "detail", "runs", "statements", "error"} {
+	for _, name := range []string{"list", "detail", "runs", "statements", "channels", "error"} {
 		t, err := template.New("layout.html").Funcs(s.funcs()).ParseFS(assets, "assets/templates/layout.html", "assets/templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console: template %s: %w", name, err)
@@ -157,6 +158,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /mismatches/{id}", s.user(Viewer, s.detail))
 	mux.Handle("GET /runs", s.user(Viewer, s.runs))
 	mux.Handle("GET /statements", s.user(Viewer, s.statements))
+	mux.Handle("GET /channels", s.user(Viewer, s.channels))
 	mux.Handle("POST /mismatches/{id}/check", s.user(Viewer, s.check))
 	mux.Handle("POST /mismatches/{id}/ack", s.user(Resolver, s.ack))
 	mux.Handle("POST /mismatches/{id}/resolve", s.user(Resolver, s.resolve))

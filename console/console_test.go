@@ -759,3 +759,37 @@ func TestLookupFailuresChangeNothing(t *testing.T) {
 		has(t, e2.post(admin, e2.ids["o-amt"], "accept", url.Values{"note": {"x"}}, ""), 409, "not configured in this console")
 	})
 }
+
+// TestChannelsPage shows a channel's day: an order settled by its callback
+// (delivered twice) and one settled by a lookup whose callback never came.
+func TestChannelsPage(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := newEnv(t, db, nil)
+		ctx := context.Background()
+		has(t, e.get("/channels", viewer), 200, "No settlements or notifications")
+		amt, stuck := *e.orders["o-amt"], *e.orders["o-stuck"]
+		for _, o := range []*recon.Order{&amt, &stuck} {
+			got, err := db.Store.GetOrder(ctx, o.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			*o = got
+		}
+		r := recon.LookupResult{Status: recon.ChannelPaid, Amount: amt.Amount, Currency: amt.Currency, TxnID: "T1"}
+		out := recon.Decide(amt, r, recon.Policy{}, t0, false)
+		paidAt := t0.Add(-4 * time.Second)
+		rec := repo.CallbackRecord{Channel: "sim", EventID: "E1", OrderNo: amt.OrderNo, OrderID: amt.ID, Outcome: recon.CallbackSettled, PaidAt: &paidAt, ReceivedAt: t0}
+		for range 2 {
+			if _, err := db.Store.CommitCallback(ctx, &out, rec, repo.CommitMeta{Source: jobs.SourceCallback, Now: t0}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r2 := recon.LookupResult{Status: recon.ChannelPaid, Amount: stuck.Amount, Currency: stuck.Currency, TxnID: "T2"}
+		if _, err := db.Store.Commit(ctx, recon.Decide(stuck, r2, recon.Policy{}, t0, false), repo.CommitMeta{Source: "reconcile", Now: t0}); err != nil {
+			t.Fatal(err)
+		}
+		page := e.get("/channels", viewer)
+		has(t, page, 200, "2026-11-20", "<td>sim</td>", `<td class="num">1</td><td class="num">1</td><td class="num">1</td><td class="num">1</td><td class="num">0</td>`, "4s")
+		has(t, e.get("/channels", ""), 403)
+	})
+}

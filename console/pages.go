@@ -501,3 +501,25 @@ func (s *Server) statements(w http.ResponseWriter, r *http.Request, req *request
 	}
 	s.render(w, r, req, http.StatusOK, "statements", "Statements", statementsData{Channel: ch, Channels: s.opt.Channels, Statements: list})
 }
+
+// channelDays is how many days the channels page shows.
+const channelDays = 7
+
+// channelsData is the channels page.
+type channelsData struct {
+	Days []repo.ChannelDay
+}
+
+// channels shows each channel's callback health per day: results by
+// callback and by lookups alone, notifications, duplicates, refusals and
+// lateness.
+func (s *Server) channels(w http.ResponseWriter, r *http.Request, req *request) {
+	now := s.opt.Clock.Now().In(s.opt.Location)
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, s.opt.Location)
+	days, err := s.opt.Store.CallbackHealth(r.Context(), today.AddDate(0, 0, 1-channelDays), today.AddDate(0, 0, 1), s.opt.Location)
+	if err != nil {
+		s.internal(w, r, req, err)
+		return
+	}
+	s.render(w, r, req, http.StatusOK, "channels", "Channels", channelsData{Days: days})
+}

@@ -1037,6 +1037,8 @@ var reconMetrics = []string{
 	"recon_statement_last_success_timestamp_seconds",
 	"recon_statements_total",
 	"recon_statement_lines_total",
+	"recon_callbacks_total",
+	"recon_settled_orders_last_hour",
 }
 
 // counterFuncRE finds increase(), rate() and irate() over a recon counter.

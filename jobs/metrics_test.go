@@ -422,6 +422,8 @@ func TestAlertRulesUseExposedSeries(t *testing.T) {
 	m.Lookup("sim", "PAID", time.Millisecond)
 	m.RunFinished(jobs.KindReconcile, repo.RunSucceeded, time.Second, t0)
 	m.StatementDone("sim", "reconciled", 10, t0)
+	m.Callback("sim", "settled", time.Millisecond)
+	m.SetSettled(map[[2]string]int64{{"sim", jobs.SourceCallback}: 1})
 	if err := m.RefreshBacklog(context.Background(), fixedBacklog{3, t0.Add(-time.Hour)}, t0, time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -458,6 +460,19 @@ func TestAlertRulesUseExposedSeries(t *testing.T) {
 			if name, _, found := strings.Cut(strings.TrimSpace(matcher), "="); found && !have[strings.TrimRight(name, "!~")] {
 				t.Errorf("alert rules select %s by label %q, which it does not have", u[1], name)
 			}
+		}
+	}
+}
+
+// TestSetSettled: a channel and source counted before and missing from a
+// later count reads zero, not its last value.
+func TestSetSettled(t *testing.T) {
+	m := jobs.NewMetrics()
+	m.SetSettled(map[[2]string]int64{{"ali", "callback"}: 3, {"ali", "reconcile"}: 1})
+	m.SetSettled(map[[2]string]int64{{"ali", "reconcile"}: 8})
+	for source, want := range map[string]float64{"callback": 0, "reconcile": 8} {
+		if v, _ := series(gather(t, m), "recon_settled_orders_last_hour", map[string]string{"channel": "ali", "source": source}); v != want {
+			t.Errorf("%s = %v, want %v", source, v, want)
 		}
 	}
 }

@@ -81,21 +81,22 @@ func (a *app) notifiers(cfg Config) (map[string]channel.Notifier, map[string]str
 
 // serveCallbacks starts the notification listener on cfg.Callbacks.Addr.
 // stop shuts it down gracefully: notifications in flight finish.
-func (a *app) serveCallbacks(cfg Config, store *repo.Store, obs jobs.CallbackObserver) (stop func() error, served <-chan error, err error) {
+// names are the channels it receives notifications for.
+func (a *app) serveCallbacks(cfg Config, store *repo.Store, obs jobs.CallbackObserver) (stop func() error, served <-chan error, names []string, err error) {
 	notifiers, kinds, err := a.notifiers(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cbs := &jobs.Callbacks{Store: store, Notifiers: notifiers, Policy: policyOf(cfg), Clock: recon.SystemClock{},
 		Logger: a.log, Observer: obs}
 	hs := callback.New(callback.Options{Handler: cbs, Kinds: kinds, Logger: a.log}).HTTPServer()
 	ln, err := net.Listen("tcp", cfg.Callbacks.Addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("callback listener on %s (callbacks.addr): %w", cfg.Callbacks.Addr, err)
+		return nil, nil, nil, fmt.Errorf("callback listener on %s (callbacks.addr): %w", cfg.Callbacks.Addr, err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()
-	names := make([]string, 0, len(kinds))
+	names = make([]string, 0, len(kinds))
 	for n := range kinds {
 		names = append(names, n)
 	}
@@ -110,5 +111,24 @@ func (a *app) serveCallbacks(cfg Config, store *repo.Store, obs jobs.CallbackObs
 		a.log.Info("callback listener stopped")
 		return err
 	}
-	return stop, done, nil
+	return stop, done, names, nil
+}
+
+// refreshSettled sets the orders settled in the last hour by channel and
+// source; a channel that receives notifications always has its callback
+// count, zero included, so that an alert sees its callbacks stop.
+func (a *app) refreshSettled(ctx context.Context, store *repo.Store, m *jobs.Metrics, notified []string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	now := time.Now().UTC()
+	counts, err := store.SettledBySource(rctx, now.Add(-time.Hour), now)
+	if err != nil {
+		a.log.Warn("counting for metrics failed", "what", "settlements", "error", err)
+		return
+	}
+	for _, ch := range notified {
+		k := [2]string{ch, jobs.SourceCallback}
+		counts[k] += 0
+	}
+	m.SetSettled(counts)
 }

@@ -163,12 +163,13 @@ func (a *app) serve(ctx context.Context, cfg Config) error {
 		defer stop()
 	}
 	var callbacksServed <-chan error
+	var notified []string
 	if cfg.Callbacks.Addr != "" {
-		stopCallbacks, served, err := a.serveCallbacks(cfg, store, metrics)
+		stopCallbacks, served, names, err := a.serveCallbacks(cfg, store, metrics)
 		if err != nil {
 			return err
 		}
-		callbacksServed = served
+		callbacksServed, notified = served, names
 		defer func() {
 			if err := stopCallbacks(); err != nil {
 				a.log.Error("callback listener shutdown", "err", err)
@@ -192,12 +193,14 @@ func (a *app) serve(ctx context.Context, cfg Config) error {
 	a.log.Info("console serving", "addr", ln.Addr().String(), "auth", auth.Mode, "users", len(auth.Users), "timezone", loc.String())
 	// The open-mismatch gauges, for alerts, refreshed every minute.
 	a.refreshGauges(ctx, cfg, store, metrics, jobs.KindBackfill)
+	a.refreshSettled(ctx, store, metrics, notified)
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	for {
 		select {
 		case <-tick.C:
 			a.refreshGauges(ctx, cfg, store, metrics, jobs.KindBackfill)
+			a.refreshSettled(ctx, store, metrics, notified)
 		case err := <-served:
 			return fmt.Errorf("console server: %w", err)
 		case err := <-callbacksServed:
