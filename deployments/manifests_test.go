@@ -29,6 +29,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -63,12 +64,13 @@ func (o object) id() string {
 // document is decoded into. A kind not listed here fails the test: every
 // manifest must be something we know how to check.
 var decoders = map[string]func() any{
-	"batch/v1 CronJob":   func() any { return &batchv1.CronJob{} },
-	"batch/v1 Job":       func() any { return &batchv1.Job{} },
-	"apps/v1 Deployment": func() any { return &appsv1.Deployment{} },
-	"v1 ConfigMap":       func() any { return &corev1.ConfigMap{} },
-	"v1 Service":         func() any { return &corev1.Service{} },
-	"v1 ServiceAccount":  func() any { return &corev1.ServiceAccount{} },
+	"batch/v1 CronJob":             func() any { return &batchv1.CronJob{} },
+	"batch/v1 Job":                 func() any { return &batchv1.Job{} },
+	"apps/v1 Deployment":           func() any { return &appsv1.Deployment{} },
+	"v1 ConfigMap":                 func() any { return &corev1.ConfigMap{} },
+	"v1 Service":                   func() any { return &corev1.Service{} },
+	"v1 ServiceAccount":            func() any { return &corev1.ServiceAccount{} },
+	"networking.k8s.io/v1 Ingress": func() any { return &networkingv1.Ingress{} },
 }
 
 // render builds the kustomization in dir the way `kubectl kustomize dir`
@@ -156,7 +158,8 @@ var renderCases = []renderCase{
 	{
 		dir: "overlays/example",
 		want: []string{"ServiceAccount/recon", "ConfigMap/recon-config", "CronJob/recon-reconcile", "CronJob/recon-notify",
-			"CronJob/recon-statement", "Deployment/recon-console", "Service/recon-console"},
+			"CronJob/recon-statement", "Deployment/recon-console", "Service/recon-console",
+			"Service/recon-callbacks", "Ingress/recon-callbacks"},
 		namespace: "payments",
 		pinned:    true,
 	},
@@ -228,11 +231,16 @@ func checkObjects(t *testing.T, tc renderCase, objs []object) {
 			checkPod(t, tc, o.id(), &v.Spec.Template, configMaps)
 			checkMetricsAddr(t, o.id(), v, configMaps)
 		case *corev1.Service:
-			if v.Name == "recon-console" {
+			switch v.Name {
+			case "recon-console":
 				checkConsoleService(t, o.id(), v, objs)
-			} else {
+			case "recon-callbacks":
+				checkCallbacksService(t, o.id(), v, objs, configMaps)
+			default:
 				checkService(t, o.id(), v, objs)
 			}
+		case *networkingv1.Ingress:
+			checkCallbacksIngress(t, o.id(), v)
 		case *corev1.ServiceAccount:
 			if v.AutomountServiceAccountToken == nil || *v.AutomountServiceAccountToken {
 				t.Errorf("%s: automountServiceAccountToken must be false", o.id())
@@ -637,6 +645,67 @@ func checkConsole(t *testing.T, id string, d *appsv1.Deployment, configMaps map[
 	}
 }
 
+// checkCallbacksService checks that the notification listener is reached
+// on recon's callbacks port only (never the console's, never through the
+// auth proxy), and that the port is the one callbacks.addr opens.
+func checkCallbacksService(t *testing.T, id string, svc *corev1.Service, objs []object, configMaps map[string]*corev1.ConfigMap) {
+	t.Helper()
+	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].TargetPort.String() != "callbacks" {
+		t.Errorf("%s: want one port, targeting recon's callbacks port, have %+v", id, svc.Spec.Ports)
+	}
+	selects := selected(svc, objs)
+	if len(selects) != 1 {
+		t.Fatalf("%s: selects the pods of %v, want one Deployment's", id, selects)
+	}
+	for _, o := range objs {
+		d, ok := o.obj.(*appsv1.Deployment)
+		if !ok || d.Name != selects[0] {
+			continue
+		}
+		c := reconContainer(t, id, d)
+		port := int32(0)
+		for _, p := range c.Ports {
+			if p.Name == "callbacks" {
+				port = p.ContainerPort
+			}
+		}
+		for _, v := range d.Spec.Template.Spec.Volumes {
+			if v.Name != "config" || v.ConfigMap == nil || configMaps[v.ConfigMap.Name] == nil {
+				continue
+			}
+			addr := parseConfig(t, configMaps[v.ConfigMap.Name]).Callbacks.Addr
+			if _, p, err := net.SplitHostPort(addr); err != nil || p != fmt.Sprint(port) || port == 0 {
+				t.Errorf("%s: callbacks.addr %q, but recon's callbacks port is %d", id, addr, port)
+			}
+		}
+	}
+}
+
+// checkCallbacksIngress checks that the providers reach /callbacks/ only,
+// over TLS, on the callbacks Service.
+func checkCallbacksIngress(t *testing.T, id string, ing *networkingv1.Ingress) {
+	t.Helper()
+	if len(ing.Spec.TLS) == 0 || ing.Spec.TLS[0].SecretName == "" {
+		t.Errorf("%s: needs TLS with a certificate Secret", id)
+	}
+	for _, r := range ing.Spec.Rules {
+		if r.HTTP == nil {
+			continue
+		}
+		for _, p := range r.HTTP.Paths {
+			if p.Path != "/callbacks/" || p.PathType == nil || *p.PathType != networkingv1.PathTypePrefix ||
+				p.Backend.Service == nil || p.Backend.Service.Name != "recon-callbacks" {
+				t.Errorf("%s: path %q routes to %+v; only the /callbacks/ prefix to recon-callbacks", id, p.Path, p.Backend)
+			}
+		}
+	}
+	for k := range ing.Annotations {
+		if strings.Contains(k, "auth-url") || strings.Contains(k, "oauth") {
+			t.Errorf("%s: annotation %s puts the providers behind a sign-in", id, k)
+		}
+	}
+}
+
 // checkConsoleService checks that the console is reached through its auth
 // proxy only.
 func checkConsoleService(t *testing.T, id string, svc *corev1.Service, objs []object) {
@@ -683,6 +752,9 @@ type reconConfig struct {
 	Statements struct {
 		Timezone string `json:"timezone"`
 	} `json:"statements"`
+	Callbacks struct {
+		Addr string `json:"addr"`
+	} `json:"callbacks"`
 	Console struct {
 		Addr string `json:"addr"`
 		Auth struct {
