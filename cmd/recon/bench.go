@@ -66,7 +66,7 @@ and prints both rates, their ratio, lookup-to-commit latency and peak RSS.`,
 	cmd.Flags().IntVar(&o.commitBatch, "commit-batch", 0, "orders per commit transaction (0: the job's default; 1: one order per transaction)")
 	cmd.Flags().IntVar(&o.rawOrders, "raw-orders", 0, "measure the raw ceiling over the first N orders only (0: all); for large backlogs")
 	cmd.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the full pass to this file (go tool pprof)")
-	cmd.AddCommand(a.benchStatementCommand())
+	cmd.AddCommand(a.benchStatementCommand(), a.benchCallbacksCommand())
 	return cmd
 }
 
