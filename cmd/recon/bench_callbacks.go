@@ -196,7 +196,9 @@ func (a *app) benchCallbacks(ctx context.Context, cfg Config, o benchCallbackOpt
 		ds = append(ds, ans.d)
 	}
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	q := func(p float64) time.Duration { return ds[min(len(ds)-1, int(p*float64(len(ds))))].Round(10 * time.Microsecond) }
+	q := func(p float64) time.Duration {
+		return ds[min(len(ds)-1, int(p*float64(len(ds))))].Round(10 * time.Microsecond)
+	}
 	fmt.Fprintf(a.stdout, "notifications: %d sent in %s (%.0f/s), %d answered 200, %d refused, %d failed\n",
 		len(bodies), sent.Round(time.Millisecond), float64(len(bodies))/sent.Seconds(), handled, len(bodies)-handled-failed, failed)
 	fmt.Fprintf(a.stdout, "answer latency: p50 %s, p99 %s, max %s\n", q(0.50), q(0.99), ds[len(ds)-1].Round(10*time.Microsecond))
