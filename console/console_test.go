@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -446,7 +447,7 @@ func TestListAndExportReadPages(t *testing.T) {
 		var mu sync.Mutex
 		var reads []int64
 		if err := db.Store.DB().Callback().Query().After("gorm:query").Register("test:mismatch_rows", func(tx *gorm.DB) {
-			if tx.Statement.Table == "recon_mismatches" {
+			if strings.Contains(tx.Statement.SQL.String(), "recon_mismatches") {
 				mu.Lock()
 				reads = append(reads, tx.RowsAffected)
 				mu.Unlock()
@@ -471,7 +472,7 @@ func TestListAndExportReadPages(t *testing.T) {
 		for _, n := range got {
 			sum += n
 		}
-		if sum > 2+5 {
+		if sum > 2+5 || !slices.Contains(got, 2) {
 			t.Fatalf("the list read %v rows of recon_mismatches (%d) for a page of 2", got, sum)
 		}
 		got = request("/mismatches.csv", "O-40", "o-amt")

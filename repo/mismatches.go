@@ -139,7 +139,12 @@ func (s *Store) ListMismatches(ctx context.Context, f MismatchFilter) ([]Mismatc
 		q = q.Limit(f.Limit)
 	}
 	if f.Offset > 0 {
-		q = q.Offset(f.Offset)
+		// The rows skipped are skipped in an index (the ids of the page
+		// first, then their rows): a deep page does not read, or sort,
+		// every whole row before it.
+		page := q.Select("id").Offset(f.Offset)
+		q = s.db.WithContext(ctx).Table("recon_mismatches AS m").Select("m.*").
+			Joins("JOIN (?) AS p ON p.id = m.id", page).Order(s.at("m.detected_at") + ", m.id")
 	}
 	var rows []mismatchRow
 	if err := q.Find(&rows).Error; err != nil {
@@ -178,7 +183,7 @@ type mismatchGroupRow struct {
 	LocalCurrency   string
 	ChannelCurrency string
 	Channel         string
-	Day             string
+	Day             int64 // days since 1970-01-01
 	N               int
 	LocalAmountHi   string
 	LocalAmountLo   string
@@ -190,7 +195,9 @@ type mismatchGroupRow struct {
 // Offset and After aside): what totals need, in as many rows as there are
 // groups, however many mismatches there are.
 func (s *Store) MismatchGroups(ctx context.Context, f MismatchFilter) ([]MismatchGroup, error) {
-	day := "strftime('%Y-%m-%d', detected_at)"
+	cols := "kind, local_status, channel_status, local_currency, channel_currency, channel"
+	keys := cols
+	day := "CAST(julianday(detected_at) - 2440587.5 AS INTEGER)"
 	// SQLite's SUM fails on an int64 overflow; the sums of the quotient and
 	// remainder by 2^32 do not, and give the exact sum. MySQL sums BIGINT
 	// into a DECIMAL, exact already.
@@ -198,13 +205,20 @@ func (s *Store) MismatchGroups(ctx context.Context, f MismatchFilter) ([]Mismatc
 		return fmt.Sprintf("SUM(%[1]s / 4294967296) AS %[1]s_hi, SUM(%[1]s %% 4294967296) AS %[1]s_lo", col)
 	}
 	if s.dialect == MySQL {
-		day = "DATE_FORMAT(detected_at, '%Y-%m-%d')"
+		// MySQL groups in a temporary table whose keys are as wide as
+		// the columns' utf8mb4 declarations (4 bytes a character); the
+		// codes recon writes to these columns are ASCII, so their bytes
+		// group the same way in a key a quarter as wide, and twice as
+		// fast. The collation is utf8mb4_bin: bytes are what it compares.
+		keys = "CAST(kind AS BINARY(32)), CAST(local_status AS BINARY(16)), CAST(channel_status AS BINARY(16)), " +
+			"CAST(local_currency AS BINARY(3)), CAST(channel_currency AS BINARY(3)), CAST(channel AS BINARY)"
+		day = "TO_DAYS(detected_at) - 719528"
 		sum = func(col string) string { return fmt.Sprintf("0 AS %[1]s_hi, SUM(%[1]s) AS %[1]s_lo", col) }
 	}
-	cols := "kind, local_status, channel_status, local_currency, channel_currency, channel"
 	q := s.mismatchWhere(s.db.WithContext(ctx).Model(&mismatchRow{}), f).
 		Select(cols + ", " + day + " AS day, COUNT(*) AS n, " + sum("local_amount") + ", " + sum("channel_amount")).
-		Group(cols + ", " + day + ", local_amount >= 0, channel_amount >= 0, channel_amount >= local_amount")
+		Group(keys + ", " + day + ", local_amount >= 0, channel_amount >= 0, channel_amount >= local_amount").
+		Order("NULL") // the groups in any order: no sort
 	var rows []mismatchGroupRow
 	if err := q.Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("sum mismatches: %w", err)
@@ -213,7 +227,8 @@ func (s *Store) MismatchGroups(ctx context.Context, f MismatchFilter) ([]Mismatc
 	for i, r := range rows {
 		g := MismatchGroup{Kind: recon.MismatchKind(r.Kind), LocalStatus: recon.Status(r.LocalStatus),
 			ChannelStatus: recon.ChannelStatus(r.ChannelStatus), LocalCurrency: r.LocalCurrency,
-			ChannelCurrency: r.ChannelCurrency, Channel: r.Channel, Day: r.Day, Count: r.N}
+			ChannelCurrency: r.ChannelCurrency, Channel: r.Channel, Count: r.N,
+			Day: time.Unix(r.Day*86400, 0).UTC().Format(time.DateOnly)}
 		var err error
 		if g.LocalAmount, err = hiLo(r.LocalAmountHi, r.LocalAmountLo); err == nil {
 			g.ChannelAmount, err = hiLo(r.ChannelAmountHi, r.ChannelAmountLo)

@@ -66,7 +66,7 @@ and prints both rates, their ratio, lookup-to-commit latency and peak RSS.`,
 	cmd.Flags().IntVar(&o.commitBatch, "commit-batch", 0, "orders per commit transaction (0: the job's default; 1: one order per transaction)")
 	cmd.Flags().IntVar(&o.rawOrders, "raw-orders", 0, "measure the raw ceiling over the first N orders only (0: all); for large backlogs")
 	cmd.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the full pass to this file (go tool pprof)")
-	cmd.AddCommand(a.benchStatementCommand(), a.benchCallbacksCommand())
+	cmd.AddCommand(a.benchStatementCommand(), a.benchCallbacksCommand(), a.benchConsoleCommand())
 	return cmd
 }
 
@@ -462,14 +462,17 @@ func (l *latencies) percentiles() (time.Duration, time.Duration) {
 }
 
 // peakRSS reads the process's high-water resident set size.
-func peakRSS() string {
+func peakRSS() string { return procStatus("VmHWM:") }
+
+// procStatus reads one field of /proc/self/status ("unknown" elsewhere).
+func procStatus(field string) string {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return "unknown"
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			return strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:"))
+		if strings.HasPrefix(line, field) {
+			return strings.TrimSpace(strings.TrimPrefix(line, field))
 		}
 	}
 	return "unknown"
