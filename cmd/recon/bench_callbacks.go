@@ -96,17 +96,9 @@ func (a *app) benchCallbacks(ctx context.Context, cfg Config, o benchCallbackOpt
 		return err
 	}
 	// The notifications are built from the seeded rows (ids and amounts).
-	var orders []recon.Order
-	for cur := (repo.Cursor{}); ; {
-		page, next, err := store.ScanPage(ctx, repo.Scan{Backfill: true, From: time.Time{}, To: time.Now().UTC().Add(time.Hour)}, cur, 5000)
-		if err != nil {
-			return err
-		}
-		orders = append(orders, page...)
-		if len(page) < 5000 {
-			break
-		}
-		cur = next
+	orders, err := scanOrders(ctx, store, repo.Scan{Backfill: true, To: time.Now().UTC().Add(time.Hour)})
+	if err != nil {
+		return err
 	}
 	if len(orders) != o.orders {
 		return fmt.Errorf("bench: read %d of %d seeded orders", len(orders), o.orders)

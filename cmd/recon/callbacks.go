@@ -132,3 +132,20 @@ func (a *app) refreshSettled(ctx context.Context, store *repo.Store, m *jobs.Met
 	}
 	m.SetSettled(counts)
 }
+
+// scanOrders reads every order sc selects, a keyset page at a time.
+func scanOrders(ctx context.Context, store *repo.Store, sc repo.Scan) ([]recon.Order, error) {
+	const page = 1000
+	var out []recon.Order
+	for cur := (repo.Cursor{}); ; {
+		orders, next, err := store.ScanPage(ctx, sc, cur, page)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, orders...)
+		if len(orders) < page {
+			return out, nil
+		}
+		cur = next
+	}
+}

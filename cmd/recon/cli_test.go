@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -81,10 +82,15 @@ func TestDemoRunsOnAFreshMachine(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo exited %d: %s", code, stderr)
 	}
-	for _, want := range []string{"seeded 60 PENDING orders", "scanned      60", "orders by status", "PAID"} {
+	for _, want := range []string{"seeded 60 PENDING orders", "callbacks before the pass: ", "scanned ", "orders by status", "PAID",
+		"orders settled by their callback", "duplicate deliveries taken once", "orders recon's lookups settled, no callback ever came"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("demo output lacks %q:\n%s", want, out)
 		}
+	}
+	// Every duplicate delivery was taken once: as many counted as posted.
+	if m := regexp.MustCompile(`duplicate deliveries taken once +(\d+) of (\d+)`).FindStringSubmatch(out); m == nil || m[1] != m[2] {
+		t.Fatalf("duplicates: %v\n%s", m, out)
 	}
 }
 

@@ -103,11 +103,30 @@ func (a *app) demo(ctx context.Context, cfg Config, dir string) error {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "seeded %d PENDING orders across %d simulated channel(s) in %s\n\n", cfg.Demo.Orders, len(sims), cfg.Database.DSN)
+	// The channels notify first (those that do), recon's pass settles the
+	// rest, and the late notifications arrive after it.
+	cbs, err := a.startDemoCallbacks(ctx, cfg, store, sims)
+	if err != nil {
+		return err
+	}
+	defer cbs.stop()
+	st, err := cbs.post(ctx, cbs.onTime)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "callbacks before the pass: %d posted, %d handled, %d refused\n\n", st.Sent, st.Handled, st.Refused)
 	res, err := a.reconciler(cfg, store, chans, recon.SystemClock{}).Run(ctx, jobs.Window{})
 	if err != nil {
 		return err
 	}
 	if err := printResult(a.stdout, "text", res); err != nil {
+		return err
+	}
+	if st, err = cbs.post(ctx, cbs.late); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "\nlate callbacks after the pass: %d posted, %d handled, %d refused\n", st.Sent, st.Handled, st.Refused)
+	if err := cbs.summary(ctx, store); err != nil {
 		return err
 	}
 	if err := a.demoStatements(ctx, cfg, store); err != nil {

@@ -26,7 +26,8 @@ func init() {
 
 func (a *app) simCommand() *cobra.Command {
 	sim := &cobra.Command{Use: "sim", Short: "Simulated payment channels for staging and demos"}
-	var addr, keysDir, from string
+	var addr, keysDir, from, callbacksTo string
+	var callbacksEvery time.Duration
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the simulator over HTTP in every wire format (httpjson, Alipay, WeChat Pay v3, Stripe)",
@@ -70,6 +71,12 @@ config.yaml: --from-channel may name a production channel.`,
 			if err != nil {
 				return err
 			}
+			var cbChannel string
+			if callbacksTo != "" {
+				if cbChannel, err = callbackTarget(callbacksTo); err != nil {
+					return err
+				}
+			}
 			return a.withStore(cmd, func(ctx context.Context, store *repo.Store) error {
 				keys, files, err := simulator.LoadOrCreateKeys(keysDir)
 				if err != nil {
@@ -81,6 +88,9 @@ config.yaml: --from-channel may name a production channel.`,
 				sim := simulator.New(sc)
 				sim.SetStatementOrders(storeOrders{s: store})
 				sim.SetStatementZone(cfg.Statements.Location())
+				if callbacksTo != "" {
+					go a.postCallbacks(ctx, store, sim, callbacksTo, cbChannel, callbacksEvery)
+				}
 				return a.serveSim(ctx, addr, sim.Server(storeOrders{s: store}, keys), sc.Secret, keys, files)
 			})
 		},
@@ -88,6 +98,10 @@ config.yaml: --from-channel may name a production channel.`,
 	serve.Flags().StringVar(&addr, "addr", "127.0.0.1:8081", "address to listen on")
 	serve.Flags().StringVar(&keysDir, "keys-dir", "sim-keys", "directory of the simulator's key files (created if missing)")
 	serve.Flags().StringVar(&from, "from-channel", "", "take the simulator settings from this channel of config.yaml")
+	serve.Flags().StringVar(&callbacksTo, "callbacks-to", "", "post the channel's notifications of the database's PENDING orders to recon's listener, "+
+		"http(s)://host:port/callbacks/{channel}, signed as httpjson with the simulator's secret: some late, some twice, failures and a lost share never, "+
+		"out of order, some forged with a bad signature")
+	serve.Flags().DurationVar(&callbacksEvery, "callbacks-every", 5*time.Second, "how often --callbacks-to looks for new orders")
 	sim.AddCommand(serve)
 	return sim
 }
