@@ -84,11 +84,14 @@
 // FetchStatement asks alipay.data.dataservice.bill.downloadurl.query
 // (bill_type trade, bill_date YYYY-MM-DD) for the day's trade bill, verifies
 // the answer like a lookup's (isp.bill_not_exist is channel.ErrNoStatement)
-// and downloads bill_download_url at once, as it expires in about 30 s. The
-// file is a zip of GBK-encoded CSVs with GBK names; ParseBill streams its
-// detail (…_业务明细.csv) by column name, and checks the rows against the
-// footer totals (see ParseBill). WriteBill writes the same format for the
-// simulator and the tests.
+// and downloads bill_download_url at once, as it expires in about 30 s,
+// over https on that host only (Config.Insecure aside). The file is a zip of
+// GBK-encoded CSVs with GBK names; ParseBill streams its detail
+// (…_业务明细.csv) by column name, checks that it is of the channel's
+// account (#账号) and day (#起始日期, 终止日期, every row's time), bounds it
+// (Config.StatementLimits), and checks the rows against the footer totals
+// (see ParseBill). WriteBill writes the same format for the simulator and
+// the tests.
 //
 // The pure pieces (Sign, Verify, SignContent, SplitResponse, ParseQuery,
 // ParseClose, ParseAmount, FormatAmount and the wire structs) are exported so

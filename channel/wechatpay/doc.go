@@ -66,11 +66,14 @@
 // FetchStatement asks GET {base_url}/v3/bill/tradebill?bill_date=…&bill_type=ALL&tar_type=GZIP
 // for a day's trade bill (signed and verified like every call; 400
 // NO_STATEMENT_EXIST or STATEMENT_CREATING is channel.ErrNoStatement), then
-// downloads download_url with a signed request. The download is not signed:
+// downloads download_url with a signed request, over https on that host
+// only (Config.Insecure aside), decompressed to Config.StatementLimits at
+// most. The download is not signed:
 // its SHA-1, over the decompressed bytes with their BOM and CRLF, must equal
 // hash_value before anything is written (wechatpay-go has no helper for this;
 // the official Java SDK checks it the same way). ParseBill streams the file
-// by column name (both layouts) and checks it against its summary row;
+// by column name (both layouts), refuses rows of another 商户号 than mch_id
+// or outside the day, and checks it against its summary row;
 // WriteBill writes the format for the simulator and the tests.
 //
 // # The official SDK
