@@ -119,12 +119,12 @@ func expireLeases(t *testing.T, s *repo.Store) {
 	}
 }
 
-// closeAbandonedRuns runs passes until no run row is left RUNNING: the pass
-// that takes the lease over marks the rows of killed passes FAILED.
+// closeAbandonedRuns runs passes until no run row is left RUNNING (at most
+// a few: the pass that takes the lease marks the rows of killed passes
+// FAILED at once).
 func closeAbandonedRuns(t *testing.T, s *repo.Store, env []string, cfg string) []repo.Run {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	for passes := 1; ; passes++ {
 		if code := startRecon(t, env, "run", "--config", cfg).wait(); code != 0 {
 			t.Fatalf("pass after the work was done exited %d", code)
 		}
@@ -141,9 +141,34 @@ func closeAbandonedRuns(t *testing.T, s *repo.Store, env []string, cfg string) [
 		if running == 0 {
 			return runs
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d runs still RUNNING", running)
+		if passes == 3 {
+			t.Fatalf("%d runs still RUNNING after %d passes", running, passes)
 		}
+	}
+}
+
+// killOnceSettled SIGKILLs p once at least target orders are settled, after
+// pause, unless p exits first (exited delivers its exit code). It reports
+// the exit code when p exited by itself, and whether it was killed.
+func killOnceSettled(t *testing.T, s *repo.Store, p *proc, exited <-chan int, target int64, pause time.Duration) (int, bool) {
+	t.Helper()
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		select {
+		case code := <-exited:
+			return code, false
+		case <-poll.C:
+		}
+		if countSettled(t, s) < target {
+			continue
+		}
+		time.Sleep(pause) // where in its work the process dies, not whether
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-exited
+		return 0, true
 	}
 }
 
@@ -175,13 +200,19 @@ func TestKilledRunsLoseNothing(t *testing.T) {
 		cfg := crashConfig(t, db, sim, concurrency)
 		env := []string{"RECON_DATABASE_DRIVER=" + string(db.Dialect), "RECON_DATABASE_DSN=" + db.DSN}
 
+		// Each life of the process is killed once it has settled a random
+		// number of orders more than the last one left (zero: during
+		// start-up), then after a random pause (mid-lookup, mid-commit or
+		// in the run's bookkeeping). The kills wait on the orders settled,
+		// never on the wall clock, so a loaded machine slows the test down
+		// but cannot make the kills miss the pass. A life settles at most
+		// step orders and a commit's batch before it dies, so 20 lives
+		// leave work for the last one.
+		step := int64(orders / (4 * wantKills))
+
 		kills, midPass, starts := 0, 0, 0
 		var progress []string
-		// A loaded machine starts the process slowly: a kill that found no
-		// more orders settled than the last one moves the window later, so
-		// the kills still land during the pass and not all in start-up.
 		var lastSettled int64
-		late := time.Duration(0)
 		for {
 			starts++
 			p := startRecon(t, env, "run", "--config", cfg, "--output", "json")
@@ -189,24 +220,14 @@ func TestKilledRunsLoseNothing(t *testing.T) {
 			go func() { exited <- p.wait() }()
 			var code int
 			if kills < wantKills {
-				// A random moment: during start-up, a lookup, a commit or the
-				// run's own bookkeeping.
-				killAt := time.NewTimer(late + time.Duration(10+rng.IntN(390))*time.Millisecond)
-				select {
-				case code = <-exited:
-					killAt.Stop()
-				case <-killAt.C:
-					if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-						t.Fatal(err)
-					}
-					<-exited
+				target := lastSettled + rng.Int64N(step+1)
+				pause := time.Duration(rng.IntN(20)) * time.Millisecond
+				var killed bool
+				if code, killed = killOnceSettled(t, db.Store, p, exited, target, pause); killed {
 					kills++
 					settled := countSettled(t, db.Store)
 					if settled > 0 && settled < int64(orders) {
 						midPass++
-					}
-					if settled == lastSettled {
-						late = min(late+200*time.Millisecond, 3*time.Second)
 					}
 					lastSettled = settled
 					progress = append(progress, fmt.Sprint(settled))
