@@ -37,58 +37,64 @@ func fairnessOrders(t testing.TB) int {
 	return 200
 }
 
-// countingServer serves h and counts the requests, noting when the last
-// one was answered and how many another server had received by then.
+// countingServer serves h and counts the requests and the answers; once
+// releaseAt answers are given (when set) it runs onRelease and closes
+// released.
 type countingServer struct {
-	srv        *httptest.Server
-	requests   atomic.Int64
-	mu         sync.Mutex
-	last       time.Time
-	other      *countingServer
-	otherAtEnd int64
+	srv       *httptest.Server
+	requests  atomic.Int64
+	answered  atomic.Int64
+	releaseAt atomic.Int64
+	onRelease func()
+	released  chan struct{}
+	once      sync.Once
 }
 
 func newCountingServer(t testing.TB, h http.Handler) *countingServer {
-	c := &countingServer{}
+	c := &countingServer{released: make(chan struct{})}
 	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.requests.Add(1)
 		h.ServeHTTP(w, r)
-		c.mu.Lock()
-		c.last = time.Now()
-		if c.other != nil {
-			c.otherAtEnd = c.other.requests.Load()
+		if n, at := c.answered.Add(1), c.releaseAt.Load(); at > 0 && n >= at {
+			c.once.Do(func() {
+				if c.onRelease != nil {
+					c.onRelease()
+				}
+				close(c.released)
+			})
 		}
-		c.mu.Unlock()
 	}))
 	t.Cleanup(c.srv.Close)
 	return c
 }
 
-func (c *countingServer) lastAnswer() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.last
-}
-
 // twoChannels is a reconciler over two httpjson channels: "ok" served by
-// the simulator (5 ms a lookup), "dead" answering 503 to everything.
+// the simulator (5 ms a lookup), "dead" answering 503 to everything, but
+// only once ok has given all the answers the test waits for.
 type twoChannels struct {
 	t        testing.TB
 	db       repotest.DB
 	clock    *recon.FakeClock
 	orders   *simulator.Orders
 	ok, dead *countingServer
-	seq      int
+	// deadAnsweredBeforeOK is how many answers the dead channel had given
+	// when the healthy one gave its last awaited answer.
+	deadAnsweredBeforeOK atomic.Int64
+	seq                  int
 }
 
 func newTwoChannels(t testing.TB, db repotest.DB) *twoChannels {
 	e := &twoChannels{t: t, db: db, clock: recon.NewFakeClock(t0), orders: simulator.NewOrders()}
 	sim := simulator.New(simulator.Config{Seed: 1, Secret: "s3cret", PaidRate: 0.5, Latency: 5 * time.Millisecond})
 	e.ok = newCountingServer(t, sim.Handler(e.orders))
-	e.dead = newCountingServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	e.dead = newCountingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-e.ok.released:
+		case <-r.Context().Done():
+		}
 		http.Error(w, "service unavailable", http.StatusServiceUnavailable)
 	}))
-	e.ok.other = e.dead
+	e.ok.onRelease = func() { e.deadAnsweredBeforeOK.Store(e.dead.answered.Load()) }
 	return e
 }
 
@@ -116,7 +122,9 @@ func (e *twoChannels) reconciler() *jobs.Reconciler {
 	retry := channel.RetryPolicy{InitialInterval: 200 * time.Millisecond, MaxInterval: 5 * time.Second, MaxElapsed: 5 * time.Second}
 	chans := map[string]jobs.Channel{}
 	for name, srv := range map[string]*countingServer{"ok": e.ok, "dead": e.dead} {
-		c, err := httpjson.New(httpjson.Config{Name: name, BaseURL: srv.srv.URL, Secret: "s3cret", Timeout: 2 * time.Second})
+		// A timeout no lookup reaches: the dead channel's requests wait
+		// for the healthy channel, however slow the machine.
+		c, err := httpjson.New(httpjson.Config{Name: name, BaseURL: srv.srv.URL, Secret: "s3cret", Timeout: 5 * time.Minute})
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -132,53 +140,35 @@ func (e *twoChannels) reconciler() *jobs.Reconciler {
 	}
 }
 
-// pass runs one pass, giving up after a minute, and returns its result and
-// how long after its start the healthy channel answered its last lookup.
-func (e *twoChannels) pass() (jobs.Result, time.Duration, time.Duration) {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	start := time.Now()
-	res, err := e.reconciler().Run(ctx, jobs.Window{})
-	took := time.Since(start)
-	okDone := e.ok.lastAnswer().Sub(start)
-	if err != nil {
-		e.t.Logf("pass: %v after %s; result %+v", err, took.Round(time.Millisecond), res)
-	}
-	return res, okDone, took
-}
-
 // TestDeadChannelDoesNotStallTheOthers: two httpjson channels with due
 // orders, one answering 503 to everything, concurrency 8, lookup retries up
-// to 5s. The healthy channel settles in about the time it takes alone, the
-// dead channel is paused by its breaker after a bounded number of requests,
-// and its orders are deferred: no error, no mismatch, schedule untouched.
+// to 5s. The dead channel holds back every answer until the healthy channel
+// has answered all its lookups: the healthy channel needs nothing from the
+// dead one to settle. Then the dead channel is paused by its breaker after
+// a bounded number of requests, and its orders are deferred: no error, no
+// mismatch, schedule untouched.
 func TestDeadChannelDoesNotStallTheOthers(t *testing.T) {
 	n := fairnessOrders(t)
 	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
 		e := newTwoChannels(t, db)
-		e.seed(n, "ok")
-		alone, aloneOK, _ := e.pass()
-		if alone.Scanned != int64(n) || alone.Errors != 0 {
-			t.Fatalf("healthy channel alone: %+v", alone)
-		}
-
 		e.seed(n, "ok", "dead")
-		res, together, took := e.pass()
+		e.ok.releaseAt.Store(int64(n))
+		res, err := e.reconciler().Run(context.Background(), jobs.Window{})
+		if err != nil {
+			t.Fatalf("pass: %v; result %+v", err, res)
+		}
 		dead := e.dead.requests.Load()
-		e.ok.mu.Lock()
-		deadBefore := e.ok.otherAtEnd
-		e.ok.mu.Unlock()
-		t.Logf("%d orders a channel on %s: healthy channel alone %s; with a dead channel beside it %s (pass %s); dead channel requests %d (%d before the healthy channel's last); result %+v",
-			n, db.Dialect, aloneOK.Round(time.Millisecond), together.Round(time.Millisecond), took.Round(time.Millisecond), dead, deadBefore, res)
+		t.Logf("%d orders a channel on %s: dead channel requests %d; result %+v", n, db.Dialect, dead, res)
 		if res.Status != repo.RunSucceeded {
 			t.Fatalf("pass status %s: %s", res.Status, res.Error)
 		}
-		// About the time alone (±50% measured on an idle machine; twice,
-		// plus 2s, for a small run on a loaded one). Waiting for the dead
-		// channel's retries would take minutes.
-		if limit := aloneOK*2 + 2*time.Second; together > limit {
-			t.Fatalf("the healthy channel took %s beside a dead one, %s alone (limit %s)", together, aloneOK, limit)
+		select {
+		case <-e.ok.released:
+		default:
+			t.Fatalf("the healthy channel answered %d lookups, want %d", e.ok.answered.Load(), n)
+		}
+		if n := e.deadAnsweredBeforeOK.Load(); n != 0 {
+			t.Fatalf("the dead channel had answered %d requests before the healthy channel was done; want none", n)
 		}
 		if dead > 100 {
 			t.Fatalf("the dead channel received %d requests for %d orders; want a bounded number (≤ 100)", dead, n)
@@ -308,30 +298,47 @@ func pausedAndResumed(t *testing.T, db repotest.DB, concurrency int) {
 	}
 }
 
-// slowLookup answers after a delay, counting the lookups of each order and
-// noting when it answered last.
+// slowLookup answers lookups, counting them per order. A slow one holds
+// every lookup until after is closed; doneAt answers close done.
 type slowLookup struct {
 	inner channel.Lookup
-	delay time.Duration
+	after <-chan struct{} // nil: answer at once
+	// doneAt, when above zero, is the number of answers that closes done.
+	doneAt int
+	done   chan struct{}
 
-	mu    sync.Mutex
-	calls map[string]int
-	last  time.Time
+	mu       sync.Mutex
+	calls    map[string]int
+	answered int
+	early    int // answers given because after stayed open for a minute
 }
 
 func (s *slowLookup) Lookup(ctx context.Context, o recon.Order) (recon.LookupResult, error) {
-	time.Sleep(s.delay)
+	if s.after != nil {
+		select {
+		case <-s.after:
+		case <-ctx.Done():
+			return recon.LookupResult{}, ctx.Err()
+		case <-time.After(time.Minute): // only when the scan waits for this channel
+			s.mu.Lock()
+			s.early++
+			s.mu.Unlock()
+		}
+	}
 	res, err := s.inner.Lookup(ctx, o)
 	s.mu.Lock()
 	s.calls[o.OrderNo]++
-	s.last = time.Now()
+	if s.answered++; s.answered == s.doneAt {
+		close(s.done)
+	}
 	s.mu.Unlock()
 	return res, err
 }
 
-// TestSlowChannelDoesNotHoldUpTheScan: a channel that answers slowly fills
-// its queue; the scan then leaves its orders to a scan of its own and goes
-// on feeding the fast channel, which finishes long before the slow one.
+// TestSlowChannelDoesNotHoldUpTheScan: a channel that does not answer
+// fills its queue; the scan then leaves its orders to a scan of its own and
+// goes on feeding the fast channel: the slow channel answers nothing until
+// the fast one has answered all its lookups.
 // Every order is looked up exactly once, in a due pass, a backfill, a dry
 // run, and within a pass's limit.
 func TestSlowChannelDoesNotHoldUpTheScan(t *testing.T) {
@@ -364,19 +371,21 @@ func TestSlowChannelDoesNotHoldUpTheScan(t *testing.T) {
 				w.From = created.Add(-time.Hour) // repotest.Order is created an hour before its time
 				w.To = w.From.Add(time.Second)
 			}
-			slow := &slowLookup{inner: e.sim, delay: 60 * time.Millisecond, calls: map[string]int{}}
-			fast := &slowLookup{inner: e.sim, calls: map[string]int{}}
+			fast := &slowLookup{inner: e.sim, calls: map[string]int{}, done: make(chan struct{})}
+			slow := &slowLookup{inner: e.sim, calls: map[string]int{}}
+			if c.limit == 0 {
+				// Which orders a limited pass takes is the scan's order;
+				// the others take every order of both channels.
+				fast.doneAt, slow.after = n, fast.done
+			}
 			r := e.reconciler(db.Store, nil)
 			retry := channel.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond, MaxElapsed: 200 * time.Millisecond}
 			r.Channels = map[string]jobs.Channel{"slow": channel.NewGuarded("slow", slow, 0, retry), "fast": channel.NewGuarded("fast", fast, 0, retry)}
 			r.Concurrency, r.BatchSize = 4, 10 // two workers and a queue of 10 a channel; pages of 10
-			start := time.Now()
 			res, err := r.Run(context.Background(), w)
 			if err != nil {
 				t.Fatalf("%s: %v", c.name, err)
 			}
-			fastDone, slowDone := fast.last.Sub(start), slow.last.Sub(start)
-			t.Logf("%s: fast channel done after %s, slow channel after %s; result %+v", c.name, fastDone, slowDone, res.RunCounters)
 			want := 2 * n
 			if c.limit > 0 {
 				want = c.limit
@@ -396,11 +405,10 @@ func TestSlowChannelDoesNotHoldUpTheScan(t *testing.T) {
 			if seen != want {
 				t.Fatalf("%s: %d orders looked up, want %d", c.name, seen, want)
 			}
-			// Fed in step with the slow channel, the fast one would end with
-			// it. (It is not much faster than that when the commits are what
-			// holds it back, as under the race detector.)
-			if c.limit == 0 && fastDone > slowDone*3/4 {
-				t.Fatalf("%s: the fast channel finished after %s, the slow one after %s: it waited for the slow one", c.name, fastDone, slowDone)
+			// Fed in step with the slow channel, the fast one would wait for
+			// answers the slow one gives only after it.
+			if slow.early != 0 {
+				t.Fatalf("%s: the fast channel was not fed while the slow one held its lookups", c.name)
 			}
 		}
 	})
