@@ -168,8 +168,10 @@ func (e *notifyEnv) seed(merchantID string, n int) []string {
 func (e *notifyEnv) dispatcher(store *repo.Store, owner string) *jobs.Dispatcher {
 	return &jobs.Dispatcher{
 		Store: store, Clock: e.clock, Owner: owner,
-		Logger:      slog.New(slog.NewTextHandler(tWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Concurrency: 8, BatchSize: 50, Timeout: 300 * time.Millisecond, Lease: time.Minute,
+		Logger: slog.New(slog.NewTextHandler(tWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// A timeout no answer of a merchant server on loopback reaches,
+		// however slow the machine; tests of timeouts set their own.
+		Concurrency: 8, BatchSize: 50, Timeout: 20 * time.Second, Lease: time.Minute,
 		RetrySchedule: []time.Duration{15 * time.Second, 30 * time.Second},
 		// The merchant servers of these tests listen on loopback.
 		AllowPrivateNetworks: true,
@@ -421,6 +423,9 @@ func TestNotifyTimeoutRefusedSlowBodyAreRetriedNotHangs(t *testing.T) {
 			e.seed("unknown", 1)[0]:  `merchant "unknown" is not in the merchants table`,
 		}
 		d := e.dispatcher(db.Store, "d1")
+		// What the hung and slow merchants wait for; the others answer
+		// well within it.
+		d.Timeout = 2 * time.Second
 		done := make(chan jobs.NotifyResult)
 		go func() {
 			res, err := d.Run(context.Background())
@@ -459,8 +464,7 @@ func TestNotifyRacingDispatchers(t *testing.T) {
 		ids := e.seed("m1", 1000)
 		d1 := e.dispatcher(db.Open(t), "d1")
 		d2 := e.dispatcher(db.Open(t), "d2")
-		d1.BatchSize, d2.BatchSize = 7, 7                       // many small claims: many chances to collide
-		d1.Timeout, d2.Timeout = 10*time.Second, 10*time.Second // a slow -race run is not a merchant failure
+		d1.BatchSize, d2.BatchSize = 7, 7 // many small claims: many chances to collide
 		var wg sync.WaitGroup
 		results := make([]jobs.NotifyResult, 2)
 		for i, d := range []*jobs.Dispatcher{d1, d2} {
