@@ -94,7 +94,7 @@ func TestScheduleServesMetricsAfterAPass(t *testing.T) {
 		p := e.start("schedule")
 		base := "http://" + addr
 		var metrics string
-		pollUntil(t, 20*time.Second, "/metrics to show a reconcile and a notify success", func() bool {
+		pollUntil(t, 2*time.Minute, "/metrics to show a reconcile and a notify success", func() bool {
 			code, body := httpGet(base + "/metrics")
 			metrics = body
 			_, rec := metricSample(body, `recon_last_success_timestamp_seconds{kind="reconcile"}`)

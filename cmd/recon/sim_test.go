@@ -152,7 +152,7 @@ func TestSimServeAnswersAboutTheDatabaseOrders(t *testing.T) {
 			&out, &errb, func(string) string { return "" })
 	}()
 	var url string
-	for deadline := time.Now().Add(30 * time.Second); url == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(2 * time.Minute); url == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if _, rest, ok := strings.Cut(out.String(), "listening on "); ok {
 			url, _, _ = strings.Cut(rest, "\n")
 		}

@@ -31,7 +31,7 @@ func startSimServeKeys(t *testing.T, cfg, keysDir string) (url, secret string) {
 			&out, &errb, func(string) string { return "" })
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if _, rest, ok := strings.Cut(out.String(), "listening on "); ok && strings.Contains(rest, "sim-stripe") {
 			url, _, _ = strings.Cut(rest, "\n")
 			_, rest, _ = strings.Cut(rest, `secret: "`)
