@@ -80,8 +80,10 @@ type Guarded struct {
 	// OnAttempt, if set, is told the outcome of every single attempt (for
 	// metrics); err is nil on success.
 	OnAttempt func(op string, d time.Duration, err error)
-	// timer is replaced in tests to observe the waits; nil means real time.
+	// timer and clock are replaced in tests to observe the waits and
+	// measure MaxElapsed on them; nil means real time.
 	timer backoff.Timer
+	clock backoff.Clock
 }
 
 // NewGuarded returns a Guarded with ratePerSecond requests per second (0 for
@@ -187,6 +189,9 @@ func (g *Guarded) do(ctx context.Context, op string, call func(context.Context) 
 		eb.MaxInterval = g.Retry.MaxInterval
 	}
 	eb.MaxElapsedTime = g.Retry.MaxElapsed
+	if g.clock != nil {
+		eb.Clock = g.clock // the retries reset the elapsed time on it
+	}
 	gate := gateOf(ctx)
 	// Waits between attempts end early when the gate pauses; the attempts
 	// themselves run on ctx.

@@ -249,24 +249,49 @@ func TestGuardedRetryAfterBeyondMaxElapsedGivesUp(t *testing.T) {
 	assertOneCallNoWait(t, inner, tm)
 }
 
+// waitClock is a backoff.Clock that moves only by the waits a
+// recordingTimer is asked for.
+type waitClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *waitClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *waitClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
 func TestGuardedMaxElapsedBoundsRetries(t *testing.T) {
 	t.Parallel()
-	// Real timer: the budget is measured on the wall clock, so this test
-	// measures elapsed time instead of waiting for an event.
-	const budget = 60 * time.Millisecond
+	// The budget is measured on a clock that moves by the waits alone, so
+	// however slowly the calls run, the retries stop exactly when the next
+	// wait would overrun it.
+	const budget, maxWait = 60 * time.Millisecond, 5 * time.Millisecond
 	inner := &scripted{always: Transient(errBoom)}
-	g := NewGuarded("test", inner, 0, RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond, MaxElapsed: budget})
-	start := time.Now()
+	g, tm := guarded(inner, RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: maxWait, MaxElapsed: budget})
+	clock := &waitClock{now: time.Unix(0, 0)}
+	g.clock, tm.onStart = clock, clock.advance
 	_, err := g.Lookup(context.Background(), testOrder)
-	elapsed := time.Since(start)
 	if !errors.Is(err, errBoom) || ClassOf(err) != ClassTransient {
 		t.Errorf("Lookup error = %v, want the last transient error", err)
 	}
-	if n := inner.Calls(); n < 2 {
-		t.Errorf("inner called %d times, want retries", n)
+	var waited time.Duration
+	for _, w := range tm.Waits() {
+		waited += w
 	}
-	if elapsed > budget+time.Second {
-		t.Errorf("gave up after %s, want about %s", elapsed, budget)
+	if n := inner.Calls(); n < 2 || n != len(tm.Waits())+1 {
+		t.Errorf("inner called %d times after %d waits, want retries, one after each wait", n, len(tm.Waits()))
+	}
+	// A wait is at most MaxInterval and 50% of randomisation.
+	if waited > budget || waited < budget-maxWait*3/2 {
+		t.Errorf("gave up after waiting %s, want the waits that fit in %s", waited, budget)
 	}
 }
 
