@@ -1,7 +1,8 @@
 // Package channel defines what recon asks of a payment channel: the Lookup
-// interface every adapter implements, the optional Closer, the error classes
-// that decide whether a failed call is retried, and Guarded, which wraps an
-// adapter with a per-channel rate limit and retries with backoff.
+// interface every adapter implements, the optional Closer and RefundLookup,
+// the error classes that decide whether a failed call is retried, and
+// Guarded, which wraps an adapter with a per-channel rate limit and retries
+// with backoff (for refund lookups too).
 //
 // Adapters live in subpackages, one per provider kind.
 package channel

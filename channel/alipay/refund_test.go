@@ -144,6 +144,14 @@ func TestRefundQueryAgainstSDK(t *testing.T) {
 		t.Errorf("unknown trade, the adapter reads %+v, %v; want NOT_FOUND", got, err)
 	}
 
+	// The refund asked about under another trade: that trade has no such
+	// refund.
+	elsewhere := done
+	elsewhere.OrderNo = "ORD-OTHER"
+	if got, err := ours.LookupRefund(ctx, elsewhere); err != nil || got.Status != recon.RefundChannelNotFound {
+		t.Errorf("refund under another trade: %+v, %v; want NOT_FOUND", got, err)
+	}
+
 	forged := add("RF-F", simulator.RefundBehaviour{Status: recon.RefundChannelSucceeded, BadSignature: true})
 	if _, err := sdkQuery(forged); err == nil {
 		t.Error("the SDK accepted a forged refund answer")

@@ -268,6 +268,8 @@ var mounts = map[string]mount{}
 // day's statement (StatementLines) is served in each provider's format too:
 // Alipay's bill download URL and GBK zip, WeChat Pay's trade bill with its
 // SHA-1 and download, Stripe's balance transactions, and httpjson's CSV.
+// Refund lookups are served in each format too (refund.go), about the
+// refunds of orders when it is also a RefundSource.
 func (s *Sim) Server(orders OrderSource, keys Keys) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(httpjson.DefaultLookupPath, s.Handler(orders))

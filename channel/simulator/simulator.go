@@ -8,6 +8,8 @@
 //
 // What happens to an order is chosen from hash(seed, order_no), so a seed
 // always gives the same answers; Set forces a Behaviour for one order.
+// Refunds are answered alike (LookupRefund; SetRefund forces a
+// RefundBehaviour for one refund; see refund.go).
 package simulator
 
 import (
