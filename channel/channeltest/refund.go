@@ -3,6 +3,7 @@ package channeltest
 import (
 	"context"
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -152,6 +153,17 @@ func runRefunds(t *testing.T, h Harness, ch channel.Lookup, sim *simulator.Sim, 
 		mustFail(t, r, channel.ClassTransient, nil)
 		if d := time.Since(start); d >= 8*time.Second {
 			t.Fatalf("timed out after %s: the adapter's timeout was not applied", d)
+		}
+	})
+	t.Run("amount_out_of_range", func(t *testing.T) {
+		// An amount near 2^63 is a malformed answer, whether the adapter
+		// refuses it or the guard every job looks up through does.
+		r := refund(t, 500, simulator.RefundBehaviour{Status: recon.RefundChannelSucceeded, Amount: math.MaxInt64 - 807})
+		g := channel.NewGuarded("c", ch, 0, channel.RetryPolicy{MaxElapsed: time.Second})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if a, err := g.LookupRefund(ctx, r); channel.ClassOf(err) != channel.ClassPermanent || !errors.Is(err, channel.ErrMalformed) {
+			t.Fatalf("refund lookup answered %+v, %v; want a permanent malformed answer", a, err)
 		}
 	})
 	t.Run("guarded", func(t *testing.T) {
