@@ -423,14 +423,25 @@ type forgetful struct {
 const forgetEvery = 50000
 
 func (f *forgetful) Lookup(ctx context.Context, o recon.Order) (recon.LookupResult, error) {
+	return f.current().Lookup(ctx, o)
+}
+
+// LookupRefund answers refunds from the same simulator (every refund
+// succeeds under the bench's rates), so the bench's channel can settle
+// refunds too.
+func (f *forgetful) LookupRefund(ctx context.Context, r recon.Refund) (recon.RefundLookup, error) {
+	return f.current().LookupRefund(ctx, r)
+}
+
+// current counts one call and returns the simulator to answer it.
+func (f *forgetful) current() *simulator.Sim {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.sim == nil || f.n%forgetEvery == 0 {
 		f.sim = simulator.New(f.cfg)
 	}
 	f.n++
-	sim := f.sim
-	f.mu.Unlock()
-	return sim.Lookup(ctx, o)
+	return f.sim
 }
 
 // latencies records lookup-to-commit times; it is the bench's Observer.
