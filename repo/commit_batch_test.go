@@ -216,11 +216,14 @@ func TestCommitBatchRerunsTheWholeBatch(t *testing.T) {
 	}
 	var dbName string
 	db.Store.DB().Raw("SELECT DATABASE()").Scan(&dbName)
-	lockWaits := func() int {
-		var n int
-		db.Store.DB().Raw(`SELECT COUNT(*) FROM information_schema.processlist
-			WHERE db = ? AND info LIKE 'UPDATE payment_orders%'`, dbName).Scan(&n)
-		return n
+	// waiting is the transaction of this test's database that waits for a
+	// lock, or "".
+	waiting := func() string {
+		var id string
+		db.Store.DB().Raw(`SELECT t.trx_id FROM information_schema.innodb_trx t
+			JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id
+			WHERE p.db = ? AND t.trx_state = 'LOCK WAIT'`, dbName).Scan(&id)
+		return id
 	}
 	done := make(chan error, 1)
 	var reps []repo.CommitReport
@@ -229,21 +232,23 @@ func TestCommitBatchRerunsTheWholeBatch(t *testing.T) {
 		reps, err = impatient.CommitBatch(ctx, []recon.Outcome{paid(ord[0]), paid(ord[1]), paid(ord[2])}, repo.CommitMeta{Source: "test", Now: now})
 		done <- err
 	}()
-	// Once the batch waits for the row (its UPDATE is executing), hold it past the one-second lock
-	// wait timeout, so that the first attempt fails, then release it.
+	// The batch's first attempt waits for the row until its lock wait
+	// times out; hold the row until a second attempt (another transaction)
+	// waits for it, then release it.
 	poll := time.NewTicker(5 * time.Millisecond)
 	defer poll.Stop()
-	for lockWaits() == 0 {
+	first := ""
+	for second := ""; second == "" || second == first; {
 		select {
 		case err := <-done:
-			t.Fatalf("batch ended (%v) without waiting for the locked row", err)
+			t.Fatalf("batch ended (%v) without waiting for the locked row again (first wait: %q)", err, first)
 		case <-poll.C:
 		}
-	}
-	select {
-	case err := <-done:
-		t.Fatalf("batch gave up (%v) instead of running again", err)
-	case <-time.After(1500 * time.Millisecond):
+		if first == "" {
+			first = waiting()
+		} else {
+			second = waiting()
+		}
 	}
 	blocker.Rollback()
 	if err := <-done; err != nil {
