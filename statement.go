@@ -71,9 +71,11 @@ type StatementTotals struct {
 	FeesAmount     int64
 }
 
-// Lookup is the line read as a channel's answer about its order: a payment
-// says PAID with its amount, currency, transaction id and time.
-func (l StatementLine) Lookup() LookupResult {
+// Claim is what the line says about its order, in the shape of a lookup
+// answer: a payment claims PAID with its amount, currency, transaction id and
+// time. It is for comparing only: the file is not signed line by line, so a
+// claim is never decided on (ConfirmLine decides on the channel's lookup).
+func (l StatementLine) Claim() LookupResult {
 	at := l.OccurredAt
 	return LookupResult{Status: ChannelPaid, Amount: l.Amount, Currency: l.Currency, TxnID: l.ChannelTxnID, PaidAt: &at}
 }
@@ -89,20 +91,20 @@ func ExpectedFee(amount int64, rate float64) int64 {
 }
 
 // PaymentVerdict is what one statement payment means for the local order it
-// names.
+// names. A statement is evidence, never a verdict: no verdict moves an order.
 type PaymentVerdict struct {
-	// Outcome is what to commit about the order: a PENDING order settled
-	// PAID (ActionTransition) or held on an amount or currency mismatch
-	// (ActionHold), or a terminal order's mismatch (ActionReport). Nil when
-	// there is nothing to write about the order itself.
-	Outcome *Outcome
-	// Mismatches are findings recorded on their own: CHANNEL_ONLY for an
-	// order recon does not know, FEE_MISMATCH.
+	// Mismatches are the findings about the line: CHANNEL_ONLY for an order
+	// recon does not know, AMOUNT_MISMATCH or CURRENCY_MISMATCH against the
+	// local order, CHANNEL_PAID_LOCAL_UNPAID for a FAILED or CLOSED order,
+	// STATEMENT_CONFLICT for a transaction id that is not the order's,
+	// FEE_MISMATCH.
 	Mismatches []Mismatch
 	// Matched: the line agrees with a local PAID order.
 	Matched bool
-	// Settled: the line proves a local PENDING order paid.
-	Settled bool
+	// Lookup: the line claims a local PENDING order paid with its amount and
+	// currency. Only the channel's verified lookup may settle the order
+	// (ConfirmLine).
+	Lookup bool
 }
 
 // ComparePayment compares a statement payment line with its local order (nil
@@ -114,27 +116,80 @@ func ComparePayment(l StatementLine, o *Order, feeRate float64) PaymentVerdict {
 		v.Mismatches = append(v.Mismatches, ChannelOnly(l))
 		return v
 	}
-	r := l.Lookup()
-	if o.Status == StatusPending {
-		out := Outcome{Order: *o, Lookup: &r}
-		if m := comparePaid(*o, r); m != nil {
-			m.Detail = fmt.Sprintf("statement line %d: %s", l.LineNo, m.Detail)
-			out.Action, out.Mismatch = ActionHold, m
-		} else {
-			out = transition(out, StatusPaid)
-			v.Settled = true
+	claim := l.Claim()
+	var m *Mismatch
+	switch {
+	case o.Status == StatusPending:
+		m = comparePaid(*o, claim)
+		if m == nil {
+			m = otherTxn(l, *o)
 		}
-		v.Outcome = &out
-	} else if out := Verify(*o, r); out.Mismatch != nil {
-		out.Mismatch.Detail = fmt.Sprintf("statement line %d: %s", l.LineNo, out.Mismatch.Detail)
-		v.Outcome = &out
-	} else {
-		v.Matched = true
+		v.Lookup = m == nil
+	default:
+		if m = Verify(*o, claim).Mismatch; m == nil && o.Status == StatusPaid {
+			m = otherTxn(l, *o)
+		}
+		v.Matched = m == nil
+	}
+	if m != nil {
+		m.Detail = fmt.Sprintf("statement line %d: %s", l.LineNo, m.Detail)
+		v.Mismatches = append(v.Mismatches, *m)
 	}
 	if m := CompareFee(l, *o, feeRate); m != nil {
 		v.Mismatches = append(v.Mismatches, *m)
 	}
 	return v
+}
+
+// otherTxn is the STATEMENT_CONFLICT of a line whose transaction id is not
+// the one the order is known by (for Stripe the PaymentIntent id, the lookup
+// key): that line is about another payment, whatever its order number says.
+func otherTxn(l StatementLine, o Order) *Mismatch {
+	if l.ChannelTxnID == "" || o.ChannelTxnID == "" || l.ChannelTxnID == o.ChannelTxnID {
+		return nil
+	}
+	return newMismatch(MismatchStatementConflict, o, l.Claim(),
+		fmt.Sprintf("transaction %s, but the order's is %s", l.ChannelTxnID, o.ChannelTxnID))
+}
+
+// ConfirmLine decides on the channel's verified lookup r of the local
+// PENDING order o that statement line l claims paid (ComparePayment's
+// Lookup). Only a lookup that confirms the line (PAID, with the line's
+// amount, currency and transaction id) settles the order: the outcome is
+// Decide's on r, and ok is true. Any other answer leaves the order as it
+// is: the STATEMENT_CONFLICT mismatch says what the lookup said instead.
+// It is pure.
+func ConfirmLine(l StatementLine, o Order, r LookupResult, now time.Time) (out Outcome, conflict *Mismatch) {
+	var why string
+	switch {
+	case r.Status != ChannelPaid:
+		why = fmt.Sprintf("the channel's lookup says %s", r.Status)
+	case r.Currency != l.Currency:
+		why = fmt.Sprintf("the channel's lookup says paid in %q", r.Currency)
+	case r.Amount != l.Amount:
+		why = fmt.Sprintf("the channel's lookup says paid %d", r.Amount)
+	case l.ChannelTxnID != "" && r.TxnID != l.ChannelTxnID && l.ChannelTxnID != o.ChannelTxnID:
+		// The line names the payment the lookup answered about by the
+		// lookup's transaction id, or by the id the order is known and
+		// looked up by (Stripe's PaymentIntent, whose lookup names its
+		// charge).
+		why = fmt.Sprintf("the channel's lookup says transaction %q", r.TxnID)
+	default:
+		out = Decide(o, r, Policy{}, now, false)
+		if out.Action == ActionTransition {
+			return out, nil
+		}
+		// The lookup confirms the line but not the order (another
+		// writer's change since the line was compared): the order stays
+		// for its own lookups to settle.
+		why = fmt.Sprintf("the channel's lookup confirms it, but the order is %s %d %s", o.Status, o.Amount, o.Currency)
+	}
+	m := newMismatch(MismatchStatementConflict, o, r,
+		fmt.Sprintf("statement line %d: paid %d %s (transaction %s); %s", l.LineNo, l.Amount, l.Currency, l.ChannelTxnID, why))
+	if l.ChannelTxnID != "" {
+		m.ChannelTxnID = l.ChannelTxnID
+	}
+	return Outcome{Action: ActionNone, Order: o, Lookup: &r}, m
 }
 
 // CompareFee checks a payment's fee against rate: more than one minor unit

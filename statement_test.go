@@ -12,57 +12,46 @@ func TestComparePayment(t *testing.T) {
 	ord := func(s Status, amount int64, cur string) *Order {
 		return &Order{ID: 1, OrderNo: "O1", Amount: amount, Currency: cur, Status: s, Version: 3}
 	}
+	withTxn := func(o *Order, txn string) *Order { o.ChannelTxnID = txn; return o }
 	with := func(f func(*StatementLine)) StatementLine { l := line; f(&l); return l }
 	for _, tc := range []struct {
 		name    string
 		line    StatementLine
 		order   *Order
 		rate    float64
-		action  Action         // of Outcome; "" for none
-		kinds   []MismatchKind // outcome's mismatch first, then the others
+		kinds   []MismatchKind
 		matched bool
-		settled bool
+		lookup  bool
 	}{
-		{"paid agrees", line, ord(StatusPaid, 10000, "CNY"), 0.006, "", nil, true, false},
-		{"pending settles", line, ord(StatusPending, 10000, "CNY"), 0, ActionTransition, nil, false, true},
-		{"pending amount differs", line, ord(StatusPending, 9999, "CNY"), 0, ActionHold, []MismatchKind{MismatchAmount}, false, false},
-		{"pending currency differs", line, ord(StatusPending, 10000, "USD"), 0, ActionHold, []MismatchKind{MismatchCurrency}, false, false},
-		{"paid amount differs", line, ord(StatusPaid, 10001, "CNY"), 0, ActionReport, []MismatchKind{MismatchAmount}, false, false},
-		{"failed locally", line, ord(StatusFailed, 10000, "CNY"), 0, ActionReport, []MismatchKind{MismatchChannelPaidLocalUnpaid}, false, false},
-		{"closed locally", line, ord(StatusClosed, 10000, "CNY"), 0, ActionReport, []MismatchKind{MismatchChannelPaidLocalUnpaid}, false, false},
-		{"unknown order", line, nil, 0.006, "", []MismatchKind{MismatchChannelOnly}, false, false},
-		{"fee one unit off is fine", with(func(l *StatementLine) { l.Fee = 61 }), ord(StatusPaid, 10000, "CNY"), 0.006, "", nil, true, false},
-		{"fee negative as written", with(func(l *StatementLine) { l.Fee = -60 }), ord(StatusPaid, 10000, "CNY"), 0.006, "", nil, true, false},
-		{"fee two units off", with(func(l *StatementLine) { l.Fee = 62 }), ord(StatusPaid, 10000, "CNY"), 0.006, "", []MismatchKind{MismatchFee}, true, false},
-		{"fee off, no rate set", with(func(l *StatementLine) { l.Fee = 99 }), ord(StatusPaid, 10000, "CNY"), 0, "", nil, true, false},
-		{"settles and fee off", with(func(l *StatementLine) { l.Fee = 0 }), ord(StatusPending, 10000, "CNY"), 0.006, ActionTransition, []MismatchKind{MismatchFee}, false, true},
+		{"paid agrees", line, ord(StatusPaid, 10000, "CNY"), 0.006, nil, true, false},
+		{"paid agrees, same transaction", line, withTxn(ord(StatusPaid, 10000, "CNY"), "T1"), 0, nil, true, false},
+		// A line only ever asks for a lookup: it settles nothing itself.
+		{"pending asks for a lookup", line, ord(StatusPending, 10000, "CNY"), 0, nil, false, true},
+		{"pending, same transaction", line, withTxn(ord(StatusPending, 10000, "CNY"), "T1"), 0, nil, false, true},
+		{"pending, other transaction", line, withTxn(ord(StatusPending, 10000, "CNY"), "pi_REAL"), 0, []MismatchKind{MismatchStatementConflict}, false, false},
+		{"paid, other transaction", line, withTxn(ord(StatusPaid, 10000, "CNY"), "pi_REAL"), 0, []MismatchKind{MismatchStatementConflict}, false, false},
+		{"pending amount differs", line, ord(StatusPending, 9999, "CNY"), 0, []MismatchKind{MismatchAmount}, false, false},
+		{"pending currency differs", line, ord(StatusPending, 10000, "USD"), 0, []MismatchKind{MismatchCurrency}, false, false},
+		{"paid amount differs", line, ord(StatusPaid, 10001, "CNY"), 0, []MismatchKind{MismatchAmount}, false, false},
+		{"failed locally", line, ord(StatusFailed, 10000, "CNY"), 0, []MismatchKind{MismatchChannelPaidLocalUnpaid}, false, false},
+		{"closed locally", line, ord(StatusClosed, 10000, "CNY"), 0, []MismatchKind{MismatchChannelPaidLocalUnpaid}, false, false},
+		{"unknown order", line, nil, 0.006, []MismatchKind{MismatchChannelOnly}, false, false},
+		{"fee one unit off is fine", with(func(l *StatementLine) { l.Fee = 61 }), ord(StatusPaid, 10000, "CNY"), 0.006, nil, true, false},
+		{"fee negative as written", with(func(l *StatementLine) { l.Fee = -60 }), ord(StatusPaid, 10000, "CNY"), 0.006, nil, true, false},
+		{"fee two units off", with(func(l *StatementLine) { l.Fee = 62 }), ord(StatusPaid, 10000, "CNY"), 0.006, []MismatchKind{MismatchFee}, true, false},
+		{"fee off, no rate set", with(func(l *StatementLine) { l.Fee = 99 }), ord(StatusPaid, 10000, "CNY"), 0, nil, true, false},
+		{"lookup and fee off", with(func(l *StatementLine) { l.Fee = 0 }), ord(StatusPending, 10000, "CNY"), 0.006, []MismatchKind{MismatchFee}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := ComparePayment(tc.line, tc.order, tc.rate)
 			var kinds []MismatchKind
-			if v.Outcome != nil {
-				if v.Outcome.Action != tc.action {
-					t.Fatalf("action %s, want %s", v.Outcome.Action, tc.action)
-				}
-				if v.Outcome.Mismatch != nil {
-					kinds = append(kinds, v.Outcome.Mismatch.Kind)
-					if !strings.Contains(v.Outcome.Mismatch.Detail, "statement line 7") {
-						t.Errorf("detail %q does not name the line", v.Outcome.Mismatch.Detail)
-					}
-				}
-				if v.Outcome.Action == ActionTransition {
-					o := v.Outcome
-					if o.To != StatusPaid || o.Event != EventPaid || o.Lookup.TxnID != "T1" || !o.Lookup.PaidAt.Equal(at) || o.Order.Version != 3 {
-						t.Errorf("settlement %+v", o)
-					}
-				}
-			} else if tc.action != "" {
-				t.Fatalf("no outcome, want %s", tc.action)
-			}
 			for _, m := range v.Mismatches {
 				kinds = append(kinds, m.Kind)
 				if !strings.Contains(m.Detail, "statement line 7") {
 					t.Errorf("detail %q does not name the line", m.Detail)
+				}
+				if m.Kind == MismatchStatementConflict && (m.ChannelTxnID != "T1" || !strings.Contains(m.Detail, "pi_REAL")) {
+					t.Errorf("conflict %+v names not both transactions", m)
 				}
 			}
 			if len(kinds) != len(tc.kinds) {
@@ -73,8 +62,65 @@ func TestComparePayment(t *testing.T) {
 					t.Fatalf("mismatches %v, want %v", kinds, tc.kinds)
 				}
 			}
-			if v.Matched != tc.matched || v.Settled != tc.settled {
-				t.Errorf("matched %v settled %v", v.Matched, v.Settled)
+			if v.Matched != tc.matched || v.Lookup != tc.lookup {
+				t.Errorf("matched %v lookup %v, want %v %v", v.Matched, v.Lookup, tc.matched, tc.lookup)
+			}
+		})
+	}
+}
+
+// Only a lookup that confirms the line settles the order, and it settles it
+// with the lookup's facts; any other answer is STATEMENT_CONFLICT and moves
+// nothing.
+func TestConfirmLine(t *testing.T) {
+	at := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	lookupAt := at.Add(-time.Minute)
+	now := at.Add(24 * time.Hour)
+	line := StatementLine{LineNo: 7, Kind: LinePayment, OrderNo: "O1", ChannelTxnID: "T1", Amount: 10000, Fee: 60, Currency: "CNY", OccurredAt: at}
+	o := Order{ID: 1, OrderNo: "O1", Amount: 10000, Currency: "CNY", Status: StatusPending, Version: 3}
+	paid := LookupResult{Status: ChannelPaid, Amount: 10000, Currency: "CNY", TxnID: "T1", PaidAt: &lookupAt}
+	with := func(f func(*LookupResult)) LookupResult { r := paid; f(&r); return r }
+	for _, tc := range []struct {
+		name  string
+		line  StatementLine
+		r     LookupResult
+		about string // "" settles
+	}{
+		{"lookup confirms", line, paid, ""},
+		{"line without transaction id", func() StatementLine { l := line; l.ChannelTxnID = ""; return l }(), paid, ""},
+		{"still pending", line, LookupResult{Status: ChannelPending}, "lookup says PENDING"},
+		{"not found", line, LookupResult{Status: ChannelNotFound}, "lookup says NOT_FOUND"},
+		{"failed", line, LookupResult{Status: ChannelFailed}, "lookup says FAILED"},
+		{"closed", line, LookupResult{Status: ChannelClosed}, "lookup says CLOSED"},
+		{"other amount", line, with(func(r *LookupResult) { r.Amount = 9000 }), "paid 9000"},
+		{"other currency", line, with(func(r *LookupResult) { r.Currency = "USD" }), `paid in "USD"`},
+		{"other transaction", line, with(func(r *LookupResult) { r.TxnID = "T2" }), `transaction "T2"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, m := ConfirmLine(tc.line, o, tc.r, now)
+			if tc.about == "" {
+				// A line named by the id the order is looked up by (a
+				// PaymentIntent, whose lookup names its charge) is the
+				// payment the lookup answered about.
+				pi, l := o, tc.line
+				pi.ChannelTxnID, l.ChannelTxnID = "pi_1", "pi_1"
+				if out, m := ConfirmLine(l, pi, with(func(r *LookupResult) { r.TxnID = "ch_1" }), now); m != nil || out.Action != ActionTransition {
+					t.Errorf("the order's own PaymentIntent: %+v %+v", out, m)
+				}
+			}
+			if tc.about == "" {
+				if m != nil || out.Action != ActionTransition || out.To != StatusPaid || out.Event != EventPaid ||
+					out.Lookup == nil || !out.Lookup.PaidAt.Equal(lookupAt) || out.Order.Version != 3 {
+					t.Fatalf("want a settlement on the lookup's facts, got %+v %+v", out, m)
+				}
+				return
+			}
+			if m == nil || out.Action == ActionTransition {
+				t.Fatalf("settled on %+v", tc.r)
+			}
+			if m.Kind != MismatchStatementConflict || !strings.Contains(m.Detail, tc.about) || !strings.Contains(m.Detail, "statement line 7") ||
+				m.LocalStatus != StatusPending || m.ChannelStatus != tc.r.Status || m.ChannelTxnID != "T1" {
+				t.Errorf("conflict %+v, want one about %q", m, tc.about)
 			}
 		})
 	}

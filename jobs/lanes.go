@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 
@@ -66,17 +67,25 @@ func (ln *lane) feederDone() {
 // hungry reports whether the lane's workers wait for orders.
 func (ln *lane) hungry() bool { return ln.fed.Load() && ln.waiting.Load() > 0 }
 
-// laneGate is a lane's circuit breaker, consulted by channel.Guarded before
-// every attempt (channel.WithGate).
+// laneGate is a channel's circuit breaker for one pass (a reconcile pass's
+// lane, or a statement reconciliation's lookups), consulted by
+// channel.Guarded before every attempt (channel.WithGate).
 type laneGate struct {
-	p    *pass
-	name string
+	name     string
+	clock    recon.Clock
+	logger   *slog.Logger
+	observer any // told of pauses when it is a ChannelObserver
 
 	mu sync.Mutex
 	b  recon.Breaker
 	// pausedCh is closed when the breaker opens, and replaced when it
 	// closes again.
 	pausedCh chan struct{}
+}
+
+// newLaneGate returns the breaker of channel name under policy, for one pass.
+func newLaneGate(name string, policy recon.BreakerPolicy, clock recon.Clock, logger *slog.Logger, observer any) *laneGate {
+	return &laneGate{name: name, clock: clock, logger: logger, observer: observer, b: recon.Breaker{Policy: policy}}
 }
 
 var (
@@ -100,12 +109,12 @@ func (g *laneGate) Paused() <-chan struct{} {
 func (g *laneGate) Allow() (ok, probe bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.b.Allow(g.p.r.Clock.Now())
+	return g.b.Allow(g.clock.Now())
 }
 
 func (g *laneGate) Done(probe bool, err error) {
 	g.mu.Lock()
-	paused, resumed := g.b.Record(g.p.r.Clock.Now(), probe, breakerOutcome(err))
+	paused, resumed := g.b.Record(g.clock.Now(), probe, breakerOutcome(err))
 	switch {
 	case paused && g.pausedCh != nil:
 		close(g.pausedCh)
@@ -113,17 +122,16 @@ func (g *laneGate) Done(probe bool, err error) {
 		g.pausedCh = nil // the next Paused call makes a fresh one
 	}
 	g.mu.Unlock()
-	r := g.p.r
 	switch {
 	case paused:
-		r.Logger.Warn("channel paused for this pass: too many failed lookups in a row; its orders are deferred (left due, not queried) and it is probed again",
+		g.logger.Warn("channel paused for this pass: too many failed lookups in a row; its orders are deferred (left due, not queried) and it is probed again",
 			"channel", g.name, "failures", g.b.Policy.Failures, "probe_interval", g.b.Policy.ProbeInterval.String(), "last_error", errString(err))
 	case resumed:
-		r.Logger.Info("channel resumed: it answers again", "channel", g.name)
+		g.logger.Info("channel resumed: it answers again", "channel", g.name)
 	default:
 		return
 	}
-	if o, ok := r.Observer.(ChannelObserver); ok {
+	if o, ok := g.observer.(ChannelObserver); ok {
 		o.ChannelPaused(g.name, paused)
 	}
 }
@@ -177,7 +185,7 @@ func (p *pass) lanes() map[string]*lane {
 			ln.workers, ln.helpable = pol.Concurrency, false
 		}
 		if pol.Breaker.Failures > 0 {
-			ln.gate = &laneGate{p: p, name: name, b: recon.Breaker{Policy: pol.Breaker}}
+			ln.gate = newLaneGate(name, pol.Breaker, r.Clock, r.Logger, r.Observer)
 		}
 		out[name] = ln
 	}

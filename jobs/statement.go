@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/recon-dev/recon"
@@ -36,6 +37,7 @@ type StatementStore interface {
 	UnmatchedRefunds(ctx context.Context, id, afterID int64, limit int) ([]repo.StatementPayment, error)
 	LocalOnlyOrders(ctx context.Context, channel string, from, to time.Time, statementIDs []int64, afterID int64, limit int) ([]recon.Order, error)
 	RecordFindings(ctx context.Context, fs []repo.Finding, meta repo.CommitMeta) (int64, error)
+	MakeDue(ctx context.Context, orders []recon.Order, reason string, now time.Time) (int64, error)
 	FinishStatement(ctx context.Context, id int64, c repo.StatementCounts, runID int64, now time.Time) error
 	CommitBatch(ctx context.Context, outs []recon.Outcome, meta repo.CommitMeta) ([]repo.CommitReport, error)
 	GetOrder(ctx context.Context, id int64) (recon.Order, error)
@@ -50,6 +52,15 @@ type StatementChannel struct {
 	Name    string
 	Source  channel.Statements
 	FeeRate float64 // 0: fees are totalled, not checked
+	// Lookup is the channel's verified lookup with its rate limit and
+	// retries (the *channel.Guarded of the reconcile passes): a statement
+	// is evidence, and only this lookup's answer settles the PENDING orders
+	// its lines claim paid. Nil: no line can be confirmed, and those orders
+	// are made due for the next pass.
+	Lookup channel.Lookup
+	// Policy is the channel's lookup concurrency and breaker, as in a
+	// reconcile pass (Concurrency 0: the job's Concurrency).
+	Policy ChannelPolicy
 }
 
 // StatementObserver is told how statement jobs end, for metrics.
@@ -88,6 +99,10 @@ type Statements struct {
 	// (default 30s), as every pass does: a RUNNING row older than three
 	// heartbeats is taken for dead by the next pass.
 	Heartbeat time.Duration
+	// Concurrency is how many lookups of a channel are in flight at once
+	// when its Policy sets none (default 8); the channel's rate limit
+	// bounds them whatever the number.
+	Concurrency int
 }
 
 // StatementResult is the summary of one statement job; its JSON keys are
@@ -105,6 +120,15 @@ type StatementResult struct {
 	Refunds  int64  `json:"refunds"`
 	Fees     int64  `json:"fees"`
 	repo.StatementCounts
+	// StatementConflicts counts lines the channel's lookup did not confirm,
+	// and lines whose transaction id is not their order's.
+	StatementConflicts int64 `json:"statement_conflicts"`
+	// Lookups counts the lookups made for lines that claim a PENDING order
+	// paid; LookupsFailed those that failed or were not made (the channel
+	// paused): their orders were made due for the next pass at once.
+	Lookups       int64 `json:"lookups"`
+	LookupsFailed int64 `json:"lookups_failed"`
+	// Conflicts counts settlements another writer beat.
 	Conflicts int64  `json:"conflicts"`
 	Error     string `json:"error,omitempty"`
 	// Found lists the mismatches of this reconciliation (at most 200).
@@ -112,6 +136,10 @@ type StatementResult struct {
 	// Phases says where a reconciliation spent its time.
 	Phases []Phase `json:"-"`
 }
+
+// PhaseLookups names the time a reconciliation spent looking up the orders
+// its lines claim paid (within its payments phase).
+const PhaseLookups = "(lookups)"
 
 // Phase is the time one step of a reconciliation took.
 type Phase struct {
@@ -286,11 +314,15 @@ func (j *Statements) Run(ctx context.Context, ch StatementChannel, day string) (
 }
 
 // Reconcile compares the stored statement of ch for day with the local
-// orders, both ways (CONTRACT §8): payments settle PENDING orders or are
+// orders, both ways (CONTRACT §8): a payment that claims a PENDING order
+// paid makes recon look the order up at once, and only a lookup that
+// confirms it settles the order (STATEMENT_CONFLICT otherwise; a failed
+// lookup makes the order due for the next pass); other payments match or are
 // mismatches, refunds are matched to paid orders, fees checked against the
 // channel's rate, and the PAID orders of the day before (and of day itself,
 // when the next day is stored already) absent from both days' statements are
-// LOCAL_ONLY. A dry run writes nothing and says what it would do.
+// LOCAL_ONLY. A dry run looks orders up as a dry reconcile pass does (a read
+// at the channel), writes nothing and says what it would do.
 func (j *Statements) Reconcile(ctx context.Context, ch StatementChannel, day string, dryRun bool) (res StatementResult, err error) {
 	res = StatementResult{Channel: ch.Name, Day: day, DryRun: dryRun}
 	st, err := j.Store.GetStatement(ctx, ch.Name, day)
@@ -312,6 +344,9 @@ func (j *Statements) Reconcile(ctx context.Context, ch StatementChannel, day str
 	}
 	r := &stmtRun{j: j, ch: ch, res: &res, dry: dryRun,
 		meta: repo.CommitMeta{RunID: res.RunID, Source: "statement", Now: started}}
+	if ch.Policy.Breaker.Failures > 0 {
+		r.gate = newLaneGate(ch.Name, ch.Policy.Breaker, j.Clock, j.logger(), j.Observer)
+	}
 	every := j.Heartbeat
 	if every <= 0 {
 		every = 30 * time.Second
@@ -329,7 +364,9 @@ func (j *Statements) Reconcile(ctx context.Context, ch StatementChannel, day str
 		res.Error = err.Error()
 	}
 	counters := repo.RunCounters{Scanned: res.Lines, Paid: res.Settled, Conflicts: res.Conflicts,
-		Mismatches: res.ChannelOnly + res.LocalOnly + res.AmountMismatches + res.RefundMismatches + res.FeeMismatches + res.StatusMismatches}
+		Errors: res.LookupsFailed,
+		Mismatches: res.ChannelOnly + res.LocalOnly + res.AmountMismatches + res.RefundMismatches + res.FeeMismatches +
+			res.StatusMismatches + res.StatementConflicts}
 	fctx := context.WithoutCancel(ctx)
 	if ferr := j.Store.FinishRun(fctx, res.RunID, status, counters, res.Error, j.Clock.Now()); ferr != nil && err == nil {
 		err = ferr
@@ -347,7 +384,8 @@ func (j *Statements) Reconcile(ctx context.Context, ch StatementChannel, day str
 		j.observe(ch.Name, "reconciled", res.Lines)
 	}
 	j.logger().Info("statement reconciled", "channel", ch.Name, "day", day, "dry_run", dryRun, "lines", res.Lines,
-		"matched", res.Matched, "settled", res.Settled, "channel_only", res.ChannelOnly, "local_only", res.LocalOnly,
+		"matched", res.Matched, "settled", res.Settled, "statement_conflicts", res.StatementConflicts,
+		"lookups", res.Lookups, "lookups_failed", res.LookupsFailed, "channel_only", res.ChannelOnly, "local_only", res.LocalOnly,
 		"amount_mismatches", res.AmountMismatches, "refund_mismatches", res.RefundMismatches,
 		"fee_mismatches", res.FeeMismatches, "new_mismatches", res.NewMismatches)
 	return res, nil
@@ -361,12 +399,20 @@ type stmtRun struct {
 	dry  bool
 	meta repo.CommitMeta
 
-	outs     []recon.Outcome
+	gate     *laneGate             // the channel's breaker for this run; nil: none
+	claims   []claim               // lines of the page that ask for a lookup
+	outs     []recon.Outcome       // settlements the lookups confirmed
 	lines    []recon.StatementLine // the line of each of outs
 	findings []repo.Finding
 
-	commitTook, findingsTook time.Duration // inside the phases
-	mu                       sync.Mutex    // held by a committer recording its results
+	commitTook, findingsTook, lookupTook time.Duration // inside the phases
+	mu                                   sync.Mutex    // held by a committer recording its results
+}
+
+// claim is a statement line that claims its local PENDING order paid.
+type claim struct {
+	line  recon.StatementLine
+	order recon.Order
 }
 
 // committers is how many commit transactions of settlements run at once.
@@ -405,6 +451,9 @@ func (r *stmtRun) compare(ctx context.Context, st repo.Statement) error {
 			after = p.LineID
 		}
 		examined += int64(len(page))
+		if err := r.confirm(ctx); err != nil {
+			return err
+		}
 		if err := r.flush(ctx, false); err != nil {
 			return err
 		}
@@ -452,32 +501,125 @@ func (r *stmtRun) compare(ctx context.Context, st repo.Statement) error {
 	}
 	err := r.flush(ctx, true)
 	phase("local only")
-	r.res.Phases = append(r.res.Phases, Phase{"(settlements)", r.commitTook}, Phase{"(mismatch rows)", r.findingsTook})
+	r.res.Phases = append(r.res.Phases, Phase{PhaseLookups, r.lookupTook}, Phase{"(settlements)", r.commitTook}, Phase{"(mismatch rows)", r.findingsTook})
 	return err
 }
 
-// payment decides one payment line and queues what it finds.
+// payment compares one payment line with its order and queues what it
+// finds; a line that claims a PENDING order paid waits for its lookup
+// (confirm).
 func (r *stmtRun) payment(l recon.StatementLine, o *recon.Order) {
 	v := recon.ComparePayment(l, o, r.ch.FeeRate)
-	switch {
-	case v.Matched:
+	if v.Matched {
 		r.res.Matched++
-	case v.Settled && r.dry:
-		r.res.Settled++
 	}
-	if v.Outcome != nil && !(v.Settled && r.dry) {
-		if m := v.Outcome.Mismatch; m != nil {
-			r.count(m.Kind)
-			r.found(v.Outcome.Order, *m)
-		}
-		if !r.dry {
-			r.outs = append(r.outs, *v.Outcome)
-			r.lines = append(r.lines, l)
-		}
+	if v.Lookup {
+		r.claims = append(r.claims, claim{line: l, order: *o})
 	}
 	for _, m := range v.Mismatches {
 		r.find(o, l, m)
 	}
+}
+
+// concurrency is how many lookups of the channel are in flight at once.
+func (r *stmtRun) concurrency() int {
+	switch {
+	case r.ch.Policy.Concurrency > 0:
+		return r.ch.Policy.Concurrency
+	case r.j.Concurrency > 0:
+		return r.j.Concurrency
+	}
+	return 8
+}
+
+// confirm looks up, at once, the orders the queued lines claim paid,
+// through the channel's verified lookup (its rate limit, retries and
+// breaker). Only a lookup that confirms its line settles the order (queued
+// for the guarded commit); any other answer is STATEMENT_CONFLICT and moves
+// nothing. An order whose lookup failed, or was not made because the
+// channel is paused, is made due at once for the next pass.
+func (r *stmtRun) confirm(ctx context.Context) error {
+	claims := r.claims
+	r.claims = nil
+	if len(claims) == 0 {
+		return nil
+	}
+	type answer struct {
+		res recon.LookupResult
+		err error
+	}
+	answers := make([]answer, len(claims))
+	look := ctx
+	if r.gate != nil {
+		look = channel.WithGate(ctx, r.gate)
+	}
+	obs, _ := r.j.Observer.(interface {
+		Lookup(channel, outcome string, d time.Duration)
+	})
+	began := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < min(r.concurrency(), len(claims)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(claims) && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				if r.ch.Lookup == nil {
+					answers[i].err = fmt.Errorf("channel %s: no lookup to confirm the statement with", r.ch.Name)
+					continue
+				}
+				start := time.Now()
+				res, err := r.ch.Lookup.Lookup(look, claims[i].order)
+				answers[i] = answer{res, err}
+				if obs != nil && !errors.Is(err, channel.ErrPaused) {
+					obs.Lookup(r.ch.Name, lookupOutcome(res, err), time.Since(start))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	r.lookupTook += time.Since(began)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	now := r.j.Clock.Now()
+	due := map[string][]recon.Order{} // by reason
+	for i, c := range claims {
+		a := answers[i]
+		if !errors.Is(a.err, channel.ErrPaused) {
+			r.res.Lookups++
+		}
+		if a.err != nil {
+			r.res.LookupsFailed++
+			reason := fmt.Sprintf("statement line %d claims it paid; its lookup failed: %v", c.line.LineNo, a.err)
+			if errors.Is(a.err, channel.ErrPaused) {
+				reason = fmt.Sprintf("statement line %d claims it paid; not looked up: %v", c.line.LineNo, a.err)
+			}
+			r.j.logger().Warn("the lookup of an order a statement line claims paid failed; the order is due for the next pass",
+				"channel", r.ch.Name, "order_no", c.order.OrderNo, "line", c.line.LineNo, "error", a.err)
+			due[reason] = append(due[reason], c.order)
+			continue
+		}
+		out, m := recon.ConfirmLine(c.line, c.order, a.res, now)
+		switch {
+		case m != nil:
+			r.find(&c.order, c.line, *m)
+		case r.dry:
+			r.res.Settled++
+		default:
+			r.outs = append(r.outs, out)
+			r.lines = append(r.lines, c.line)
+		}
+	}
+	if r.dry {
+		return nil
+	}
+	for reason, orders := range due {
+		if _, err := r.j.Store.MakeDue(ctx, orders, reason, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // find queues a finding about o (nil: an order recon does not know).
@@ -492,6 +634,9 @@ func (r *stmtRun) find(o *recon.Order, l recon.StatementLine, m recon.Mismatch) 
 }
 
 func (r *stmtRun) count(k recon.MismatchKind) {
+	if obs, ok := r.j.Observer.(interface{ Mismatch(recon.MismatchKind) }); ok && !r.dry {
+		obs.Mismatch(k)
+	}
 	switch k {
 	case recon.MismatchChannelOnly:
 		r.res.ChannelOnly++
@@ -503,6 +648,8 @@ func (r *stmtRun) count(k recon.MismatchKind) {
 		r.res.RefundMismatches++
 	case recon.MismatchFee:
 		r.res.FeeMismatches++
+	case recon.MismatchStatementConflict:
+		r.res.StatementConflicts++
 	default:
 		r.res.StatusMismatches++
 	}
@@ -563,9 +710,9 @@ func (r *stmtRun) flush(ctx context.Context, force bool) error {
 	return nil
 }
 
-// commit writes settlements and held or reported orders through the guarded
-// path. An order another writer moved first is judged again on its current
-// state.
+// commit writes the settlements the lookups confirmed through the guarded
+// path. An order another writer moved first is judged again, on its current
+// state, against the lookup's answer.
 func (r *stmtRun) commit(ctx context.Context, outs []recon.Outcome, lines []recon.StatementLine) error {
 	reps, err := r.j.Store.CommitBatch(ctx, outs, r.meta)
 	if err != nil {
@@ -577,37 +724,46 @@ func (r *stmtRun) commit(ctx context.Context, outs []recon.Outcome, lines []reco
 		switch rep.Result {
 		case repo.Applied, repo.Recorded:
 			if outs[i].Action == recon.ActionTransition {
-				r.res.Settled++
+				r.settled()
 			}
 			if rep.NewMismatch {
 				r.res.NewMismatches++
 			}
 		case repo.Lost:
 			r.res.Conflicts++
-			if m := recon.ClassifyConflict(rep.Current, lines[i].Lookup()); m != nil {
+			if m := recon.ClassifyConflict(rep.Current, *outs[i].Lookup); m != nil {
 				m.Detail = fmt.Sprintf("statement line %d: %s", lines[i].LineNo, m.Detail)
 				r.find(&rep.Current, lines[i], *m)
 			}
 		case repo.Stale:
-			// Still PENDING with a new version: decide again once.
-			cur := rep.Current
-			v := recon.ComparePayment(lines[i], &cur, 0)
-			if v.Outcome == nil {
+			// Still PENDING with a new version: decide again once, on the
+			// same lookup.
+			out, m := recon.ConfirmLine(lines[i], rep.Current, *outs[i].Lookup, r.meta.Now)
+			if m != nil {
+				r.find(&rep.Current, lines[i], *m)
 				continue
 			}
-			again, err := r.j.Store.CommitBatch(ctx, []recon.Outcome{*v.Outcome}, r.meta)
+			again, err := r.j.Store.CommitBatch(ctx, []recon.Outcome{out}, r.meta)
 			if err != nil {
 				return err
 			}
-			switch {
-			case again[0].Result == repo.Applied && v.Settled:
-				r.res.Settled++
-			case again[0].Result == repo.Lost || again[0].Result == repo.Stale:
+			switch again[0].Result {
+			case repo.Applied:
+				r.settled()
+			case repo.Lost, repo.Stale:
 				r.res.Conflicts++
 			}
 		}
 	}
 	return nil
+}
+
+// settled counts an order a lookup settled.
+func (r *stmtRun) settled() {
+	r.res.Settled++
+	if obs, ok := r.j.Observer.(interface{ Transition(recon.Status) }); ok {
+		obs.Transition(recon.StatusPaid)
+	}
 }
 
 // localOnly reports the PAID orders of a day in neither that day's nor the

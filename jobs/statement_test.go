@@ -77,7 +77,8 @@ func newStatementEnv(t *testing.T, db repotest.DB) *statementEnv {
 	}
 	db.Seed(t, orders...)
 	sim.SetStatementOrders(src)
-	e.ch = jobs.StatementChannel{Name: "sim", Source: sim, FeeRate: 0.006}
+	e.ch = jobs.StatementChannel{Name: "sim", Source: sim, FeeRate: 0.006,
+		Lookup: channel.NewGuarded("sim", sim, 0, channel.RetryPolicy{InitialInterval: time.Millisecond, MaxElapsed: time.Second})}
 	e.jobs = &jobs.Statements{Store: db.Store, Clock: recon.NewFakeClock(start.AddDate(0, 0, 3)), Zone: loc, Owner: "test",
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})), PageSize: 7, CommitBatch: 3}
 	return e
@@ -134,13 +135,16 @@ func TestStatementReconcileBothWays(t *testing.T) {
 		if res.Matched != wantMatched {
 			t.Errorf("matched %d, want %d", res.Matched, wantMatched)
 		}
-		if dry.Settled != res.Settled || dry.ChannelOnly != res.ChannelOnly || dry.Matched != res.Matched {
+		if dry.Settled != res.Settled || dry.ChannelOnly != res.ChannelOnly || dry.Matched != res.Matched || dry.StatementConflicts != res.StatementConflicts {
 			t.Errorf("dry run %+v differs from the run %+v", dry.StatementCounts, res.StatementCounts)
 		}
 		// Every planted case is found: the short payment (amount), the fee
 		// off the rate, the over-refund and the refund of an unpaid order,
-		// the unknown order; PENDING orders the channel has paid are settled.
-		if res.ChannelOnly != 1 || res.AmountMismatches != 1 || res.FeeMismatches != 1 || res.RefundMismatches != 2 || res.LocalOnly != 0 {
+		// the unknown order, the payment the channel's lookup does not
+		// confirm; PENDING orders the channel has paid are settled by their
+		// lookups.
+		if res.ChannelOnly != 1 || res.AmountMismatches != 1 || res.FeeMismatches != 1 || res.RefundMismatches != 2 || res.LocalOnly != 0 ||
+			res.StatementConflicts != 1 || res.LookupsFailed != 0 {
 			t.Errorf("findings %+v", res.StatementCounts)
 		}
 		settledWant := 0
@@ -161,7 +165,7 @@ func TestStatementReconcileBothWays(t *testing.T) {
 				}
 			}
 		}
-		if settledWant == 0 || res.Settled != int64(settledWant) || res.NewMismatches != 5 {
+		if settledWant == 0 || res.Settled != int64(settledWant) || res.Lookups != int64(settledWant+1) || res.NewMismatches != 6 {
 			t.Errorf("settled %d, want %d; new %d", res.Settled, settledWant, res.NewMismatches)
 		}
 		before := mismatchCount(t, s)

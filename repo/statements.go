@@ -263,20 +263,56 @@ func (s *Store) StatementPayments(ctx context.Context, id, afterID int64, limit 
 }
 
 // PaymentsToCheck is StatementPayments without the lines that certainly
-// agree with their order: a local PAID order of the same amount and
-// currency, and (with feeRate set) a fee less than one minor unit from
-// amount × feeRate, which recon.ComparePayment would find matched with
-// nothing to report. Every line it skips is such a line; the lines it
-// returns are decided by recon.ComparePayment. On a mapped orders table it
-// skips nothing.
+// agree with their order: a local PAID order of the same amount, currency
+// and (where both have one) transaction id, and (with feeRate set) a fee
+// less than one minor unit from amount × feeRate, which
+// recon.ComparePayment would find matched with nothing to report. Every
+// line it skips is such a line; the lines it returns are decided by
+// recon.ComparePayment. On a mapped orders table it skips nothing.
 func (s *Store) PaymentsToCheck(ctx context.Context, id, afterID int64, limit int, feeRate float64) ([]StatementPayment, error) {
 	if s.orders != nil {
 		return s.StatementPayments(ctx, id, afterID, limit)
 	}
 	return s.statementPayments(ctx, id, afterID, limit,
 		` AND (o.id IS NULL OR o.status <> ? OR o.amount <> l.amount OR o.currency <> l.currency
+		       OR (o.channel_txn_id <> '' AND l.channel_txn_id <> '' AND o.channel_txn_id <> l.channel_txn_id)
 		       OR (? > 0 AND ABS(ABS(l.fee) - l.amount * ?) >= 1))`,
 		[]any{recon.StatusPaid, feeRate, feeRate})
+}
+
+// MakeDue makes the PENDING orders among orders due at once (next_query_at
+// = now, unless they are due earlier already), keeping reason in
+// last_query_error: a statement line asked for their lookup, and the lookup
+// failed, so the next pass looks them up. Their status, version and attempts
+// are left alone. On a mapped table the bookkeeping is recon_order_state's.
+// It returns how many orders it made due.
+func (s *Store) MakeDue(ctx context.Context, orders []recon.Order, reason string, now time.Time) (int64, error) {
+	reason = truncate(recon.CleanText(reason), 1024)
+	var n int64
+	for start := 0; start < len(orders); start += rowsPerInsert {
+		part := orders[start:min(start+rowsPerInsert, len(orders))]
+		ids := make([]int64, len(part))
+		for i, o := range part {
+			ids[i] = o.ID
+		}
+		in := " IN (?" + strings.Repeat(", ?", len(ids)-1) + ")"
+		due := " AND (next_query_at IS NULL OR next_query_at > ?)"
+		var q string
+		var args []any
+		if s.orders != nil {
+			q = "UPDATE recon_order_state SET next_query_at = ?, last_query_error = ? WHERE active = ?" + due + " AND id" + in
+			args = []any{dbTime(now), reason, true, dbTime(now)}
+		} else {
+			q = "UPDATE payment_orders SET next_query_at = ?, last_query_error = ?, updated_at = ? WHERE status = ?" + due + " AND id" + in
+			args = []any{dbTime(now), reason, dbTime(now), recon.StatusPending, dbTime(now)}
+		}
+		m, err := exec(s.db.WithContext(ctx), q, append(args, int64sAny(ids)...)...)
+		if err != nil {
+			return n, fmt.Errorf("make %d orders due (ids %d…%d): %w", len(ids), ids[0], ids[len(ids)-1], err)
+		}
+		n += m
+	}
+	return n, nil
 }
 
 func (s *Store) statementPayments(ctx context.Context, id, afterID int64, limit int, filter string, filterArgs []any) ([]StatementPayment, error) {

@@ -89,10 +89,15 @@ var ErrNoStatementSource = errors.New("simulator has no order source for stateme
 //   - one paid order charged a fee off the rate;
 //   - one paid order partly refunded (a refund that matches);
 //   - one paid order refunded twice, more than was paid (over-refund);
-//   - a refund of an order the channel never had paid.
+//   - a refund of an order the channel never had paid;
+//   - a payment of an order the channel still holds PENDING, which its
+//     lookup does not confirm (a statement line is evidence, the lookup
+//     decides).
 //
-// Orders still PENDING locally that the channel holds paid (late payments,
-// answers whose signature failed) are proved paid by the statement.
+// A late payment the statement lists has settled by the time the day's
+// books close: from then on its lookups answer PAID too, so the lookup that
+// a statement line asks for confirms it. An order whose answers are badly
+// signed is listed paid, and its lookup still fails.
 func (s *Sim) StatementLines(ctx context.Context, day string, loc *time.Location) ([]recon.StatementLine, error) {
 	if loc == nil {
 		loc = time.UTC
@@ -113,7 +118,7 @@ func (s *Sim) StatementLines(ctx context.Context, day string, loc *time.Location
 		line recon.StatementLine
 	}
 	var paid []paidOrder
-	var unpaid []recon.Order
+	var unpaid, pending []recon.Order
 	// paidAt is at most a minute after creation.
 	err = src.OrdersCreated(ctx, start.Add(-2*time.Minute), end, func(o recon.Order) error {
 		st, amount, currency := s.settled(o)
@@ -123,6 +128,7 @@ func (s *Sim) StatementLines(ctx context.Context, day string, loc *time.Location
 			if at.Before(start) || !at.Before(end) {
 				return nil
 			}
+			s.settle(o.OrderNo)
 			paid = append(paid, paidOrder{o, recon.StatementLine{
 				Kind: recon.LinePayment, OrderNo: o.OrderNo, ChannelTxnID: s.TxnID(o.OrderNo),
 				Amount: amount, Fee: s.fee(amount), Currency: currency, OccurredAt: at,
@@ -130,6 +136,10 @@ func (s *Sim) StatementLines(ctx context.Context, day string, loc *time.Location
 		case recon.ChannelFailed, recon.ChannelClosed:
 			if !o.CreatedAt.Before(start) {
 				unpaid = append(unpaid, o)
+			}
+		case recon.ChannelPending:
+			if !o.CreatedAt.Before(start) {
+				pending = append(pending, o)
 			}
 		}
 		return nil
@@ -178,6 +188,16 @@ func (s *Sim) StatementLines(ctx context.Context, day string, loc *time.Location
 			}
 			lines = append(lines, recon.StatementLine{Kind: recon.LineRefund, OrderNo: o.OrderNo, ChannelTxnID: s.TxnID(o.OrderNo),
 				RefundNo: "RF" + o.OrderNo + "-1", Amount: o.Amount, Currency: o.Currency, OccurredAt: at.UTC()})
+		}
+		if len(pending) > 0 {
+			sort.Slice(pending, func(i, j int) bool { return rank(pending[i].OrderNo) < rank(pending[j].OrderNo) })
+			o := pending[0]
+			at := o.CreatedAt.Add(time.Minute)
+			if !at.Before(end) {
+				at = end.Add(-time.Second)
+			}
+			lines = append(lines, recon.StatementLine{Kind: recon.LinePayment, OrderNo: o.OrderNo, ChannelTxnID: s.TxnID(o.OrderNo),
+				Amount: o.Amount, Fee: s.fee(o.Amount), Currency: o.Currency, OccurredAt: at.UTC()})
 		}
 		unknown := "SIMX" + strings.ReplaceAll(day, "-", "") + "01"
 		amount := int64(1000 + s.hash(day, "channel-only")%99000)
@@ -228,6 +248,15 @@ func (s *Sim) settled(o recon.Order) (recon.ChannelStatus, int64, string) {
 		currency = b.Currency
 	}
 	return recon.ChannelPaid, amount, currency
+}
+
+// settle records that the channel holds orderNo paid: its later lookups
+// answer PAID (a late payment, or one found paid on close, that a statement
+// lists).
+func (s *Sim) settle(orderNo string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.state(orderNo).paid = true
 }
 
 // fee is the channel's fee for a payment of amount: Config.FeeRate of it,

@@ -51,7 +51,7 @@ func TestStatementLinesFollowOutcomesAndPlantEveryCase(t *testing.T) {
 		t.Fatal("the same seed gave another statement")
 	}
 	start := time.Date(2024, 3, 1, 0, 0, 0, 0, loc)
-	var payments, refunds, unknown, short, feeOff int
+	var payments, refunds, unknown, short, feeOff, unconfirmed int
 	paidSeen := map[string]bool{}
 	refunded := map[string]int64{}
 	for i, l := range lines {
@@ -74,12 +74,16 @@ func TestStatementLinesFollowOutcomesAndPlantEveryCase(t *testing.T) {
 			refunded[l.OrderNo] += l.Amount
 			continue
 		}
+		res, err := sim.Lookup(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status == recon.ChannelPending {
+			unconfirmed++ // the planted line the channel's lookup does not confirm
+			continue
+		}
 		payments++
 		paidSeen[l.OrderNo] = true
-		res, err := sim.Lookup(ctx, o)
-		for err != nil || res.Status == recon.ChannelPending {
-			res, err = sim.Lookup(ctx, o)
-		}
 		if res.Status != recon.ChannelPaid || res.TxnID != l.ChannelTxnID || !res.PaidAt.Equal(l.OccurredAt) {
 			t.Errorf("order %s: statement says paid %s at %s, lookup %+v", o.OrderNo, l.ChannelTxnID, l.OccurredAt, res)
 		}
@@ -90,8 +94,8 @@ func TestStatementLinesFollowOutcomesAndPlantEveryCase(t *testing.T) {
 			feeOff++
 		}
 	}
-	if unknown != 1 || short != 1 || feeOff != 1 {
-		t.Errorf("planted: %d unknown, %d short, %d fee off; want 1 each", unknown, short, feeOff)
+	if unknown != 1 || short != 1 || feeOff != 1 || unconfirmed != 1 {
+		t.Errorf("planted: %d unknown, %d short, %d fee off, %d unconfirmed; want 1 each", unknown, short, feeOff, unconfirmed)
 	}
 	var over, unpaidRefund, fine int
 	for no, amount := range refunded {
@@ -177,5 +181,46 @@ func TestStatementOverHTTPIsTheInProcessOne(t *testing.T) {
 	c2, _ := httpjson.New(httpjson.Config{Name: "bank", BaseURL: srv2.URL, Secret: DefaultSecret})
 	if _, err := c2.FetchStatement(ctx, "2024-03-01", io.Discard); !errors.Is(err, channel.ErrNoStatement) {
 		t.Errorf("no statement: %v", err)
+	}
+}
+
+// A late payment a statement lists has settled at the channel: the lookup
+// the statement line asks for confirms it, however few lookups it had.
+func TestStatementSettlesTheLatePaymentsItLists(t *testing.T) {
+	loc := time.UTC
+	sim := New(Config{Seed: 2, LateRate: 1, LateAfter: 5, CleanStatements: true})
+	src := dayOrders(loc)
+	sim.SetStatementOrders(src)
+	ctx := context.Background()
+	lines, err := sim.StatementLines(ctx, "2024-03-01", loc)
+	if err != nil || len(lines) == 0 {
+		t.Fatalf("%d lines, %v", len(lines), err)
+	}
+	for _, l := range lines {
+		o, _, _ := src.OrderByNo(ctx, l.OrderNo)
+		res, err := sim.Lookup(ctx, o)
+		if err != nil || res.Status != recon.ChannelPaid || res.TxnID != l.ChannelTxnID || res.Amount != l.Amount {
+			t.Fatalf("order %s listed paid, its first lookup: %+v %v", o.OrderNo, res, err)
+		}
+	}
+	// An order the statement does not list (paid after midnight) is still
+	// late at its lookups.
+	listed := map[string]bool{}
+	for _, l := range lines {
+		listed[l.OrderNo] = true
+	}
+	unlisted := 0
+	for i := 195; i < 200; i++ {
+		o, _, _ := src.OrderByNo(ctx, fmt.Sprintf("ST%04d", i))
+		if listed[o.OrderNo] {
+			continue
+		}
+		unlisted++
+		if res, _ := sim.Lookup(ctx, o); res.Status != recon.ChannelPending {
+			t.Errorf("order %s, not on the statement: %+v", o.OrderNo, res)
+		}
+	}
+	if unlisted == 0 {
+		t.Fatal("every order of the day was paid within it: nothing shows an unlisted late order")
 	}
 }

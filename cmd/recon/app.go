@@ -128,21 +128,32 @@ func buildChannel(cfg Config, i int) (channel.Lookup, error) {
 	return inner, nil
 }
 
-// buildChannels makes every configured channel, wrapped with its rate limit
-// and retries. A bad key file or setting fails here, before any pass.
-func (a *app) buildChannels(cfg Config) (map[string]jobs.Channel, error) {
-	out := map[string]jobs.Channel{}
+// guardedChannel makes the adapter of cfg.Channels[i] wrapped with its rate
+// limit and retries: the lookup every pass, and the statement
+// reconciliation, calls.
+func guardedChannel(cfg Config, i int) (*channel.Guarded, error) {
+	inner, err := buildChannel(cfg, i)
+	if err != nil {
+		return nil, err
+	}
 	retry := channel.RetryPolicy{
 		InitialInterval: cfg.Reconcile.LookupRetry.InitialInterval.D(),
 		MaxInterval:     cfg.Reconcile.LookupRetry.MaxInterval.D(),
 		MaxElapsed:      cfg.Reconcile.LookupRetry.MaxElapsed.D(),
 	}
+	return channel.NewGuarded(cfg.Channels[i].Name, inner, cfg.Channels[i].RateLimit, retry), nil
+}
+
+// buildChannels makes every configured channel, wrapped with its rate limit
+// and retries. A bad key file or setting fails here, before any pass.
+func (a *app) buildChannels(cfg Config) (map[string]jobs.Channel, error) {
+	out := map[string]jobs.Channel{}
 	for i, cc := range cfg.Channels {
-		inner, err := buildChannel(cfg, i)
+		g, err := guardedChannel(cfg, i)
 		if err != nil {
 			return nil, err
 		}
-		out[cc.Name] = channel.NewGuarded(cc.Name, inner, cc.RateLimit, retry)
+		out[cc.Name] = g
 	}
 	return out, nil
 }

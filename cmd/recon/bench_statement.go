@@ -12,7 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel"
 	"github.com/recon-dev/recon/channel/httpjson"
+	"github.com/recon-dev/recon/channel/simulator"
 	"github.com/recon-dev/recon/jobs"
 	"github.com/recon-dev/recon/repo"
 )
@@ -24,6 +26,7 @@ func (a *app) benchStatementCommand() *cobra.Command {
 	var lines int
 	var keep bool
 	var cpuProfile string
+	var look benchLookups
 	cmd := &cobra.Command{
 		Use:   "statement",
 		Short: "Import and reconcile an N-line statement against N seeded orders in a scratch database",
@@ -32,7 +35,10 @@ func (a *app) benchStatementCommand() *cobra.Command {
 N orders of one day (99% PAID, 1% still PENDING), writes the day's statement
 (the httpjson CSV: one payment per order, a partial refund every 200 orders,
 a few payments of unknown orders) and times its import and its
-reconciliation, printing where the time went and the peak RSS.`,
+reconciliation, printing where the time went and the peak RSS. The PENDING
+orders are settled as in production: each line that claims one paid is
+confirmed by a lookup at the in-process simulator, through the channel's
+rate limit (--rate-limit) and retries, with --latency per lookup.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.config()
@@ -42,16 +48,27 @@ reconciliation, printing where the time went and the peak RSS.`,
 			if lines < 1 {
 				return usageErr("--lines must be at least 1")
 			}
-			return a.benchStatement(cmd.Context(), cfg, lines, keep, cpuProfile)
+			return a.benchStatement(cmd.Context(), cfg, lines, keep, cpuProfile, look)
 		},
 	}
 	cmd.Flags().IntVar(&lines, "lines", 1000000, "payment lines (and orders) of the statement")
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the scratch database")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the import and reconciliation to this file")
+	cmd.Flags().Float64Var(&look.rateLimit, "rate-limit", 0, "the channel's rate limit in lookups/second (0: none)")
+	cmd.Flags().DurationVar(&look.latency, "latency", 0, "simulated channel latency per lookup")
+	cmd.Flags().IntVar(&look.concurrency, "concurrency", 0, "lookups in flight at once (default reconcile.concurrency)")
 	return cmd
 }
 
-func (a *app) benchStatement(ctx context.Context, cfg Config, n int, keep bool, cpuProfile string) error {
+// benchLookups shapes the simulated channel whose lookups settle the
+// statement's PENDING orders.
+type benchLookups struct {
+	rateLimit   float64
+	latency     time.Duration
+	concurrency int
+}
+
+func (a *app) benchStatement(ctx context.Context, cfg Config, n int, keep bool, cpuProfile string, look benchLookups) error {
 	driver := repo.Dialect(cfg.Database.Driver)
 	dsn, cleanup, err := scratchDatabase(ctx, driver, cfg.Database.DSN, "_bench_statement", keep)
 	if err != nil {
@@ -84,8 +101,12 @@ func (a *app) benchStatement(ctx context.Context, cfg Config, n int, keep bool, 
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
+	// The channel's lookups answer PAID with the order's amount; the
+	// statement names its PENDING orders' payments by the simulator's
+	// transaction ids, so the lookups confirm them.
+	sim := simulator.New(simulator.Config{Seed: 1, PaidRate: 1, Latency: look.latency})
 	t = time.Now()
-	total, err := writeBenchStatement(f, n, dayStart)
+	total, err := writeBenchStatement(f, n, dayStart, sim.TxnID)
 	if err != nil {
 		return err
 	}
@@ -110,9 +131,13 @@ func (a *app) benchStatement(ctx context.Context, cfg Config, n int, keep bool, 
 			return err
 		}
 	}
-	j := &jobs.Statements{Store: store, Clock: recon.SystemClock{}, Logger: a.log, Zone: loc, Owner: "bench",
-		TempDir: cfg.Statements.Dir, CommitBatch: cfg.Reconcile.CommitBatch, PageSize: 5000}
-	ch := jobs.StatementChannel{Name: "bench", Source: parser, FeeRate: 0.006}
+	j := a.statementsJob(cfg, store)
+	j.Owner, j.PageSize = "bench", 5000
+	if look.concurrency > 0 {
+		j.Concurrency = look.concurrency
+	}
+	lookup := channel.NewGuarded("bench", sim, look.rateLimit, channel.RetryPolicy{InitialInterval: 10 * time.Millisecond, MaxElapsed: time.Second})
+	ch := jobs.StatementChannel{Name: "bench", Source: parser, FeeRate: 0.006, Lookup: lookup}
 	begin := time.Now()
 	imp, err := j.Import(ctx, ch, benchStatementDay, f.Name())
 	if err != nil {
@@ -133,8 +158,19 @@ func (a *app) benchStatement(ctx context.Context, cfg Config, n int, keep bool, 
 	for _, p := range res.Phases {
 		fmt.Fprintf(a.stdout, "  %-18s %s\n", p.Name, p.Took.Round(time.Millisecond))
 	}
-	fmt.Fprintf(a.stdout, "  matched %d, settled %d, channel only %d, amount %d, refund %d, fee %d, new mismatches %d\n",
-		res.Matched, res.Settled, res.ChannelOnly, res.AmountMismatches, res.RefundMismatches, res.FeeMismatches, res.NewMismatches)
+	fmt.Fprintf(a.stdout, "  matched %d, settled %d, statement conflicts %d, channel only %d, amount %d, refund %d, fee %d, new mismatches %d\n",
+		res.Matched, res.Settled, res.StatementConflicts, res.ChannelOnly, res.AmountMismatches, res.RefundMismatches, res.FeeMismatches, res.NewMismatches)
+	for _, p := range res.Phases {
+		if p.Name == jobs.PhaseLookups && res.Lookups > 0 {
+			limit := "no rate limit"
+			if look.rateLimit > 0 {
+				limit = fmt.Sprintf("rate_limit %g/s: at least %s", look.rateLimit,
+					(time.Duration(float64(res.Lookups) / look.rateLimit * float64(time.Second))).Round(time.Millisecond))
+			}
+			fmt.Fprintf(a.stdout, "  lookups %d (%d failed) in %s (%.0f/s; %s), latency %s, concurrency %d\n",
+				res.Lookups, res.LookupsFailed, p.Took.Round(time.Millisecond), float64(res.Lookups)/p.Took.Seconds(), limit, look.latency, j.Concurrency)
+		}
+	}
 	all := importTime + recTime
 	fmt.Fprintf(a.stdout, "import + reconcile   %s (%.0f lines/s), peak RSS %s\n", all.Round(time.Millisecond), float64(res.Lines)/all.Seconds(), peakRSS())
 	return nil
@@ -142,7 +178,7 @@ func (a *app) benchStatement(ctx context.Context, cfg Config, n int, keep bool, 
 
 // seedStatementOrders inserts n orders of channel bench paid through the
 // day starting at dayStart: every hundredth still PENDING (the statement
-// settles it), the rest PAID with their transaction id.
+// has its lookup settle it), the rest PAID with their transaction id.
 func seedStatementOrders(ctx context.Context, driver repo.Dialect, dsn string, n int, dayStart time.Time) error {
 	return insertRowsParallel(ctx, driver, dsn, n, func(start, end int, args []any) (string, []any) {
 		for i := start; i < end; i++ {
@@ -168,9 +204,10 @@ func benchPaidAt(i, n int, dayStart time.Time) time.Time {
 	return dayStart.Add(time.Duration(int64(i) * int64(24*time.Hour-time.Second) / int64(n))).Truncate(time.Second)
 }
 
-// writeBenchStatement writes the day's statement of the seeded orders and
+// writeBenchStatement writes the day's statement of the seeded orders, the
+// PENDING ones' payments under the transaction ids pendingTxn gives, and
 // returns its line count.
-func writeBenchStatement(w io.Writer, n int, dayStart time.Time) (int, error) {
+func writeBenchStatement(w io.Writer, n int, dayStart time.Time, pendingTxn func(orderNo string) string) (int, error) {
 	bw := bufio.NewWriterSize(w, 1<<20)
 	sw := httpjson.NewStatementWriter(bw)
 	lines := 0
@@ -178,7 +215,11 @@ func writeBenchStatement(w io.Writer, n int, dayStart time.Time) (int, error) {
 	for i := 0; i < n; i++ {
 		amount := benchAmount(i)
 		at := benchPaidAt(i, n, dayStart)
-		if err := write(recon.StatementLine{Kind: recon.LinePayment, OrderNo: benchOrderNo(i), ChannelTxnID: benchTxn(i),
+		txn := benchTxn(i)
+		if i%100 == 7 {
+			txn = pendingTxn(benchOrderNo(i))
+		}
+		if err := write(recon.StatementLine{Kind: recon.LinePayment, OrderNo: benchOrderNo(i), ChannelTxnID: txn,
 			Amount: amount, Fee: recon.ExpectedFee(amount, 0.006), Currency: "CNY", OccurredAt: at}); err != nil {
 			return 0, err
 		}

@@ -129,7 +129,7 @@ func (a *app) demo(ctx context.Context, cfg Config, dir string) error {
 	if err := cbs.summary(ctx, store); err != nil {
 		return err
 	}
-	if err := a.demoStatements(ctx, cfg, store); err != nil {
+	if err := a.demoStatements(ctx, cfg, store, chans); err != nil {
 		return err
 	}
 	return a.demoSummary(ctx, store, dir)

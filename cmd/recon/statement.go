@@ -122,19 +122,25 @@ func (a *app) statementCommand() *cobra.Command {
 }
 
 // statementChannels builds the channels of cfg that have statements: the
-// one named, or all when name is empty. A named channel without a statement
-// API is a usage error that says so.
-func (a *app) statementChannels(cfg Config, store *repo.Store, name string) ([]jobs.StatementChannel, error) {
+// one named, or all when name is empty, each with its guarded lookup (the
+// adapter of built, the pass's channels, when given) and its concurrency
+// and breaker. A named channel without a statement API is a usage error
+// that says so.
+func (a *app) statementChannels(cfg Config, store *repo.Store, name string, built map[string]jobs.Channel) ([]jobs.StatementChannel, error) {
 	var out []jobs.StatementChannel
+	policies := channelPolicies(cfg)
 	for i, cc := range cfg.Channels {
 		if name != "" && cc.Name != name {
 			continue
 		}
-		inner, err := buildChannel(cfg, i)
-		if err != nil {
-			return nil, err
+		g, ok := built[cc.Name].(*channel.Guarded)
+		if !ok {
+			var err error
+			if g, err = guardedChannel(cfg, i); err != nil {
+				return nil, err
+			}
 		}
-		src, ok := inner.(channel.Statements)
+		src, ok := g.Inner.(channel.Statements)
 		if !ok {
 			if name != "" {
 				return nil, usageErr("channel %q (kind %s) has no statement API: recon cannot fetch or parse its statements", cc.Name, cc.Kind)
@@ -142,17 +148,17 @@ func (a *app) statementChannels(cfg Config, store *repo.Store, name string) ([]j
 			a.log.Info("channel has no statement API; skipped", "channel", cc.Name, "kind", cc.Kind)
 			continue
 		}
-		if l, ok := inner.(channel.StatementLimiter); ok {
+		if l, ok := g.Inner.(channel.StatementLimiter); ok {
 			l.SetStatementLimits(cfg.Statements.Limits())
 		}
-		if st, ok := inner.(*stripe.Client); ok {
+		if st, ok := g.Inner.(*stripe.Client); ok {
 			st.SetStatementZone(cfg.Statements.Location()) // Stripe's days are the configured zone's
 		}
-		if sim, ok := inner.(*simulator.Sim); ok {
+		if sim, ok := g.Inner.(*simulator.Sim); ok {
 			sim.SetStatementOrders(storeOrders{s: store, channel: cc.Name})
 			sim.SetStatementZone(cfg.Statements.Location())
 		}
-		out = append(out, jobs.StatementChannel{Name: cc.Name, Source: src, FeeRate: cc.FeeRate})
+		out = append(out, jobs.StatementChannel{Name: cc.Name, Source: src, FeeRate: cc.FeeRate, Lookup: g, Policy: policies[cc.Name]})
 	}
 	if name != "" && len(out) == 0 {
 		return nil, usageErr("--channel %q: no such channel in %s", name, cfg.path)
@@ -169,15 +175,14 @@ func (a *app) statementJob(ctx context.Context, cfg Config, f *stmtFlags, do fun
 		return err
 	}
 	defer store.Close()
-	chans, err := a.statementChannels(cfg, store, f.channel)
+	chans, err := a.statementChannels(cfg, store, f.channel, nil)
 	if err != nil {
 		return err
 	}
 	if len(chans) == 0 {
 		return usageErr("no channel in %s has a statement API", cfg.path)
 	}
-	j := &jobs.Statements{Store: store, Clock: recon.SystemClock{}, Logger: a.log, Zone: cfg.Statements.Location(),
-		TempDir: cfg.Statements.Dir, Owner: owner(), CommitBatch: cfg.Reconcile.CommitBatch, Heartbeat: cfg.Reconcile.Heartbeat.D()}
+	j := a.statementsJob(cfg, store)
 	if isTerminal(a.stderr) {
 		j.Progress = func(n int64) { fmt.Fprintf(a.stderr, "\rimporting: %d lines", n) }
 		j.ProgressEvery = 10000
@@ -274,8 +279,10 @@ func printStatementResult(w io.Writer, format string, res jobs.StatementResult) 
 	}
 	fmt.Fprintf(w, "  lines         %d (%d payments, %d refunds, fees %d)\n", res.Lines, res.Payments, res.Refunds, res.Fees)
 	if res.RunID != 0 {
-		fmt.Fprintf(w, "  matched       %d\n  settled       %d\n  channel only  %d\n  local only    %d\n  amount        %d\n  refund        %d\n  fee           %d\n  status        %d\n  new mismatches %d\n",
-			res.Matched, res.Settled, res.ChannelOnly, res.LocalOnly, res.AmountMismatches, res.RefundMismatches,
+		fmt.Fprintf(w, "  matched       %d\n  lookups       %d (%d failed or not made: due for the next pass)\n  settled       %d (confirmed by the channel's lookup)\n  statement conflicts %d (not confirmed: nothing moved)\n",
+			res.Matched, res.Lookups, res.LookupsFailed, res.Settled, res.StatementConflicts)
+		fmt.Fprintf(w, "  channel only  %d\n  local only    %d\n  amount        %d\n  refund        %d\n  fee           %d\n  status        %d\n  new mismatches %d\n",
+			res.ChannelOnly, res.LocalOnly, res.AmountMismatches, res.RefundMismatches,
 			res.FeeMismatches, res.StatusMismatches, res.NewMismatches)
 	}
 	if len(res.Found) > 0 {
@@ -316,22 +323,30 @@ func (a *app) listStatements(ctx context.Context, cfg Config, f *stmtFlags) erro
 	return nil
 }
 
+// statementsJob is the statement job of cfg on store.
+func (a *app) statementsJob(cfg Config, store *repo.Store) *jobs.Statements {
+	return &jobs.Statements{Store: store, Clock: recon.SystemClock{}, Logger: a.log, Zone: cfg.Statements.Location(),
+		TempDir: cfg.Statements.Dir, Owner: owner(), CommitBatch: cfg.Reconcile.CommitBatch, Heartbeat: cfg.Reconcile.Heartbeat.D(),
+		Concurrency: cfg.Reconcile.Concurrency}
+}
+
 // demoStatements reconciles the simulated channels' statements of today (in
 // statements.timezone), then of tomorrow, so the demo shows every statement
-// finding: settlements, channel-only and local-only payments, amount, refund
-// and fee mismatches.
-func (a *app) demoStatements(ctx context.Context, cfg Config, store *repo.Store) error {
-	chans, err := a.statementChannels(cfg, store, "")
+// finding: settlements the channel's lookups confirm, a line they do not,
+// channel-only and local-only payments, amount, refund and fee mismatches.
+// The statements are the pass's simulators' own (chans), so their lookups
+// answer as they did in the pass.
+func (a *app) demoStatements(ctx context.Context, cfg Config, store *repo.Store, chans map[string]jobs.Channel) error {
+	stmts, err := a.statementChannels(cfg, store, "", chans)
 	if err != nil {
 		return err
 	}
 	loc := cfg.Statements.Location()
 	today := time.Now().In(loc)
-	j := &jobs.Statements{Store: store, Clock: recon.SystemClock{}, Logger: a.log, Zone: loc, Owner: owner(),
-		TempDir: cfg.Statements.Dir, CommitBatch: cfg.Reconcile.CommitBatch, Heartbeat: cfg.Reconcile.Heartbeat.D()}
+	j := a.statementsJob(cfg, store)
 	fmt.Fprintf(a.stdout, "\nstatement reconciliation (the simulator's statements of today and tomorrow, %s):\n", loc)
 	for _, day := range []string{today.Format(time.DateOnly), today.AddDate(0, 0, 1).Format(time.DateOnly)} {
-		for _, ch := range chans {
+		for _, ch := range stmts {
 			res, err := j.Run(ctx, ch, day)
 			if err != nil {
 				return err

@@ -146,15 +146,16 @@ func writeFileT(t *testing.T, path, body string) {
 }
 
 // TestBenchStatement runs the statement benchmark small: every seeded
-// PENDING order is settled, every PAID one matched, the unknown payment
-// found.
+// PENDING order is settled by its lookup at the rate limit, every PAID one
+// matched, the unknown payment found.
 func TestBenchStatement(t *testing.T) {
 	cfg := writeConfig(t, "database: {driver: sqlite, dsn: '"+filepath.Join(t.TempDir(), "b.db")+"'}\n")
-	code, out, stderr := runCLI(t, nil, "bench", "statement", "--lines", "500", "--config", cfg)
+	code, out, stderr := runCLI(t, nil, "bench", "statement", "--lines", "500", "--rate-limit", "1000", "--config", cfg)
 	if code != 0 {
 		t.Fatalf("bench statement: %d\n%s\n%s", code, out, stderr)
 	}
-	for _, want := range []string{"import ", "reconcile ", "matched 495, settled 5, channel only 1", "peak RSS"} {
+	for _, want := range []string{"import ", "reconcile ", "matched 495, settled 5, statement conflicts 0, channel only 1",
+		"lookups 5 (0 failed)", "rate_limit 1000/s", "peak RSS"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
