@@ -199,9 +199,11 @@ func benchOrderNo(i int) string { return fmt.Sprintf("S%09d", i) }
 func benchTxn(i int) string     { return fmt.Sprintf("T%09d", i) }
 func benchAmount(i int) int64   { return int64(100 + i%9000) }
 
-// benchPaidAt spreads n payments over the day.
+// benchPaidAt spreads n payments over the day, in whole seconds (in
+// nanoseconds, i × the day overflows int64 past 106,751 orders).
 func benchPaidAt(i, n int, dayStart time.Time) time.Time {
-	return dayStart.Add(time.Duration(int64(i) * int64(24*time.Hour-time.Second) / int64(n))).Truncate(time.Second)
+	const daySeconds = int64((24*time.Hour - time.Second) / time.Second)
+	return dayStart.Add(time.Duration(int64(i)*daySeconds/int64(n)) * time.Second)
 }
 
 // writeBenchStatement writes the day's statement of the seeded orders, the

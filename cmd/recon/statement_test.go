@@ -178,3 +178,17 @@ func TestStatementConfigKeys(t *testing.T) {
 		}
 	}
 }
+
+// The benchmark's payments lie within their day however many there are.
+func TestBenchPaidAtStaysInTheDay(t *testing.T) {
+	start := time.Date(2026, 11, 21, 16, 0, 0, 0, time.UTC)
+	const n = 1_000_000
+	prev := start
+	for _, i := range []int{0, 1, 106_751, 106_752, 500_000, n - 1} {
+		at := benchPaidAt(i, n, start)
+		if at.Before(prev) || !at.Before(start.Add(24*time.Hour)) {
+			t.Errorf("payment %d of %d at %s, outside the day from %s (or before payment before it, %s)", i, n, at, start, prev)
+		}
+		prev = at
+	}
+}
