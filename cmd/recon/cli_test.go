@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
@@ -91,6 +92,16 @@ func TestDemoRunsOnAFreshMachine(t *testing.T) {
 	// Every duplicate delivery was taken once: as many counted as posted.
 	if m := regexp.MustCompile(`duplicate deliveries taken once +(\d+) of (\d+)`).FindStringSubmatch(out); m == nil || m[1] != m[2] {
 		t.Fatalf("duplicates: %v\n%s", m, out)
+	}
+	// The statement's line that the channel's lookup does not confirm: one
+	// conflict, nothing moved. (The demo's orders are of the last hour: in
+	// the first hour of a Shanghai day, today's statement may have none of
+	// the orders the simulator holds pending.)
+	if sh, _ := time.LoadLocation("Asia/Shanghai"); time.Now().In(sh).Hour() >= 1 {
+		if !regexp.MustCompile(`statement conflicts 1 \(not confirmed: nothing moved\)`).MatchString(out) ||
+			!regexp.MustCompile(`STATEMENT_CONFLICT +1\n`).MatchString(out) {
+			t.Fatalf("demo shows no statement conflict:\n%s", out)
+		}
 	}
 }
 
