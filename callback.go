@@ -69,3 +69,38 @@ func CallbackLost(current Order, r LookupResult) (Outcome, CallbackOutcome) {
 	}
 	return Outcome{Action: ActionNone, Order: current, Lookup: &r}, CallbackUnchanged
 }
+
+// DecideRefundCallback is DecideRefund for a channel's verified
+// notification l about refund r, as DecideCallback is for orders: a final
+// answer (SUCCEEDED, FAILED) decides as a lookup's does; one that is not
+// final changes nothing, the lookups keep their pace (an ABNORMAL refund
+// is reported by them); a terminal refund is only verified.
+func DecideRefundCallback(r Refund, l RefundLookup, p Policy, now time.Time) (RefundOutcome, CallbackOutcome) {
+	if r.Status.Terminal() {
+		out := VerifyRefund(r, l)
+		if out.Action == ActionReport {
+			return out, CallbackMismatch
+		}
+		return out, CallbackUnchanged
+	}
+	if l.Status != RefundChannelSucceeded && l.Status != RefundChannelFailed {
+		return RefundOutcome{Action: ActionNone, Refund: r, Lookup: &l}, CallbackUnchanged
+	}
+	out := DecideRefund(r, l, p, now)
+	switch out.Action {
+	case ActionTransition:
+		return out, CallbackSettled
+	case ActionHold:
+		return out, CallbackMismatch
+	}
+	return RefundOutcome{Action: ActionNone, Refund: r, Lookup: &l}, CallbackUnchanged
+}
+
+// RefundCallbackLost is CallbackLost for a refund another writer moved
+// first (current is the refund as it is now).
+func RefundCallbackLost(current Refund, l RefundLookup) (RefundOutcome, CallbackOutcome) {
+	if m := ClassifyRefundConflict(current, l); m != nil {
+		return RefundOutcome{Action: ActionReport, Refund: current, Lookup: &l, Mismatch: m}, CallbackMismatch
+	}
+	return RefundOutcome{Action: ActionNone, Refund: current, Lookup: &l}, CallbackUnchanged
+}

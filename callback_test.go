@@ -55,3 +55,38 @@ func TestDecideCallback(t *testing.T) {
 		t.Errorf("lost to an agreeing writer: got %s/%s", out.Action, oc)
 	}
 }
+
+func TestDecideRefundCallback(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	p := recon.Policy{MaxAge: time.Hour, Schedule: []time.Duration{time.Minute}}
+	pending := recon.Refund{ID: 1, RefundNo: "R1", Amount: 50, Currency: "CNY", Status: recon.RefundPending, CreatedAt: now.Add(-2 * time.Hour)}
+	failed := pending
+	failed.Status = recon.RefundFailed
+	ok := recon.RefundLookup{Status: recon.RefundChannelSucceeded, Amount: 50, Currency: "CNY", ChannelRefundID: "RF"}
+	more := ok
+	more.Amount = 51
+	for _, tc := range []struct {
+		name    string
+		r       recon.Refund
+		l       recon.RefundLookup
+		action  recon.Action
+		outcome recon.CallbackOutcome
+		kind    recon.MismatchKind
+	}{
+		{"succeeded", pending, ok, recon.ActionTransition, recon.CallbackSettled, ""},
+		{"failed", pending, recon.RefundLookup{Status: recon.RefundChannelFailed}, recon.ActionTransition, recon.CallbackSettled, ""},
+		{"another amount", pending, more, recon.ActionHold, recon.CallbackMismatch, recon.MismatchRefundAmount},
+		// Past max_age a lookup would call it stuck; a notification leaves
+		// that to the lookups.
+		{"abnormal, expired", pending, recon.RefundLookup{Status: recon.RefundChannelAbnormal}, recon.ActionNone, recon.CallbackUnchanged, ""},
+		{"terminal disagrees", failed, ok, recon.ActionReport, recon.CallbackMismatch, recon.MismatchChannelRefundedLocalFail},
+	} {
+		out, oc := recon.DecideRefundCallback(tc.r, tc.l, p, now)
+		if out.Action != tc.action || oc != tc.outcome {
+			t.Errorf("%s: got %s/%s, want %s/%s", tc.name, out.Action, oc, tc.action, tc.outcome)
+		}
+		if tc.kind != "" && (out.Mismatch == nil || out.Mismatch.Kind != tc.kind) {
+			t.Errorf("%s: mismatch %+v, want %s", tc.name, out.Mismatch, tc.kind)
+		}
+	}
+}

@@ -40,6 +40,13 @@ type Notification struct {
 	TxnKey string
 	// Result is what the notification says about the order.
 	Result recon.LookupResult
+	// Refund, when set, makes this a notification about a refund (CONTRACT
+	// §10, §11): RefundNo is its refund number (out_refund_no), RefundKey
+	// its channel_refund_id where the channel names it by that (Stripe's
+	// re_ id), and Result is unused.
+	Refund    *recon.RefundLookup
+	RefundNo  string
+	RefundKey string
 	// Ignored marks a verified notification recon does not act on; it is
 	// recorded and answered as handled.
 	Ignored bool
@@ -59,6 +66,17 @@ func (n Notification) Validate() error {
 	case n.EventID == "" || len(n.EventID) > MaxEventIDLen || !utf8.ValidString(n.EventID):
 		return bad("event id of %d bytes (1 to %d of UTF-8)", len(n.EventID), MaxEventIDLen)
 	case n.Ignored:
+		return nil
+	case n.Refund != nil:
+		if n.RefundNo == "" && n.RefundKey == "" {
+			return bad("names no refund")
+		}
+		if len(n.RefundNo) > 64 || !utf8.ValidString(n.RefundNo) || len(n.RefundKey) > recon.MaxTxnIDLen {
+			return bad("refund number of %d bytes", len(n.RefundNo))
+		}
+		if err := n.Refund.Validate(); err != nil {
+			return bad("%v", err)
+		}
 		return nil
 	case n.OrderNo == "" && n.TxnKey == "":
 		return bad("names no order")

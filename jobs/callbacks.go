@@ -34,6 +34,9 @@ type CallbackStore interface {
 	GetOrderByNo(ctx context.Context, orderNo string) (recon.Order, error)
 	GetOrderByTxnID(ctx context.Context, txnID string) (recon.Order, error)
 	CommitCallback(ctx context.Context, out *recon.Outcome, rec repo.CallbackRecord, meta repo.CommitMeta) (repo.CommitReport, error)
+	GetRefundByNo(ctx context.Context, refundNo string) (recon.Refund, error)
+	GetRefundByChannelID(ctx context.Context, id string) (recon.Refund, error)
+	CommitRefundCallback(ctx context.Context, out *recon.RefundOutcome, rec repo.CallbackRecord, meta repo.CommitMeta) (repo.RefundCommitReport, error)
 }
 
 var _ CallbackStore = (*repo.Store)(nil)
@@ -131,6 +134,9 @@ func (c *Callbacks) handle(ctx context.Context, name string, body []byte, header
 		rec.Outcome = recon.CallbackIgnored
 		return c.commit(ctx, nil, rec, meta, res, fail)
 	}
+	if n.Refund != nil {
+		return c.handleRefund(ctx, name, n, rec, res, meta, fail)
+	}
 	o, err := c.find(ctx, name, n)
 	if errors.Is(err, recon.ErrNotFound) {
 		rec.Outcome = recon.CallbackOrderUnknown
@@ -146,34 +152,103 @@ func (c *Callbacks) handle(ctx context.Context, name string, body []byte, header
 	}
 	res.OrderNo, rec.OrderNo, rec.OrderID = o.OrderNo, o.OrderNo, o.ID
 	out, oc := recon.DecideCallback(o, n.Result, c.Policy, now)
+	return settle(res, fail, "order "+o.OrderNo, out, oc,
+		func(out recon.Outcome, oc recon.CallbackOutcome) (repo.CommitResult, recon.Order, error) {
+			rec.Outcome = oc
+			var op *recon.Outcome
+			if out.Action != recon.ActionNone {
+				op = &out
+			}
+			rep, err := c.Store.CommitCallback(ctx, op, rec, meta)
+			return rep.Result, rep.Current, err
+		},
+		func(cur recon.Order, lost bool) (recon.Outcome, recon.CallbackOutcome) {
+			if lost {
+				return recon.CallbackLost(cur, n.Result)
+			}
+			return recon.DecideCallback(cur, n.Result, c.Policy, now)
+		})
+}
+
+// settle commits a notification's first decision about its subject (an
+// order, a refund) and, when another writer moved the subject first, the
+// decision made again on it as it is now (lost: no longer pending), at most
+// maxCallbackTries times.
+func settle[S, O any](res CallbackResult, fail func(error) (CallbackResult, error), what string, out O, oc recon.CallbackOutcome,
+	commit func(O, recon.CallbackOutcome) (repo.CommitResult, S, error), again func(cur S, lost bool) (O, recon.CallbackOutcome)) (CallbackResult, error) {
 	for try := 1; ; try++ {
-		rec.Outcome = oc
-		var op *recon.Outcome
-		if out.Action != recon.ActionNone {
-			op = &out
-		}
-		rep, err := c.Store.CommitCallback(ctx, op, rec, meta)
+		result, cur, err := commit(out, oc)
 		if err != nil {
 			return fail(err)
 		}
-		switch rep.Result {
+		switch result {
 		case repo.Duplicate:
 			res.Handled, res.Outcome = true, CallbackDuplicate
 			return res, nil
 		case repo.Lost, repo.Stale:
 			if try >= maxCallbackTries {
-				return fail(fmt.Errorf("notification %s: order %s kept moving under %d tries", n.EventID, o.OrderNo, try))
+				return fail(fmt.Errorf("notification %s: %s kept moving under %d tries", res.EventID, what, try))
 			}
-			if rep.Result == repo.Lost {
-				out, oc = recon.CallbackLost(rep.Current, n.Result)
-			} else {
-				out, oc = recon.DecideCallback(rep.Current, n.Result, c.Policy, now)
-			}
+			out, oc = again(cur, result == repo.Lost)
 			continue
 		}
 		res.Handled, res.Outcome = true, strings.ToLower(string(oc))
 		return res, nil
 	}
+}
+
+// handleRefund is handle for a notification about a refund: find it by
+// its channel key or refund number, decide (recon.DecideRefundCallback) and
+// commit with the record (repo.CommitRefundCallback).
+func (c *Callbacks) handleRefund(ctx context.Context, name string, n channel.Notification, rec repo.CallbackRecord, res CallbackResult,
+	meta repo.CommitMeta, fail func(error) (CallbackResult, error)) (CallbackResult, error) {
+	rec.RefundNo, rec.PaidAt = n.RefundNo, n.Refund.SucceededAt
+	var r recon.Refund
+	err := recon.ErrNotFound
+	if n.RefundKey != "" {
+		r, err = c.Store.GetRefundByChannelID(ctx, n.RefundKey)
+	}
+	if errors.Is(err, recon.ErrNotFound) && n.RefundNo != "" {
+		r, err = c.Store.GetRefundByNo(ctx, n.RefundNo)
+	}
+	if err == nil && r.Channel != name {
+		err = fmt.Errorf("refund %s is of channel %q: %w", r.RefundNo, r.Channel, recon.ErrNotFound)
+	}
+	if errors.Is(err, recon.ErrNotFound) {
+		rec.Outcome = recon.CallbackOrderUnknown
+		rep, cerr := c.Store.CommitRefundCallback(ctx, nil, rec, meta)
+		if cerr != nil {
+			return fail(cerr)
+		}
+		if rep.Result == repo.Duplicate {
+			res.Handled, res.Outcome = true, CallbackDuplicate
+			return res, nil
+		}
+		res.Outcome, res.Status = strings.ToLower(string(recon.CallbackOrderUnknown)), http.StatusServiceUnavailable
+		return res, fmt.Errorf("notification %s: %w", n.EventID, err)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	rec.RefundNo, rec.OrderNo = r.RefundNo, r.OrderNo
+	now := meta.Now
+	out, oc := recon.DecideRefundCallback(r, *n.Refund, c.Policy, now)
+	return settle(res, fail, "refund "+r.RefundNo, out, oc,
+		func(out recon.RefundOutcome, oc recon.CallbackOutcome) (repo.CommitResult, recon.Refund, error) {
+			rec.Outcome = oc
+			var op *recon.RefundOutcome
+			if out.Action != recon.ActionNone {
+				op = &out
+			}
+			rep, err := c.Store.CommitRefundCallback(ctx, op, rec, meta)
+			return rep.Result, rep.Current, err
+		},
+		func(cur recon.Refund, lost bool) (recon.RefundOutcome, recon.CallbackOutcome) {
+			if lost {
+				return recon.RefundCallbackLost(cur, *n.Refund)
+			}
+			return recon.DecideRefundCallback(cur, *n.Refund, c.Policy, now)
+		})
 }
 
 // commit records a notification that changes no order.

@@ -113,3 +113,67 @@ func TestCallbacksHandle(t *testing.T) {
 		}
 	})
 }
+
+// simRefundNotification is a refund notification of the simulator channel.
+func simRefundNotification(r recon.Refund, status string, amount int64) ([]byte, http.Header) {
+	body, _ := json.Marshal(httpjson.RefundData{Refund: r.RefundNo, Order: r.OrderNo, Status: status, Amount: &amount,
+		Currency: r.Currency, RefundTxnID: "RT-" + r.RefundNo, SucceededAt: t0.Format(time.RFC3339)})
+	return body, http.Header{httpjson.SignatureHeader: {httpjson.Sign(simulator.DefaultSecret, body)}}
+}
+
+func TestCallbacksHandleRefunds(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		cb := newCallbacks(db)
+		handle := func(body []byte, h http.Header) jobs.CallbackResult {
+			t.Helper()
+			res, _ := cb.Handle(ctx, "sim", body, h)
+			return res
+		}
+		o := seedOne(t, db, "CB-RF-ORDER")
+		db.Move(t, db.Store, o.ID, recon.StatusPaid)
+		ok := repotest.Refund("CB-RF-1", o, t0)
+		off := repotest.Refund("CB-RF-2", o, t0)
+		gone := repotest.Refund("CB-RF-3", o, t0)
+		gone.Status = recon.RefundFailed
+		repotest.SeedRefunds(t, db.Store, &ok, &off, &gone)
+		// Succeeded: settled once, the duplicate handled.
+		body, h := simRefundNotification(ok, "SUCCEEDED", ok.Amount)
+		if res := handle(body, h); !res.Handled || res.Outcome != "settled" {
+			t.Fatalf("refund succeeded: %+v", res)
+		}
+		if res := handle(body, h); !res.Handled || res.Outcome != jobs.CallbackDuplicate {
+			t.Fatalf("again: %+v", res)
+		}
+		if r, _ := db.Store.GetRefund(ctx, ok.ID); r.Status != recon.RefundSucceeded {
+			t.Fatalf("refund %s, want SUCCEEDED", r.Status)
+		}
+		// Another amount: a mismatch, handled, nothing moves.
+		body, h = simRefundNotification(off, "SUCCEEDED", off.Amount+1)
+		if res := handle(body, h); !res.Handled || res.Outcome != "mismatch" {
+			t.Fatalf("refund amount: %+v", res)
+		}
+		if r, _ := db.Store.GetRefund(ctx, off.ID); r.Status != recon.RefundPending {
+			t.Fatalf("refund %s, want PENDING", r.Status)
+		}
+		// A terminal refund never moves: succeeded at the channel, FAILED
+		// locally is the money-losing mismatch.
+		body, h = simRefundNotification(gone, "SUCCEEDED", gone.Amount)
+		if res := handle(body, h); !res.Handled || res.Outcome != "mismatch" {
+			t.Fatalf("refund after failed: %+v", res)
+		}
+		if r, _ := db.Store.GetRefund(ctx, gone.ID); r.Status != recon.RefundFailed {
+			t.Fatalf("refund %s, want FAILED", r.Status)
+		}
+		// A refund not visible yet: refused, then handled once it exists.
+		late := repotest.Refund("CB-RF-LATE", o, t0)
+		body, h = simRefundNotification(late, "SUCCEEDED", late.Amount)
+		if res := handle(body, h); res.Handled || res.Outcome != "order_unknown" {
+			t.Fatalf("unknown refund: %+v", res)
+		}
+		repotest.SeedRefunds(t, db.Store, &late)
+		if res := handle(body, h); !res.Handled || res.Outcome != "settled" {
+			t.Fatalf("retry once the refund exists: %+v", res)
+		}
+	})
+}

@@ -134,3 +134,57 @@ func (s *Store) claimCallback(tx *gorm.DB, rec CallbackRecord) (bool, error) {
 	}
 	return false, nil
 }
+
+// CommitRefundCallback is CommitCallback for a notification about a refund:
+// the recon_callbacks row (with its refund_no), then out (nil: nothing
+// about the refund) through CommitRefundBatch's guarded writes, in one
+// transaction; Duplicate for an event already handled; Lost or Stale, with
+// nothing written, when the refund moved.
+func (s *Store) CommitRefundCallback(ctx context.Context, out *recon.RefundOutcome, rec CallbackRecord, meta CommitMeta) (RefundCommitReport, error) {
+	var ids []int64
+	if out != nil {
+		switch out.Action {
+		case recon.ActionTransition, recon.ActionHold, recon.ActionReport:
+		default:
+			return RefundCommitReport{}, fmt.Errorf("commit notification %s/%s: nothing to commit for action %s", rec.Channel, rec.EventID, out.Action)
+		}
+		ids = []int64{out.Refund.ID}
+	}
+	var rep RefundCommitReport
+	dup := false
+	_, err := s.commitRows(ctx, meta, ids,
+		func(w *batchWriter) error {
+			isNew, err := s.claimCallback(w.tx, rec)
+			dup = err == nil && !isNew
+			return err
+		},
+		func(w *batchWriter, _ int) (bool, error) {
+			if dup {
+				return true, nil
+			}
+			var ok bool
+			var err error
+			rep, ok, err = w.applyRefund(*out)
+			if err == nil && !ok {
+				return false, errCallbackMoved
+			}
+			return ok, err
+		})
+	switch {
+	case errors.Is(err, errCallbackMoved):
+		return s.movedRefundReport(ctx, out.Refund.ID)
+	case err != nil:
+		return RefundCommitReport{}, fmt.Errorf("commit notification %s/%s: %w", rec.Channel, rec.EventID, err)
+	case dup:
+		return RefundCommitReport{Result: Duplicate}, nil
+	case out == nil:
+		return RefundCommitReport{Result: Recorded}, nil
+	}
+	return rep, nil
+}
+
+// GetRefundByChannelID reads the refund whose channel_refund_id is id (a
+// Stripe re_ id, by which Stripe's events name a refund).
+func (s *Store) GetRefundByChannelID(ctx context.Context, id string) (recon.Refund, error) {
+	return s.getRefund(s.db.WithContext(ctx), "channel_refund_id = ?", id)
+}

@@ -140,3 +140,47 @@ func TestCommitCallbackLost(t *testing.T) {
 		}
 	})
 }
+
+// TestCommitRefundCallbackOnce: one refund notification delivered five
+// times at once settles the refund once; the others are duplicates.
+func TestCommitRefundCallbackOnce(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		o := seedRead(t, db, "RCB", 1)[0]
+		db.Move(t, db.Store, o.ID, recon.StatusPaid)
+		r := repotest.Refund("RCB-R1", o, now)
+		repotest.SeedRefunds(t, db.Store, &r)
+		read, err := db.Store.GetRefund(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := recon.DecideRefund(read, recon.RefundLookup{Status: recon.RefundChannelSucceeded, Amount: r.Amount, Currency: r.Currency, ChannelRefundID: "RT"},
+			recon.Policy{}, now)
+		rec := repo.CallbackRecord{Channel: "sim", EventID: "EV-R1", RefundNo: r.RefundNo, Outcome: recon.CallbackSettled, ReceivedAt: now}
+		var wg sync.WaitGroup
+		results := make(chan repo.CommitResult, 5)
+		for range 5 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rep, err := db.Store.CommitRefundCallback(ctx, &out, rec, callbackMeta)
+				if err != nil {
+					t.Error(err)
+				}
+				results <- rep.Result
+			}()
+		}
+		wg.Wait()
+		close(results)
+		count := map[repo.CommitResult]int{}
+		for res := range results {
+			count[res]++
+		}
+		if count[repo.Applied] != 1 || count[repo.Duplicate] != 4 {
+			t.Fatalf("results %v, want one applied and four duplicates", count)
+		}
+		if got, _ := db.Store.GetRefund(ctx, r.ID); got.Status != recon.RefundSucceeded {
+			t.Fatalf("refund %s, want SUCCEEDED", got.Status)
+		}
+	})
+}

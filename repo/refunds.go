@@ -214,16 +214,25 @@ func (s *Store) CommitRefundBatch(ctx context.Context, outs []recon.RefundOutcom
 		if !m {
 			continue
 		}
-		cur, err := s.GetRefund(ctx, outs[i].Refund.ID)
-		if err != nil {
+		if reps[i], err = s.movedRefundReport(ctx, outs[i].Refund.ID); err != nil {
 			return nil, err
-		}
-		reps[i] = RefundCommitReport{Result: Stale, Current: cur}
-		if cur.Status != recon.RefundPending {
-			reps[i].Result = Lost
 		}
 	}
 	return reps, nil
+}
+
+// movedRefundReport re-reads a refund whose guard found it moved: Lost when
+// it is not PENDING any more, else Stale.
+func (s *Store) movedRefundReport(ctx context.Context, id int64) (RefundCommitReport, error) {
+	cur, err := s.GetRefund(ctx, id)
+	if err != nil {
+		return RefundCommitReport{}, err
+	}
+	rep := RefundCommitReport{Result: Stale, Current: cur}
+	if cur.Status != recon.RefundPending {
+		rep.Result = Lost
+	}
+	return rep, nil
 }
 
 // RecordRefundMismatch upserts one mismatch of refund r outside any change

@@ -43,8 +43,10 @@ var _ channel.Notifier = (*Client)(nil)
 // notify_id is the event id: Alipay keeps it across the retries of one
 // notification. A notification about a refund (refund_fee, out_biz_no or
 // gmt_refund present: Alipay notifies a partial refund as TRADE_SUCCESS and
-// a full one as TRADE_CLOSED) says nothing new about the payment and is
-// returned Ignored, as is one of another notify_type.
+// a full one as TRADE_CLOSED) says nothing new about the payment, and its
+// refund_fee is the trade's refunded total rather than the refund's own
+// amount, so it settles no refund either: it is returned Ignored (recon's
+// refund lookup settles the refund), as is one of another notify_type.
 func (c *Client) VerifyNotification(ctx context.Context, body []byte, header http.Header) (channel.Notification, error) {
 	_ = ctx
 	if ct := header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/x-www-form-urlencoded") {

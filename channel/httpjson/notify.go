@@ -16,7 +16,8 @@ const NotifyAnswer = `{"code":"0000"}`
 var _ channel.Notifier = (*Client)(nil)
 
 // VerifyNotification verifies and decodes one notification (CONTRACT §11):
-// the body is a lookup answer's data object (section 6) and X-Signature is
+// the body is a lookup answer's data object (section 6), or a refund lookup
+// answer's (section 10: it has "refund"), and X-Signature is
 // hex(HMAC-SHA256(secret, body)). A channel without a secret receives no
 // notifications: an unsigned one could be anybody's. The protocol has no
 // event id, so the event id is a hash of the body (the channel's retries
@@ -40,6 +41,12 @@ func DecodeNotification(cfg Config, body []byte, sig string) (channel.Notificati
 	if err := Verify(cfg.Secret, body, sig); err != nil {
 		return channel.Notification{}, fmt.Errorf("notification: %w", err)
 	}
+	var peek struct {
+		Refund *string `json:"refund"`
+	}
+	if err := json.Unmarshal(body, &peek); err == nil && peek.Refund != nil {
+		return decodeRefundNotification(cfg, body)
+	}
 	var d Data
 	if err := json.Unmarshal(body, &d); err != nil {
 		return channel.Notification{}, fmt.Errorf("notification: %w: %v: %s", channel.ErrMalformed, err, channel.Snippet(body))
@@ -49,6 +56,29 @@ func DecodeNotification(cfg Config, body []byte, sig string) (channel.Notificati
 		return channel.Notification{}, err
 	}
 	n := channel.Notification{EventID: channel.BodyEventID(body), Type: d.Status, OrderNo: d.Order, Result: r}
+	if err := n.Validate(); err != nil {
+		return channel.Notification{}, err
+	}
+	return n, nil
+}
+
+// decodeRefundNotification reads a verified refund notification: the data
+// object of a refund lookup answer, read as that answer is
+// (ParseRefundResponse).
+func decodeRefundNotification(cfg Config, body []byte) (channel.Notification, error) {
+	var d RefundData
+	if err := json.Unmarshal(body, &d); err != nil {
+		return channel.Notification{}, fmt.Errorf("notification: %w: %v: %s", channel.ErrMalformed, err, channel.Snippet(body))
+	}
+	wrapped, err := json.Marshal(RefundResponse{Code: cfg.SuccessCode, Data: &d})
+	if err != nil {
+		return channel.Notification{}, fmt.Errorf("notification: %w: %v", channel.ErrMalformed, err)
+	}
+	l, err := ParseRefundResponse(wrapped, d.Refund, "", cfg)
+	if err != nil {
+		return channel.Notification{}, fmt.Errorf("notification: %w", err)
+	}
+	n := channel.Notification{EventID: channel.BodyEventID(body), Type: d.Status, OrderNo: d.Order, RefundNo: d.Refund, Refund: &l}
 	if err := n.Validate(); err != nil {
 		return channel.Notification{}, err
 	}

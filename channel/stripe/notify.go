@@ -26,6 +26,18 @@ const WebhookTolerance = webhook.DefaultTolerance
 // (payment_intent.succeeded, .canceled, .payment_failed, .processing, ...).
 const EventPaymentIntentPrefix = "payment_intent."
 
+// The refund events recon acts on: refund.created, refund.updated,
+// refund.failed, and charge.refund.updated of older API versions; their
+// data.object is the Refund.
+const (
+	EventRefundPrefix        = "refund."
+	EventChargeRefundUpdated = "charge.refund.updated"
+	// MetadataRefundNo is the metadata key whose value, when the payment
+	// service sets it on a refund, is recon's refund_no; without it the
+	// refund is found by its re_ id (channel_refund_id).
+	MetadataRefundNo = "refund_no"
+)
+
 var _ channel.Notifier = (*Client)(nil)
 
 // VerifyNotification verifies and decodes one webhook event (CONTRACT §11)
@@ -35,8 +47,9 @@ var _ channel.Notifier = (*Client)(nil)
 // stripe-go's own: the endpoint's version is the account's choice, and the
 // intent is read field by field, strictly, as a lookup answer is
 // (ParsePaymentIntent). A payment_intent.* event names its order by the
-// intent id (channel_txn_id) and, when set, metadata.order_no; other events
-// are returned Ignored. The event id is the event id.
+// intent id (channel_txn_id) and, when set, metadata.order_no; a refund
+// event (refund.*, charge.refund.updated) names its refund by its re_ id
+// and, when set, metadata.refund_no; other events are returned Ignored. The event id is the event id.
 func (c *Client) VerifyNotification(ctx context.Context, body []byte, header http.Header) (channel.Notification, error) {
 	_ = ctx
 	if c.cfg.WebhookSecret == "" {
@@ -72,7 +85,8 @@ func DecodeEvent(body []byte, sig, secret string) (channel.Notification, error) 
 		return bad("no id")
 	}
 	out := channel.Notification{EventID: ev.ID, Type: string(ev.Type)}
-	if !strings.HasPrefix(string(ev.Type), EventPaymentIntentPrefix) {
+	refund := strings.HasPrefix(string(ev.Type), EventRefundPrefix) || string(ev.Type) == EventChargeRefundUpdated
+	if !refund && !strings.HasPrefix(string(ev.Type), EventPaymentIntentPrefix) {
 		out.Ignored = true
 		return out, nil
 	}
@@ -85,6 +99,17 @@ func DecodeEvent(body []byte, sig, secret string) (channel.Notification, error) 
 	}
 	if err := json.Unmarshal(ev.Data.Raw, &head); err != nil {
 		return bad("data.object: %v", err)
+	}
+	if refund {
+		l, err := ParseRefund(ev.Data.Raw, head.ID)
+		if err != nil {
+			return channel.Notification{}, fmt.Errorf("event %s: %w", channel.Truncate(ev.ID), err)
+		}
+		out.Refund, out.RefundKey, out.RefundNo = &l, head.ID, head.Metadata[MetadataRefundNo]
+		if err := out.Validate(); err != nil {
+			return channel.Notification{}, err
+		}
+		return out, nil
 	}
 	in, err := ParsePaymentIntent(ev.Data.Raw, head.ID)
 	if err != nil {

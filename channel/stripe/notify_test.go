@@ -73,6 +73,26 @@ func TestWebhookStatuses(t *testing.T) {
 	}
 }
 
+func TestWebhookRefund(t *testing.T) {
+	for typ, want := range map[string]recon.RefundChannelStatus{
+		"refund.updated": recon.RefundChannelSucceeded, "charge.refund.updated": recon.RefundChannelSucceeded,
+	} {
+		body := []byte(`{"id":"evt_r1","object":"event","type":"` + typ + `","created":1692942400,"data":{"object":` +
+			`{"id":"re_1","object":"refund","amount":1000,"currency":"usd","created":1692942318,"status":"succeeded","metadata":{"refund_no":"RF-1"}}}}`)
+		n, err := webhookClient(t, whsec).VerifyNotification(context.Background(), body, signedHeader(body, whsec, time.Now()))
+		if err != nil || n.Refund == nil || n.Refund.Status != want || n.Refund.Amount != 1000 || n.Refund.Currency != "USD" ||
+			n.RefundKey != "re_1" || n.RefundNo != "RF-1" || n.Ignored {
+			t.Errorf("%s: got %+v (refund %+v), %v", typ, n, n.Refund, err)
+		}
+	}
+	body := []byte(`{"id":"evt_r2","object":"event","type":"refund.failed","created":1,"data":{"object":` +
+		`{"id":"re_2","object":"refund","amount":1000,"currency":"usd","created":1692942318,"status":"failed","failure_reason":"declined"}}}`)
+	n, err := webhookClient(t, whsec).VerifyNotification(context.Background(), body, signedHeader(body, whsec, time.Now()))
+	if err != nil || n.Refund == nil || n.Refund.Status != recon.RefundChannelFailed || n.RefundNo != "" || n.RefundKey != "re_2" {
+		t.Errorf("refund.failed: got %+v, %v", n, err)
+	}
+}
+
 func TestWebhookRefused(t *testing.T) {
 	body := intentEvent("payment_intent.succeeded", "succeeded", 2000, 1700000100)
 	tampered := intentEvent("payment_intent.succeeded", "succeeded", 1, 1700000100)

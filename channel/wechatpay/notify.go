@@ -18,6 +18,7 @@ import (
 	"github.com/wechatpay-apiv3/wechatpay-go/core/auth/verifiers"
 	"github.com/wechatpay-apiv3/wechatpay-go/core/notify"
 
+	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/channel"
 )
 
@@ -121,6 +122,9 @@ func DecodeNotification(ctx context.Context, keyID string, key rsa.PublicKey, ap
 		return bad("%s", firstLine(err))
 	}
 	out := channel.Notification{EventID: parsed.ID, Type: parsed.EventType}
+	if strings.HasPrefix(parsed.EventType, EventRefundPrefix) {
+		return decodeRefundNotification(out, plain, mchID)
+	}
 	if parsed.EventType != EventTransactionSuccess {
 		out.Ignored = true
 		return out, nil
@@ -210,4 +214,55 @@ func BuildNotification(key *rsa.PrivateKey, keyID, apiV3Key, id, eventType strin
 		return nil, nil, err
 	}
 	return body, h, nil
+}
+
+// refundNotice is the resource of a refund notification: a refund as the
+// query answers it, but for its status, named refund_status there.
+type refundNotice struct {
+	MchID        string `json:"mchid"`
+	OutRefundNo  string `json:"out_refund_no"`
+	OutTradeNo   string `json:"out_trade_no"`
+	RefundStatus string `json:"refund_status"`
+}
+
+// decodeRefundNotification reads a REFUND.* resource (REFUND.SUCCESS,
+// REFUND.ABNORMAL, REFUND.CLOSED) for merchant mchID with the refund
+// query's reader (ParseRefund). Its amount carries no currency: WeChat Pay
+// refunds only in CNY.
+func decodeRefundNotification(out channel.Notification, plain []byte, mchID string) (channel.Notification, error) {
+	bad := func(format string, args ...any) (channel.Notification, error) {
+		return channel.Notification{}, fmt.Errorf("notification: %w: %s", channel.ErrMalformed, fmt.Sprintf(format, args...))
+	}
+	var rn refundNotice
+	if err := json.Unmarshal(plain, &rn); err != nil {
+		return bad("resource: %v", err)
+	}
+	if rn.MchID != mchID {
+		return channel.Notification{}, fmt.Errorf("notification: %w: for mchid %q, not %q", channel.ErrBadSignature, channel.Truncate(rn.MchID), mchID)
+	}
+	if rn.OutRefundNo == "" {
+		return bad("resource has no out_refund_no")
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(plain, &fields); err != nil {
+		return bad("resource: %v", err)
+	}
+	status, _ := json.Marshal(rn.RefundStatus)
+	fields["status"] = status
+	asQuery, err := json.Marshal(fields)
+	if err != nil {
+		return bad("resource: %v", err)
+	}
+	l, err := ParseRefund(asQuery, rn.OutRefundNo, rn.OutTradeNo)
+	if err != nil {
+		return channel.Notification{}, fmt.Errorf("notification: %w", err)
+	}
+	if l.Currency == "" && l.Status == recon.RefundChannelSucceeded {
+		l.Currency = "CNY"
+	}
+	out.Refund, out.RefundNo, out.OrderNo = &l, rn.OutRefundNo, rn.OutTradeNo
+	if err := out.Validate(); err != nil {
+		return channel.Notification{}, err
+	}
+	return out, nil
 }

@@ -107,12 +107,26 @@ func TestNotificationRefused(t *testing.T) {
 	}
 }
 
-func TestNotificationRefundIgnored(t *testing.T) {
+func TestNotificationRefund(t *testing.T) {
 	keys := testKeys(t)
-	body, h := build(t, keys, "REFUND.SUCCESS", `{"mchid":"1900000001","out_refund_no":"RF-1","refund_status":"SUCCESS"}`, time.Now())
+	body, h := build(t, keys, "REFUND.SUCCESS", `{"mchid":"1900000001","transaction_id":"4200000000202603010000000001","out_trade_no":"ORD-7",`+
+		`"refund_id":"50000000382019052709732678859","out_refund_no":"RF-1","refund_status":"SUCCESS","success_time":"2026-03-01T20:30:00+08:00",`+
+		`"user_received_account":"招商银行信用卡0403","amount":{"total":8888,"refund":500,"payer_total":8888,"payer_refund":500}}`, time.Now())
 	n, err := notifyClient(t, keys).VerifyNotification(context.Background(), body, h)
-	if err != nil || !n.Ignored || n.EventID == "" {
-		t.Fatalf("got %+v, %v; want an ignored notification", n, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Ignored || n.Refund == nil || n.RefundNo != "RF-1" || n.OrderNo != "ORD-7" || n.Refund.Status != recon.RefundChannelSucceeded ||
+		n.Refund.Amount != 500 || n.Refund.Currency != "CNY" || n.Refund.ChannelRefundID != "50000000382019052709732678859" || n.Refund.SucceededAt == nil {
+		t.Fatalf("got %+v (refund %+v)", n, n.Refund)
+	}
+	body, h = build(t, keys, "REFUND.CLOSED", `{"mchid":"1900000001","out_trade_no":"ORD-7","out_refund_no":"RF-2","refund_status":"CLOSED"}`, time.Now())
+	if n, err := notifyClient(t, keys).VerifyNotification(context.Background(), body, h); err != nil || n.Refund == nil || n.Refund.Status != recon.RefundChannelFailed {
+		t.Fatalf("closed refund: %+v, %v", n, err)
+	}
+	body, h = build(t, keys, "REFUND.SUCCESS", `{"mchid":"1900000009","out_refund_no":"RF-3","refund_status":"SUCCESS"}`, time.Now())
+	if _, err := notifyClient(t, keys).VerifyNotification(context.Background(), body, h); !errors.Is(err, channel.ErrBadSignature) {
+		t.Fatalf("another merchant's refund: %v", err)
 	}
 }
 
