@@ -38,7 +38,7 @@ type ChannelObserver interface {
 type lane struct {
 	name    string
 	workers int
-	queue   chan recon.Order
+	queue   chan item
 	gate    *laneGate // nil: no breaker
 
 	// feeders counts who still sends to queue (the pass's scan, and the
@@ -198,7 +198,7 @@ func (p *pass) lanes() map[string]*lane {
 	}
 	out[otherLane] = &lane{name: otherLane, workers: 1}
 	for _, ln := range out {
-		ln.queue = make(chan recon.Order, max(r.BatchSize, 2*ln.workers))
+		ln.queue = make(chan item, max(r.BatchSize, 2*ln.workers))
 		ln.feeders.Store(1)
 	}
 	return out
@@ -207,8 +207,8 @@ func (p *pass) lanes() map[string]*lane {
 // otherLane is the lane of orders whose channel is not configured.
 const otherLane = ""
 
-func (p *pass) laneOf(lanes map[string]*lane, o recon.Order) *lane {
-	if ln, ok := lanes[o.Channel]; ok {
+func (p *pass) laneOf(lanes map[string]*lane, it item) *lane {
+	if ln, ok := lanes[it.channel()]; ok {
 		return ln
 	}
 	return lanes[otherLane]
@@ -243,17 +243,17 @@ func (p *pass) drain(ctx, work context.Context, ln *lane) {
 		work = channel.WithGate(work, ln.gate)
 	}
 	for {
-		var o recon.Order
+		var it item
 		var ok bool
 		select {
-		case o, ok = <-ln.queue:
+		case it, ok = <-ln.queue:
 		default:
 			ln.waiting.Add(1)
 			select {
 			case p.hungry <- struct{}{}:
 			default:
 			}
-			o, ok = <-ln.queue
+			it, ok = <-ln.queue
 			ln.waiting.Add(-1)
 		}
 		if !ok {
@@ -262,7 +262,7 @@ func (p *pass) drain(ctx, work context.Context, ln *lane) {
 		if ctx.Err() != nil || p.stopped() {
 			continue // shutting down or failed: take no new orders
 		}
-		if err := p.process(work, o); err != nil {
+		if err := p.process(work, it); err != nil {
 			p.abort(err)
 		}
 	}
@@ -278,51 +278,54 @@ func (p *pass) take() bool {
 	return false
 }
 
-// produce scans the window and hands every order to its channel's lane. A
-// lane whose queue is full makes the scan wait, as long as no other lane
-// is waiting for orders; when one is, the full lane is detached: it scans
-// its own channel from this page on, and this scan leaves its orders
-// alone. So a slow channel never keeps orders from the others.
+// produce scans the window, one source (orders, then refunds) after the
+// other, and hands every item to its channel's lane. A lane whose queue is
+// full makes the scan wait, as long as no other lane is waiting for work;
+// when one is, the full lane is detached: it scans its own channel from
+// this page on, and this scan leaves its items alone. So a slow channel
+// never keeps work from the others.
 func (p *pass) produce(ctx context.Context, sc repo.Scan, lanes map[string]*lane) error {
 	defer func() {
 		for _, ln := range lanes {
 			ln.feederDone()
 		}
 	}()
-	var cur repo.Cursor
-	for !cur.Done() {
-		page, next, err := p.r.Store.ScanPage(ctx, sc, cur, p.r.BatchSize)
-		if err != nil {
-			return err
-		}
-		for i, o := range page {
-			ln := p.laneOf(lanes, o)
-			if ln.detached {
-				continue
-			}
-			if !p.take() {
-				return nil
-			}
-			sent, err := p.push(ctx, ln, o, lanes, cur != repo.Cursor{})
-			if err != nil || p.stopped() {
+	for si, src := range p.sources() {
+		var cur repo.Cursor
+		for !cur.Done() {
+			page, next, err := src(ctx, sc, cur, p.r.BatchSize)
+			if err != nil {
 				return err
 			}
-			if !sent {
-				p.sent.Add(-1)
-				p.detach(ctx, ln, sc, cur, page[:i])
+			for i, it := range page {
+				ln := p.laneOf(lanes, it)
+				if ln.detached {
+					continue
+				}
+				if !p.take() {
+					return nil
+				}
+				sent, err := p.push(ctx, ln, it, lanes, si > 0 || cur != repo.Cursor{})
+				if err != nil || p.stopped() {
+					return err
+				}
+				if !sent {
+					p.sent.Add(-1)
+					p.detach(ctx, ln, sc, si, cur, page[:i])
+				}
 			}
+			cur = next
 		}
-		cur = next
 	}
 	return nil
 }
 
-// push sends o to ln's queue. When the queue is full and another lane is
+// push sends it to ln's queue. When the queue is full and another lane is
 // hungry it gives up (false) if ln may be detached.
-func (p *pass) push(ctx context.Context, ln *lane, o recon.Order, lanes map[string]*lane, detachable bool) (bool, error) {
+func (p *pass) push(ctx context.Context, ln *lane, it item, lanes map[string]*lane, detachable bool) (bool, error) {
 	ln.fed.Store(true)
 	select {
-	case ln.queue <- o:
+	case ln.queue <- it:
 		return true, nil
 	default:
 	}
@@ -340,7 +343,7 @@ func (p *pass) push(ctx context.Context, ln *lane, o recon.Order, lanes map[stri
 			}
 		}
 		select {
-		case ln.queue <- o:
+		case ln.queue <- it:
 			return true, nil
 		case <-p.hungry:
 		case <-ctx.Done():
@@ -351,14 +354,14 @@ func (p *pass) push(ctx context.Context, ln *lane, o recon.Order, lanes map[stri
 	}
 }
 
-// detach gives ln a scan of its own channel from cur, the start of the
-// page whose orders before are already handed out.
-func (p *pass) detach(ctx context.Context, ln *lane, sc repo.Scan, cur repo.Cursor, before []recon.Order) {
+// detach gives ln a scan of its own channel from cur of source si, the
+// start of the page whose items before are already handed out.
+func (p *pass) detach(ctx context.Context, ln *lane, sc repo.Scan, si int, cur repo.Cursor, before []item) {
 	ln.detached = true
-	sent := map[int64]bool{}
-	for _, o := range before {
-		if o.Channel == ln.name {
-			sent[o.ID] = true
+	sent := map[itemKey]bool{}
+	for _, it := range before {
+		if it.channel() == ln.name {
+			sent[it.key()] = true
 		}
 	}
 	sc.Channel = ln.name
@@ -367,35 +370,39 @@ func (p *pass) detach(ctx context.Context, ln *lane, sc repo.Scan, cur repo.Curs
 	go func() {
 		defer p.scanners.Done()
 		defer ln.feederDone()
-		if err := p.scanLane(ctx, ln, sc, cur, sent); err != nil && ctx.Err() == nil {
+		if err := p.scanLane(ctx, ln, sc, si, cur, sent); err != nil && ctx.Err() == nil {
 			p.abort(err)
 		}
 	}()
 }
 
-// scanLane feeds ln from its own scan, skipping the orders already sent.
-func (p *pass) scanLane(ctx context.Context, ln *lane, sc repo.Scan, cur repo.Cursor, sent map[int64]bool) error {
-	for !cur.Done() {
-		page, next, err := p.r.Store.ScanPage(ctx, sc, cur, p.r.BatchSize)
-		if err != nil {
-			return err
+// scanLane feeds ln from its own scan, from cur of source si on, skipping
+// the items already sent.
+func (p *pass) scanLane(ctx context.Context, ln *lane, sc repo.Scan, si int, cur repo.Cursor, sent map[itemKey]bool) error {
+	for _, src := range p.sources()[si:] {
+		for !cur.Done() {
+			page, next, err := src(ctx, sc, cur, p.r.BatchSize)
+			if err != nil {
+				return err
+			}
+			for _, it := range page {
+				if sent[it.key()] {
+					continue
+				}
+				if !p.take() {
+					return nil
+				}
+				select {
+				case ln.queue <- it:
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-p.stop:
+					return nil
+				}
+			}
+			cur = next
 		}
-		for _, o := range page {
-			if sent[o.ID] {
-				continue
-			}
-			if !p.take() {
-				return nil
-			}
-			select {
-			case ln.queue <- o:
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-p.stop:
-				return nil
-			}
-		}
-		cur = next
+		cur = repo.Cursor{}
 	}
 	return nil
 }

@@ -26,7 +26,18 @@ type ReconcileStore interface {
 	RecordMismatch(ctx context.Context, o recon.Order, m recon.Mismatch, meta repo.CommitMeta) (bool, error)
 	// CountBackfill counts the orders a backfill's window holds.
 	CountBackfill(ctx context.Context, sc repo.Scan) (int64, error)
+	RefundStore
 	RunStore
+}
+
+// RefundStore is what Reconciler needs from the database for refunds, the
+// second kind of pending item a pass settles: the same scan, batched
+// guarded commit and mismatch record as for orders.
+type RefundStore interface {
+	ScanRefundPage(ctx context.Context, sc repo.Scan, cur repo.Cursor, limit int) ([]recon.Refund, repo.Cursor, error)
+	CommitRefundBatch(ctx context.Context, outs []recon.RefundOutcome, meta repo.CommitMeta) ([]repo.RefundCommitReport, error)
+	RecordRefundMismatch(ctx context.Context, r recon.Refund, m recon.Mismatch, meta repo.CommitMeta) (bool, error)
+	CountRefundBackfill(ctx context.Context, sc repo.Scan) (int64, error)
 }
 
 // RunStore records passes in recon_runs.
@@ -107,18 +118,21 @@ type Result struct {
 
 // Found is one mismatch seen by a pass.
 type Found struct {
-	OrderNo string             `json:"order_no"`
-	Channel string             `json:"channel"`
-	Kind    recon.MismatchKind `json:"kind"`
-	Detail  string             `json:"detail"`
+	OrderNo  string             `json:"order_no"`
+	RefundNo string             `json:"refund_no,omitempty"`
+	Channel  string             `json:"channel"`
+	Kind     recon.MismatchKind `json:"kind"`
+	Detail   string             `json:"detail"`
 }
 
-// Planned is one action a dry run would have taken.
+// Planned is one action a dry run would have taken (on a refund when
+// RefundNo is set; To is then the refund's status).
 type Planned struct {
-	OrderNo string       `json:"order_no"`
-	Action  recon.Action `json:"action"`
-	To      recon.Status `json:"to,omitempty"`
-	Detail  string       `json:"detail,omitempty"`
+	OrderNo  string       `json:"order_no"`
+	RefundNo string       `json:"refund_no,omitempty"`
+	Action   recon.Action `json:"action"`
+	To       recon.Status `json:"to,omitempty"`
+	Detail   string       `json:"detail,omitempty"`
 }
 
 const (
@@ -205,6 +219,8 @@ func (r *Reconciler) Run(ctx context.Context, w Window) (Result, error) {
 		"scanned", res.Scanned, "paid", res.Paid, "failed", res.Failed, "closed", res.Closed,
 		"rescheduled", res.Rescheduled, "mismatches", res.Mismatches, "new_mismatches", res.NewMismatches,
 		"conflicts", res.Conflicts, "errors", res.Errors, "skipped", res.Skipped, "deferred", res.Deferred,
+		"refunds_scanned", res.RefundsScanned, "refunds_succeeded", res.RefundsSucceeded, "refunds_failed", res.RefundsFailed,
+		"refunds_rescheduled", res.RefundsRescheduled,
 		"duration", res.FinishedAt.Sub(start).String(), "version", r.Build.Version, "commit", r.Build.Commit)
 	return res, passErr
 }
@@ -248,6 +264,11 @@ type pass struct {
 	scanned, paid, failed, closed, rescheduled, mismatches, conflicts, errs, skipped atomic.Int64
 	newMismatches, deferred                                                          atomic.Int64
 
+	refundsScanned, refundsSucceeded, refundsFailed, refundsRescheduled, refundsUnsupported atomic.Int64
+	// noRefunds holds the channels whose refunds this pass skipped because
+	// the channel cannot look refunds up (each is logged once).
+	noRefunds sync.Map
+
 	// sent counts the orders handed to lanes, for the window's limit;
 	// limited is set when the limit stopped a scan.
 	sent    atomic.Int64
@@ -269,10 +290,20 @@ type pass struct {
 	fatal    error // the first error that ended the pass; set before stop closes
 }
 
-// commitItem is one decided order on its way to a committer.
+// commitItem is one decided item on its way to a committer: an order's
+// outcome, or a refund's (refund non-nil).
 type commitItem struct {
-	out   recon.Outcome
-	began time.Time // when its lookup started, for Observer.Processed
+	out    recon.Outcome
+	refund *recon.RefundOutcome
+	began  time.Time // when its lookup started, for Observer.Processed
+}
+
+// name names the item in errors and logs.
+func (it commitItem) name() string {
+	if it.refund != nil {
+		return fmt.Sprintf("refund %d", it.refund.Refund.ID)
+	}
+	return fmt.Sprintf("order %d", it.out.Order.ID)
 }
 
 // abort ends the pass with err (the first one wins): the producer, workers
@@ -299,6 +330,9 @@ func (p *pass) counters() repo.RunCounters {
 		Scanned: p.scanned.Load(), Paid: p.paid.Load(), Failed: p.failed.Load(), Closed: p.closed.Load(),
 		Rescheduled: p.rescheduled.Load(), Mismatches: p.mismatches.Load(), Conflicts: p.conflicts.Load(),
 		Errors: p.errs.Load(), Skipped: p.skipped.Load(), Deferred: p.deferred.Load(),
+		RefundsScanned: p.refundsScanned.Load(), RefundsSucceeded: p.refundsSucceeded.Load(),
+		RefundsFailed: p.refundsFailed.Load(), RefundsRescheduled: p.refundsRescheduled.Load(),
+		RefundsUnsupported: p.refundsUnsupported.Load(),
 	}
 }
 
@@ -319,6 +353,14 @@ func (p *pass) run(ctx context.Context, start time.Time) error {
 			return err
 		}
 		held = n
+	}
+	heldRefunds := int64(-1)
+	if p.w.Backfill {
+		n, err := r.Store.CountRefundBackfill(ctx, sc)
+		if err != nil {
+			return err
+		}
+		heldRefunds = n
 	}
 	// Lookups and commits run on a context that outlives a shutdown signal by
 	// ShutdownGrace, so in-flight orders finish (or are abandoned whole).
@@ -394,19 +436,31 @@ func (p *pass) run(ctx context.Context, start time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if held >= 0 && !limited {
-		return p.checkCovered(ctx, sc, held)
+	if limited {
+		return nil
+	}
+	if held >= 0 {
+		settled := p.paid.Load() + p.failed.Load() + p.closed.Load()
+		if err := p.checkCovered(ctx, sc, "orders", held, p.scanned.Load(), settled, r.Store.CountBackfill); err != nil {
+			return err
+		}
+	}
+	if heldRefunds >= 0 {
+		settled := p.refundsSucceeded.Load() + p.refundsFailed.Load()
+		return p.checkCovered(ctx, sc, "refunds", heldRefunds, p.refundsScanned.Load(), settled, r.Store.CountRefundBackfill)
 	}
 	return nil
 }
 
-// checkCovered fails a backfill that saw fewer orders than its window held
-// when it started (held) unless the orders it did not see have left the
-// window since: a callback settled them before the scan got there. Orders
-// still in the window that the scan never saw mean the scan is broken, and
-// a backfill that reports success over them would be a lie.
-func (p *pass) checkCovered(ctx context.Context, sc repo.Scan, held int64) error {
-	seen := p.scanned.Load()
+// checkCovered fails a backfill that saw fewer items (orders or refunds,
+// what) than its window held when it started (held) unless the items it
+// did not see have left the window since: a callback settled them before
+// the scan got there. Items still in the window that the scan never saw
+// mean the scan is broken, and a backfill that reports success over them
+// would be a lie. seen is how many it scanned, settled how many of those
+// it moved; count counts the window.
+func (p *pass) checkCovered(ctx context.Context, sc repo.Scan, what string, held, seen, settled int64,
+	count func(context.Context, repo.Scan) (int64, error)) error {
 	if seen >= held {
 		return nil
 	}
@@ -415,19 +469,18 @@ func (p *pass) checkCovered(ctx context.Context, sc repo.Scan, held int64) error
 	if now.To.After(sc.Now) {
 		now.To = sc.Now
 	}
-	still, err := p.r.Store.CountBackfill(ctx, now)
+	still, err := count(ctx, now)
 	if err != nil {
 		return fmt.Errorf("recount the backfill window: %w", err)
 	}
-	// Of the orders seen, those this pass settled left a PENDING-only window;
+	// Of the items seen, those this pass settled left a PENDING-only window;
 	// the others seen may still be in it. So at least still+settled-seen
-	// orders in the window were never seen.
-	var settled int64
-	if !sc.IncludeTerminal && !p.w.DryRun {
-		settled = p.paid.Load() + p.failed.Load() + p.closed.Load()
+	// items in the window were never seen.
+	if sc.IncludeTerminal || p.w.DryRun {
+		settled = 0
 	}
 	if missed := still + settled - seen; missed > 0 {
-		return fmt.Errorf("backfill scanned %d of the %d orders its window held; at least %d were never scanned", seen, held, missed)
+		return fmt.Errorf("backfill scanned %d of the %d %s its window held; at least %d were never scanned", seen, held, what, missed)
 	}
 	return nil
 }
@@ -442,42 +495,74 @@ func (p *pass) reportPaused(lanes map[string]*lane) {
 	}
 }
 
-// process looks one order up, decides, and hands the outcome to a committer
+// process looks one item up, decides, and hands the outcome to a committer
 // (or commits it itself when the pass has none). It returns an error only
-// when the database failed, which ends the pass; everything about the order
+// when the database failed, which ends the pass; everything about the item
 // itself is counted.
-func (p *pass) process(ctx context.Context, o recon.Order) error {
+func (p *pass) process(ctx context.Context, it item) error {
+	if it.refund != nil {
+		return p.processRefund(ctx, *it.refund)
+	}
+	return p.processOrder(ctx, it.order)
+}
+
+// processOrder is process for an order.
+func (p *pass) processOrder(ctx context.Context, o recon.Order) error {
 	r := p.r
 	p.scanned.Add(1)
 	log := r.Logger.With("order_no", o.OrderNo, "order_id", o.ID, "channel", o.Channel)
-	if err := o.Validate(); err != nil {
-		p.skipped.Add(1)
-		p.errs.Add(1)
-		log.Error("skipping order with impossible data", "error", err)
-		return nil
-	}
-	ch, ok := r.Channels[o.Channel]
+	ch, ok := p.channelFor("order", o.Channel, o.Validate(), log)
 	if !ok {
-		p.skipped.Add(1)
-		p.errs.Add(1)
-		log.Error("skipping order of a channel not in the configuration")
 		return nil
 	}
 	it := commitItem{began: time.Now()}
 	out, ok := p.decide(ctx, ch, o, log)
+	if !ok || out.Action == recon.ActionNone {
+		p.processed(it.began)
+		return nil
+	}
+	it.out = out
+	return p.handOver(ctx, it)
+}
+
+// channelFor returns the channel of an item (what: "order", "refund") whose
+// data checked as invalid; an item with impossible data (invalid non-nil)
+// or of a channel not in the configuration is skipped as a counted error.
+func (p *pass) channelFor(what, name string, invalid error, log *slog.Logger) (Channel, bool) {
+	if invalid != nil {
+		p.skipped.Add(1)
+		p.errs.Add(1)
+		log.Error("skipping "+what+" with impossible data", "error", invalid)
+		return nil, false
+	}
+	ch, ok := p.r.Channels[name]
+	if !ok {
+		p.skipped.Add(1)
+		p.errs.Add(1)
+		log.Error("skipping " + what + " of a channel not in the configuration")
+	}
+	return ch, ok
+}
+
+// handOver takes a decided item to its commit: counted and planned only in
+// a dry run, committed here when the pass has no committers, otherwise
+// handed to them.
+func (p *pass) handOver(ctx context.Context, it commitItem) error {
 	switch {
-	case !ok || out.Action == recon.ActionNone:
 	case p.w.DryRun:
-		p.count(out, false)
-		p.plan(out, planDetail(out))
+		if it.refund != nil {
+			p.countRefund(*it.refund, false)
+			p.planRefund(*it.refund)
+		} else {
+			p.count(it.out, false)
+			p.plan(it.out, planDetail(it.out.Mismatch, it.out.QueryError, it.out.NextQueryAt))
+		}
 	case p.commits == nil:
-		it.out = out
 		return p.commitItems(ctx, []commitItem{it})
 	default:
-		it.out = out
 		select {
 		case p.commits <- it:
-		case <-p.stop: // the pass failed: the order is left as it is
+		case <-p.stop: // the pass failed: the item is left as it is
 		}
 		return nil
 	}
@@ -495,7 +580,7 @@ func (p *pass) decide(ctx context.Context, ch Channel, o recon.Order, log *slog.
 		return recon.Outcome{}, false // abandoned at shutdown: nothing is written
 	}
 	if errors.Is(lerr, channel.ErrPaused) {
-		p.deferOrder(o)
+		p.deferOn(o.Channel)
 		return recon.Outcome{}, false
 	}
 	var out recon.Outcome
@@ -523,12 +608,12 @@ func (p *pass) decide(ctx context.Context, ch Channel, o recon.Order, log *slog.
 	return out, true
 }
 
-// deferOrder counts an order left due, unqueried, because its channel is
+// deferOn counts an item left due, unqueried, because its channel is
 // paused.
-func (p *pass) deferOrder(o recon.Order) {
+func (p *pass) deferOn(channel string) {
 	p.deferred.Add(1)
 	if co, ok := p.r.Observer.(ChannelObserver); ok {
-		co.Deferred(o.Channel)
+		co.Deferred(channel)
 	}
 }
 
@@ -544,7 +629,7 @@ func (p *pass) lookup(ctx context.Context, ch Channel, o recon.Order) (recon.Loo
 	start := time.Now()
 	res, err := ch.Lookup(ctx, o)
 	if p.r.Observer != nil && !errors.Is(err, channel.ErrPaused) {
-		p.r.Observer.Lookup(o.Channel, lookupOutcome(res, err), time.Since(start))
+		p.r.Observer.Lookup(o.Channel, lookupOutcome(string(res.Status), err), time.Since(start))
 	}
 	return res, err
 }
@@ -560,7 +645,7 @@ func (p *pass) closeAndRecheck(ctx context.Context, ch Channel, o recon.Order, l
 	now := p.r.Clock.Now()
 	switch {
 	case errors.Is(err, channel.ErrPaused):
-		p.deferOrder(o)
+		p.deferOn(o.Channel)
 		return recon.Outcome{}, false
 	case err != nil:
 		p.errs.Add(1)
@@ -621,35 +706,51 @@ func (p *pass) gather(batch *[]commitItem) bool {
 	return true
 }
 
-// commitItems commits items in one transaction and settles each order's
-// report; orders found stale are decided again and committed in a further
-// transaction, at most three times.
+// commitItems commits items, orders in one transaction and refunds in
+// another, and settles each item's report; items found stale are decided
+// again and committed in a further transaction, at most three times.
 func (p *pass) commitItems(ctx context.Context, items []commitItem) error {
+	var orders, refunds []commitItem
+	for _, it := range items {
+		if it.refund != nil {
+			refunds = append(refunds, it)
+		} else {
+			orders = append(orders, it)
+		}
+	}
+	for _, group := range [][]commitItem{orders, refunds} {
+		if err := p.commitGroup(ctx, group); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commitGroup commits items of one kind in one transaction, and again
+// those found stale.
+func (p *pass) commitGroup(ctx context.Context, items []commitItem) error {
 	meta := repo.CommitMeta{RunID: p.runID, Source: p.w.Kind()}
 	for attempt := 0; len(items) > 0; attempt++ {
-		outs := make([]recon.Outcome, len(items))
-		for i, it := range items {
-			outs[i] = it.out
-		}
 		meta.Now = p.r.Clock.Now()
-		reps, err := p.r.Store.CommitBatch(ctx, outs, meta)
+		settle, err := p.storeBatch(ctx, items, meta)
 		if err != nil {
-			if len(outs) == 1 {
-				return fmt.Errorf("commit order %d: %w", outs[0].Order.ID, err)
+			if len(items) == 1 {
+				return fmt.Errorf("commit %s: %w", items[0].name(), err)
 			}
 			if ctx.Err() != nil {
-				return fmt.Errorf("commit %d orders (ids %d…%d): %w", len(outs), outs[0].Order.ID, outs[len(outs)-1].Order.ID, err)
+				return fmt.Errorf("commit %d items (%s…%s): %w", len(items), items[0].name(), items[len(items)-1].name(), err)
 			}
 			return p.commitOneByOne(ctx, items, err)
 		}
 		var again []commitItem
 		for i, it := range items {
-			next, err := p.settle(ctx, it.out, reps[i], meta, attempt)
+			next, err := settle(i, attempt)
 			if err != nil {
 				return err
 			}
 			if next != nil {
-				again = append(again, commitItem{out: *next, began: it.began})
+				next.began = it.began
+				again = append(again, *next)
 				continue
 			}
 			p.processed(it.began)
@@ -659,11 +760,50 @@ func (p *pass) commitItems(ctx context.Context, items []commitItem) error {
 	return nil
 }
 
-// commitOneByOne commits items one order per transaction after their batch
-// failed with batchErr (nothing of the batch was written), so that one order
-// the database refuses is a counted error that stays due, not the end of the
-// pass. When every order fails alike the database itself is failing: the
-// pass ends with batchErr.
+// storeBatch commits items, all of one kind, in one transaction, and
+// returns how to settle each one's report: settle(i, attempt) counts what
+// the commit did to items[i] and returns the item decided again when it was
+// found stale.
+func (p *pass) storeBatch(ctx context.Context, items []commitItem, meta repo.CommitMeta) (func(i, attempt int) (*commitItem, error), error) {
+	if items[0].refund != nil {
+		outs := make([]recon.RefundOutcome, len(items))
+		for i, it := range items {
+			outs[i] = *it.refund
+		}
+		reps, err := p.r.Store.CommitRefundBatch(ctx, outs, meta)
+		if err != nil {
+			return nil, err
+		}
+		return func(i, attempt int) (*commitItem, error) {
+			next, err := p.settleRefund(ctx, outs[i], reps[i], meta, attempt)
+			if next == nil || err != nil {
+				return nil, err
+			}
+			return &commitItem{refund: next}, nil
+		}, nil
+	}
+	outs := make([]recon.Outcome, len(items))
+	for i, it := range items {
+		outs[i] = it.out
+	}
+	reps, err := p.r.Store.CommitBatch(ctx, outs, meta)
+	if err != nil {
+		return nil, err
+	}
+	return func(i, attempt int) (*commitItem, error) {
+		next, err := p.settle(ctx, outs[i], reps[i], meta, attempt)
+		if next == nil || err != nil {
+			return nil, err
+		}
+		return &commitItem{out: *next}, nil
+	}, nil
+}
+
+// commitOneByOne commits items one per transaction after their batch
+// failed with batchErr (nothing of the batch was written), so that one item
+// the database refuses is a counted error that stays due, not the end of
+// the pass. When every item fails alike the database itself is failing:
+// the pass ends with batchErr.
 func (p *pass) commitOneByOne(ctx context.Context, items []commitItem, batchErr error) error {
 	type failure struct {
 		it  commitItem
@@ -671,7 +811,7 @@ func (p *pass) commitOneByOne(ctx context.Context, items []commitItem, batchErr 
 	}
 	var failed []failure
 	for _, it := range items {
-		if err := p.commitItems(ctx, []commitItem{it}); err != nil {
+		if err := p.commitGroup(ctx, []commitItem{it}); err != nil {
 			if ctx.Err() != nil {
 				return err
 			}
@@ -679,13 +819,12 @@ func (p *pass) commitOneByOne(ctx context.Context, items []commitItem, batchErr 
 		}
 	}
 	if len(failed) == len(items) {
-		return fmt.Errorf("commit %d orders (ids %d…%d): %w", len(items), items[0].out.Order.ID,
-			items[len(items)-1].out.Order.ID, batchErr)
+		return fmt.Errorf("commit %d items (%s…%s): %w", len(items), items[0].name(),
+			items[len(items)-1].name(), batchErr)
 	}
 	for _, f := range failed {
 		p.errs.Add(1)
-		p.r.Logger.Error("the database refused this order's commit; it stays due", "order_no", f.it.out.Order.OrderNo,
-			"order_id", f.it.out.Order.ID, "error", f.err)
+		p.r.Logger.Error("the database refused this item's commit; it stays due", "item", f.it.name(), "error", f.err)
 		p.processed(f.it.began)
 	}
 	return nil
@@ -760,7 +899,7 @@ func (p *pass) noteMismatch(o recon.Order, m recon.Mismatch, isNew bool) {
 	}
 	p.mu.Lock()
 	if len(p.found) < maxFound {
-		p.found = append(p.found, Found{OrderNo: o.OrderNo, Channel: o.Channel, Kind: m.Kind, Detail: m.Detail})
+		p.found = append(p.found, Found{OrderNo: o.OrderNo, RefundNo: m.RefundNo, Channel: o.Channel, Kind: m.Kind, Detail: m.Detail})
 	}
 	p.mu.Unlock()
 }
@@ -773,22 +912,23 @@ func (p *pass) plan(out recon.Outcome, detail string) {
 	}
 }
 
-func planDetail(out recon.Outcome) string {
+// planDetail says what a dry run would record about an item.
+func planDetail(m *recon.Mismatch, queryError string, next *time.Time) string {
 	switch {
-	case out.Mismatch != nil:
-		return string(out.Mismatch.Kind) + ": " + out.Mismatch.Detail
-	case out.QueryError != "":
-		return "lookup failed: " + out.QueryError
-	case out.NextQueryAt != nil:
-		return "next query at " + out.NextQueryAt.Format(time.RFC3339)
+	case m != nil:
+		return string(m.Kind) + ": " + m.Detail
+	case queryError != "":
+		return "lookup failed: " + queryError
+	case next != nil:
+		return "next query at " + next.Format(time.RFC3339)
 	}
 	return ""
 }
 
-func lookupOutcome(res recon.LookupResult, err error) string {
+func lookupOutcome(status string, err error) string {
 	switch {
 	case err == nil:
-		return string(res.Status)
+		return status
 	case errors.Is(err, channel.ErrBadSignature):
 		return "bad_signature"
 	}

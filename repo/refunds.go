@@ -345,9 +345,17 @@ func (w *batchWriter) checkRefundOrder(r recon.Refund) (*recon.Mismatch, error) 
 	case err != nil:
 		return nil, err
 	}
+	// On MySQL a locking read: it sees refunds of the order that a
+	// concurrent batch is settling (it waits for them), where a plain read
+	// of the snapshot would not, and two refunds settled at once would
+	// each miss the other. The two batches may deadlock on each other's
+	// refund; the victim is rerun whole and then sees the other's success.
+	q := "SELECT COALESCE(SUM(amount), 0) FROM refund_orders WHERE order_id = ? AND status = ? AND id <> ?"
+	if w.s.dialect == MySQL {
+		q += " FOR UPDATE"
+	}
 	var before int64
-	if err := w.tx.Raw("SELECT COALESCE(SUM(amount), 0) FROM refund_orders WHERE order_id = ? AND status = ? AND id <> ?",
-		r.OrderID, recon.RefundSucceeded, r.ID).Row().Scan(&before); err != nil {
+	if err := w.tx.Raw(q, r.OrderID, recon.RefundSucceeded, r.ID).Row().Scan(&before); err != nil {
 		return nil, fmt.Errorf("sum the refunds of order %d: %w", r.OrderID, err)
 	}
 	return recon.CheckRefundOrder(o, before, r), nil

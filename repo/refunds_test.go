@@ -3,6 +3,8 @@ package repo_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -303,6 +305,42 @@ func TestCommitRefundMismatchesOnePerRefundAndKind(t *testing.T) {
 		due := scanRefunds(t, s, repo.Scan{Now: late, CreatedBefore: late}, 10)
 		if _, ok := due["R1"]; ok {
 			t.Fatal("a held refund is still due")
+		}
+	})
+}
+
+// TestConcurrentRefundsOfOneOrder settles two refunds of one order in two
+// batches at once: whichever commits second sees the first, so the
+// over-refund is recorded exactly once.
+func TestConcurrentRefundsOfOneOrder(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		for i := 0; i < 10; i++ {
+			o := paidOrder(t, db.Store, fmt.Sprintf("O%d", i))
+			a, b := repotest.Refund(fmt.Sprintf("A%d", i), o, now), repotest.Refund(fmt.Sprintf("B%d", i), o, now)
+			a.Amount, b.Amount = 600, 600
+			repotest.SeedRefunds(t, db.Store, &a, &b)
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			for j, r := range []recon.Refund{a, b} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, errs[j] = db.Store.CommitRefundBatch(ctx, []recon.RefundOutcome{recon.DecideRefund(r, succeeded(r), recon.Policy{}, now)},
+						repo.CommitMeta{Source: "reconcile", Now: now})
+				}()
+			}
+			wg.Wait()
+			if errs[0] != nil || errs[1] != nil {
+				t.Fatal(errs)
+			}
+			ms, err := db.Store.ListMismatches(ctx, repo.MismatchFilter{OrderID: o.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ms) != 1 || ms[0].Kind != recon.MismatchRefund || ms[0].ChannelAmount != 1200 {
+				t.Fatalf("round %d: mismatches %+v, want one REFUND_MISMATCH over 1200", i, ms)
+			}
 		}
 	})
 }

@@ -38,6 +38,14 @@ type RunCounters struct {
 	// orders of a channel paused by its circuit breaker, notifications of
 	// a merchant paused by its breaker.
 	Deferred int64 `json:"deferred"`
+	// The refunds of a pass (CONTRACT §10), beside its orders above.
+	RefundsScanned     int64 `json:"refunds_scanned"`
+	RefundsSucceeded   int64 `json:"refunds_succeeded"`
+	RefundsFailed      int64 `json:"refunds_failed"`
+	RefundsRescheduled int64 `json:"refunds_rescheduled"`
+	// RefundsUnsupported counts refunds skipped because their channel's
+	// adapter cannot look refunds up (also in Skipped).
+	RefundsUnsupported int64 `json:"refunds_unsupported"`
 }
 
 // Run is a recon_runs row.
@@ -78,7 +86,9 @@ type runRow struct {
 	Retried     int64
 	Dead        int64
 	Deferred    int64
-	Error       string
+
+	RefundsScanned, RefundsSucceeded, RefundsFailed, RefundsRescheduled, RefundsUnsupported int64
+	Error                                                                                   string
 }
 
 func (runRow) TableName() string { return "recon_runs" }
@@ -88,7 +98,9 @@ func (r runRow) toDomain() Run {
 		StartedAt: r.StartedAt.UTC(), HeartbeatAt: r.HeartbeatAt.UTC(), Error: r.Error,
 		RunCounters: RunCounters{Scanned: r.Scanned, Paid: r.Paid, Failed: r.Failed, Closed: r.Closed,
 			Rescheduled: r.Rescheduled, Mismatches: r.Mismatches, Conflicts: r.Conflicts, Errors: r.Errors,
-			Skipped: r.Skipped, Delivered: r.Delivered, Retried: r.Retried, Dead: r.Dead, Deferred: r.Deferred}}
+			Skipped: r.Skipped, Delivered: r.Delivered, Retried: r.Retried, Dead: r.Dead, Deferred: r.Deferred,
+			RefundsScanned: r.RefundsScanned, RefundsSucceeded: r.RefundsSucceeded, RefundsFailed: r.RefundsFailed,
+			RefundsRescheduled: r.RefundsRescheduled, RefundsUnsupported: r.RefundsUnsupported}}
 	if r.FinishedAt.Valid {
 		t := r.FinishedAt.Time.UTC()
 		run.FinishedAt = &t
@@ -223,5 +235,8 @@ func counterMap(c RunCounters, m map[string]any) map[string]any {
 	m["rescheduled"], m["mismatches"], m["conflicts"], m["errors"] = c.Rescheduled, c.Mismatches, c.Conflicts, c.Errors
 	m["skipped"], m["delivered"], m["retried"], m["dead"] = c.Skipped, c.Delivered, c.Retried, c.Dead
 	m["deferred"] = c.Deferred
+	m["refunds_scanned"], m["refunds_succeeded"] = c.RefundsScanned, c.RefundsSucceeded
+	m["refunds_failed"], m["refunds_rescheduled"] = c.RefundsFailed, c.RefundsRescheduled
+	m["refunds_unsupported"] = c.RefundsUnsupported
 	return m
 }
