@@ -61,7 +61,7 @@ func (p *pass) processRefund(ctx context.Context, f recon.Refund) error {
 	case errors.Is(lerr, channel.ErrPaused):
 		p.deferOn(f.Channel)
 		return nil
-	case errors.Is(lerr, errors.ErrUnsupported):
+	case errors.Is(lerr, channel.ErrNoRefundLookup):
 		p.skipUnsupported(f.Channel)
 		return nil
 	case lerr != nil && f.Status.Terminal():

@@ -2,8 +2,6 @@ package jobs_test
 
 import (
 	"context"
-	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,60 +13,23 @@ import (
 	"github.com/recon-dev/recon/repo/repotest"
 )
 
-// refundDesk is a channel that can look refunds up: the simulator's lookup
-// for orders, and refund answers set by the test.
-type refundDesk struct {
-	*channel.Guarded
-	mu      sync.Mutex
-	answers map[string]recon.RefundLookup
-	fail    map[string]error
-	calls   map[string]int
-	// before runs before an answer (another writer moving the refund).
+// hookedRefunds is the simulator with a hook run before each refund
+// lookup (another writer moving the refund meanwhile).
+type hookedRefunds struct {
+	*simulator.Sim
 	before func(recon.Refund)
 }
 
-func (e *env) refundDesk() *refundDesk {
-	g := channel.NewGuarded("sim", e.sim, 0, channel.RetryPolicy{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond, MaxElapsed: 200 * time.Millisecond})
-	return &refundDesk{Guarded: g, answers: map[string]recon.RefundLookup{}, fail: map[string]error{}, calls: map[string]int{}}
+func (h hookedRefunds) LookupRefund(ctx context.Context, r recon.Refund) (recon.RefundLookup, error) {
+	h.before(r)
+	return h.Sim.LookupRefund(ctx, r)
 }
 
-func (d *refundDesk) LookupRefund(_ context.Context, r recon.Refund) (recon.RefundLookup, error) {
-	d.mu.Lock()
-	d.calls[r.RefundNo]++
-	a, ok := d.answers[r.RefundNo]
-	err := d.fail[r.RefundNo]
-	before := d.before
-	d.mu.Unlock()
-	if before != nil {
-		before(r)
-	}
-	if err != nil {
-		return recon.RefundLookup{}, err
-	}
-	if !ok {
-		return recon.RefundLookup{Status: recon.RefundChannelNotFound}, nil
-	}
-	return a, nil
-}
+// orderLookupOnly is a channel adapter without a refund lookup.
+type orderLookupOnly struct{ sim *simulator.Sim }
 
-func (d *refundDesk) set(no string, l recon.RefundLookup) {
-	d.mu.Lock()
-	d.answers[no] = l
-	d.mu.Unlock()
-}
-
-func (d *refundDesk) callsOf(no string) int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.calls[no]
-}
-
-var _ channel.RefundLookup = (*refundDesk)(nil)
-
-func (e *env) refundReconciler(ch jobs.Channel) *jobs.Reconciler {
-	rec := e.reconciler(e.db.Store, nil)
-	rec.Channels = map[string]jobs.Channel{"sim": ch}
-	return rec
+func (o orderLookupOnly) Lookup(ctx context.Context, ord recon.Order) (recon.LookupResult, error) {
+	return o.sim.Lookup(ctx, ord)
 }
 
 func (e *env) refund(no string) recon.Refund {
@@ -80,9 +41,8 @@ func (e *env) refund(no string) recon.Refund {
 	return r
 }
 
-func refundDone(r recon.Refund, amount int64) recon.RefundLookup {
-	at := t0.Add(-time.Minute)
-	return recon.RefundLookup{Status: recon.RefundChannelSucceeded, Amount: amount, Currency: r.Currency, ChannelRefundID: "RF-" + r.RefundNo, SucceededAt: &at}
+func refundDone(amount int64) simulator.RefundBehaviour {
+	return simulator.RefundBehaviour{Status: recon.RefundChannelSucceeded, Amount: amount}
 }
 
 func mismatchesByRefund(t *testing.T, s *repo.Store) map[string]recon.MismatchKind {
@@ -124,15 +84,15 @@ func TestRunSettlesRefundsBesideOrders(t *testing.T) {
 		young := mk("R-YOUNG", 100)
 		young.CreatedAt = t0.Add(-10 * time.Second) // in the grace period
 		repotest.SeedRefunds(t, db.Store, ok, failed, proc, abn, over, amt, young)
-		desk := e.refundDesk()
-		desk.set("R-OK", refundDone(*ok, 300))
-		desk.set("R-FAIL", recon.RefundLookup{Status: recon.RefundChannelFailed})
-		desk.set("R-PROC", recon.RefundLookup{Status: recon.RefundChannelPending})
-		desk.set("R-ABN", recon.RefundLookup{Status: recon.RefundChannelAbnormal, Detail: "card closed"})
-		desk.set("R-OVER", refundDone(*over, 800))
-		desk.set("R-AMT", refundDone(*amt, 99))
+		e.sim.SetRefund("R-OK", refundDone(300))
+		e.sim.SetRefund("R-FAIL", simulator.RefundBehaviour{Status: recon.RefundChannelFailed})
+		e.sim.SetRefund("R-PROC", simulator.RefundBehaviour{Status: recon.RefundChannelPending})
+		e.sim.SetRefund("R-ABN", simulator.RefundBehaviour{Status: recon.RefundChannelAbnormal})
+		e.sim.SetRefund("R-OVER", refundDone(800))
+		e.sim.SetRefund("R-AMT", refundDone(99))
+		e.sim.SetRefund("R-YOUNG", refundDone(100))
 
-		rec := e.refundReconciler(desk)
+		rec := e.reconciler(db.Store, nil)
 		// One worker and one committer, one refund per commit: R-OK
 		// (scanned first) settles before R-OVER is judged.
 		rec.Concurrency, rec.CommitBatch, rec.Committers = 1, 1, 1
@@ -145,7 +105,7 @@ func TestRunSettlesRefundsBesideOrders(t *testing.T) {
 			c.RefundsRescheduled != 2 || c.Errors != 0 || c.Skipped != 0 {
 			t.Fatalf("counters %+v", c)
 		}
-		if desk.callsOf("R-YOUNG") != 0 {
+		if e.sim.RefundCalls("R-YOUNG") != 0 {
 			t.Fatal("a refund in its grace period was looked up")
 		}
 		want := map[string]recon.RefundStatus{"R-OK": recon.RefundSucceeded, "R-FAIL": recon.RefundFailed, "R-PROC": recon.RefundPending,
@@ -199,13 +159,13 @@ func TestRunSettlesRefundsBesideOrders(t *testing.T) {
 			t.Fatalf("second pass scanned %d refunds", res.RefundsScanned)
 		}
 		e.clock.Advance(10 * time.Second)
-		desk.set("R-PROC", refundDone(*proc, 100))
+		e.sim.SetRefund("R-PROC", refundDone(100))
 		res = e.runWith(rec, jobs.Window{})
 		if res.RefundsScanned != 2 || res.RefundsSucceeded != 1 || res.RefundsRescheduled != 1 {
 			t.Fatalf("third pass: %+v", res.RunCounters)
 		}
-		if desk.callsOf("R-ABN") != 2 || desk.callsOf("R-AMT") != 1 {
-			t.Fatalf("lookups: ABN %d, AMT %d", desk.callsOf("R-ABN"), desk.callsOf("R-AMT"))
+		if e.sim.RefundCalls("R-ABN") != 2 || e.sim.RefundCalls("R-AMT") != 1 {
+			t.Fatalf("lookups: ABN %d, AMT %d", e.sim.RefundCalls("R-ABN"), e.sim.RefundCalls("R-AMT"))
 		}
 		if kinds := mismatchesByRefund(t, db.Store); kinds["R-PROC"] != recon.MismatchRefund {
 			// R-OK 300 + R-OVER 800 + R-PROC 100 > 1000.
@@ -215,15 +175,15 @@ func TestRunSettlesRefundsBesideOrders(t *testing.T) {
 }
 
 // oneRefund seeds a PAID order O1 of 1000 and a due PENDING refund R1 of
-// 300 of it, and returns the env, the refund and a refund desk.
-func oneRefund(t *testing.T, db repotest.DB) (*env, recon.Refund, *refundDesk) {
+// 300 of it.
+func oneRefund(t *testing.T, db repotest.DB) *env {
 	e := newEnv(t, db)
 	paid := repotest.Order("O1", t0)
 	paid.Status = recon.StatusPaid
 	e.seed(&paid)
 	r := repotest.Refund("R1", paid, t0)
 	repotest.SeedRefunds(t, db.Store, &r)
-	return e, r, e.refundDesk()
+	return e
 }
 
 func (e *env) runWith(rec *jobs.Reconciler, w jobs.Window) jobs.Result {
@@ -245,7 +205,10 @@ func TestRunSkipsRefundsOfChannelsWithoutRefundLookup(t *testing.T) {
 		e.seed(&paid)
 		r1, r2 := repotest.Refund("R1", paid, t0), repotest.Refund("R2", paid, t0)
 		repotest.SeedRefunds(t, db.Store, &r1, &r2)
-		res := e.run(jobs.Window{})
+		g := channel.NewGuarded("sim", orderLookupOnly{sim: e.sim}, 0, channel.RetryPolicy{MaxElapsed: time.Millisecond})
+		rec := e.reconciler(db.Store, nil)
+		rec.Channels = map[string]jobs.Channel{"sim": g}
+		res := e.runWith(rec, jobs.Window{})
 		if res.RefundsScanned != 2 || res.RefundsUnsupported != 2 || res.Skipped != 2 || res.Errors != 0 || res.RefundsRescheduled != 0 {
 			t.Fatalf("counters %+v", res.RunCounters)
 		}
@@ -269,11 +232,11 @@ func TestBackfillVerifiesTerminalRefunds(t *testing.T) {
 		outside := repotest.Refund("R-OLD", paid, t0)
 		outside.Status, outside.CreatedAt = recon.RefundFailed, t0.Add(-72*time.Hour)
 		repotest.SeedRefunds(t, db.Store, &lf, &ls, &agree, &outside)
-		desk := e.refundDesk()
-		desk.set("R-LF", refundDone(lf, 300))
-		desk.set("R-AGREE", refundDone(agree, 300))
-		desk.set("R-OLD", refundDone(outside, 300))
-		rec := e.refundReconciler(desk)
+		e.sim.SetRefund("R-LF", refundDone(300))
+		e.sim.SetRefund("R-AGREE", refundDone(300))
+		e.sim.SetRefund("R-OLD", refundDone(300))
+		e.sim.SetRefund("R-LS", simulator.RefundBehaviour{Status: recon.RefundChannelNotFound})
+		rec := e.reconciler(db.Store, nil)
 		w := jobs.Window{Backfill: true, From: t0.Add(-48 * time.Hour), To: t0}
 		if res := e.runWith(rec, w); res.RefundsScanned != 0 {
 			t.Fatalf("a backfill without include-terminal scanned %d terminal refunds", res.RefundsScanned)
@@ -298,14 +261,14 @@ func TestBackfillVerifiesTerminalRefunds(t *testing.T) {
 // with the channel is STATUS_CONFLICT on that refund.
 func TestRefundMovedByAnotherWriter(t *testing.T) {
 	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
-		e, r, desk := oneRefund(t, db)
-		desk.set("R1", refundDone(r, 300))
-		desk.before = func(recon.Refund) {
+		e := oneRefund(t, db)
+		e.sim.SetRefund("R1", refundDone(300))
+		hooked := hookedRefunds{Sim: e.sim, before: func(recon.Refund) {
 			if err := db.Store.DB().Exec("UPDATE refund_orders SET status = 'FAILED', version = version + 1 WHERE refund_no = 'R1'").Error; err != nil {
 				t.Error(err)
 			}
-		}
-		res := e.runWith(e.refundReconciler(desk), jobs.Window{})
+		}}
+		res := e.runWith(e.reconciler(db.Store, hooked), jobs.Window{})
 		if res.Conflicts != 1 || res.RefundsSucceeded != 0 || res.Mismatches != 1 {
 			t.Fatalf("counters %+v", res.RunCounters)
 		}
@@ -321,9 +284,9 @@ func TestRefundMovedByAnotherWriter(t *testing.T) {
 // TestRefundDryRunWritesNothing plans the refunds' outcomes and writes none.
 func TestRefundDryRunWritesNothing(t *testing.T) {
 	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
-		e, r, desk := oneRefund(t, db)
-		desk.set("R1", refundDone(r, 300))
-		res := e.runWith(e.refundReconciler(desk), jobs.Window{DryRun: true})
+		e := oneRefund(t, db)
+		e.sim.SetRefund("R1", refundDone(300))
+		res := e.runWith(e.reconciler(db.Store, nil), jobs.Window{DryRun: true})
 		if res.RefundsSucceeded != 1 || len(res.Planned) != 1 || res.Planned[0].RefundNo != "R1" || res.Planned[0].To != "SUCCEEDED" {
 			t.Fatalf("dry run: %+v %+v", res.RunCounters, res.Planned)
 		}
@@ -337,9 +300,9 @@ func TestRefundDryRunWritesNothing(t *testing.T) {
 // and reschedules the refund.
 func TestRefundLookupErrorsAreRetried(t *testing.T) {
 	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
-		e, _, desk := oneRefund(t, db)
-		desk.fail["R1"] = errors.New("refund query: connection reset")
-		res := e.runWith(e.refundReconciler(desk), jobs.Window{})
+		e := oneRefund(t, db)
+		e.sim.SetRefund("R1", simulator.RefundBehaviour{Status: recon.RefundChannelSucceeded, TransientFailures: 1000})
+		res := e.runWith(e.reconciler(db.Store, nil), jobs.Window{})
 		if res.Errors != 1 || res.RefundsRescheduled != 1 {
 			t.Fatalf("counters %+v", res.RunCounters)
 		}
