@@ -29,6 +29,9 @@ func DescribeOutcome(out recon.Outcome) string {
 		if out.QueryError != "" {
 			s += " (lookup failed: " + out.QueryError + ")"
 		}
+		if out.Mismatch != nil { // a refund's ABNORMAL answer
+			s += fmt.Sprintf("; mismatch %s: %s", out.Mismatch.Kind, out.Mismatch.Detail)
+		}
 		return s
 	case recon.ActionClose:
 		return "CLOSE: expired; close at the channel, look up again and decide"
@@ -36,6 +39,15 @@ func DescribeOutcome(out recon.Outcome) string {
 		return "NONE: local state agrees with the channel"
 	}
 	return string(out.Action)
+}
+
+// DescribeRefundOutcome says in one line what a pass does with a refund.
+func DescribeRefundOutcome(out recon.RefundOutcome) string {
+	if out.Action == recon.ActionNone {
+		return "NONE: local state agrees with the channel"
+	}
+	return DescribeOutcome(recon.Outcome{Action: out.Action, To: recon.Status(out.To), Event: out.Event,
+		Mismatch: out.Mismatch, NextQueryAt: out.NextQueryAt, QueryError: out.QueryError})
 }
 
 func formatTimeP(t *time.Time) string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel"
 	"github.com/recon-dev/recon/repo"
 )
 
@@ -68,6 +69,42 @@ func (d *Desk) Check(ctx context.Context, o recon.Order) (Check, error) {
 	}
 	c.Lookup = &res
 	c.Outcome = recon.Decide(o, res, d.Policy, now, ch.CanClose())
+	return c, nil
+}
+
+// RefundCheck is a fresh lookup of one refund and the decision a pass
+// would take on it; nothing is written.
+type RefundCheck struct {
+	Refund recon.Refund
+	// Lookup is the channel's answer; nil when LookupErr is set.
+	Lookup    *recon.RefundLookup
+	LookupErr error
+	Outcome   recon.RefundOutcome
+}
+
+// CheckRefund looks refund f up now through its channel and decides as a
+// pass would, writing nothing. It returns ErrNoChannel when f's channel is
+// not configured and channel.ErrNoRefundLookup when it cannot look refunds
+// up; a failed lookup is in RefundCheck.LookupErr.
+func (d *Desk) CheckRefund(ctx context.Context, f recon.Refund) (RefundCheck, error) {
+	ch, ok := d.Channels[f.Channel]
+	if !ok {
+		return RefundCheck{}, fmt.Errorf("check refund %s: channel %q: %w", f.RefundNo, f.Channel, ErrNoChannel)
+	}
+	rl := refundLookupOf(ch)
+	if rl == nil {
+		return RefundCheck{}, fmt.Errorf("check refund %s: channel %q: %w", f.RefundNo, f.Channel, channel.ErrNoRefundLookup)
+	}
+	now := d.now().Now()
+	c := RefundCheck{Refund: f}
+	res, err := rl.LookupRefund(ctx, f)
+	if err != nil {
+		c.LookupErr = err
+		c.Outcome = recon.RefundLookupFailed(f, err.Error(), d.Policy, now)
+		return c, nil
+	}
+	c.Lookup = &res
+	c.Outcome = recon.DecideRefund(f, res, d.Policy, now)
 	return c, nil
 }
 

@@ -38,9 +38,20 @@ func (transitionRow) TableName() string { return "order_transitions" }
 
 // Transitions returns the audit trail of one order, oldest first.
 func (s *Store) Transitions(ctx context.Context, orderID int64) ([]Transition, error) {
+	return s.transitions(ctx, "order_transitions", "order_id", "order", orderID)
+}
+
+// RefundTransitions returns the audit trail of one refund
+// (refund_transitions), oldest first; OrderID holds the refund's id.
+func (s *Store) RefundTransitions(ctx context.Context, refundID int64) ([]Transition, error) {
+	return s.transitions(ctx, "refund_transitions", "refund_id", "refund", refundID)
+}
+
+func (s *Store) transitions(ctx context.Context, table, col, what string, id int64) ([]Transition, error) {
 	var rows []transitionRow
-	if err := s.db.WithContext(ctx).Where("order_id = ?", orderID).Order("id").Find(&rows).Error; err != nil {
-		return nil, fmt.Errorf("read transitions of order %d: %w", orderID, err)
+	if err := s.db.WithContext(ctx).Table(table).Select("id, "+col+" AS order_id, from_status, to_status, from_version, to_version, source, run_id, created_at").
+		Where(col+" = ?", id).Order("id").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("read transitions of %s %d: %w", what, id, err)
 	}
 	out := make([]Transition, len(rows))
 	for i, r := range rows {

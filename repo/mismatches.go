@@ -90,6 +90,7 @@ type MismatchFilter struct {
 	// empty).
 	Unresolved bool
 	OrderID    int64
+	RefundNo   string // a refund's mismatches only
 	Limit      int
 	// Offset skips that many rows of the list (a numbered page).
 	Offset int
@@ -122,6 +123,9 @@ func (s *Store) mismatchWhere(q *gorm.DB, f MismatchFilter) *gorm.DB {
 	}
 	if f.OrderID != 0 {
 		q = q.Where("order_id = ?", f.OrderID)
+	}
+	if f.RefundNo != "" {
+		q = q.Where("refund_no = ?", f.RefundNo)
 	}
 	return q
 }

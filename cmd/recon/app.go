@@ -396,18 +396,33 @@ func printResult(w io.Writer, format string, res jobs.Result) error {
 	if res.Deferred > 0 {
 		fmt.Fprintf(w, "  deferred     %d  (channels paused by their breaker; left due for the next pass)\n", res.Deferred)
 	}
+	if res.RefundsScanned > 0 {
+		fmt.Fprintf(w, "  refunds      %d scanned, %d succeeded, %d failed, %d rescheduled\n",
+			res.RefundsScanned, res.RefundsSucceeded, res.RefundsFailed, res.RefundsRescheduled)
+	}
+	if res.RefundsUnsupported > 0 {
+		fmt.Fprintf(w, "  unsupported  %d refunds skipped: their channel cannot look refunds up\n", res.RefundsUnsupported)
+	}
 	if len(res.Found) > 0 {
 		fmt.Fprintln(w, "mismatches found:")
 		found := append([]jobs.Found(nil), res.Found...)
 		sort.Slice(found, func(i, j int) bool { return found[i].OrderNo < found[j].OrderNo })
 		for _, m := range found {
-			fmt.Fprintf(w, "  %-26s %-20s %s\n", m.Kind, m.OrderNo, m.Detail)
+			no := m.OrderNo
+			if m.RefundNo != "" {
+				no += " refund " + m.RefundNo
+			}
+			fmt.Fprintf(w, "  %-26s %-20s %s\n", m.Kind, no, m.Detail)
 		}
 	}
 	if len(res.Planned) > 0 {
 		fmt.Fprintln(w, "would do:")
 		for _, p := range res.Planned {
-			fmt.Fprintf(w, "  %-20s %-10s %-7s %s\n", p.OrderNo, p.Action, p.To, p.Detail)
+			no := p.OrderNo
+			if p.RefundNo != "" {
+				no += " refund " + p.RefundNo
+			}
+			fmt.Fprintf(w, "  %-20s %-10s %-7s %s\n", no, p.Action, p.To, p.Detail)
 		}
 	}
 	if res.Error != "" {

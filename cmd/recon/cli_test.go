@@ -84,7 +84,11 @@ func TestDemoRunsOnAFreshMachine(t *testing.T) {
 		t.Fatalf("demo exited %d: %s", code, stderr)
 	}
 	for _, want := range []string{"seeded 60 PENDING orders", "callbacks before the pass: ", "scanned ", "orders by status", "PAID",
-		"orders settled by their callback", "duplicate deliveries taken once", "orders recon's lookups settled, no callback ever came"} {
+		"orders settled by their callback", "duplicate deliveries taken once", "orders recon's lookups settled, no callback ever came",
+		// The seeded refunds, settled and reported.
+		"refunds      6 scanned, 3 succeeded, 1 failed, 2 rescheduled", "DEMO-RF-SUCCEEDED    SUCCEEDED",
+		"DEMO-RF-FAILED       FAILED", "DEMO-RF-PROCESSING   PENDING", "REFUND_ABNORMAL            DEMO-PAID03 refund DEMO-RF-ABNORMAL",
+		"REFUND_MISMATCH            DEMO-PAID04 refund DEMO-RF-OVER"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("demo output lacks %q:\n%s", want, out)
 		}

@@ -15,6 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel"
+	"github.com/recon-dev/recon/channel/simulator"
 	"github.com/recon-dev/recon/jobs"
 	"github.com/recon-dev/recon/repo"
 )
@@ -102,7 +104,12 @@ func (a *app) demo(ctx context.Context, cfg Config, dir string) error {
 	if err := seedDemo(ctx, store, sims, cfg.Demo.Orders, cfg.Reconcile.MaxAge.D(), now); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "seeded %d PENDING orders across %d simulated channel(s) in %s\n\n", cfg.Demo.Orders, len(sims), cfg.Database.DSN)
+	refunds, err := seedDemoRefunds(ctx, store, chans, sims[0].Name, now)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "seeded %d PENDING orders across %d simulated channel(s), and %d PENDING refunds, in %s\n\n",
+		cfg.Demo.Orders, len(sims), refunds, cfg.Database.DSN)
 	// The channels notify first (those that do), recon's pass settles the
 	// rest, and the late notifications arrive after it.
 	cbs, err := a.startDemoCallbacks(ctx, cfg, store, sims)
@@ -218,6 +225,61 @@ func seedDemo(ctx context.Context, store *repo.Store, chans []ChannelConfig, n i
 	return store.InsertOrders(ctx, orders)
 }
 
+// seedDemoRefunds seeds paid orders with one refund of each kind the pass
+// settles or reports (succeeded, failed, still processing, ABNORMAL at the
+// channel, and a second refund that takes an order's refunds past what was
+// paid), and makes the simulated channel ch answer each as named. It
+// returns how many refunds it seeded.
+func seedDemoRefunds(ctx context.Context, store *repo.Store, chans map[string]jobs.Channel, ch string, now time.Time) (int, error) {
+	created := now.Add(-30 * time.Minute)
+	paid := now.Add(-2 * time.Hour)
+	orders := make([]recon.Order, 4)
+	for i := range orders {
+		orders[i] = recon.Order{OrderNo: fmt.Sprintf("DEMO-PAID%02d", i+1), MerchantID: "m-tea", Channel: ch,
+			ChannelTxnID: fmt.Sprintf("T-DEMO-PAID%02d", i+1), Amount: 10000, Currency: "CNY", Status: recon.StatusPaid,
+			CreatedAt: paid, UpdatedAt: paid, PaidAt: &paid}
+	}
+	if err := store.InsertOrders(ctx, orders); err != nil {
+		return 0, err
+	}
+	type demoRefund struct {
+		no     string
+		order  int
+		amount int64
+		answer recon.RefundChannelStatus
+	}
+	seeds := []demoRefund{
+		{"DEMO-RF-SUCCEEDED", 0, 2500, recon.RefundChannelSucceeded},
+		{"DEMO-RF-FAILED", 1, 3000, recon.RefundChannelFailed},
+		{"DEMO-RF-PROCESSING", 2, 1000, recon.RefundChannelPending},
+		{"DEMO-RF-ABNORMAL", 2, 2000, recon.RefundChannelAbnormal},
+		{"DEMO-RF-FIRST", 3, 8000, recon.RefundChannelSucceeded},
+		{"DEMO-RF-OVER", 3, 5000, recon.RefundChannelSucceeded}, // 8000 + 5000 > 10000 paid
+	}
+	refunds := make([]recon.Refund, len(seeds))
+	sim := demoSim(chans[ch])
+	for i, d := range seeds {
+		o := orders[d.order]
+		refunds[i] = recon.Refund{RefundNo: d.no, OrderID: o.ID, MerchantID: o.MerchantID, Channel: ch, Amount: d.amount,
+			Currency: o.Currency, Status: recon.RefundPending, CreatedAt: created.Add(time.Duration(i) * time.Second),
+			UpdatedAt: created}
+		if sim != nil {
+			sim.SetRefund(d.no, simulator.RefundBehaviour{Status: d.answer})
+		}
+	}
+	return len(refunds), store.InsertRefunds(ctx, refunds)
+}
+
+// demoSim is the simulator behind a demo channel, nil if it is not one.
+func demoSim(ch jobs.Channel) *simulator.Sim {
+	g, ok := ch.(*channel.Guarded)
+	if !ok {
+		return nil
+	}
+	sim, _ := g.Inner.(*simulator.Sim)
+	return sim
+}
+
 func (a *app) demoSummary(ctx context.Context, store *repo.Store, dir string) error {
 	type row struct {
 		Status string
@@ -231,6 +293,17 @@ func (a *app) demoSummary(ctx context.Context, store *repo.Store, dir string) er
 	fmt.Fprintln(a.stdout, "\norders by status after the pass:")
 	for _, r := range rows {
 		fmt.Fprintf(a.stdout, "  %-8s %d\n", r.Status, r.N)
+	}
+	var refunds []struct {
+		RefundNo string
+		Status   string
+	}
+	if err := store.DB().WithContext(ctx).Raw("SELECT refund_no, status FROM refund_orders ORDER BY id").Scan(&refunds).Error; err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, "\nrefunds after the pass:")
+	for _, r := range refunds {
+		fmt.Fprintf(a.stdout, "  %-20s %s\n", r.RefundNo, r.Status)
 	}
 	ms, err := store.ListMismatches(ctx, repo.MismatchFilter{})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel"
 	"github.com/recon-dev/recon/jobs"
 	"github.com/recon-dev/recon/repo"
 )
@@ -335,10 +336,19 @@ func orDefault(s, def string) string {
 
 func (a *app) checkCommand() *cobra.Command {
 	var commit bool
+	var refundNo string
 	cmd := &cobra.Command{
-		Use:   "check ORDER_NO",
-		Short: "Look one order up now: local vs channel, the decision, its history; --commit applies it",
-		Args:  cobra.ExactArgs(1),
+		Use:   "check ORDER_NO | --refund REFUND_NO",
+		Short: "Look one order (or refund) up now: local vs channel, the decision, its history; --commit applies it",
+		Args: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case refundNo != "" && len(args) > 0:
+				return usageErr("give either an order number or --refund REFUND_NO, not both")
+			case refundNo == "" && len(args) != 1:
+				return usageErr("check needs one order number, or --refund REFUND_NO")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := a.config()
 			if err != nil {
@@ -353,11 +363,15 @@ func (a *app) checkCommand() *cobra.Command {
 				open = a.withStore
 			}
 			return open(cmd, func(ctx context.Context, store *repo.Store) error {
+				if refundNo != "" {
+					return a.checkRefund(ctx, cfg, store, chans, refundNo, commit)
+				}
 				return a.check(ctx, cfg, store, chans, args[0], commit)
 			})
 		},
 	}
 	cmd.Flags().BoolVar(&commit, "commit", false, "apply the decision through the normal commit path")
+	cmd.Flags().StringVar(&refundNo, "refund", "", "check this refund (refund_no) instead of an order")
 	return cmd
 }
 
@@ -410,24 +424,8 @@ func (a *app) check(ctx context.Context, cfg Config, store *repo.Store, chans ma
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "\ntransitions:")
-	if len(trs) == 0 {
-		fmt.Fprintln(w, "  none")
-	}
-	for _, t := range trs {
-		fmt.Fprintf(w, "  %s  %s -> %s  v%d->v%d  by %s (run %d)\n", t.CreatedAt.Format(time.RFC3339), t.FromStatus, t.ToStatus,
-			t.FromVersion, t.ToVersion, t.Source, t.RunID)
-	}
-	ms, err := store.ListMismatches(ctx, repo.MismatchFilter{OrderID: o.ID})
-	if err != nil {
+	if err := printHistory(ctx, w, store, trs, repo.MismatchFilter{OrderID: o.ID}); err != nil {
 		return err
-	}
-	if len(ms) > 0 {
-		fmt.Fprintln(w, "\nmismatches:")
-		sort.Slice(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })
-		for _, m := range ms {
-			fmt.Fprintf(w, "  #%d %s %s (seen %d×, last %s)\n", m.ID, m.Kind, m.Resolution, m.Occurrences, m.LastSeenAt.Format(time.RFC3339))
-		}
 	}
 	if !commit {
 		if out.Action != recon.ActionNone {
@@ -448,6 +446,104 @@ func (a *app) check(ctx context.Context, cfg Config, store *repo.Store, chans ma
 	}
 	fmt.Fprintf(w, "\ncommitted: paid %d, failed %d, closed %d, rescheduled %d, mismatches %d (%d new), conflicts %d, errors %d; order is now %s (v%d)\n",
 		r.Paid, r.Failed, r.Closed, r.Rescheduled, r.Mismatches, r.NewMismatches, r.Conflicts, r.Errors, after.Status, after.Version)
+	return nil
+}
+
+// printHistory prints the transitions of an order or refund and its
+// mismatches (those f selects).
+func printHistory(ctx context.Context, w io.Writer, store *repo.Store, trs []repo.Transition, f repo.MismatchFilter) error {
+	fmt.Fprintln(w, "\ntransitions:")
+	if len(trs) == 0 {
+		fmt.Fprintln(w, "  none")
+	}
+	for _, t := range trs {
+		fmt.Fprintf(w, "  %s  %s -> %s  v%d->v%d  by %s (run %d)\n", t.CreatedAt.Format(time.RFC3339), t.FromStatus, t.ToStatus,
+			t.FromVersion, t.ToVersion, t.Source, t.RunID)
+	}
+	ms, err := store.ListMismatches(ctx, f)
+	if err != nil {
+		return err
+	}
+	if len(ms) > 0 {
+		fmt.Fprintln(w, "\nmismatches:")
+		sort.Slice(ms, func(i, j int) bool { return ms[i].ID < ms[j].ID })
+		for _, m := range ms {
+			fmt.Fprintf(w, "  #%d %s %s (seen %d×, last %s)\n", m.ID, m.Kind, m.Resolution, m.Occurrences, m.LastSeenAt.Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+// checkRefund is check for a refund (recon check --refund).
+func (a *app) checkRefund(ctx context.Context, cfg Config, store *repo.Store, chans map[string]jobs.Channel, refundNo string, commit bool) error {
+	f, err := store.GetRefundByNo(ctx, refundNo)
+	if errors.Is(err, recon.ErrNotFound) {
+		return usageErr("refund %s does not exist", refundNo)
+	}
+	if err != nil {
+		return err
+	}
+	desk := &jobs.Desk{Store: store, Channels: chans, Policy: policyOf(cfg)}
+	c, err := desk.CheckRefund(ctx, f)
+	switch {
+	case errors.Is(err, jobs.ErrNoChannel):
+		return fmt.Errorf("check refund %s: its channel %q is not in %s", refundNo, f.Channel, cfg.path)
+	case errors.Is(err, channel.ErrNoRefundLookup):
+		return fmt.Errorf("check refund %s: channel %q (%s) cannot look refunds up", refundNo, f.Channel, cfg.path)
+	case err != nil:
+		return err
+	}
+	w := a.stdout
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "refund %s (id %d) of order %s (id %d), merchant %s, channel %s, created %s\n\n", f.RefundNo, f.ID, f.OrderNo, f.OrderID,
+		f.MerchantID, f.Channel, f.CreatedAt.Format(time.RFC3339))
+	fmt.Fprintln(tw, "\tLOCAL\tCHANNEL")
+	if c.LookupErr != nil {
+		fmt.Fprintf(tw, "status\t%s\tlookup failed: %v\n", f.Status, c.LookupErr)
+	} else {
+		l := *c.Lookup
+		fmt.Fprintf(tw, "status\t%s\t%s\n", f.Status, l.Status)
+		fmt.Fprintf(tw, "amount\t%s %s\t%s %s\n", jobs.FormatMinor(f.Amount, f.Currency), f.Currency,
+			jobs.FormatMinor(l.Amount, orDefault(l.Currency, f.Currency)), l.Currency)
+		fmt.Fprintf(tw, "refund id\t%s\t%s\n", f.ChannelRefundID, l.ChannelRefundID)
+		fmt.Fprintf(tw, "succeeded at\t%s\t%s\n", fmtTimeP(f.SucceededAt), fmtTimeP(l.SucceededAt))
+		if l.Detail != "" {
+			fmt.Fprintf(tw, "channel says\t\t%s\n", recon.CleanText(l.Detail))
+		}
+	}
+	fmt.Fprintf(tw, "queries\t%d, next %s\t\n", f.QueryAttempts, fmtTimeP(f.NextQueryAt))
+	if f.LastQueryError != "" {
+		fmt.Fprintf(tw, "last error\t%s\t\n", recon.CleanText(f.LastQueryError))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\ndecision: %s\n", jobs.DescribeRefundOutcome(c.Outcome))
+	trs, err := store.RefundTransitions(ctx, f.ID)
+	if err != nil {
+		return err
+	}
+	if err := printHistory(ctx, w, store, trs, repo.MismatchFilter{RefundNo: f.RefundNo}); err != nil {
+		return err
+	}
+	if !commit {
+		if c.Outcome.Action != recon.ActionNone {
+			fmt.Fprintln(w, "\nnothing written; --commit applies the decision")
+		}
+		return nil
+	}
+	// As for orders: the pass's own path looks the refund up again and
+	// decides on that answer.
+	r, err := a.reconciler(cfg, store, chans, recon.SystemClock{}).ProcessRefund(ctx, f)
+	if err != nil {
+		return err
+	}
+	after, err := store.GetRefundByNo(ctx, refundNo)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\ncommitted: succeeded %d, failed %d, rescheduled %d, mismatches %d (%d new), conflicts %d, errors %d; refund is now %s (v%d)\n",
+		r.RefundsSucceeded, r.RefundsFailed, r.RefundsRescheduled, r.Mismatches, r.NewMismatches, r.Conflicts, r.Errors, after.Status, after.Version)
 	return nil
 }
 

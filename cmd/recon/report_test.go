@@ -173,3 +173,49 @@ func TestMismatchListAckResolveAndLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckRefundShowsBothSidesAndCommitsOnlyWhenAsked(t *testing.T) {
+	created := time.Now().UTC().Add(-time.Hour)
+	cfg, store := seedCLI(t, "  - {name: sim, kind: simulator, simulator: {seed: 1, paid_rate: 1}}\n",
+		[]recon.Order{cliOrder("chk-1", recon.StatusPaid, created)})
+	ctx := context.Background()
+	o, err := store.GetOrderByNo(ctx, "chk-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refunds := []recon.Refund{{RefundNo: "rf-1", OrderID: o.ID, MerchantID: "m1", Channel: "sim", Amount: 234, Currency: "CNY",
+		Status: recon.RefundPending, CreatedAt: created, UpdatedAt: created}}
+	if err := store.InsertRefunds(ctx, refunds); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, stderr := runCLI(t, nil, "check", "--refund", "rf-1", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("check --refund: %d %s", code, stderr)
+	}
+	for _, want := range []string{"refund rf-1", "of order chk-1", "LOCAL", "CHANNEL", "PENDING", "SUCCEEDED", "2.34 CNY",
+		"decision: TRANSITION to SUCCEEDED, notify refund.succeeded", "transitions:\n  none", "--commit applies"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("check --refund output lacks %q:\n%s", want, out)
+		}
+	}
+	if r, _ := store.GetRefundByNo(ctx, "rf-1"); r.Status != recon.RefundPending || r.Version != 0 {
+		t.Fatalf("check without --commit changed the refund: %+v", r)
+	}
+
+	code, out, stderr = runCLI(t, nil, "check", "--refund", "rf-1", "--commit", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "refund is now SUCCEEDED (v1)") {
+		t.Fatalf("check --refund --commit: %d %s\n%s", code, stderr, out)
+	}
+	_, out, _ = runCLI(t, nil, "check", "--refund", "rf-1", "--config", cfg)
+	if !strings.Contains(out, "PENDING -> SUCCEEDED") || !strings.Contains(out, "decision: NONE") {
+		t.Fatalf("second check:\n%s", out)
+	}
+
+	if code, _, stderr := runCLI(t, nil, "check", "--refund", "no-such-refund", "--config", cfg); code != exitUsage || !strings.Contains(stderr, "no-such-refund") {
+		t.Fatalf("unknown refund: %d %q", code, stderr)
+	}
+	if code, _, stderr := runCLI(t, nil, "check", "chk-1", "--refund", "rf-1", "--config", cfg); code != exitUsage || !strings.Contains(stderr, "not both") {
+		t.Fatalf("order and refund at once: %d %q", code, stderr)
+	}
+}
