@@ -301,7 +301,7 @@ func TestRefundDryRunWritesNothing(t *testing.T) {
 func TestRefundLookupErrorsAreRetried(t *testing.T) {
 	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
 		e := oneRefund(t, db)
-		e.sim.SetRefund("R1", simulator.RefundBehaviour{Status: recon.RefundChannelSucceeded, TransientFailures: 1000})
+		e.sim.SetRefund("R1", simulator.RefundBehaviour{Status: recon.RefundChannelSucceeded, PermanentError: true})
 		res := e.runWith(e.reconciler(db.Store, nil), jobs.Window{})
 		if res.Errors != 1 || res.RefundsRescheduled != 1 {
 			t.Fatalf("counters %+v", res.RunCounters)
