@@ -629,7 +629,7 @@ func (p *pass) lookup(ctx context.Context, ch Channel, o recon.Order) (recon.Loo
 	start := time.Now()
 	res, err := ch.Lookup(ctx, o)
 	if p.r.Observer != nil && !errors.Is(err, channel.ErrPaused) {
-		p.r.Observer.Lookup(o.Channel, lookupOutcome(string(res.Status), err), time.Since(start))
+		p.r.Observer.Lookup(o.Channel, lookupOutcome(res, err), time.Since(start))
 	}
 	return res, err
 }
@@ -925,7 +925,11 @@ func planDetail(m *recon.Mismatch, queryError string, next *time.Time) string {
 	return ""
 }
 
-func lookupOutcome(status string, err error) string {
+func lookupOutcome(res recon.LookupResult, err error) string { return answerOutcome(string(res.Status), err) }
+
+// answerOutcome is the outcome label of a lookup of an order or a refund:
+// the channel's status, "bad_signature" or "error_<class>".
+func answerOutcome(status string, err error) string {
 	switch {
 	case err == nil:
 		return status

@@ -51,7 +51,7 @@ func (p *pass) processRefund(ctx context.Context, f recon.Refund) error {
 	start := time.Now()
 	lookup, lerr := rl.LookupRefund(ctx, f)
 	if r.Observer != nil && !errors.Is(lerr, channel.ErrPaused) {
-		r.Observer.Lookup(f.Channel, lookupOutcome(string(lookup.Status), lerr), time.Since(start))
+		r.Observer.Lookup(f.Channel, answerOutcome(string(lookup.Status), lerr), time.Since(start))
 	}
 	now := r.Clock.Now()
 	var out recon.RefundOutcome
