@@ -120,9 +120,6 @@ type StatementResult struct {
 	Refunds  int64  `json:"refunds"`
 	Fees     int64  `json:"fees"`
 	repo.StatementCounts
-	// StatementConflicts counts lines the channel's lookup did not confirm,
-	// and lines whose transaction id is not their order's.
-	StatementConflicts int64 `json:"statement_conflicts"`
 	// Lookups counts the lookups made for lines that claim a PENDING order
 	// paid; LookupsFailed those that failed or were not made (the channel
 	// paused): their orders were made due for the next pass at once.

@@ -152,6 +152,9 @@ func TestStatementLinesSettleOnlyThroughTheLookup(t *testing.T) {
 			res.Matched != 0 || res.AmountMismatches != 0 || res.NewMismatches != int64(len(conflicts)) {
 			t.Errorf("run: %+v", res)
 		}
+		if st, err := s.GetStatement(ctx, "sim", lookupDay); err != nil || st.StatementConflicts != int64(len(conflicts)) || st.Settled != 1 {
+			t.Errorf("statement row %+v %v", st.StatementCounts, err)
+		}
 		if e.sim.Calls("pi_REAL") != 0 {
 			t.Errorf("the line for another PaymentIntent was looked up %d times", e.sim.Calls("pi_REAL"))
 		}

@@ -47,7 +47,10 @@ type StatementCounts struct {
 	RefundMismatches int64 `json:"refund_mismatches"`
 	FeeMismatches    int64 `json:"fee_mismatches"`
 	StatusMismatches int64 `json:"status_mismatches"`
-	NewMismatches    int64 `json:"new_mismatches"`
+	// StatementConflicts counts the lines the channel's lookup did not
+	// confirm, and those whose transaction id is not their order's.
+	StatementConflicts int64 `json:"statement_conflicts"`
+	NewMismatches      int64 `json:"new_mismatches"`
 }
 
 // Statement is a channel_statements row.
@@ -75,7 +78,7 @@ type Statement struct {
 const statementCols = `id, channel, bill_date, status, source, origin, file_sha256, file_size, line_count,
 	payments_count, payments_amount, refunds_count, refunds_amount, fees_amount,
 	lines_payments, lines_refunds, lines_fees, matched, settled, channel_only, local_only,
-	amount_mismatches, refund_mismatches, fee_mismatches, status_mismatches, new_mismatches,
+	amount_mismatches, refund_mismatches, fee_mismatches, status_mismatches, statement_conflicts, new_mismatches,
 	run_id, error, imported_at, reconciled_at, updated_at`
 
 // scanStatement reads one row of statementCols.
@@ -86,7 +89,7 @@ func scanStatement(rows *sql.Rows) (Statement, error) {
 	var imported, reconciled sql.NullTime
 	err := rows.Scan(&st.ID, &st.Channel, &day, &st.Status, &st.Source, &st.Origin, &st.SHA256, &st.Size, &st.Lines,
 		&pc, &pa, &rc, &ra, &fa, &st.Payments, &st.Refunds, &st.Fees, &st.Matched, &st.Settled, &st.ChannelOnly, &st.LocalOnly,
-		&st.AmountMismatches, &st.RefundMismatches, &st.FeeMismatches, &st.StatusMismatches, &st.NewMismatches,
+		&st.AmountMismatches, &st.RefundMismatches, &st.FeeMismatches, &st.StatusMismatches, &st.StatementConflicts, &st.NewMismatches,
 		&runID, &st.Error, &imported, &reconciled, &st.UpdatedAt)
 	if err != nil {
 		return st, err
@@ -483,9 +486,9 @@ func (s *Store) RecordFindings(ctx context.Context, fs []Finding, meta CommitMet
 func (s *Store) FinishStatement(ctx context.Context, id int64, c StatementCounts, runID int64, now time.Time) error {
 	err := s.db.WithContext(ctx).Exec(`UPDATE channel_statements SET status = ?, matched = ?, settled = ?, channel_only = ?,
 		local_only = ?, amount_mismatches = ?, refund_mismatches = ?, fee_mismatches = ?, status_mismatches = ?,
-		new_mismatches = ?, run_id = ?, error = '', reconciled_at = ?, updated_at = ? WHERE id = ?`,
+		statement_conflicts = ?, new_mismatches = ?, run_id = ?, error = '', reconciled_at = ?, updated_at = ? WHERE id = ?`,
 		StatementReconciled, c.Matched, c.Settled, c.ChannelOnly, c.LocalOnly, c.AmountMismatches, c.RefundMismatches,
-		c.FeeMismatches, c.StatusMismatches, c.NewMismatches, nullRunID(runID), dbTime(now), dbTime(now), id).Error
+		c.FeeMismatches, c.StatusMismatches, c.StatementConflicts, c.NewMismatches, nullRunID(runID), dbTime(now), dbTime(now), id).Error
 	if err != nil {
 		return fmt.Errorf("finish statement %d: %w", id, err)
 	}

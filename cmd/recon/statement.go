@@ -315,10 +315,10 @@ func (a *app) listStatements(ctx context.Context, cfg Config, f *stmtFlags) erro
 		}
 		return json.NewEncoder(a.stdout).Encode(list)
 	}
-	fmt.Fprintf(a.stdout, "%-12s %-16s %-10s %8s %8s %8s %8s %8s  %s\n", "day", "channel", "status", "lines", "matched", "settled", "ch-only", "loc-only", "error")
+	fmt.Fprintf(a.stdout, "%-12s %-16s %-10s %8s %8s %8s %9s %8s %8s  %s\n", "day", "channel", "status", "lines", "matched", "settled", "conflicts", "ch-only", "loc-only", "error")
 	for _, st := range list {
-		fmt.Fprintf(a.stdout, "%-12s %-16s %-10s %8d %8d %8d %8d %8d  %s\n", st.Day, st.Channel, st.Status, st.Lines,
-			st.Matched, st.Settled, st.ChannelOnly, st.LocalOnly, st.Error)
+		fmt.Fprintf(a.stdout, "%-12s %-16s %-10s %8d %8d %8d %9d %8d %8d  %s\n", st.Day, st.Channel, st.Status, st.Lines,
+			st.Matched, st.Settled, st.StatementConflicts, st.ChannelOnly, st.LocalOnly, st.Error)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -80,12 +81,16 @@ func TestStatementRunAgainstSimServe(t *testing.T) {
 		t.Fatalf("output %q: %v", out, err)
 	}
 	for _, k := range []string{"channel", "bill_date", "status", "lines", "matched", "settled", "channel_only", "local_only",
-		"amount_mismatches", "refund_mismatches", "fee_mismatches", "new_mismatches"} {
+		"amount_mismatches", "refund_mismatches", "fee_mismatches", "new_mismatches", "statement_conflicts", "lookups", "lookups_failed"} {
 		if _, ok := res[k]; !ok {
 			t.Errorf("JSON lacks %q: %s", k, out)
 		}
 	}
-	if res["status"] != "RECONCILED" || res["settled"].(float64) < 10 || res["channel_only"].(float64) != 1 || res["new_mismatches"].(float64) < 4 {
+	// The channel's lookups (over HTTP, signed) settle what the statement
+	// claims paid, but for the line sim serve plants that they do not
+	// confirm.
+	if res["status"] != "RECONCILED" || res["settled"].(float64) < 10 || res["channel_only"].(float64) != 1 || res["new_mismatches"].(float64) < 4 ||
+		res["statement_conflicts"] != 1.0 || res["lookups"] != res["settled"].(float64)+1 || res["lookups_failed"] != 0.0 {
 		t.Errorf("result %s", out)
 	}
 	ctx := context.Background()
@@ -110,7 +115,7 @@ func TestStatementRunAgainstSimServe(t *testing.T) {
 		t.Fatalf("dry run: %d %s", code, out)
 	}
 	code, out, _ = runCLI(t, nil, "statement", "list", "--config", cfg)
-	if code != 0 || !strings.Contains(out, "2026-11-22") || !strings.Contains(out, "RECONCILED") {
+	if code != 0 || !strings.Contains(out, "2026-11-22") || !strings.Contains(out, "RECONCILED") || !regexp.MustCompile(`conflicts[^\n]*\n[^\n]*RECONCILED +\d+ +\d+ +\d+ +1 `).MatchString(out) {
 		t.Fatalf("list: %d %s", code, out)
 	}
 	// Usage errors: a day that is not a date, a channel that does not exist.
