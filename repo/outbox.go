@@ -87,18 +87,20 @@ func (c Claim) pick(rows []notificationRow) []notificationRow {
 // guarded update (still PENDING, lease free): the rows that update changed
 // are the claim. Row locks are not shared between the nodes of a Galera
 // cluster, so no claim relies on them: two dispatchers on two nodes that
-// update the same row conflict at commit, the loser's transaction is rolled
-// back and run again (retryTx), and on the rerun its guard no longer matches
-// the row the winner took. On one server a concurrent claim waits for the
-// row and then finds the guard false; on SQLite the transaction holds the
-// write lock (BEGIN IMMEDIATE) from its first statement.
+// update the same row conflict at commit and one transaction is rolled
+// back. On MySQL the claim is first tried as one transaction; when that
+// conflicts, each candidate is tried in a transaction of its own and one
+// that conflicts is left (another dispatcher, or an operator's resend, wrote
+// it at the same moment; if it is still free a later claim takes it). On
+// one server a concurrent claim waits for the row and then finds the guard
+// false; on SQLite the transaction holds the write lock (BEGIN IMMEDIATE)
+// from its first statement, and is run again while the file is busy.
 func (s *Store) ClaimNotifications(ctx context.Context, c Claim) ([]Notification, error) {
 	if c.Limit <= 0 || c.Owner == "" || c.Lease <= 0 {
 		return nil, fmt.Errorf("claim notifications: need an owner, a positive lease and limit (owner %q, lease %s, limit %d)",
 			c.Owner, c.Lease, c.Limit)
 	}
 	until := dbTime(c.Now.Add(c.Lease))
-	var rows []notificationRow
 	dueSQL, dueArgs := s.timeCmp("next_attempt_at", "<=", c.DueBefore)
 	freeSQL, freeArgs := s.timeCmp("locked_until", "<", c.Now)
 	skip, args := "", append(append([]any{NotifyPending}, dueArgs...), freeArgs...)
@@ -107,28 +109,58 @@ func (s *Store) ClaimNotifications(ctx context.Context, c Claim) ([]Notification
 		args = append(args, sk)
 	}
 	args = append(args, c.Limit)
-	err := s.retryTx(ctx, "outbox_claim", func(tx *gorm.DB) error {
-		rows = nil
+	take := func(tx *gorm.DB, r notificationRow) (bool, error) {
+		n, err := exec(tx, `UPDATE merchant_notifications SET locked_until = ?, locked_by = ?
+			WHERE id = ? AND status = ? AND (locked_until IS NULL OR `+freeSQL+`)`,
+			append([]any{until, c.Owner, r.ID, NotifyPending}, freeArgs...)...)
+		return n == 1, err
+	}
+	var cands, rows []notificationRow
+	batch := func(tx *gorm.DB) error {
+		cands, rows = nil, nil
 		if err := tx.Raw(`SELECT * FROM merchant_notifications
 			WHERE status = ? AND `+dueSQL+` AND (locked_until IS NULL OR `+freeSQL+`)`+skip+`
-			ORDER BY `+s.at("next_attempt_at")+`, id LIMIT ?`, args...).Scan(&rows).Error; err != nil {
+			ORDER BY `+s.at("next_attempt_at")+`, id LIMIT ?`, args...).Scan(&cands).Error; err != nil {
 			return err
 		}
-		taken := rows[:0]
-		for _, r := range c.pick(rows) {
-			n, err := exec(tx, `UPDATE merchant_notifications SET locked_until = ?, locked_by = ?
-				WHERE id = ? AND status = ? AND (locked_until IS NULL OR `+freeSQL+`)`,
-				append([]any{until, c.Owner, r.ID, NotifyPending}, freeArgs...)...)
+		cands = c.pick(cands)
+		for _, r := range cands {
+			ok, err := take(tx, r)
 			if err != nil {
 				return err
 			}
-			if n == 1 {
-				taken = append(taken, r)
+			if ok {
+				rows = append(rows, r)
 			}
 		}
-		rows = taken
 		return nil
-	}, readCommitted(s.dialect)...)
+	}
+	var err error
+	if s.dialect == SQLite {
+		err = s.retryTx(ctx, "outbox_claim", batch)
+	} else if err = s.db.WithContext(ctx).Transaction(batch, readCommitted(s.dialect)...); err != nil && retryable(err) && len(cands) > 0 {
+		s.conflicted("outbox_claim")
+		rows, err = nil, nil
+		for _, r := range cands {
+			var ok bool
+			terr := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				var err error
+				ok, err = take(tx, r)
+				return err
+			})
+			switch {
+			case terr != nil && retryable(terr):
+				s.conflicted("outbox_claim")
+			case terr != nil:
+				err = terr
+			case ok:
+				rows = append(rows, r)
+			}
+			if err != nil {
+				break
+			}
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications for %s: %w", c.Owner, err)
 	}

@@ -63,14 +63,19 @@ func (s *Store) retryTx(ctx context.Context, op string, fn func(tx *gorm.DB) err
 		if err == nil || !retryable(err) || attempt == retryAttempts-1 {
 			return err
 		}
-		if p := s.conflicts.Load(); p != nil {
-			(*p)(op)
-		}
+		s.conflicted(op)
 		select {
 		case <-ctx.Done():
 			return err
 		case <-time.After(retryDelay(attempt)):
 		}
+	}
+}
+
+// conflicted reports a conflict of op to the ObserveConflicts function.
+func (s *Store) conflicted(op string) {
+	if p := s.conflicts.Load(); p != nil {
+		(*p)(op)
 	}
 }
 
