@@ -14,6 +14,7 @@ import (
 	"github.com/recon-dev/recon/channel"
 	"github.com/recon-dev/recon/channel/simulator"
 	"github.com/recon-dev/recon/jobs"
+	"github.com/recon-dev/recon/repo"
 	"github.com/recon-dev/recon/repo/repotest"
 )
 
@@ -74,7 +75,7 @@ func chaosTruth(ctx context.Context, twin *simulator.Sim, o recon.Order, lateAft
 // give it; tampered orders are mismatches; bad signatures never move an
 // order; everything else is settled within a few reruns.
 func TestChannelChaosCommitsNothingWrongAndConverges(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForEachDBAndCluster(t, func(t *testing.T, db repotest.DB) {
 		e := newEnv(t, db)
 		seed := repotest.RandSeed(t)
 		cfg := simulator.Config{
@@ -106,9 +107,14 @@ func TestChannelChaosCommitsNothingWrongAndConverges(t *testing.T) {
 			truth[o.OrderNo] = chaosTruth(ctx, twin, *o, cfg.LateAfter)
 		}
 
+		// On a cluster the passes take turns on its nodes.
+		pods := []*repo.Store{db.Store}
+		for i := 1; i < db.Nodes(); i++ {
+			pods = append(pods, db.OpenNode(t, i))
+		}
 		var errs int64
 		for pass := 1; ; pass++ {
-			rec := e.reconciler(db.Store, fault)
+			rec := e.reconciler(pods[pass%len(pods)], fault)
 			res, err := rec.Run(ctx, jobs.Window{})
 			if err != nil {
 				t.Fatalf("pass %d: %v", pass, err)

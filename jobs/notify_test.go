@@ -456,12 +456,15 @@ func TestNotifyTimeoutRefusedSlowBodyAreRetriedNotHangs(t *testing.T) {
 	})
 }
 
+// Two dispatchers (on two nodes of a cluster) deliver the same outbox at
+// once: every row is posted exactly once.
 func TestNotifyRacingDispatchers(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForEachDBAndCluster(t, func(t *testing.T, db repotest.DB) {
 		e := newNotifyEnv(t, db)
 		m := newMerchant(t, e.clock)
 		e.addMerchant("m1", m.url(), merchantSecret)
 		ids := e.seed("m1", 1000)
+		db.Settle(t)
 		d1 := e.dispatcher(db.Open(t), "d1")
 		d2 := e.dispatcher(db.Open(t), "d2")
 		d1.BatchSize, d2.BatchSize = 7, 7 // many small claims: many chances to collide

@@ -111,7 +111,7 @@ type leaseConn struct {
 // Many processes race for one lease, free and then expired: exactly one wins
 // each round.
 func TestLeaseRaceHasExactlyOneWinner(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForEachDBAndCluster(t, func(t *testing.T, db repotest.DB) {
 		ctx := context.Background()
 		const racers = 12
 		conns := make([]*leaseConn, racers)

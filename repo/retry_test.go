@@ -128,7 +128,7 @@ func TestRetryTxReturnsOtherErrorsAtOnce(t *testing.T) {
 // Claims decide by the rows their guarded updates changed, not by row locks,
 // so this holds across the nodes of a cluster as on one server.
 func TestClaimRaceTakesEveryRowOnce(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForEachDBAndCluster(t, func(t *testing.T, db repotest.DB) {
 		claimRace(t, db, []*repo.Store{db.Open(t), db.Open(t), db.Open(t)})
 	})
 }

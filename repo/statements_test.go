@@ -279,3 +279,38 @@ func TestImportStatementRefusesALineOfAnotherDay(t *testing.T) {
 		}
 	})
 }
+
+// On a cluster that bounds a transaction's rows (wsrep_max_ws_rows=20000,
+// as .ci/galera sets it), a 100,000-line day is imported, in chunks, and a
+// reader on another node sees it whole, then a re-import in its place.
+func TestImportStatementWithinAClustersWriteSetLimit(t *testing.T) {
+	db := repotest.NewGalera(t)
+	ctx := context.Background()
+	var limit int64
+	if err := db.Store.DB().Raw("SELECT @@wsrep_max_ws_rows").Scan(&limit).Error; err != nil {
+		t.Fatal(err)
+	}
+	if limit == 0 || limit > 20000 {
+		t.Fatalf("wsrep_max_ws_rows is %d on the cluster; the test needs at most 20000 (SET GLOBAL wsrep_max_ws_rows = 20000)", limit)
+	}
+	importer := db.Open(t)
+	imp := repo.StatementImport{Channel: "sim", Day: "2026-11-22", Source: repo.SourceFile}
+	const n = 100000
+	start := time.Now()
+	for _, lines := range []int{n, n / 4} { // the second replaces the first
+		st, err := importer.ImportStatement(ctx, imp, now, manyLines(lines, fmt.Sprint(lines), nil))
+		if err != nil || st.Lines != int64(lines) {
+			t.Fatalf("import of %d lines: %+v %v", lines, st, err)
+		}
+		t.Logf("%d lines imported in %s", lines, time.Since(start).Round(time.Millisecond))
+		start = time.Now()
+	}
+	st, err := db.Store.GetStatement(ctx, "sim", "2026-11-22")
+	if err != nil || st.Lines != n/4 || countLines(t, db.Store) != n/4 {
+		t.Fatalf("the reader sees %+v %v, %d lines stored", st, err, countLines(t, db.Store))
+	}
+	pays, err := db.Store.StatementPayments(ctx, st.ID, 0, 1)
+	if err != nil || len(pays) != 1 || pays[0].Line.OrderNo != "250000" {
+		t.Fatalf("first payment %+v %v", pays, err)
+	}
+}

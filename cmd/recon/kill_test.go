@@ -172,7 +172,8 @@ func killOnceSettled(t *testing.T, s *repo.Store, p *proc, exited <-chan int, ta
 	}
 }
 
-// TestKilledRunsLoseNothing runs `recon run` over 20k orders (5k on SQLite),
+// TestKilledRunsLoseNothing runs `recon run` over 20k orders (5k on SQLite;
+// on a cluster each start on the next node),
 // SIGKILLs it at random moments (seeded: RECON_TEST_SEED replays a run) at
 // least 20 times, restarts it until a pass completes, and checks the ledger:
 // every order the channel says is paid is PAID exactly once with one outbox
@@ -185,7 +186,7 @@ func TestKilledRunsLoseNothing(t *testing.T) {
 	if testing.Short() {
 		orders, wantKills, concurrency = 2000, 5, 1
 	}
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForEachDBAndCluster(t, func(t *testing.T, db repotest.DB) {
 		orders, concurrency := orders, concurrency
 		if db.Dialect == repo.SQLite {
 			// An embedded file crashes the same way with fewer orders
@@ -213,9 +214,11 @@ func TestKilledRunsLoseNothing(t *testing.T) {
 		kills, midPass, starts := 0, 0, 0
 		var progress []string
 		var lastSettled int64
+		db.Settle(t)
 		for {
 			starts++
-			p := startRecon(t, env, "run", "--config", cfg, "--output", "json")
+			// On a cluster each start is a pod on the next node.
+			p := startRecon(t, append(env, "RECON_DATABASE_DSN="+db.NodeDSN(starts)), "run", "--config", cfg, "--output", "json")
 			exited := make(chan int, 1)
 			go func() { exited <- p.wait() }()
 			var code int

@@ -37,12 +37,21 @@ type DB struct {
 	// Schema is the orders table the store works on (Own unless the test
 	// runs ForEachSchema).
 	Schema Schema
+	// Cluster is the Galera cluster the database is on (NewGalera); nil on
+	// one server.
+	Cluster *Cluster
 }
 
 // Open returns a new connection to the same database (a second process, in
 // effect).
+//
+// On a cluster each Open connects to the next node, so that a test's
+// processes run on different nodes.
 func (d DB) Open(t testing.TB) *repo.Store {
 	t.Helper()
+	if d.Cluster != nil {
+		return d.OpenNode(t, int(d.Cluster.next.Add(1)-1))
+	}
 	s, err := repo.Open(context.Background(), d.Dialect, d.DSN, repo.Options{Orders: d.Schema.Mapping})
 	if err != nil {
 		t.Fatalf("open %s: %v", d.Dialect, err)
@@ -84,12 +93,20 @@ func NewMySQL(t testing.TB) DB {
 	if err != nil {
 		t.Fatalf("%s: %v", EnvMySQLDSN, err)
 	}
+	cfg.DBName = createDatabase(t, base, cfg.DBName+"_t")
+	return migrated(t, repo.MySQL, cfg.FormatDSN())
+}
+
+// createDatabase creates a database named prefix and a random suffix on the
+// server of dsn, dropped when the test ends, and returns its name.
+func createDatabase(t testing.TB, dsn, prefix string) string {
+	t.Helper()
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	name := fmt.Sprintf("%s_t%s", cfg.DBName, hex.EncodeToString(b))
-	admin, err := gorm.Open(mysql.Open(base), &gorm.Config{Logger: logger.Discard})
+	name := prefix + hex.EncodeToString(b)
+	admin, err := gorm.Open(mysql.Open(dsn), &gorm.Config{Logger: logger.Discard})
 	if err != nil {
-		t.Fatalf("connect to %s: %v", EnvMySQLDSN, err)
+		t.Fatalf("connect to %s: %v", dsn, err)
 	}
 	if err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4").Error; err != nil {
 		t.Fatalf("create test database: %v", err)
@@ -100,8 +117,7 @@ func NewMySQL(t testing.TB) DB {
 			_ = sqlDB.Close()
 		}
 	})
-	cfg.DBName = name
-	return migrated(t, repo.MySQL, cfg.FormatDSN())
+	return name
 }
 
 func migrated(t testing.TB, d repo.Dialect, dsn string) DB {
