@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -106,7 +107,8 @@ func (a *app) benchConsole(ctx context.Context, cfg Config, n, repeat int, keep 
 	rssReset := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
 	fmt.Fprintf(a.stdout, "RSS before requests  %s\n", currentRSS())
 
-	get := func(path string) (time.Duration, int64, error) {
+	// get answers how long path took and how many lines its body had.
+	get := func(path string) (time.Duration, int, error) {
 		req, err := http.NewRequestWithContext(ctx, "GET", base+path, nil)
 		if err != nil {
 			return 0, 0, err
@@ -118,11 +120,12 @@ func (a *app) benchConsole(ctx context.Context, cfg Config, n, repeat int, keep 
 			return 0, 0, err
 		}
 		defer resp.Body.Close()
-		size, err := io.Copy(io.Discard, resp.Body)
+		var lines lineCounter
+		_, err = io.Copy(&lines, resp.Body)
 		if err == nil && resp.StatusCode != http.StatusOK {
 			err = fmt.Errorf("GET %s: %s", path, resp.Status)
 		}
-		return time.Since(t), size, err
+		return time.Since(t), lines.n, err
 	}
 	last := (n + 49) / 50
 	// Where a list request's time goes: the totals' groups and one page.
@@ -158,11 +161,14 @@ func (a *app) benchConsole(ctx context.Context, cfg Config, n, repeat int, keep 
 		}
 		fmt.Fprintf(a.stdout, "GET %-58s %s\n", path, timings(took))
 	}
-	d, size, err := get("/mismatches.csv")
+	d, lines, err := get("/mismatches.csv")
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "GET %-58s %s (%.1f MB, %.0f rows/s)\n", "/mismatches.csv", d.Round(time.Millisecond), float64(size)/1e6, float64(n)/d.Seconds())
+	if lines != n+1 {
+		return fmt.Errorf("the CSV export has %d lines, want a header and %d rows", lines, n)
+	}
+	fmt.Fprintf(a.stdout, "GET %-58s %s (%d rows, %.0f rows/s)\n", "/mismatches.csv", d.Round(time.Millisecond), n, float64(n)/d.Seconds())
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	t = time.Now()
@@ -218,6 +224,14 @@ func timings(took []time.Duration) string {
 	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
 	r := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
 	return fmt.Sprintf("fastest %s, median %s, slowest %s", r(took[0]), r(took[len(took)/2]), r(took[len(took)-1]))
+}
+
+// lineCounter counts the lines written to it.
+type lineCounter struct{ n int }
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	c.n += bytes.Count(p, []byte{'\n'})
+	return len(p), nil
 }
 
 // currentRSS reads the process's resident set size now.

@@ -131,3 +131,18 @@ func TestServeServesTheConsoleUntilStopped(t *testing.T) {
 		t.Fatalf("serve stopped with %d: %s", code, logs.buf.String())
 	}
 }
+
+// TestBenchConsole runs the console benchmark small: every request answers,
+// the export has every row.
+func TestBenchConsole(t *testing.T) {
+	cfg := writeConfig(t, "database: {driver: sqlite, dsn: '"+filepath.Join(t.TempDir(), "b.db")+"'}\n")
+	code, out, stderr := runCLI(t, nil, "bench", "console", "--mismatches", "300", "--repeat", "1", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("bench console: %d\n%s\n%s", code, out, stderr)
+	}
+	for _, want := range []string{"totals (MismatchGroups)", "GET /mismatches?page=6 ", "GET /mismatches.csv", "4 list pages at once", "peak RSS"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
