@@ -161,6 +161,10 @@ type batchWriter struct {
 	// refundAudit holds the refund_transitions rows of the batch.
 	refundAudit  []any
 	nRefundAudit int
+	// A refund batch: the orders of the refunds it settles, and what
+	// their succeeded refunds add up to so far (loadRefundOrders).
+	refundOrders map[int64]recon.Order
+	refunded     map[int64]int64
 
 	// A mapped table: the keys of the batch's orders, and the state rows of
 	// the orders it moved (settled at flush).

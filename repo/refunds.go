@@ -201,7 +201,7 @@ func (s *Store) CommitRefundBatch(ctx context.Context, outs []recon.RefundOutcom
 		ids[i] = out.Refund.ID
 	}
 	reps := make([]RefundCommitReport, len(outs))
-	moved, err := s.commitRows(ctx, meta, ids, func(*batchWriter) error { return nil },
+	moved, err := s.commitRows(ctx, meta, ids, func(w *batchWriter) error { return w.loadRefundOrders(outs) },
 		func(w *batchWriter, i int) (bool, error) {
 			rep, ok, err := w.applyRefund(outs[i])
 			reps[i] = rep
@@ -335,28 +335,90 @@ func (w *batchWriter) refundTransition(out recon.RefundOutcome, rep *RefundCommi
 	return n, err
 }
 
-// checkRefundOrder reads refund r's order and its other succeeded refunds,
-// inside the transaction that settles r, and judges them.
-func (w *batchWriter) checkRefundOrder(r recon.Refund) (*recon.Mismatch, error) {
-	o, err := w.s.orderIn(w.tx, r.OrderID)
-	switch {
-	case errors.Is(err, recon.ErrNotFound):
-		o = recon.Order{ID: r.OrderID, OrderNo: r.OrderNo, Status: "UNKNOWN"}
-	case err != nil:
-		return nil, err
+// loadRefundOrders reads, for the refunds of a batch that succeed, their
+// orders and what the orders' succeeded refunds add up to, in two queries
+// inside the batch's transaction (applyRefund then adds each refund it
+// settles).
+//
+// On MySQL the sum is a locking read: it sees refunds of the orders that a
+// concurrent batch is settling (it waits for them), where a plain read of
+// the snapshot would not, and two refunds of one order settled at once
+// would each miss the other. Two such batches deadlock on each other's
+// refund instead; the victim is rerun whole and then sees the other's
+// success.
+func (w *batchWriter) loadRefundOrders(outs []recon.RefundOutcome) error {
+	w.refundOrders, w.refunded = map[int64]recon.Order{}, map[int64]int64{}
+	seen := map[int64]bool{}
+	var ids []int64
+	for _, out := range outs {
+		if out.Action == recon.ActionTransition && out.To == recon.RefundSucceeded && !seen[out.Refund.OrderID] {
+			seen[out.Refund.OrderID] = true
+			ids = append(ids, out.Refund.OrderID)
+		}
 	}
-	// On MySQL a locking read: it sees refunds of the order that a
-	// concurrent batch is settling (it waits for them), where a plain read
-	// of the snapshot would not, and two refunds settled at once would
-	// each miss the other. The two batches may deadlock on each other's
-	// refund; the victim is rerun whole and then sees the other's success.
-	q := "SELECT COALESCE(SUM(amount), 0) FROM refund_orders WHERE order_id = ? AND status = ? AND id <> ?"
+	for start := 0; start < len(ids); start += rowsPerInsert {
+		page := ids[start:min(start+rowsPerInsert, len(ids))]
+		if w.s.orders == nil {
+			var rows []orderRow
+			if err := w.tx.Where("id IN ?", page).Find(&rows).Error; err != nil {
+				return fmt.Errorf("read the orders of refunds: %w", err)
+			}
+			for _, r := range rows {
+				w.refundOrders[r.ID] = r.toDomain()
+			}
+		}
+		if err := w.sumRefunded(page, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sumRefunded adds to w.refunded what the succeeded refunds of orders ids
+// add up to, leaving refund exclude out.
+func (w *batchWriter) sumRefunded(ids []int64, exclude int64) error {
+	lock := ""
 	if w.s.dialect == MySQL {
-		q += " FOR UPDATE"
+		lock = " FOR UPDATE"
 	}
-	var before int64
-	if err := w.tx.Raw(q, r.OrderID, recon.RefundSucceeded, r.ID).Row().Scan(&before); err != nil {
-		return nil, fmt.Errorf("sum the refunds of order %d: %w", r.OrderID, err)
+	var sums []struct {
+		OrderID int64
+		Total   int64
 	}
+	if err := w.tx.Raw("SELECT order_id, SUM(amount) AS total FROM refund_orders WHERE order_id IN ? AND status = ? AND id <> ? GROUP BY order_id"+lock,
+		ids, recon.RefundSucceeded, exclude).Scan(&sums).Error; err != nil {
+		return fmt.Errorf("sum the refunds of orders: %w", err)
+	}
+	for _, sm := range sums {
+		w.refunded[sm.OrderID] += sm.Total
+	}
+	return nil
+}
+
+// checkRefundOrder judges refund r, which the batch has just settled as
+// SUCCEEDED, against its order and the order's other succeeded refunds.
+func (w *batchWriter) checkRefundOrder(r recon.Refund) (*recon.Mismatch, error) {
+	if w.refunded == nil {
+		// A writer whose batch did not load its refunds' orders (one
+		// refund at a time): read them now, r itself left out.
+		w.refundOrders, w.refunded = map[int64]recon.Order{}, map[int64]int64{}
+		if err := w.sumRefunded([]int64{r.OrderID}, r.ID); err != nil {
+			return nil, err
+		}
+		defer func() { w.refundOrders, w.refunded = nil, nil }()
+	}
+	o, ok := w.refundOrders[r.OrderID]
+	if !ok {
+		var err error
+		o, err = w.s.orderIn(w.tx, r.OrderID) // a mapped orders table
+		switch {
+		case errors.Is(err, recon.ErrNotFound):
+			o = recon.Order{ID: r.OrderID, OrderNo: r.OrderNo, Status: "UNKNOWN"}
+		case err != nil:
+			return nil, err
+		}
+	}
+	before := w.refunded[r.OrderID]
+	w.refunded[r.OrderID] = before + r.Amount
 	return recon.CheckRefundOrder(o, before, r), nil
 }

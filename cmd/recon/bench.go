@@ -33,6 +33,7 @@ type benchOptions struct {
 	cpuProfile  string
 	rawOrders   int
 	commitBatch int
+	refunds     int
 }
 
 func (a *app) benchCommand() *cobra.Command {
@@ -52,8 +53,11 @@ and prints both rates, their ratio, lookup-to-commit latency and peak RSS.`,
 			if err != nil {
 				return err
 			}
-			if o.orders < 1 || o.concurrency < 1 {
-				return usageErr("--orders and --concurrency must be at least 1")
+			if o.orders < 1 || o.concurrency < 1 || o.refunds < 0 {
+				return usageErr("--orders and --concurrency must be at least 1, --refunds at least 0")
+			}
+			if o.refunds > 0 && cfg.Orders != nil {
+				return usageErr("bench --refunds measures recon's own refund_orders; the configuration maps an orders table (orders)")
 			}
 			return a.bench(cmd.Context(), cfg, o)
 		},
@@ -66,6 +70,7 @@ and prints both rates, their ratio, lookup-to-commit latency and peak RSS.`,
 	cmd.Flags().IntVar(&o.commitBatch, "commit-batch", 0, "orders per commit transaction (0: the job's default; 1: one order per transaction)")
 	cmd.Flags().IntVar(&o.rawOrders, "raw-orders", 0, "measure the raw ceiling over the first N orders only (0: all); for large backlogs")
 	cmd.Flags().StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the full pass to this file (go tool pprof)")
+	cmd.Flags().IntVar(&o.refunds, "refunds", 0, "also measure N due refunds (of N paid orders): a pass over them alone, then one over the orders and refunds together")
 	cmd.AddCommand(a.benchStatementCommand(), a.benchCallbacksCommand(), a.benchConsoleCommand())
 	return cmd
 }
@@ -149,6 +154,85 @@ func (a *app) bench(ctx context.Context, cfg Config, o benchOptions) error {
 	fmt.Fprintf(a.stdout, "peak RSS: %s\n", peakRSS())
 	if int(res.Paid) != o.orders {
 		return fmt.Errorf("bench: %d of %d orders paid", res.Paid, o.orders)
+	}
+	if o.refunds > 0 {
+		return a.benchRefunds(ctx, driver, dsn, store, rec, o, elapsed)
+	}
+	return nil
+}
+
+// benchRefunds seeds o.refunds due refunds of as many paid orders, and
+// measures a pass over them alone (refunds/s, beside the orders/s of the
+// pass before), then, with the orders due again, one pass over the orders
+// and the refunds together: its time per item against the orders-alone
+// pass's (ordersAlone for o.orders orders).
+func (a *app) benchRefunds(ctx context.Context, driver repo.Dialect, dsn string, store *repo.Store, rec *jobs.Reconciler,
+	o benchOptions, ordersAlone time.Duration) error {
+	seedStart := time.Now()
+	if err := seedBenchRefunds(ctx, driver, dsn, o.refunds); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "seeded %d refunds of %d paid orders in %s\n", o.refunds, o.refunds, time.Since(seedStart).Round(time.Millisecond))
+	pass := func() (jobs.Result, time.Duration, error) {
+		start := time.Now()
+		res, err := rec.Run(ctx, jobs.Window{})
+		return res, time.Since(start), err
+	}
+	res, alone, err := pass()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "recon run, refunds alone:                    %8.0f refunds/s (%d succeeded, %d errors in %s)\n",
+		float64(res.RefundsSucceeded)/alone.Seconds(), res.RefundsSucceeded, res.Errors, alone.Round(time.Millisecond))
+	if int(res.RefundsSucceeded) != o.refunds {
+		return fmt.Errorf("bench: %d of %d refunds succeeded", res.RefundsSucceeded, o.refunds)
+	}
+	if err := resetBench(ctx, store); err != nil {
+		return err
+	}
+	res, both, err := pass()
+	if err != nil {
+		return err
+	}
+	items := o.orders + o.refunds
+	perOrder := ordersAlone / time.Duration(o.orders)
+	perItem := both / time.Duration(items)
+	fmt.Fprintf(a.stdout, "recon run, orders and refunds together:     %8.0f items/s (%d paid, %d refunds succeeded, %d errors in %s)\n",
+		float64(items)/both.Seconds(), res.Paid, res.RefundsSucceeded, res.Errors, both.Round(time.Millisecond))
+	fmt.Fprintf(a.stdout, "time per item: orders alone %s, orders and refunds together %s (%+.1f%%)\n",
+		perOrder, perItem, 100*(float64(perItem)/float64(perOrder)-1))
+	if int(res.Paid) != o.orders || int(res.RefundsSucceeded) != o.refunds {
+		return fmt.Errorf("bench: %d of %d orders paid, %d of %d refunds succeeded", res.Paid, o.orders, res.RefundsSucceeded, o.refunds)
+	}
+	return nil
+}
+
+// seedBenchRefunds inserts n paid orders (numbered P…) and a due refund of
+// half of each (numbered R…).
+func seedBenchRefunds(ctx context.Context, driver repo.Dialect, dsn string, n int) error {
+	created := time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond)
+	err := insertRowsParallel(ctx, driver, dsn, n, func(start, end int, args []any) (string, []any) {
+		for i := start; i < end; i++ {
+			args = append(args, fmt.Sprintf("P%09d", i), int64(200+i%9000), created, created, created, "m1", "bench")
+		}
+		return "INSERT INTO payment_orders (order_no, amount, created_at, updated_at, paid_at, merchant_id, channel, currency, status, version) VALUES " +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, 'CNY', 'PAID', 1), ", end-start), ", "), args
+	})
+	if err != nil {
+		return err
+	}
+	db, err := openRaw(driver, dsn, 1)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	no := "CONCAT('R', SUBSTR(order_no, 2))"
+	if driver == repo.SQLite {
+		no = "'R' || SUBSTR(order_no, 2)"
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO refund_orders (refund_no, order_id, merchant_id, channel, amount, currency, status, created_at, updated_at) "+
+		"SELECT "+no+", id, merchant_id, channel, amount / 2, currency, 'PENDING', created_at, created_at FROM payment_orders WHERE order_no LIKE 'P%'"); err != nil {
+		return fmt.Errorf("seed bench refunds: %w", err)
 	}
 	return nil
 }
@@ -310,12 +394,14 @@ func insertRowsParallel(ctx context.Context, driver repo.Dialect, dsn string, n 
 	return ctx.Err()
 }
 
-// resetBench puts back what the raw ceiling changed: its orders to PENDING,
-// its outbox rows gone.
+// resetBench puts back what the raw ceiling or a pass changed: the due
+// orders (B…) and the refunds to PENDING, the outbox, audit and mismatch
+// rows gone.
 func resetBench(ctx context.Context, store *repo.Store) error {
 	for _, q := range []string{
-		"UPDATE payment_orders SET status = 'PENDING', version = 0, query_attempts = 0, next_query_at = NULL, paid_at = NULL WHERE version <> 0",
-		"DELETE FROM merchant_notifications", "DELETE FROM order_transitions",
+		"UPDATE payment_orders SET status = 'PENDING', version = 0, query_attempts = 0, next_query_at = NULL, paid_at = NULL WHERE version <> 0 AND order_no LIKE 'B%'",
+		"UPDATE refund_orders SET status = 'PENDING', version = 0, query_attempts = 0, next_query_at = NULL, succeeded_at = NULL, channel_refund_id = NULL",
+		"DELETE FROM merchant_notifications", "DELETE FROM order_transitions", "DELETE FROM refund_transitions", "DELETE FROM recon_mismatches",
 	} {
 		if err := store.DB().WithContext(ctx).Exec(q).Error; err != nil {
 			return fmt.Errorf("reset bench data: %w", err)
