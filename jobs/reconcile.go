@@ -925,7 +925,9 @@ func planDetail(m *recon.Mismatch, queryError string, next *time.Time) string {
 	return ""
 }
 
-func lookupOutcome(res recon.LookupResult, err error) string { return answerOutcome(string(res.Status), err) }
+func lookupOutcome(res recon.LookupResult, err error) string {
+	return answerOutcome(string(res.Status), err)
+}
 
 // answerOutcome is the outcome label of a lookup of an order or a refund:
 // the channel's status, "bad_signature" or "error_<class>".
