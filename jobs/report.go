@@ -226,17 +226,20 @@ func absDifference(m recon.Mismatch) *big.Int {
 // rows of a group are alike in the signs that matter, so it is the
 // difference of the group's sums.
 func groupDifference(g repo.MismatchGroup) *big.Int {
-	switch g.Kind {
-	case recon.MismatchAmount:
+	switch {
+	case g.Kind == recon.MismatchAmount,
+		g.Kind == recon.MismatchRefundAmount && (g.ChannelCurrency == "" || g.ChannelCurrency == g.LocalCurrency):
 		return absSub(g.ChannelAmount, g.LocalAmount)
-	case recon.MismatchCurrency:
+	case g.Kind == recon.MismatchCurrency, g.Kind == recon.MismatchRefundAmount:
 		return new(big.Int).Set(g.LocalAmount)
 	}
+	// Money moved on a side: a payment PAID, or a refund SUCCEEDED (a
+	// refund's rows carry its statuses).
 	local, channel := new(big.Int), new(big.Int)
-	if g.LocalStatus == recon.StatusPaid {
+	if g.LocalStatus == recon.StatusPaid || g.LocalStatus == recon.Status(recon.RefundSucceeded) {
 		local = g.LocalAmount
 	}
-	if g.ChannelStatus == recon.ChannelPaid {
+	if g.ChannelStatus == recon.ChannelPaid || g.ChannelStatus == recon.ChannelStatus(recon.RefundChannelSucceeded) {
 		channel = g.ChannelAmount
 		if g.ChannelCurrency != "" && g.ChannelCurrency != g.LocalCurrency {
 			channel = g.LocalAmount
@@ -390,6 +393,7 @@ type reportRow struct {
 	LocalCurrency      string              `json:"local_currency"`
 	ChannelCurrency    string              `json:"channel_currency"`
 	ChannelTxnID       string              `json:"channel_txn_id"`
+	RefundNo           string              `json:"refund_no"` // refund kinds
 	Detail             string              `json:"detail"`
 	DetectedAt         time.Time           `json:"detected_at"`
 	LastSeenAt         time.Time           `json:"last_seen_at"`
@@ -424,7 +428,7 @@ func toReportRow(m repo.MismatchRecord, merchantName string) reportRow {
 		MerchantName: merchantName, Channel: m.Channel, Kind: m.Kind,
 		LocalStatus: m.LocalStatus, ChannelStatus: m.ChannelStatus, LocalAmount: m.LocalAmount,
 		ChannelAmount: m.ChannelAmount, LocalCurrency: m.LocalCurrency, ChannelCurrency: m.ChannelCurrency,
-		ChannelTxnID: m.ChannelTxnID, Detail: m.Detail, DetectedAt: m.DetectedAt.UTC(),
+		ChannelTxnID: m.ChannelTxnID, RefundNo: m.RefundNo, Detail: m.Detail, DetectedAt: m.DetectedAt.UTC(),
 		LastSeenAt: m.LastSeenAt.UTC(), Occurrences: m.Occurrences, Resolution: m.Resolution,
 		ResolvedBy: m.ResolvedBy, ResolutionNote: m.ResolutionNote, ResolvedAt: m.ResolvedAt,
 		LocalAmountMajor:   FormatMinor(m.LocalAmount, m.LocalCurrency),
@@ -440,13 +444,15 @@ func toReportRow(m repo.MismatchRecord, merchantName string) reportRow {
 }
 
 // CSVHeader lists the CSV report's columns: those of recon_mismatches
-// (CONTRACT §3), then merchant_name, occurrences and the decimal amounts.
+// (CONTRACT §3), then merchant_name, occurrences and the decimal amounts,
+// then refund_no (last, so that readers of the earlier columns by position
+// are not moved).
 var CSVHeader = []string{
 	"id", "run_id", "order_id", "order_no", "merchant_id", "channel", "kind", "local_status", "channel_status",
 	"local_amount", "channel_amount", "local_currency", "channel_currency", "channel_txn_id", "detail",
 	"detected_at", "last_seen_at", "resolution", "resolved_by", "resolution_note", "resolved_at",
 	"merchant_name", "occurrences", "local_amount_major", "channel_amount_major", "abs_difference",
-	"abs_difference_major",
+	"abs_difference_major", "refund_no",
 }
 
 // utf8BOM starts the CSV report. Excel reads a CSV file without it in the
@@ -534,6 +540,7 @@ func (c *CSVWriter) Write(m repo.MismatchRecord, merchantName string) error {
 	rec.text(row.MerchantName)
 	rec.ints(int64(row.Occurrences))
 	rec.decimals(row.LocalAmountMajor, row.ChannelAmountMajor, row.AbsDifference.String(), row.AbsDifferenceMajor)
+	rec.text(row.RefundNo)
 	if err := c.cw.Write(rec); err != nil {
 		return fmt.Errorf("write csv report: %w", err)
 	}

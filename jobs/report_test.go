@@ -53,6 +53,9 @@ func fixedReport() jobs.Report {
 			ChannelStatus: recon.ChannelPending, LocalAmount: 7, LocalCurrency: "CNY", Detail: "still PENDING at the channel after 24h0m0s (max_age 24h0m0s)"}),
 		mk(7, "ORD-0007", "m-tea", "alipay", 3, 7, recon.Mismatch{Kind: recon.MismatchNotFoundAtChannel, LocalStatus: recon.StatusPending,
 			ChannelStatus: recon.ChannelNotFound, LocalAmount: 100, LocalCurrency: "CNY", Detail: "still NOT_FOUND at the channel"}),
+		mk(8, "ORD-0008", "m-tea", "wechat", 3, 8, recon.Mismatch{Kind: recon.MismatchChannelRefundedLocalFail, LocalStatus: "FAILED",
+			ChannelStatus: "SUCCEEDED", LocalAmount: 2500, ChannelAmount: 2500, LocalCurrency: "CNY", ChannelCurrency: "CNY",
+			ChannelTxnID: "50300908", RefundNo: "RF-0008", Detail: "channel refunded 2500 CNY, local FAILED: do not refund again"}),
 	}
 	rows[3].Resolution, rows[3].ResolvedBy, rows[3].ResolutionNote, rows[3].ResolvedAt =
 		recon.ResolutionResolved, "王芳", "refund confirmed, ticket FIN-7 <ok>", &resolvedAt
@@ -126,7 +129,7 @@ func TestReportCSVHasBOMAndDefusesFormulas(t *testing.T) {
 
 func TestReportTotals(t *testing.T) {
 	tot := fixedReport().Totals()
-	if tot.Count != 7 {
+	if tot.Count != 8 {
 		t.Fatalf("count = %d", tot.Count)
 	}
 	var cny jobs.CurrencyTotal
@@ -137,8 +140,9 @@ func TestReportTotals(t *testing.T) {
 	}
 	// AMOUNT |12300-12345| + CHANNEL_PAID_LOCAL_UNPAID 8800 paid at the
 	// channel only + STUCK_PENDING and NOT_FOUND_AT_CHANNEL unpaid on both
-	// sides.
-	if cny.Count != 4 || cny.AbsDifference.Int64() != 8845 || cny.AbsDifferenceMajor != "88.45" {
+	// sides + CHANNEL_REFUNDED_LOCAL_FAILED 2500 refunded at the channel
+	// only.
+	if cny.Count != 5 || cny.AbsDifference.Int64() != 11345 || cny.AbsDifferenceMajor != "113.45" {
 		t.Fatalf("CNY at stake = %+v", cny)
 	}
 	if got := tot.ByKind[0]; got.Kind != recon.MismatchAmount || got.Currency != "CNY" || got.AbsDifference.Int64() != 45 {
@@ -151,7 +155,7 @@ func TestReportTotals(t *testing.T) {
 			}
 		}
 	}
-	if len(tot.PerDay) != 4 || tot.PerDay[2].Count != 0 || tot.PerDay[3].Count != 3 {
+	if len(tot.PerDay) != 4 || tot.PerDay[2].Count != 0 || tot.PerDay[3].Count != 4 {
 		t.Fatalf("per day = %+v", tot.PerDay)
 	}
 }
