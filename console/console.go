@@ -36,6 +36,8 @@ type Store interface {
 	MismatchHistory(ctx context.Context, id int64) ([]repo.MismatchEvent, error)
 	GetOrder(ctx context.Context, id int64) (recon.Order, error)
 	Transitions(ctx context.Context, orderID int64) ([]repo.Transition, error)
+	GetRefundByNo(ctx context.Context, refundNo string) (recon.Refund, error)
+	RefundTransitions(ctx context.Context, refundID int64) ([]repo.Transition, error)
 	NotificationsOf(ctx context.Context, orderID int64) ([]repo.Notification, error)
 	ListRuns(ctx context.Context, limit int) ([]repo.Run, error)
 	ListStatements(ctx context.Context, f repo.StatementFilter) ([]repo.Statement, error)

@@ -132,7 +132,8 @@ type listData struct {
 func query(r *http.Request) (jobs.ReportQuery, jobs.ReportQuery) {
 	v := r.URL.Query()
 	shown := jobs.ReportQuery{From: v.Get("from"), To: v.Get("to"), Kind: v.Get("kind"), Channel: v.Get("channel"),
-		Merchant: strings.TrimSpace(v.Get("merchant")), Resolution: strings.ToUpper(v.Get("resolution"))}
+		Merchant: strings.TrimSpace(v.Get("merchant")), Resolution: strings.ToUpper(v.Get("resolution")),
+		Refund: strings.TrimSpace(v.Get("refund"))}
 	q := shown
 	switch q.Resolution {
 	case "":
@@ -291,7 +292,11 @@ type detailData struct {
 	M             repo.MismatchRecord
 	MerchantName  string
 	Order         *recon.Order
-	History       []repo.MismatchEvent
+	// Refund is the refund a refund kind's mismatch is about, with its
+	// own transitions.
+	Refund            *recon.Refund
+	RefundTransitions []repo.Transition
+	History           []repo.MismatchEvent
 	Transitions   []repo.Transition
 	Notifications []repo.Notification
 	Check         *jobs.Check
@@ -339,10 +344,23 @@ func (s *Server) showDetail(w http.ResponseWriter, r *http.Request, req *request
 	}
 	if o, err := s.opt.Store.GetOrder(ctx, m.OrderID); err == nil {
 		d.Order = &o
-		d.CanChange = req.User.Role >= Admin && d.Open && o.Status == recon.StatusPending
+		// The admin's changes move the order: never from a refund's row.
+		d.CanChange = req.User.Role >= Admin && d.Open && o.Status == recon.StatusPending && m.RefundNo == ""
 	} else if !errors.Is(err, recon.ErrNotFound) {
 		s.internal(w, r, req, err)
 		return
+	}
+	if m.RefundNo != "" {
+		if f, err := s.opt.Store.GetRefundByNo(ctx, m.RefundNo); err == nil {
+			d.Refund = &f
+			if d.RefundTransitions, err = s.opt.Store.RefundTransitions(ctx, f.ID); err != nil {
+				s.internal(w, r, req, err)
+				return
+			}
+		} else if !errors.Is(err, recon.ErrNotFound) {
+			s.internal(w, r, req, err)
+			return
+		}
 	}
 	if d.History, err = s.opt.Store.MismatchHistory(ctx, id); err != nil {
 		s.internal(w, r, req, err)

@@ -39,6 +39,7 @@ type Metrics struct {
 	lookupSeconds  *prometheus.HistogramVec
 	orderSeconds   prometheus.Histogram
 	transitions    *prometheus.CounterVec
+	refundMoves    *prometheus.CounterVec
 	mismatches     *prometheus.CounterVec
 	conflicts      prometheus.Counter
 	dbConflicts    *prometheus.CounterVec
@@ -97,6 +98,8 @@ func NewMetrics() *Metrics {
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_transitions_total",
 			Help: "Orders moved out of PENDING by reconciliation, by new status."}, []string{"to"}),
+		refundMoves: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_refund_transitions_total",
+			Help: "Refunds moved out of PENDING by reconciliation, by new status."}, []string{"to"}),
 		mismatches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_mismatches_total",
 			Help: "Mismatch detections, by kind: every pass that finds an order's mismatch counts it, so a mismatch still open is counted again each time it is seen. New mismatches show as a rise of recon_open_mismatches."},
 			[]string{"kind"}),
@@ -155,13 +158,16 @@ func NewMetrics() *Metrics {
 		gaugeKinds:     map[string]bool{},
 		gaugeStatuses:  map[string]bool{},
 	}
-	m.reg.MustRegister(m.lookups, m.lookupSeconds, m.orderSeconds, m.transitions, m.mismatches, m.conflicts, m.dbConflicts,
+	m.reg.MustRegister(m.lookups, m.lookupSeconds, m.orderSeconds, m.transitions, m.refundMoves, m.mismatches, m.conflicts, m.dbConflicts,
 		m.channelPaused, m.deferred,
 		m.backlogDue, m.backlogAge, m.notifications, m.notifySeconds, m.runs, m.runSeconds, m.lastSuccessSec,
 		m.statements, m.statementLines, m.statementLast, m.callbacks, m.callbackSeconds, m.settled)
 	m.state.MustRegister(m.openMismatches, m.openMismatchAge, m.outbox)
 	for _, s := range []recon.Status{recon.StatusPaid, recon.StatusFailed, recon.StatusClosed} {
 		m.transitions.WithLabelValues(string(s))
+	}
+	for _, s := range []recon.RefundStatus{recon.RefundSucceeded, recon.RefundFailed} {
+		m.refundMoves.WithLabelValues(string(s))
 	}
 	for _, k := range recon.MismatchKinds {
 		m.mismatches.WithLabelValues(string(k))
@@ -199,6 +205,11 @@ func (m *Metrics) Lookup(channel, outcome string, d time.Duration) {
 
 // Transition implements Observer.
 func (m *Metrics) Transition(to recon.Status) { m.transitions.WithLabelValues(string(to)).Inc() }
+
+// RefundTransition implements RefundObserver.
+func (m *Metrics) RefundTransition(to recon.RefundStatus) { m.refundMoves.WithLabelValues(string(to)).Inc() }
+
+var _ RefundObserver = (*Metrics)(nil)
 
 // Mismatch implements Observer.
 func (m *Metrics) Mismatch(kind recon.MismatchKind) { m.mismatches.WithLabelValues(string(kind)).Inc() }

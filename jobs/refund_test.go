@@ -311,3 +311,30 @@ func TestRefundLookupErrorsAreRetried(t *testing.T) {
 		}
 	})
 }
+
+// TestMetricsCountRefunds: a pass's refund transitions and refund
+// mismatch kinds are exposed.
+func TestMetricsCountRefunds(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := oneRefund(t, db)
+		paid := e.order("O1")
+		abn := repotest.Refund("R2", paid, t0)
+		repotest.SeedRefunds(t, db.Store, &abn)
+		e.sim.SetRefund("R1", refundDone(300))
+		e.sim.SetRefund("R2", simulator.RefundBehaviour{Status: recon.RefundChannelAbnormal})
+		m := jobs.NewMetrics()
+		if v, ok := series(gather(t, m), "recon_refund_transitions_total", map[string]string{"to": "SUCCEEDED"}); !ok || v != 0 {
+			t.Fatalf("refund transitions before a pass = %v, %v; want 0", v, ok)
+		}
+		rec := e.reconciler(db.Store, nil)
+		rec.Observer = m
+		e.runWith(rec, jobs.Window{})
+		fams := gather(t, m)
+		if v, _ := series(fams, "recon_refund_transitions_total", map[string]string{"to": "SUCCEEDED"}); v != 1 {
+			t.Fatalf("refund transitions to SUCCEEDED = %v, want 1", v)
+		}
+		if v, _ := series(fams, "recon_mismatches_total", map[string]string{"kind": "REFUND_ABNORMAL"}); v != 1 {
+			t.Fatalf("REFUND_ABNORMAL detections = %v, want 1", v)
+		}
+	})
+}

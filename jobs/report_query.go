@@ -23,6 +23,7 @@ type ReportQuery struct {
 	Channel    string
 	Merchant   string
 	Resolution string // OPEN, ACKNOWLEDGED, RESOLVED, or UNRESOLVED (OPEN and ACKNOWLEDGED)
+	Refund     string // one refund's mismatches, by its refund number
 }
 
 // ResolutionUnresolved selects OPEN and ACKNOWLEDGED mismatches.
@@ -100,6 +101,10 @@ func (q ReportQuery) Filter(loc *time.Location, name func(string) string) (repo.
 	if q.Merchant != "" {
 		mf.Merchant = q.Merchant
 		desc = append(desc, "merchant="+q.Merchant)
+	}
+	if q.Refund != "" {
+		mf.RefundNo = q.Refund
+		desc = append(desc, "refund="+q.Refund)
 	}
 	return mf, strings.Join(desc, " "), nil
 }
