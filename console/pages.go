@@ -289,21 +289,21 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 
 // detailData is one mismatch's page.
 type detailData struct {
-	M             repo.MismatchRecord
-	MerchantName  string
-	Order         *recon.Order
+	M            repo.MismatchRecord
+	MerchantName string
+	Order        *recon.Order
 	// Refund is the refund a refund kind's mismatch is about, with its
 	// own transitions.
 	Refund            *recon.Refund
 	RefundTransitions []repo.Transition
 	History           []repo.MismatchEvent
-	Transitions   []repo.Transition
-	Notifications []repo.Notification
-	Check         *jobs.Check
-	CheckError    string
-	CanResolve    bool
-	CanChange     bool
-	Open          bool
+	Transitions       []repo.Transition
+	Notifications     []repo.Notification
+	Check             *jobs.Check
+	CheckError        string
+	CanResolve        bool
+	CanChange         bool
+	Open              bool
 }
 
 func mismatchID(r *http.Request) (int64, bool) {

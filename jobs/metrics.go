@@ -207,7 +207,9 @@ func (m *Metrics) Lookup(channel, outcome string, d time.Duration) {
 func (m *Metrics) Transition(to recon.Status) { m.transitions.WithLabelValues(string(to)).Inc() }
 
 // RefundTransition implements RefundObserver.
-func (m *Metrics) RefundTransition(to recon.RefundStatus) { m.refundMoves.WithLabelValues(string(to)).Inc() }
+func (m *Metrics) RefundTransition(to recon.RefundStatus) {
+	m.refundMoves.WithLabelValues(string(to)).Inc()
+}
 
 var _ RefundObserver = (*Metrics)(nil)
 
