@@ -104,6 +104,23 @@ func (s *Store) fillOrderNos(db *gorm.DB, refunds []recon.Refund) error {
 	for _, r := range refunds {
 		ids = append(ids, r.OrderID)
 	}
+	if s.orders != nil {
+		// With a mapped orders table, order_id is recon's ref of the order
+		// (recon_order_state.id).
+		no := map[int64]string{}
+		for i := range refunds {
+			id := refunds[i].OrderID
+			if _, ok := no[id]; !ok {
+				o, err := s.mappedGetOrder(db, id)
+				if err != nil && !errors.Is(err, recon.ErrNotFound) {
+					return fmt.Errorf("read the order of refund %s: %w", refunds[i].RefundNo, err)
+				}
+				no[id] = o.OrderNo
+			}
+			refunds[i].OrderNo = no[id]
+		}
+		return nil
+	}
 	var rows []struct {
 		ID      int64
 		OrderNo string

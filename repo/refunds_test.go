@@ -344,3 +344,36 @@ func TestConcurrentRefundsOfOneOrder(t *testing.T) {
 		}
 	})
 }
+
+// TestRefundsBesideEachOrdersSchema: refunds in refund_orders name their
+// order by recon's ref of it, whichever orders table is mapped, and are
+// judged against that order.
+func TestRefundsBesideEachOrdersSchema(t *testing.T) {
+	repotest.ForEachSchema(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		paid := repotest.Order("PAID1", now)
+		paid.Status = recon.StatusPaid
+		pending := repotest.Order("PEND1", now)
+		db.Seed(t, &paid, &pending)
+		ok, unpaid := repotest.Refund("R-OK", paid, now), repotest.Refund("R-UNPAID", pending, now)
+		repotest.SeedRefunds(t, db.Store, &ok, &unpaid)
+		got := scanRefunds(t, db.Store, repo.Scan{Now: now, CreatedBefore: now}, 10)
+		if got["R-OK"].OrderNo != "PAID1" || got["R-UNPAID"].OrderNo != "PEND1" {
+			t.Fatalf("scanned refunds %+v", got)
+		}
+		var outs []recon.RefundOutcome
+		for _, r := range []recon.Refund{got["R-OK"], got["R-UNPAID"]} {
+			outs = append(outs, recon.DecideRefund(r, succeeded(r), recon.Policy{}, now))
+		}
+		reps, err := db.Store.CommitRefundBatch(ctx, outs, repo.CommitMeta{Source: "reconcile", Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reps[0].Result != repo.Applied || reps[0].OrderMismatch != nil {
+			t.Fatalf("refund of a paid order: %+v", reps[0])
+		}
+		if reps[1].Result != repo.Applied || reps[1].OrderMismatch == nil || reps[1].OrderMismatch.Kind != recon.MismatchRefund {
+			t.Fatalf("refund of a pending order: %+v", reps[1])
+		}
+	})
+}
