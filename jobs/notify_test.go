@@ -581,3 +581,40 @@ func TestNotifyShutdownFinishesInFlightAndRecordsAbort(t *testing.T) {
 		}
 	})
 }
+
+// A claimed row's lease defaults to twice the request timeout plus a margin
+// (22s for a 10s timeout), so the rows of a dispatcher that died are posted
+// by another soon after, not minutes later.
+func TestNotifyRowLeaseDefaultsToTwiceTheTimeout(t *testing.T) {
+	db := repotest.NewSQLite(t)
+	e := newNotifyEnv(t, db)
+	in, release := make(chan struct{}), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		in <- struct{}{}
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	e.addMerchant("m1", srv.URL, merchantSecret)
+	id := e.seed("m1", 1)[0]
+	d := e.dispatcher(db.Store, "d1")
+	d.Lease, d.Timeout = 0, 10*time.Second
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.Run(context.Background())
+		done <- err
+	}()
+	select {
+	case <-in:
+	case err := <-done:
+		t.Fatalf("the pass ended without posting: %v", err)
+	}
+	row := e.get(id) // while it is being posted
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if row.LockedUntil == nil || row.LockedUntil.Sub(e.clock.Now()) != 22*time.Second {
+		t.Fatalf("row leased until %v, %s from now; want 22s", row.LockedUntil, row.LockedUntil.Sub(e.clock.Now()))
+	}
+}
