@@ -403,7 +403,11 @@ type stmtRun struct {
 	findings []repo.Finding
 
 	commitTook, findingsTook, lookupTook time.Duration // inside the phases
-	mu                                   sync.Mutex    // held by a committer recording its results
+
+	batches    chan commitBatch // to the committers; nil when none runs
+	committing sync.WaitGroup   // the committers
+	mu         sync.Mutex       // guards committed and commitTook
+	committed  []committed      // what the committers did, not yet taken in
 }
 
 // claim is a statement line that claims its local PENDING order paid.
@@ -658,8 +662,11 @@ func (r *stmtRun) found(o recon.Order, m recon.Mismatch) {
 	}
 }
 
-// flush commits the queued order outcomes (in batches of CommitBatch, or
-// all when force) and the findings.
+// flush hands the queued settlements to the committers in batches of
+// CommitBatch (all of them when force, then waits for the committers to
+// finish), takes in what the committers did, and records the findings. The
+// committers work while the next page is read and looked up, so a
+// rate-limited channel's lookups, not the database, bound a reconciliation.
 func (r *stmtRun) flush(ctx context.Context, force bool) error {
 	if r.dry {
 		r.findings = r.findings[:0]
@@ -669,30 +676,29 @@ func (r *stmtRun) flush(ctx context.Context, force bool) error {
 	if batch <= 0 {
 		batch = 64
 	}
-	// Up to committers batches commit at once: each order has its own
-	// guard, and the orders of a statement's lines are distinct.
-	for len(r.outs) >= batch*committers || (force && len(r.outs) > 0) {
-		t := time.Now()
-		var wg sync.WaitGroup
-		errs := make([]error, committers)
-		for w := 0; w < committers && len(r.outs) > 0; w++ {
-			n := min(batch, len(r.outs))
-			outs, lines := r.outs[:n], r.lines[:n]
-			r.outs, r.lines = r.outs[n:], r.lines[n:]
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[w] = r.commit(ctx, outs, lines)
-			}()
+	for len(r.outs) >= batch || (force && len(r.outs) > 0) {
+		n := min(batch, len(r.outs))
+		b := commitBatch{outs: r.outs[:n:n], lines: r.lines[:n:n]}
+		r.outs, r.lines = r.outs[n:], r.lines[n:]
+		if r.batches == nil {
+			r.startCommitters(ctx)
 		}
-		wg.Wait()
-		r.commitTook += time.Since(t)
-		if err := errors.Join(errs...); err != nil {
-			return err
+		select {
+		case r.batches <- b:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 	if len(r.outs) == 0 {
 		r.outs, r.lines = nil, nil
+	}
+	if force && r.batches != nil {
+		close(r.batches)
+		r.committing.Wait()
+		r.batches = nil
+	}
+	if err := r.takeCommitted(); err != nil {
+		return err
 	}
 	if len(r.findings) >= 200 || (force && len(r.findings) > 0) {
 		t := time.Now()
@@ -707,52 +713,118 @@ func (r *stmtRun) flush(ctx context.Context, force bool) error {
 	return nil
 }
 
+// commitBatch is one transaction's settlements, with their lines.
+type commitBatch struct {
+	outs  []recon.Outcome
+	lines []recon.StatementLine
+}
+
+// committed is what one batch's commit did, for the run's goroutine to take
+// in (takeCommitted): the committers share nothing else with it.
+type committed struct {
+	settled, conflicts, newMismatches int64
+	finds                             []stmtFinding
+	err                               error
+}
+
+// stmtFinding is a finding a committer made about an order.
+type stmtFinding struct {
+	order recon.Order
+	line  recon.StatementLine
+	m     recon.Mismatch
+}
+
+// startCommitters starts the committers: each order has its own guard, and
+// the orders of a statement's lines are distinct, so batches commit at once.
+func (r *stmtRun) startCommitters(ctx context.Context) {
+	r.batches = make(chan commitBatch)
+	for w := 0; w < committers; w++ {
+		r.committing.Add(1)
+		go func(batches <-chan commitBatch) {
+			defer r.committing.Done()
+			for b := range batches {
+				if ctx.Err() != nil {
+					continue // cancelled: the rest is left, as a pass leaves it
+				}
+				t := time.Now()
+				c := r.commit(ctx, b.outs, b.lines)
+				r.mu.Lock()
+				r.commitTook += time.Since(t)
+				r.committed = append(r.committed, c)
+				r.mu.Unlock()
+			}
+		}(r.batches)
+	}
+}
+
+// takeCommitted takes in what the committers did so far, and returns the
+// first error one of them met.
+func (r *stmtRun) takeCommitted() error {
+	r.mu.Lock()
+	done := r.committed
+	r.committed = nil
+	r.mu.Unlock()
+	var errs []error
+	for _, c := range done {
+		for i := int64(0); i < c.settled; i++ {
+			r.settled()
+		}
+		r.res.Conflicts += c.conflicts
+		r.res.NewMismatches += c.newMismatches
+		for _, f := range c.finds {
+			r.find(&f.order, f.line, f.m)
+		}
+		errs = append(errs, c.err)
+	}
+	return errors.Join(errs...)
+}
+
 // commit writes the settlements the lookups confirmed through the guarded
 // path. An order another writer moved first is judged again, on its current
 // state, against the lookup's answer.
-func (r *stmtRun) commit(ctx context.Context, outs []recon.Outcome, lines []recon.StatementLine) error {
+func (r *stmtRun) commit(ctx context.Context, outs []recon.Outcome, lines []recon.StatementLine) (c committed) {
 	reps, err := r.j.Store.CommitBatch(ctx, outs, r.meta)
 	if err != nil {
-		return err
+		c.err = err
+		return c
 	}
-	r.mu.Lock() // the counters and findings are shared by the committers
-	defer r.mu.Unlock()
 	for i, rep := range reps {
 		switch rep.Result {
 		case repo.Applied, repo.Recorded:
 			if outs[i].Action == recon.ActionTransition {
-				r.settled()
+				c.settled++
 			}
 			if rep.NewMismatch {
-				r.res.NewMismatches++
+				c.newMismatches++
 			}
 		case repo.Lost:
-			r.res.Conflicts++
+			c.conflicts++
 			if m := recon.ClassifyConflict(rep.Current, *outs[i].Lookup); m != nil {
 				m.Detail = fmt.Sprintf("statement line %d: %s", lines[i].LineNo, m.Detail)
-				r.find(&rep.Current, lines[i], *m)
+				c.finds = append(c.finds, stmtFinding{rep.Current, lines[i], *m})
 			}
 		case repo.Stale:
 			// Still PENDING with a new version: decide again once, on the
 			// same lookup.
 			out, m := recon.ConfirmLine(lines[i], rep.Current, *outs[i].Lookup, r.meta.Now)
 			if m != nil {
-				r.find(&rep.Current, lines[i], *m)
+				c.finds = append(c.finds, stmtFinding{rep.Current, lines[i], *m})
 				continue
 			}
 			again, err := r.j.Store.CommitBatch(ctx, []recon.Outcome{out}, r.meta)
 			if err != nil {
-				return err
+				c.err = err
+				return c
 			}
 			switch again[0].Result {
 			case repo.Applied:
-				r.settled()
+				c.settled++
 			case repo.Lost, repo.Stale:
-				r.res.Conflicts++
+				c.conflicts++
 			}
 		}
 	}
-	return nil
+	return c
 }
 
 // settled counts an order a lookup settled.

@@ -2,9 +2,11 @@ package jobs_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -319,6 +321,53 @@ func TestStatementConflictInMetricsAndReports(t *testing.T) {
 		var b strings.Builder
 		if err := r.WriteCSV(&b); err != nil || !strings.Contains(b.String(), "STATEMENT_CONFLICT") || !strings.Contains(b.String(), "C-UNPAID") {
 			t.Errorf("CSV %q %v", b.String(), err)
+		}
+	})
+}
+
+// waitsForSettlement is a channel whose second lookup answers only once the
+// order of the first is PAID in the database: a reconciliation that commits
+// its settlements only after its lookups never gets that answer.
+type waitsForSettlement struct {
+	inner channel.Lookup
+	s     *repo.Store
+	mu    sync.Mutex
+	first string
+}
+
+func (w *waitsForSettlement) Lookup(ctx context.Context, o recon.Order) (recon.LookupResult, error) {
+	w.mu.Lock()
+	first := w.first
+	if first == "" {
+		w.first = o.OrderNo
+	}
+	w.mu.Unlock()
+	if first != "" {
+		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(5 * time.Millisecond) {
+			if got, err := w.s.GetOrderByNo(ctx, first); err == nil && got.Status == recon.StatusPaid {
+				break
+			}
+			if time.Now().After(deadline) {
+				return recon.LookupResult{}, channel.Permanent(errors.New("the first settlement was not committed while the lookups went on"))
+			}
+		}
+	}
+	return w.inner.Lookup(ctx, o)
+}
+
+// Settlements commit while the next lines are looked up: a rate-limited
+// channel's lookups, not the database, bound the reconciliation.
+func TestStatementSettlementsCommitWhileLookupsGoOn(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := newLookupEnv(t, db, map[string]*simulator.Behaviour{
+			"W-1": {Status: recon.ChannelPaid},
+			"W-2": {Status: recon.ChannelPaid},
+		}, nil, nil)
+		e.ch.Lookup = &waitsForSettlement{inner: e.ch.Lookup, s: db.Store}
+		e.jobs.PageSize, e.jobs.CommitBatch = 1, 1
+		res, err := e.jobs.Reconcile(context.Background(), e.ch, lookupDay, false)
+		if err != nil || res.Settled != 2 || res.LookupsFailed != 0 {
+			t.Fatalf("settled %d, lookups failed %d: %v", res.Settled, res.LookupsFailed, err)
 		}
 	})
 }
