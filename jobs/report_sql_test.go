@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	mysqldrv "github.com/go-sql-driver/mysql"
+
 	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/jobs"
 	"github.com/recon-dev/recon/repo"
@@ -57,14 +59,31 @@ func TestTotalsInSQLAreTheRowsTotals(t *testing.T) {
 	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
 		ctx := context.Background()
 		repotest.Mismatches(t, db.Store, mixedMismatches(400))
-		for _, mf := range []repo.MismatchFilter{{}, {Unresolved: true}, {Kind: recon.MismatchAmount, Channel: "alipay"},
-			{From: time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), Merchant: "m2"},
-			{Kind: recon.MismatchStuckPending, Resolution: recon.ResolutionResolved}} {
-			rows, err := db.Store.ListMismatches(ctx, mf)
+		store := db.Store
+		if db.Dialect == repo.MySQL {
+			// MySQL runs with ONLY_FULL_GROUP_BY by default (MariaDB
+			// does not): the totals must be read under it.
+			cfg, err := mysqldrv.ParseDSN(db.DSN)
 			if err != nil {
 				t.Fatal(err)
 			}
-			groups, err := db.Store.MismatchGroups(ctx, mf)
+			if cfg.Params == nil {
+				cfg.Params = map[string]string{}
+			}
+			cfg.Params["sql_mode"] = "'ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES'"
+			if store, err = repo.Open(ctx, repo.MySQL, cfg.FormatDSN(), repo.Options{}); err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+		}
+		for _, mf := range []repo.MismatchFilter{{}, {Unresolved: true}, {Kind: recon.MismatchAmount, Channel: "alipay"},
+			{From: time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), Merchant: "m2"},
+			{Kind: recon.MismatchStuckPending, Resolution: recon.ResolutionResolved}} {
+			rows, err := store.ListMismatches(ctx, mf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			groups, err := store.MismatchGroups(ctx, mf)
 			if err != nil {
 				t.Fatal(err)
 			}

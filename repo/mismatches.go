@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math/big"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -199,8 +200,14 @@ type mismatchGroupRow struct {
 // Offset and After aside): what totals need, in as many rows as there are
 // groups, however many mismatches there are.
 func (s *Store) MismatchGroups(ctx context.Context, f MismatchFilter) ([]MismatchGroup, error) {
-	cols := "kind, local_status, channel_status, local_currency, channel_currency, channel"
-	keys := cols
+	cols := []struct {
+		name string
+		size int // bytes, in MySQL's key
+	}{{"kind", 32}, {"local_status", 16}, {"channel_status", 16}, {"local_currency", 3}, {"channel_currency", 3}, {"channel", 0}}
+	var keys []string
+	for _, c := range cols {
+		keys = append(keys, c.name)
+	}
 	day := "CAST(julianday(detected_at) - 2440587.5 AS INTEGER)"
 	// SQLite's SUM fails on an int64 overflow; the sums of the quotient and
 	// remainder by 2^32 do not, and give the exact sum. MySQL sums BIGINT
@@ -214,14 +221,24 @@ func (s *Store) MismatchGroups(ctx context.Context, f MismatchFilter) ([]Mismatc
 		// codes recon writes to these columns are ASCII, so their bytes
 		// group the same way in a key a quarter as wide, and twice as
 		// fast. The collation is utf8mb4_bin: bytes are what it compares.
-		keys = "CAST(kind AS BINARY(32)), CAST(local_status AS BINARY(16)), CAST(channel_status AS BINARY(16)), " +
-			"CAST(local_currency AS BINARY(3)), CAST(channel_currency AS BINARY(3)), CAST(channel AS BINARY)"
+		// The keys are selected as they are grouped (ONLY_FULL_GROUP_BY),
+		// and lose their zero padding below.
+		for i, c := range cols {
+			keys[i] = "CAST(" + c.name + " AS BINARY)"
+			if c.size > 0 {
+				keys[i] = fmt.Sprintf("CAST(%s AS BINARY(%d))", c.name, c.size)
+			}
+		}
 		day = "TO_DAYS(detected_at) - 719528"
 		sum = func(col string) string { return fmt.Sprintf("0 AS %[1]s_hi, SUM(%[1]s) AS %[1]s_lo", col) }
 	}
+	sel := make([]string, len(cols))
+	for i, c := range cols {
+		sel[i] = keys[i] + " AS " + c.name
+	}
 	q := s.mismatchWhere(s.db.WithContext(ctx).Model(&mismatchRow{}), f).
-		Select(cols + ", " + day + " AS day, COUNT(*) AS n, " + sum("local_amount") + ", " + sum("channel_amount")).
-		Group(keys + ", " + day + ", local_amount >= 0, channel_amount >= 0, channel_amount >= local_amount").
+		Select(strings.Join(sel, ", ") + ", " + day + " AS day, COUNT(*) AS n, " + sum("local_amount") + ", " + sum("channel_amount")).
+		Group(strings.Join(keys, ", ") + ", " + day + ", local_amount >= 0, channel_amount >= 0, channel_amount >= local_amount").
 		Order("NULL") // the groups in any order: no sort
 	var rows []mismatchGroupRow
 	if err := q.Find(&rows).Error; err != nil {
@@ -229,9 +246,10 @@ func (s *Store) MismatchGroups(ctx context.Context, f MismatchFilter) ([]Mismatc
 	}
 	out := make([]MismatchGroup, len(rows))
 	for i, r := range rows {
-		g := MismatchGroup{Kind: recon.MismatchKind(r.Kind), LocalStatus: recon.Status(r.LocalStatus),
-			ChannelStatus: recon.ChannelStatus(r.ChannelStatus), LocalCurrency: r.LocalCurrency,
-			ChannelCurrency: r.ChannelCurrency, Channel: r.Channel, Count: r.N,
+		unpad := func(s string) string { return strings.TrimRight(s, "\x00") }
+		g := MismatchGroup{Kind: recon.MismatchKind(unpad(r.Kind)), LocalStatus: recon.Status(unpad(r.LocalStatus)),
+			ChannelStatus: recon.ChannelStatus(unpad(r.ChannelStatus)), LocalCurrency: unpad(r.LocalCurrency),
+			ChannelCurrency: unpad(r.ChannelCurrency), Channel: r.Channel, Count: r.N,
 			Day: time.Unix(r.Day*86400, 0).UTC().Format(time.DateOnly)}
 		var err error
 		if g.LocalAmount, err = hiLo(r.LocalAmountHi, r.LocalAmountLo); err == nil {
