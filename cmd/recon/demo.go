@@ -233,11 +233,15 @@ func seedDemo(ctx context.Context, store *repo.Store, chans []ChannelConfig, n i
 func seedDemoRefunds(ctx context.Context, store *repo.Store, chans map[string]jobs.Channel, ch string, now time.Time) (int, error) {
 	created := now.Add(-30 * time.Minute)
 	paid := now.Add(-2 * time.Hour)
+	sim := demoSim(chans[ch])
 	orders := make([]recon.Order, 4)
 	for i := range orders {
 		orders[i] = recon.Order{OrderNo: fmt.Sprintf("DEMO-PAID%02d", i+1), MerchantID: "m-tea", Channel: ch,
-			ChannelTxnID: fmt.Sprintf("T-DEMO-PAID%02d", i+1), Amount: 10000, Currency: "CNY", Status: recon.StatusPaid,
-			CreatedAt: paid, UpdatedAt: paid, PaidAt: &paid}
+			Amount: 10000, Currency: "CNY", Status: recon.StatusPaid, CreatedAt: paid, UpdatedAt: paid, PaidAt: &paid}
+		if sim != nil {
+			// The transaction id the channel's statement shows for it.
+			orders[i].ChannelTxnID = sim.TxnID(orders[i].OrderNo)
+		}
 	}
 	if err := store.InsertOrders(ctx, orders); err != nil {
 		return 0, err
@@ -257,7 +261,6 @@ func seedDemoRefunds(ctx context.Context, store *repo.Store, chans map[string]jo
 		{"DEMO-RF-OVER", 3, 5000, recon.RefundChannelSucceeded}, // 8000 + 5000 > 10000 paid
 	}
 	refunds := make([]recon.Refund, len(seeds))
-	sim := demoSim(chans[ch])
 	for i, d := range seeds {
 		o := orders[d.order]
 		refunds[i] = recon.Refund{RefundNo: d.no, OrderID: o.ID, MerchantID: o.MerchantID, Channel: ch, Amount: d.amount,
