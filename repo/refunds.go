@@ -343,6 +343,9 @@ func (w *batchWriter) refundTransition(out recon.RefundOutcome, rep *RefundCommi
 	if out.To != recon.RefundSucceeded {
 		return n, nil
 	}
+	if r.ChannelRefundID == "" {
+		r.ChannelRefundID = refundID // the REFUND_MISMATCH row names the channel's refund
+	}
 	m, err := w.checkRefundOrder(r)
 	if err != nil || m == nil {
 		return n, err

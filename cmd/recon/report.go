@@ -28,7 +28,7 @@ func init() {
 
 // reportFlags select mismatches for report and mismatch list.
 type reportFlags struct {
-	from, to, kind, channel, merchant, resolution string
+	from, to, kind, channel, merchant, resolution, refund string
 }
 
 func (f *reportFlags) register(cmd *cobra.Command) {
@@ -38,10 +38,12 @@ func (f *reportFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.channel, "channel", "", "only this channel")
 	cmd.Flags().StringVar(&f.merchant, "merchant", "", "only this merchant id")
 	cmd.Flags().StringVar(&f.resolution, "resolution", "", "only OPEN, ACKNOWLEDGED, RESOLVED or UNRESOLVED (OPEN and ACKNOWLEDGED)")
+	cmd.Flags().StringVar(&f.refund, "refund", "", "only the mismatches of this refund (refund_no)")
 }
 
 func (f *reportFlags) filter() (repo.MismatchFilter, string, error) {
-	q := jobs.ReportQuery{From: f.from, To: f.to, Kind: f.kind, Channel: f.channel, Merchant: f.merchant, Resolution: f.resolution}
+	q := jobs.ReportQuery{From: f.from, To: f.to, Kind: f.kind, Channel: f.channel, Merchant: f.merchant, Resolution: f.resolution,
+		Refund: f.refund}
 	mf, desc, err := q.Filter(time.UTC, func(field string) string { return "--" + field })
 	if err != nil {
 		return mf, "", usageErr("%v", err)

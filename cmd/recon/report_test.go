@@ -219,3 +219,29 @@ func TestCheckRefundShowsBothSidesAndCommitsOnlyWhenAsked(t *testing.T) {
 		t.Fatalf("order and refund at once: %d %q", code, stderr)
 	}
 }
+
+func TestReportSelectsARefund(t *testing.T) {
+	created := time.Now().UTC().Add(-time.Hour)
+	// The order is still PENDING here: a refund of it is REFUND_MISMATCH.
+	cfg, store := seedCLI(t, "  - {name: sim, kind: simulator, simulator: {seed: 1, paid_rate: 1}}\n",
+		[]recon.Order{cliOrder("rep-1", recon.StatusPending, created)})
+	ctx := context.Background()
+	o, err := store.GetOrderByNo(ctx, "rep-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.InsertRefunds(ctx, []recon.Refund{{RefundNo: "rf-rep", OrderID: o.ID, MerchantID: "m1", Channel: "sim",
+		Amount: 100, Currency: "CNY", Status: recon.RefundPending, CreatedAt: created, UpdatedAt: created}}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runCLI(t, nil, "check", "--refund", "rf-rep", "--commit", "--config", cfg); code != 0 {
+		t.Fatalf("check --refund --commit: %d %s", code, stderr)
+	}
+	code, out, stderr := runCLI(t, nil, "report", "--refund", "rf-rep", "--format", "csv", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "REFUND_MISMATCH") || !strings.Contains(out, ",rf-rep") {
+		t.Fatalf("report --refund rf-rep: %d %s\n%s", code, stderr, out)
+	}
+	if _, out, _ := runCLI(t, nil, "report", "--refund", "rf-other", "--format", "csv", "--config", cfg); strings.Contains(out, "REFUND_MISMATCH") {
+		t.Fatalf("report --refund rf-other shows another refund's row:\n%s", out)
+	}
+}
