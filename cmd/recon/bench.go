@@ -195,14 +195,30 @@ func (a *app) benchRefunds(ctx context.Context, driver repo.Dialect, dsn string,
 		return err
 	}
 	items := o.orders + o.refunds
-	perOrder := ordersAlone / time.Duration(o.orders)
-	perItem := both / time.Duration(items)
 	fmt.Fprintf(a.stdout, "recon run, orders and refunds together:     %8.0f items/s (%d paid, %d refunds succeeded, %d errors in %s)\n",
 		float64(items)/both.Seconds(), res.Paid, res.RefundsSucceeded, res.Errors, both.Round(time.Millisecond))
-	fmt.Fprintf(a.stdout, "time per item: orders alone %s, orders and refunds together %s (%+.1f%%)\n",
-		perOrder, perItem, 100*(float64(perItem)/float64(perOrder)-1))
 	if int(res.Paid) != o.orders || int(res.RefundsSucceeded) != o.refunds {
 		return fmt.Errorf("bench: %d of %d orders paid, %d of %d refunds succeeded", res.Paid, o.orders, res.RefundsSucceeded, o.refunds)
+	}
+	// The first pass ran on a cold database: the orders alone once more,
+	// warm, the refunds left settled.
+	if err := resetOrders(ctx, store); err != nil {
+		return err
+	}
+	res, again, err := pass()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "recon run, orders alone again:               %8.0f orders/s (%d paid in %s)\n",
+		float64(res.Paid)/again.Seconds(), res.Paid, again.Round(time.Millisecond))
+	perItem := both / time.Duration(items)
+	for _, alone := range []struct {
+		name string
+		d    time.Duration
+	}{{"first", ordersAlone}, {"again", again}} {
+		perOrder := alone.d / time.Duration(o.orders)
+		fmt.Fprintf(a.stdout, "time per item: orders alone (%s) %s, orders and refunds together %s (%+.1f%%)\n",
+			alone.name, perOrder, perItem, 100*(float64(perItem)/float64(perOrder)-1))
 	}
 	return nil
 }
@@ -405,6 +421,20 @@ func resetBench(ctx context.Context, store *repo.Store) error {
 	} {
 		if err := store.DB().WithContext(ctx).Exec(q).Error; err != nil {
 			return fmt.Errorf("reset bench data: %w", err)
+		}
+	}
+	return nil
+}
+
+// resetOrders puts the due orders (B…) back to PENDING, their outbox and
+// audit rows gone, and leaves the refunds as they are.
+func resetOrders(ctx context.Context, store *repo.Store) error {
+	for _, q := range []string{
+		"UPDATE payment_orders SET status = 'PENDING', version = 0, query_attempts = 0, next_query_at = NULL, paid_at = NULL WHERE version <> 0 AND order_no LIKE 'B%'",
+		"DELETE FROM merchant_notifications WHERE refund_id = 0", "DELETE FROM order_transitions",
+	} {
+		if err := store.DB().WithContext(ctx).Exec(q).Error; err != nil {
+			return fmt.Errorf("reset bench orders: %w", err)
 		}
 	}
 	return nil
