@@ -342,7 +342,10 @@ func (j *Statements) Reconcile(ctx context.Context, ch StatementChannel, day str
 	r := &stmtRun{j: j, ch: ch, res: &res, dry: dryRun,
 		meta: repo.CommitMeta{RunID: res.RunID, Source: "statement", Now: started}}
 	if ch.Policy.Breaker.Failures > 0 {
-		r.gate = newLaneGate(ch.Name, ch.Policy.Breaker, j.Clock, j.logger(), j.Observer)
+		// Its pauses are logged and counted in lookups_failed, not
+		// exposed: the statement job's pushed series outlive it by a day,
+		// and a paused gauge left there would page for the whole of it.
+		r.gate = newLaneGate(ch.Name, ch.Policy.Breaker, j.Clock, j.logger(), nil)
 	}
 	every := j.Heartbeat
 	if every <= 0 {

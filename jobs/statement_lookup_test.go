@@ -237,9 +237,16 @@ func TestStatementLookupsStopWhenTheChannelIsPaused(t *testing.T) {
 		}
 		e := newLookupEnv(t, db, cases, nil, nil)
 		e.ch.Policy = jobs.ChannelPolicy{Concurrency: 1, Breaker: recon.BreakerPolicy{Failures: 2}}
+		m := jobs.NewMetrics()
+		e.jobs.Observer = m
 		res, err := e.jobs.Reconcile(ctx, e.ch, lookupDay, false)
 		if err != nil {
 			t.Fatal(err)
+		}
+		// The statement job's series are pushed and outlive it: a paused
+		// gauge left among them would say paused until the next day's run.
+		if v, ok := series(gather(t, m), "recon_channel_paused", map[string]string{"channel": "sim"}); ok && v != 0 {
+			t.Errorf("recon_channel_paused{channel=sim} = %v after the statement job", v)
 		}
 		if res.Settled != 0 || res.LookupsFailed != 6 || res.StatementConflicts != 0 {
 			t.Errorf("result %+v", res)
