@@ -113,7 +113,11 @@ func (g *laneGate) Allow() (ok, probe bool) {
 }
 
 func (g *laneGate) Done(probe bool, err error) {
+	// The observer hears of a pause or resume before the lock is released,
+	// so no other worker defers an order (or asks the channel) on a
+	// change that is not yet observed.
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	paused, resumed := g.b.Record(g.clock.Now(), probe, breakerOutcome(err))
 	switch {
 	case paused && g.pausedCh != nil:
@@ -121,7 +125,6 @@ func (g *laneGate) Done(probe bool, err error) {
 	case resumed:
 		g.pausedCh = nil // the next Paused call makes a fresh one
 	}
-	g.mu.Unlock()
 	switch {
 	case paused:
 		g.logger.Warn("channel paused for this pass: too many failed lookups in a row; its orders are deferred (left due, not queried) and it is probed again",
