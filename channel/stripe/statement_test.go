@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -163,5 +164,30 @@ func TestFetchStatementLimit(t *testing.T) {
 	_, err := c.FetchStatement(context.Background(), stmtDay, &bytes.Buffer{})
 	if !errors.Is(err, channel.ErrStatementTooLarge) || channel.ClassOf(err) != channel.ClassPermanent || !strings.Contains(err.Error(), "statements.max_bytes") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// TestFetchStatementRefusesRedirects: a list answer redirected to another
+// host is not followed, so no page comes from there.
+func TestFetchStatementRefusesRedirects(t *testing.T) {
+	var forgedHits atomic.Int64
+	forged := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		forgedHits.Add(1)
+		_, _ = w.Write(stmtFixture(t)[:bytes.IndexByte(stmtFixture(t), '\n')])
+	}))
+	defer forged.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, strings.Replace(forged.URL, "127.0.0.1", "localhost", 1)+r.URL.RequestURI(), http.StatusFound)
+	}))
+	defer srv.Close()
+	c, err := stripe.New(stripe.Config{Name: "st", BaseURL: srv.URL, APIKey: testKey, Timeout: 5 * time.Second,
+		StatementLimits: channel.StatementLimits{MaxBytes: 1 << 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	_, err = c.FetchStatement(context.Background(), stmtDay, &buf)
+	if err == nil || channel.ClassOf(err) != channel.ClassPermanent || !strings.Contains(err.Error(), "HTTP 302") || buf.Len() != 0 || forgedHits.Load() != 0 {
+		t.Fatalf("error %v, %d bytes written, %d requests to the other host", err, buf.Len(), forgedHits.Load())
 	}
 }

@@ -134,7 +134,9 @@ func New(cfg Config) (*Client, error) {
 		// Here, not in withDefaults: Validate would build a pool for nothing.
 		cfg.HTTPClient = channel.NewHTTPClient()
 	}
-	hc := *cfg.HTTPClient
+	// Stripe's API does not redirect: a redirect off https or to another host
+	// is refused, so that no answer or statement page comes from elsewhere.
+	hc := *channel.DownloadClient(cfg.HTTPClient, strings.HasPrefix(cfg.BaseURL, "http:"))
 	hc.Transport = recorder{next: hc.Transport}
 	base := strings.TrimSuffix(cfg.BaseURL, "/")
 	backend := stripego.GetBackendWithConfig(stripego.APIBackend, &stripego.BackendConfig{
