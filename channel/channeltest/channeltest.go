@@ -72,8 +72,10 @@ type Harness struct {
 	RefundStatuses map[recon.RefundChannelStatus]recon.RefundChannelStatus
 }
 
-// Timeout is the per-request timeout Env asks for.
-const Timeout = 300 * time.Millisecond
+// Timeout is the per-request timeout Env asks for: one no answer of the
+// suite's server on loopback reaches, however loaded the machine (the
+// timeout case waits it out).
+const Timeout = 2 * time.Second
 
 // Run runs the contract suite against h.
 func Run(t *testing.T, h Harness) {
@@ -102,7 +104,7 @@ func Run(t *testing.T, h Harness) {
 		return o
 	}
 	lookup := func(t *testing.T, o recon.Order) (recon.LookupResult, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		return ch.Lookup(ctx, o)
 	}
@@ -213,14 +215,10 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 	t.Run("timeout", func(t *testing.T) {
+		// The answer comes after 20s, inside the suite's own bound: only
+		// the adapter's timeout makes the lookup fail.
 		o := order(t, simulator.Behaviour{Status: recon.ChannelPaid, Delay: 20 * time.Second})
-		start := time.Now()
 		mustFail(t, o, channel.ClassTransient, nil)
-		// The request must end at the adapter's timeout, not at the
-		// suite's 10s context or the server's 20s delay.
-		if d := time.Since(start); d >= 8*time.Second {
-			t.Fatalf("timed out after %s: the adapter's timeout was not applied", d)
-		}
 	})
 	if h.Closes {
 		t.Run("close", func(t *testing.T) {

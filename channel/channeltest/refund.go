@@ -33,7 +33,7 @@ func runRefunds(t *testing.T, h Harness, ch channel.Lookup, sim *simulator.Sim, 
 		return r
 	}
 	lookup := func(r recon.Refund) (recon.RefundLookup, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		return rl.LookupRefund(ctx, r)
 	}
@@ -148,12 +148,10 @@ func runRefunds(t *testing.T, h Harness, ch channel.Lookup, sim *simulator.Sim, 
 		mustFail(t, r, channel.ClassPermanent, channel.ErrMalformed)
 	})
 	t.Run("timeout", func(t *testing.T) {
+		// The answer comes after 20s, inside the suite's own bound: only
+		// the adapter's timeout makes the lookup fail.
 		r := refund(t, 500, simulator.RefundBehaviour{Status: recon.RefundChannelSucceeded, Delay: 20 * time.Second})
-		start := time.Now()
 		mustFail(t, r, channel.ClassTransient, nil)
-		if d := time.Since(start); d >= 8*time.Second {
-			t.Fatalf("timed out after %s: the adapter's timeout was not applied", d)
-		}
 	})
 	t.Run("amount_out_of_range", func(t *testing.T) {
 		// An amount near 2^63 is a malformed answer, whether the adapter
