@@ -595,12 +595,14 @@ func (r *stmtRun) confirm(ctx context.Context) error {
 		}
 		if a.err != nil {
 			r.res.LookupsFailed++
-			reason := fmt.Sprintf("statement line %d claims it paid; its lookup failed: %v", c.line.LineNo, a.err)
-			if errors.Is(a.err, channel.ErrPaused) {
-				reason = fmt.Sprintf("statement line %d claims it paid; not looked up: %v", c.line.LineNo, a.err)
+			// One reason for many orders (a paused channel's) makes them
+			// due in one statement; the breaker logged the pause once.
+			reason := "a statement line claims it paid; not looked up: " + a.err.Error()
+			if !errors.Is(a.err, channel.ErrPaused) {
+				reason = "a statement line claims it paid; its lookup failed: " + a.err.Error()
+				r.j.logger().Warn("the lookup of an order a statement line claims paid failed; the order is due for the next pass",
+					"channel", r.ch.Name, "order_no", c.order.OrderNo, "line", c.line.LineNo, "error", a.err)
 			}
-			r.j.logger().Warn("the lookup of an order a statement line claims paid failed; the order is due for the next pass",
-				"channel", r.ch.Name, "order_no", c.order.OrderNo, "line", c.line.LineNo, "error", a.err)
 			due[reason] = append(due[reason], c.order)
 			continue
 		}

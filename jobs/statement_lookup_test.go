@@ -258,6 +258,10 @@ func TestStatementLookupsStopWhenTheChannelIsPaused(t *testing.T) {
 			if o.Status != recon.StatusPending || o.NextQueryAt == nil || !o.NextQueryAt.Equal(e.now) {
 				t.Errorf("order %s: %+v", no, o)
 			}
+			// The orders never looked up share one reason (made due together).
+			if e.sim.Calls(no) == 0 && o.LastQueryError != "a statement line claims it paid; not looked up: "+channel.ErrPaused.Error() {
+				t.Errorf("order %s not looked up: last_query_error %q", no, o.LastQueryError)
+			}
 		}
 		if calls != 2 {
 			t.Errorf("%d calls to a channel paused after 2 failures", calls)
