@@ -214,17 +214,12 @@ func TestCommitBatchRerunsTheWholeBatch(t *testing.T) {
 	if err := blocker.Exec("SELECT id FROM payment_orders WHERE id = ? FOR UPDATE", ord[2].ID).Error; err != nil {
 		t.Fatal(err)
 	}
-	var dbName string
-	db.Store.DB().Raw("SELECT DATABASE()").Scan(&dbName)
-	// waiting is the transaction of this test's database that waits for a
-	// lock, or "".
-	waiting := func() string {
-		var id string
-		db.Store.DB().Raw(`SELECT t.trx_id FROM information_schema.innodb_trx t
-			JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id
-			WHERE p.db = ? AND t.trx_state = 'LOCK WAIT'`, dbName).Scan(&id)
-		return id
-	}
+	// The store tells of each attempt the database aborted and that it
+	// runs again (ObserveConflicts): hold the row until the first attempt
+	// has timed out waiting for it and been rolled back, then release it
+	// for the rerun.
+	rerun := make(chan string, 16)
+	impatient.ObserveConflicts(func(op string) { rerun <- op })
 	done := make(chan error, 1)
 	var reps []repo.CommitReport
 	go func() {
@@ -232,22 +227,12 @@ func TestCommitBatchRerunsTheWholeBatch(t *testing.T) {
 		reps, err = impatient.CommitBatch(ctx, []recon.Outcome{paid(ord[0]), paid(ord[1]), paid(ord[2])}, repo.CommitMeta{Source: "test", Now: now})
 		done <- err
 	}()
-	// The batch's first attempt waits for the row until its lock wait
-	// times out; hold the row until a second attempt (another transaction)
-	// waits for it, then release it.
-	poll := time.NewTicker(5 * time.Millisecond)
-	defer poll.Stop()
-	first := ""
-	for second := ""; second == "" || second == first; {
-		select {
-		case err := <-done:
-			t.Fatalf("batch ended (%v) without waiting for the locked row again (first wait: %q)", err, first)
-		case <-poll.C:
-		}
-		if first == "" {
-			first = waiting()
-		} else {
-			second = waiting()
+	select {
+	case err := <-done:
+		t.Fatalf("batch ended (%v) without its first attempt timing out on the locked row", err)
+	case op := <-rerun:
+		if op != "commit" {
+			t.Fatalf("conflict reported for %q, want commit", op)
 		}
 	}
 	blocker.Rollback()
