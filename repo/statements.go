@@ -356,11 +356,13 @@ type StatementRefund struct {
 
 // StatementRefunds returns the refunds of statement id grouped by local
 // order, for orders after afterOrderID in id order, up to limit orders.
-// Facts.Total sums the order's refunds in every stored statement. Refunds of
+// Facts.Total sums the order's refunds in every statement readers see (an
+// import still under way, or one it replaced, is not counted). Refunds of
 // orders recon does not know are read with UnmatchedRefunds.
 func (s *Store) StatementRefunds(ctx context.Context, id, afterOrderID int64, limit int) ([]StatementRefund, error) {
 	rows, err := s.db.WithContext(ctx).Raw(`SELECT `+lineCols+`, g.order_id, g.n, g.amount, g.cmin, g.cmax,
-		(SELECT SUM(r.amount) FROM channel_statement_lines r WHERE r.order_id = g.order_id AND r.kind = ?),
+		(SELECT SUM(r.amount) FROM channel_statement_lines r JOIN channel_statements rs ON rs.id = r.statement_id AND rs.live = 1
+		  WHERE r.order_id = g.order_id AND r.kind = ?),
 		`+s.orderColsOf()+`
 		FROM (SELECT order_id, MIN(id) AS first_id, COUNT(*) AS n, SUM(amount) AS amount,
 		             MIN(currency) AS cmin, MAX(currency) AS cmax

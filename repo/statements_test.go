@@ -69,6 +69,30 @@ func TestImportStatementReplacesTheDayAtomically(t *testing.T) {
 			t.Fatalf("refunds %+v %v", refunds, err)
 		}
 
+		// An import of another day that never completed (its process was
+		// killed) left a refund of the same order behind a row readers do not
+		// see: it is not part of the order's refunds.
+		if err := s.DB().Exec(`INSERT INTO channel_statements (channel, bill_date, status, source, origin, file_sha256, file_size,
+			live, imported_at, updated_at) VALUES ('sim', '2026-11-23', ?, 'file', '', '', 0, NULL, ?, ?)`,
+			repo.StatementImporting, now, now).Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DB().Exec(`INSERT INTO channel_statement_lines (statement_id, channel, bill_date, line_no, kind, order_no,
+			channel_txn_id, refund_no, amount, fee, currency, occurred_at, order_id)
+			SELECT id, 'sim', '2026-11-23', 2, ?, 'known', 'T1', 'R2', 700, 0, 'CNY', ?, ? FROM channel_statements WHERE status = ?`,
+			recon.LineRefund, now, known.ID, repo.StatementImporting).Error; err != nil {
+			t.Fatal(err)
+		}
+		if refunds, err = s.StatementRefunds(ctx, st.ID, 0, 10); err != nil || len(refunds) != 1 || refunds[0].Facts.Total != 300 {
+			t.Fatalf("refunds with an unfinished import beside: %+v %v", refunds, err)
+		}
+		if err := s.DB().Exec(`DELETE FROM channel_statement_lines WHERE bill_date = '2026-11-23'`).Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DB().Exec(`DELETE FROM channel_statements WHERE bill_date = '2026-11-23'`).Error; err != nil {
+			t.Fatal(err)
+		}
+
 		// The same day again: the lines are replaced, not duplicated.
 		second := []recon.StatementLine{stmtLine(2, recon.LinePayment, "known", "T1", "", 1000), stmtLine(3, recon.LinePayment, "late", "T9", "", 500)}
 		if st, err = s.ImportStatement(ctx, imp, now.Add(time.Hour), linesOf(second...)); err != nil || st.Lines != 2 {
