@@ -271,3 +271,57 @@ func LocalOnly(o Order, day string) Mismatch {
 		LocalAmount: o.Amount, LocalCurrency: o.Currency, ChannelTxnID: o.ChannelTxnID,
 		Detail: fmt.Sprintf("paid locally on %s, in neither that day's statement nor the next", day)}
 }
+
+// RefundClaim is what a refund line says about its refund order, in the
+// shape of a refund lookup: the refund SUCCEEDED with the line's amount and
+// currency. As Claim, it is for comparing only.
+func (l StatementLine) RefundClaim() RefundLookup {
+	at := l.OccurredAt
+	return RefundLookup{Status: RefundChannelSucceeded, Amount: l.Amount, Currency: l.Currency, SucceededAt: &at}
+}
+
+// CompareRefundLine checks refund line l against its terminal refund order
+// f (a line is evidence, so nothing moves): a FAILED refund the line shows
+// made is CHANNEL_REFUNDED_LOCAL_FAILED, a SUCCEEDED one of another amount
+// or currency REFUND_AMOUNT_MISMATCH. Nil means the line matches. A PENDING
+// refund is looked up instead (ConfirmRefundLine). It is pure.
+func CompareRefundLine(l StatementLine, f Refund) *Mismatch {
+	m := VerifyRefund(f, l.RefundClaim()).Mismatch
+	if m != nil {
+		m.ChannelTxnID = l.ChannelTxnID
+		m.Detail = fmt.Sprintf("statement line %d: %s", l.LineNo, m.Detail)
+	}
+	return m
+}
+
+// ConfirmRefundLine decides on the channel's verified lookup r of the local
+// PENDING refund f that statement line l shows made. Only a lookup that
+// confirms the line (SUCCEEDED, with the line's amount and currency)
+// decides the refund: the outcome is DecideRefund's on r. Any other answer
+// leaves the refund as it is: the STATEMENT_CONFLICT mismatch says what the
+// lookup said instead. It is pure.
+func ConfirmRefundLine(l StatementLine, f Refund, r RefundLookup, now time.Time) (out RefundOutcome, conflict *Mismatch) {
+	var why string
+	switch {
+	case r.Status != RefundChannelSucceeded:
+		why = fmt.Sprintf("the channel's refund lookup says %s", r.Status)
+	case r.Currency != l.Currency:
+		why = fmt.Sprintf("the channel's refund lookup says refunded in %q", r.Currency)
+	case r.Amount != l.Amount:
+		why = fmt.Sprintf("the channel's refund lookup says refunded %d", r.Amount)
+	default:
+		out = DecideRefund(f, r, Policy{}, now)
+		if out.Action == ActionTransition || out.Action == ActionHold {
+			// A success of another amount than the refund's is held as
+			// REFUND_AMOUNT_MISMATCH: the lookup's word, not the line's.
+			return out, nil
+		}
+		why = fmt.Sprintf("the channel's refund lookup confirms it, but the refund is %s %d %s", f.Status, f.Amount, f.Currency)
+	}
+	m := newRefundMismatch(MismatchStatementConflict, f, r,
+		fmt.Sprintf("statement line %d: refund %s of %d %s; %s", l.LineNo, l.RefundNo, l.Amount, l.Currency, why))
+	if l.ChannelTxnID != "" {
+		m.ChannelTxnID = l.ChannelTxnID
+	}
+	return RefundOutcome{Action: ActionNone, Refund: f, Lookup: &r}, m
+}

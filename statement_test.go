@@ -171,3 +171,76 @@ func TestExpectedFee(t *testing.T) {
 		t.Errorf("LocalOnly: %+v", m)
 	}
 }
+
+func TestConfirmRefundLine(t *testing.T) {
+	at := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	now := at.Add(24 * time.Hour)
+	line := StatementLine{LineNo: 9, Kind: LineRefund, OrderNo: "O1", ChannelTxnID: "T1", RefundNo: "R1", Amount: 300, Currency: "CNY", OccurredAt: at}
+	f := Refund{ID: 4, RefundNo: "R1", OrderNo: "O1", Amount: 300, Currency: "CNY", Status: RefundPending, Version: 2}
+	done := RefundLookup{Status: RefundChannelSucceeded, Amount: 300, Currency: "CNY", ChannelRefundID: "50301"}
+	with := func(fn func(*RefundLookup)) RefundLookup { r := done; fn(&r); return r }
+	for _, tc := range []struct {
+		name   string
+		refund Refund
+		r      RefundLookup
+		action Action
+		about  string // the conflict's detail; "" when none
+	}{
+		{"lookup confirms", f, done, ActionTransition, ""},
+		{"still processing", f, RefundLookup{Status: RefundChannelPending}, ActionNone, "lookup says PENDING"},
+		{"not found", f, RefundLookup{Status: RefundChannelNotFound}, ActionNone, "lookup says NOT_FOUND"},
+		{"failed", f, RefundLookup{Status: RefundChannelFailed}, ActionNone, "lookup says FAILED"},
+		{"other amount than the line", f, with(func(r *RefundLookup) { r.Amount = 299 }), ActionNone, "refunded 299"},
+		{"other currency than the line", f, with(func(r *RefundLookup) { r.Currency = "USD" }), ActionNone, `refunded in "USD"`},
+		{"the line's amount, not the refund's", func() Refund { r := f; r.Amount = 400; return r }(), done, ActionHold, ""},
+		{"moved by another writer", func() Refund { r := f; r.Status = RefundSucceeded; return r }(), done, ActionNone, "but the refund is SUCCEEDED"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, m := ConfirmRefundLine(line, tc.refund, tc.r, now)
+			if out.Action != tc.action {
+				t.Fatalf("action %s, want %s (%+v)", out.Action, tc.action, m)
+			}
+			if tc.about == "" {
+				if m != nil {
+					t.Fatalf("unexpected conflict %+v", m)
+				}
+				if tc.action == ActionTransition && (out.To != RefundSucceeded || out.Event != EventRefundSucceeded || out.Refund.Version != 2) {
+					t.Fatalf("settlement %+v", out)
+				}
+				if tc.action == ActionHold && (out.Mismatch == nil || out.Mismatch.Kind != MismatchRefundAmount) {
+					t.Fatalf("hold %+v", out)
+				}
+				return
+			}
+			if m == nil || m.Kind != MismatchStatementConflict || m.RefundNo != "R1" || m.ChannelTxnID != "T1" ||
+				!strings.Contains(m.Detail, "statement line 9") || !strings.Contains(m.Detail, tc.about) {
+				t.Fatalf("conflict %+v, want one about %q", m, tc.about)
+			}
+		})
+	}
+}
+
+func TestCompareRefundLine(t *testing.T) {
+	at := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)
+	line := StatementLine{LineNo: 9, Kind: LineRefund, OrderNo: "O1", RefundNo: "R1", Amount: 300, Currency: "CNY", OccurredAt: at}
+	f := Refund{RefundNo: "R1", Amount: 300, Currency: "CNY"}
+	for _, tc := range []struct {
+		status RefundStatus
+		amount int64
+		want   MismatchKind // "" matches
+	}{
+		{RefundSucceeded, 300, ""},
+		{RefundSucceeded, 200, MismatchRefundAmount},
+		{RefundFailed, 300, MismatchChannelRefundedLocalFail},
+	} {
+		r := f
+		r.Status, r.Amount = tc.status, tc.amount
+		m := CompareRefundLine(line, r)
+		switch {
+		case tc.want == "" && m != nil:
+			t.Errorf("%s %d: %+v", tc.status, tc.amount, m)
+		case tc.want != "" && (m == nil || m.Kind != tc.want || m.RefundNo != "R1" || !strings.Contains(m.Detail, "statement line 9")):
+			t.Errorf("%s %d: %+v, want %s", tc.status, tc.amount, m, tc.want)
+		}
+	}
+}

@@ -35,11 +35,14 @@ type StatementStore interface {
 	PaymentsToCheck(ctx context.Context, id, afterID int64, limit int, feeRate float64) ([]repo.StatementPayment, error)
 	StatementRefunds(ctx context.Context, id, afterOrderID int64, limit int) ([]repo.StatementRefund, error)
 	UnmatchedRefunds(ctx context.Context, id, afterID int64, limit int) ([]repo.StatementPayment, error)
+	StatementRefundLines(ctx context.Context, id int64, channel string, afterID int64, limit int) ([]repo.StatementRefundLine, error)
 	LocalOnlyOrders(ctx context.Context, channel string, from, to time.Time, statementIDs []int64, afterID int64, limit int) ([]recon.Order, error)
 	RecordFindings(ctx context.Context, fs []repo.Finding, meta repo.CommitMeta) (int64, error)
 	MakeDue(ctx context.Context, orders []recon.Order, reason string, now time.Time) (int64, error)
+	MakeRefundsDue(ctx context.Context, refunds []recon.Refund, reason string, now time.Time) (int64, error)
 	FinishStatement(ctx context.Context, id int64, c repo.StatementCounts, runID int64, now time.Time) error
 	CommitBatch(ctx context.Context, outs []recon.Outcome, meta repo.CommitMeta) ([]repo.CommitReport, error)
+	CommitRefundBatch(ctx context.Context, outs []recon.RefundOutcome, meta repo.CommitMeta) ([]repo.RefundCommitReport, error)
 	GetOrder(ctx context.Context, id int64) (recon.Order, error)
 	StartRun(ctx context.Context, kind string, dryRun bool, shard, owner string, now time.Time) (int64, error)
 	HeartbeatRun(ctx context.Context, id int64, c repo.RunCounters, now time.Time) error
@@ -56,7 +59,9 @@ type StatementChannel struct {
 	// retries (the *channel.Guarded of the reconcile passes): a statement
 	// is evidence, and only this lookup's answer settles the PENDING orders
 	// its lines claim paid. Nil: no line can be confirmed, and those orders
-	// are made due for the next pass.
+	// are made due for the next pass. Its LookupRefund, where it has one
+	// (channel.RefundLookup), does the same for the PENDING refunds refund
+	// lines show made.
 	Lookup channel.Lookup
 	// Policy is the channel's lookup concurrency and breaker, as in a
 	// reconcile pass (Concurrency 0: the job's Concurrency).
@@ -121,10 +126,16 @@ type StatementResult struct {
 	Fees     int64  `json:"fees"`
 	repo.StatementCounts
 	// Lookups counts the lookups made for lines that claim a PENDING order
-	// paid; LookupsFailed those that failed or were not made (the channel
-	// paused): their orders were made due for the next pass at once.
+	// paid or a PENDING refund made; LookupsFailed those that failed or were
+	// not made (the channel paused): their orders and refunds were made due
+	// for the next pass at once.
 	Lookups       int64 `json:"lookups"`
 	LookupsFailed int64 `json:"lookups_failed"`
+	// RefundsMatched counts refund lines that agree with their SUCCEEDED
+	// refund order; RefundsSettled the PENDING refunds a line's lookup
+	// settled (SUCCEEDED).
+	RefundsMatched int64 `json:"refunds_matched"`
+	RefundsSettled int64 `json:"refunds_settled"`
 	// Conflicts counts settlements another writer beat.
 	Conflicts int64  `json:"conflicts"`
 	Error     string `json:"error,omitempty"`
@@ -401,6 +412,7 @@ type stmtRun struct {
 
 	gate     *laneGate             // the channel's breaker for this run; nil: none
 	claims   []claim               // lines of the page that ask for a lookup
+	refunds  []refundClaim         // refund lines of the page that ask for a refund lookup
 	outs     []recon.Outcome       // settlements the lookups confirmed
 	lines    []recon.StatementLine // the line of each of outs
 	findings []repo.Finding
@@ -417,6 +429,12 @@ type stmtRun struct {
 type claim struct {
 	line  recon.StatementLine
 	order recon.Order
+}
+
+// refundClaim is a statement line that shows its local PENDING refund made.
+type refundClaim struct {
+	line   recon.StatementLine
+	refund recon.Refund
 }
 
 // committers is how many commit transactions of settlements run at once.
@@ -486,6 +504,9 @@ func (r *stmtRun) compare(ctx context.Context, st repo.Statement) error {
 			break
 		}
 	}
+	if err := r.refundOrders(ctx, st); err != nil {
+		return err
+	}
 	for after := int64(0); ; {
 		page, err := s.UnmatchedRefunds(ctx, st.ID, after, r.pageSize())
 		if err != nil {
@@ -548,65 +569,29 @@ func (r *stmtRun) confirm(ctx context.Context) error {
 	if len(claims) == 0 {
 		return nil
 	}
-	type answer struct {
-		res recon.LookupResult
-		err error
-	}
-	answers := make([]answer, len(claims))
-	look := ctx
-	if r.gate != nil {
-		look = channel.WithGate(ctx, r.gate)
-	}
-	obs, _ := r.j.Observer.(interface {
-		Lookup(channel, outcome string, d time.Duration)
+	answers := make([]recon.LookupResult, len(claims))
+	errs, err := r.lookAll(ctx, len(claims), func(ctx context.Context, i int) (string, error) {
+		if r.ch.Lookup == nil {
+			return "", fmt.Errorf("channel %s: no lookup to confirm the statement with", r.ch.Name)
+		}
+		res, err := r.ch.Lookup.Lookup(ctx, claims[i].order)
+		answers[i] = res
+		return lookupOutcome(res, err), err
 	})
-	began := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < min(r.concurrency(), len(claims)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < len(claims) && ctx.Err() == nil; i = int(next.Add(1) - 1) {
-				if r.ch.Lookup == nil {
-					answers[i].err = fmt.Errorf("channel %s: no lookup to confirm the statement with", r.ch.Name)
-					continue
-				}
-				start := time.Now()
-				res, err := r.ch.Lookup.Lookup(look, claims[i].order)
-				answers[i] = answer{res, err}
-				if obs != nil && !errors.Is(err, channel.ErrPaused) {
-					obs.Lookup(r.ch.Name, lookupOutcome(res, err), time.Since(start))
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	r.lookupTook += time.Since(began)
-	if err := ctx.Err(); err != nil {
+	if err != nil {
 		return err
 	}
 	now := r.j.Clock.Now()
 	due := map[string][]recon.Order{} // by reason
 	for i, c := range claims {
-		a := answers[i]
-		if !errors.Is(a.err, channel.ErrPaused) {
-			r.res.Lookups++
-		}
-		if a.err != nil {
-			r.res.LookupsFailed++
-			// One reason for many orders (a paused channel's) makes them
-			// due in one statement; the breaker logged the pause once.
-			reason := "a statement line claims it paid; not looked up: " + a.err.Error()
-			if !errors.Is(a.err, channel.ErrPaused) {
-				reason = "a statement line claims it paid; its lookup failed: " + a.err.Error()
-				r.j.logger().Warn("the lookup of an order a statement line claims paid failed; the order is due for the next pass",
-					"channel", r.ch.Name, "order_no", c.order.OrderNo, "line", c.line.LineNo, "error", a.err)
-			}
+		if errs[i] != nil {
+			reason := r.lookupFailed(errs[i], "a statement line claims it paid",
+				"the lookup of an order a statement line claims paid failed; the order is due for the next pass",
+				"order_no", c.order.OrderNo, "line", c.line.LineNo)
 			due[reason] = append(due[reason], c.order)
 			continue
 		}
-		out, m := recon.ConfirmLine(c.line, c.order, a.res, now)
+		out, m := recon.ConfirmLine(c.line, c.order, answers[i], now)
 		switch {
 		case m != nil:
 			r.find(&c.order, c.line, *m)
@@ -626,6 +611,235 @@ func (r *stmtRun) confirm(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// lookAll runs look for i in [0, n), as many at once as the channel's
+// concurrency allows, through the channel's breaker, and tells the Observer
+// how each ended (look returns the outcome label). It returns each call's
+// error, and an error only when ctx ended.
+func (r *stmtRun) lookAll(ctx context.Context, n int, look func(ctx context.Context, i int) (string, error)) ([]error, error) {
+	errs := make([]error, n)
+	lctx := ctx
+	if r.gate != nil {
+		lctx = channel.WithGate(ctx, r.gate)
+	}
+	obs, _ := r.j.Observer.(interface {
+		Lookup(channel, outcome string, d time.Duration)
+	})
+	began := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < min(r.concurrency(), n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				start := time.Now()
+				outcome, err := look(lctx, i)
+				errs[i] = err
+				if obs != nil && outcome != "" && !errors.Is(err, channel.ErrPaused) {
+					obs.Lookup(r.ch.Name, outcome, time.Since(start))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	r.lookupTook += time.Since(began)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for _, err := range errs {
+		if !errors.Is(err, channel.ErrPaused) {
+			r.res.Lookups++
+		}
+		if err != nil {
+			r.res.LookupsFailed++
+		}
+	}
+	return errs, nil
+}
+
+// lookupFailed returns the reason kept on an item whose lookup err a line
+// asked for (claim says what the line claims) failed or was not made, and
+// logs msg with attrs for a lookup that failed. One reason for many items
+// (a paused channel's) makes them due in one statement; the breaker logged
+// the pause once.
+func (r *stmtRun) lookupFailed(err error, claim, msg string, attrs ...any) string {
+	if errors.Is(err, channel.ErrPaused) {
+		return claim + "; not looked up: " + err.Error()
+	}
+	r.j.logger().Warn(msg, append([]any{"channel", r.ch.Name, "error", err}, attrs...)...)
+	return claim + "; its lookup failed: " + err.Error()
+}
+
+// refundOrders compares the refund lines of statement st that name a
+// refund order with it (CONTRACT §8, §10): a line for a SUCCEEDED refund
+// of its amount and currency matches; one for a FAILED refund is
+// CHANNEL_REFUNDED_LOCAL_FAILED; one for a PENDING refund makes recon look
+// the refund up at once (confirmRefunds). Lines that name no refund order
+// are matched to their paid orders only.
+func (r *stmtRun) refundOrders(ctx context.Context, st repo.Statement) error {
+	for after := int64(0); ; {
+		page, err := r.j.Store.StatementRefundLines(ctx, st.ID, r.ch.Name, after, r.pageSize())
+		if err != nil {
+			return err
+		}
+		for _, p := range page {
+			after = p.LineID
+			switch f := p.Refund; {
+			case f == nil:
+			case f.Status == recon.RefundPending:
+				r.refunds = append(r.refunds, refundClaim{line: p.Line, refund: *f})
+			default:
+				if m := recon.CompareRefundLine(p.Line, *f); m != nil {
+					subject := refundOrder(*f)
+					r.find(&subject, p.Line, *m)
+				} else {
+					r.res.RefundsMatched++
+				}
+			}
+		}
+		if err := r.confirmRefunds(ctx); err != nil {
+			return err
+		}
+		if err := r.flush(ctx, false); err != nil {
+			return err
+		}
+		if len(page) < r.pageSize() {
+			return nil
+		}
+	}
+}
+
+// confirmRefunds is confirm for the PENDING refunds the queued refund lines
+// show made, through the channel's verified refund lookup; the refunds the
+// lookups confirm are committed at once through the guarded path.
+func (r *stmtRun) confirmRefunds(ctx context.Context) error {
+	claims := r.refunds
+	r.refunds = nil
+	if len(claims) == 0 {
+		return nil
+	}
+	rl, _ := r.ch.Lookup.(channel.RefundLookup)
+	answers := make([]recon.RefundLookup, len(claims))
+	errs, err := r.lookAll(ctx, len(claims), func(ctx context.Context, i int) (string, error) {
+		if rl == nil {
+			return "", fmt.Errorf("channel %s: no refund lookup to confirm the statement with", r.ch.Name)
+		}
+		res, err := rl.LookupRefund(ctx, claims[i].refund)
+		answers[i] = res
+		return answerOutcome(string(res.Status), err), err
+	})
+	if err != nil {
+		return err
+	}
+	now := r.j.Clock.Now()
+	due := map[string][]recon.Refund{} // by reason
+	var outs []recon.RefundOutcome
+	var lines []recon.StatementLine
+	for i, c := range claims {
+		if errs[i] != nil {
+			reason := r.lookupFailed(errs[i], "a statement line shows it made",
+				"the lookup of a refund a statement line shows made failed; the refund is due for the next pass",
+				"refund_no", c.refund.RefundNo, "line", c.line.LineNo)
+			due[reason] = append(due[reason], c.refund)
+			continue
+		}
+		out, m := recon.ConfirmRefundLine(c.line, c.refund, answers[i], now)
+		if m != nil {
+			subject := refundOrder(c.refund)
+			r.find(&subject, c.line, *m)
+			continue
+		}
+		if r.dry {
+			r.countRefundOutcome(out)
+			continue
+		}
+		outs, lines = append(outs, out), append(lines, c.line)
+	}
+	if r.dry {
+		return nil
+	}
+	for reason, refunds := range due {
+		if _, err := r.j.Store.MakeRefundsDue(ctx, refunds, reason, now); err != nil {
+			return err
+		}
+	}
+	return r.commitRefunds(ctx, outs, lines)
+}
+
+// commitRefunds writes the refund outcomes the lookups confirmed through
+// the guarded path. A refund another writer moved first is judged again, on
+// its current state, against the lookup's answer, as commit does for
+// orders.
+func (r *stmtRun) commitRefunds(ctx context.Context, outs []recon.RefundOutcome, lines []recon.StatementLine) error {
+	batch := r.j.CommitBatch
+	if batch <= 0 {
+		batch = 64
+	}
+	for start := 0; start < len(outs); start += batch {
+		end := min(start+batch, len(outs))
+		t := time.Now()
+		reps, err := r.j.Store.CommitRefundBatch(ctx, outs[start:end], r.meta)
+		r.commitTook += time.Since(t)
+		if err != nil {
+			return err
+		}
+		for i, rep := range reps {
+			out, l := outs[start+i], lines[start+i]
+			if rep.Result == repo.Stale {
+				// Still PENDING with a new version: decide again once, on
+				// the same lookup.
+				again, m := recon.ConfirmRefundLine(l, rep.Current, *out.Lookup, r.meta.Now)
+				if m != nil {
+					subject := refundOrder(rep.Current)
+					r.find(&subject, l, *m)
+					continue
+				}
+				reps2, err := r.j.Store.CommitRefundBatch(ctx, []recon.RefundOutcome{again}, r.meta)
+				if err != nil {
+					return err
+				}
+				out, rep = again, reps2[0]
+			}
+			switch rep.Result {
+			case repo.Applied, repo.Recorded:
+				r.countRefundOutcome(out)
+				if rep.OrderMismatch != nil {
+					r.count(rep.OrderMismatch.Kind)
+					r.found(refundOrder(out.Refund), *rep.OrderMismatch)
+				}
+				if rep.NewMismatch {
+					r.res.NewMismatches++
+				}
+			case repo.Lost:
+				r.res.Conflicts++
+				if m := recon.ClassifyRefundConflict(rep.Current, *out.Lookup); m != nil {
+					m.Detail = fmt.Sprintf("statement line %d: %s", l.LineNo, m.Detail)
+					subject := refundOrder(rep.Current)
+					r.find(&subject, l, *m)
+				}
+			case repo.Stale:
+				r.res.Conflicts++
+			}
+		}
+	}
+	return nil
+}
+
+// countRefundOutcome counts what a confirmed refund outcome did (or would
+// do, in a dry run): a settlement, or the mismatch it holds the refund on.
+func (r *stmtRun) countRefundOutcome(out recon.RefundOutcome) {
+	if out.Action == recon.ActionTransition && out.To == recon.RefundSucceeded {
+		r.res.RefundsSettled++
+		if o, ok := r.j.Observer.(RefundObserver); ok && !r.dry {
+			o.RefundTransition(out.To)
+		}
+	}
+	if out.Mismatch != nil {
+		r.count(out.Mismatch.Kind)
+		r.found(refundOrder(out.Refund), *out.Mismatch)
+	}
 }
 
 // find queues a finding about o (nil: an order recon does not know).
@@ -650,7 +864,7 @@ func (r *stmtRun) count(k recon.MismatchKind) {
 		r.res.LocalOnly++
 	case recon.MismatchAmount, recon.MismatchCurrency:
 		r.res.AmountMismatches++
-	case recon.MismatchRefund:
+	case recon.MismatchRefund, recon.MismatchRefundAmount:
 		r.res.RefundMismatches++
 	case recon.MismatchFee:
 		r.res.FeeMismatches++
@@ -663,7 +877,7 @@ func (r *stmtRun) count(k recon.MismatchKind) {
 
 func (r *stmtRun) found(o recon.Order, m recon.Mismatch) {
 	if len(r.res.Found) < 200 {
-		r.res.Found = append(r.res.Found, Found{OrderNo: o.OrderNo, Kind: m.Kind, Detail: m.Detail})
+		r.res.Found = append(r.res.Found, Found{OrderNo: o.OrderNo, RefundNo: m.RefundNo, Channel: o.Channel, Kind: m.Kind, Detail: m.Detail})
 	}
 }
 

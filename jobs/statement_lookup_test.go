@@ -70,21 +70,11 @@ func newLookupEnv(t *testing.T, db repotest.DB, cases map[string]*simulator.Beha
 		e.lines[no] = l
 	}
 	db.Seed(t, seed...)
-	path := filepath.Join(t.TempDir(), "statement.csv")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := httpjson.NewStatementWriter(f)
+	var lines []recon.StatementLine
 	for _, l := range e.lines {
-		if err := w.Write(l); err != nil {
-			t.Fatal(err)
-		}
+		lines = append(lines, l)
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	path := writeStatement(t, lines)
 	e.ch = jobs.StatementChannel{Name: "sim", Source: e.sim,
 		Lookup: channel.NewGuarded("sim", e.sim, 0, channel.RetryPolicy{InitialInterval: time.Millisecond, MaxElapsed: time.Second})}
 	e.jobs = &jobs.Statements{Store: db.Store, Clock: recon.NewFakeClock(e.now), Zone: loc, Owner: "test", Logger: testLogger(t)}
@@ -92,6 +82,28 @@ func newLookupEnv(t *testing.T, db repotest.DB, cases map[string]*simulator.Beha
 		t.Fatal(err)
 	}
 	return e
+}
+
+// writeStatement writes lines as an httpjson statement file and returns its
+// path.
+func writeStatement(t *testing.T, lines []recon.StatementLine) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "statement.csv")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w := httpjson.NewStatementWriter(f)
+	for _, l := range lines {
+		if err := w.Write(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // A statement line is evidence, never a verdict: only the channel's lookup

@@ -291,27 +291,29 @@ func (s *Store) PaymentsToCheck(ctx context.Context, id, afterID int64, limit in
 // It returns how many orders it made due.
 func (s *Store) MakeDue(ctx context.Context, orders []recon.Order, reason string, now time.Time) (int64, error) {
 	reason = truncate(recon.CleanText(reason), 1024)
+	ids := make([]int64, len(orders))
+	for i, o := range orders {
+		ids[i] = o.ID
+	}
+	due := " AND (next_query_at IS NULL OR next_query_at > ?)"
+	if s.orders != nil {
+		return s.makeDue(ctx, "orders", ids, "UPDATE recon_order_state SET next_query_at = ?, last_query_error = ? WHERE active = ?"+due,
+			[]any{dbTime(now), reason, true, dbTime(now)})
+	}
+	return s.makeDue(ctx, "orders", ids, "UPDATE payment_orders SET next_query_at = ?, last_query_error = ?, updated_at = ? WHERE status = ?"+due,
+		[]any{dbTime(now), reason, dbTime(now), recon.StatusPending, dbTime(now)})
+}
+
+// makeDue runs update (ending in a WHERE clause) for the rows ids, a bounded
+// number of ids per statement, and returns how many rows it changed.
+func (s *Store) makeDue(ctx context.Context, what string, ids []int64, update string, args []any) (int64, error) {
 	var n int64
-	for start := 0; start < len(orders); start += rowsPerInsert {
-		part := orders[start:min(start+rowsPerInsert, len(orders))]
-		ids := make([]int64, len(part))
-		for i, o := range part {
-			ids[i] = o.ID
-		}
-		in := " IN (?" + strings.Repeat(", ?", len(ids)-1) + ")"
-		due := " AND (next_query_at IS NULL OR next_query_at > ?)"
-		var q string
-		var args []any
-		if s.orders != nil {
-			q = "UPDATE recon_order_state SET next_query_at = ?, last_query_error = ? WHERE active = ?" + due + " AND id" + in
-			args = []any{dbTime(now), reason, true, dbTime(now)}
-		} else {
-			q = "UPDATE payment_orders SET next_query_at = ?, last_query_error = ?, updated_at = ? WHERE status = ?" + due + " AND id" + in
-			args = []any{dbTime(now), reason, dbTime(now), recon.StatusPending, dbTime(now)}
-		}
-		m, err := exec(s.db.WithContext(ctx), q, append(args, int64sAny(ids)...)...)
+	for start := 0; start < len(ids); start += rowsPerInsert {
+		part := ids[start:min(start+rowsPerInsert, len(ids))]
+		in := " AND id IN (?" + strings.Repeat(", ?", len(part)-1) + ")"
+		m, err := exec(s.db.WithContext(ctx), update+in, append(append([]any(nil), args...), int64sAny(part)...)...)
 		if err != nil {
-			return n, fmt.Errorf("make %d orders due (ids %d…%d): %w", len(ids), ids[0], ids[len(ids)-1], err)
+			return n, fmt.Errorf("make %d %s due (ids %d…%d): %w", len(part), what, part[0], part[len(part)-1], err)
 		}
 		n += m
 	}
