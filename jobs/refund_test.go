@@ -67,7 +67,7 @@ func mismatchesByRefund(t *testing.T, s *repo.Store) map[string]recon.MismatchKi
 // TestRunSettlesRefundsBesideOrders drives every decision for a PENDING
 // refund through one pass that also settles an order.
 func TestRunSettlesRefundsBesideOrders(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForSchemas(t, repotest.RefundSchemas, func(t *testing.T, db repotest.DB) {
 		ctx := context.Background()
 		e := newEnv(t, db)
 		paid := repotest.Order("O-PAID", t0)
@@ -198,7 +198,7 @@ func (e *env) runWith(rec *jobs.Reconciler, w jobs.Window) jobs.Result {
 // TestRunSkipsRefundsOfChannelsWithoutRefundLookup: a channel whose adapter
 // cannot look refunds up has its refunds skipped and counted, no errors.
 func TestRunSkipsRefundsOfChannelsWithoutRefundLookup(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForSchemas(t, repotest.RefundSchemas, func(t *testing.T, db repotest.DB) {
 		e := newEnv(t, db)
 		paid := repotest.Order("O1", t0)
 		paid.Status = recon.StatusPaid
@@ -221,7 +221,7 @@ func TestRunSkipsRefundsOfChannelsWithoutRefundLookup(t *testing.T) {
 // TestBackfillVerifiesTerminalRefunds: --include-terminal reports the two
 // verification kinds, and changes nothing.
 func TestBackfillVerifiesTerminalRefunds(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForSchemas(t, repotest.RefundSchemas, func(t *testing.T, db repotest.DB) {
 		e := newEnv(t, db)
 		paid := repotest.Order("O1", t0)
 		paid.Status = recon.StatusPaid
@@ -260,12 +260,12 @@ func TestBackfillVerifiesTerminalRefunds(t *testing.T) {
 // the scan and the commit is never overwritten; a winner that disagrees
 // with the channel is STATUS_CONFLICT on that refund.
 func TestRefundMovedByAnotherWriter(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForSchemas(t, repotest.RefundSchemas, func(t *testing.T, db repotest.DB) {
 		e := oneRefund(t, db)
 		e.sim.SetRefund("R1", refundDone(300))
 		hooked := hookedRefunds{Sim: e.sim, before: func(recon.Refund) {
-			if err := db.Store.DB().Exec("UPDATE refund_orders SET status = 'FAILED', version = version + 1 WHERE refund_no = 'R1'").Error; err != nil {
-				t.Error(err)
+			if !db.MoveRefund(t, db.Store, "R1", recon.RefundFailed) {
+				t.Error("the other writer did not move R1")
 			}
 		}}
 		res := e.runWith(e.reconciler(db.Store, hooked), jobs.Window{})
@@ -283,7 +283,7 @@ func TestRefundMovedByAnotherWriter(t *testing.T) {
 
 // TestRefundDryRunWritesNothing plans the refunds' outcomes and writes none.
 func TestRefundDryRunWritesNothing(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForSchemas(t, repotest.RefundSchemas, func(t *testing.T, db repotest.DB) {
 		e := oneRefund(t, db)
 		e.sim.SetRefund("R1", refundDone(300))
 		res := e.runWith(e.reconciler(db.Store, nil), jobs.Window{DryRun: true})
@@ -299,7 +299,7 @@ func TestRefundDryRunWritesNothing(t *testing.T) {
 // TestRefundLookupErrorsAreRetried: a failed refund lookup keeps the error
 // and reschedules the refund.
 func TestRefundLookupErrorsAreRetried(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForSchemas(t, repotest.RefundSchemas, func(t *testing.T, db repotest.DB) {
 		e := oneRefund(t, db)
 		e.sim.SetRefund("R1", simulator.RefundBehaviour{Status: recon.RefundChannelSucceeded, PermanentError: true})
 		res := e.runWith(e.reconciler(db.Store, nil), jobs.Window{})
@@ -315,7 +315,7 @@ func TestRefundLookupErrorsAreRetried(t *testing.T) {
 // TestMetricsCountRefunds: a pass's refund transitions and refund
 // mismatch kinds are exposed.
 func TestMetricsCountRefunds(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForSchemas(t, repotest.RefundSchemas, func(t *testing.T, db repotest.DB) {
 		e := oneRefund(t, db)
 		paid := e.order("O1")
 		abn := repotest.Refund("R2", paid, t0)

@@ -133,6 +133,10 @@ const (
 		next_query_at = NULL, last_query_error = NULL WHERE id = ?`
 )
 
+// stateSQL is a bookkeeping statement of recon_order_state on another state
+// table (recon_refund_state).
+func stateSQL(q, table string) string { return strings.Replace(q, "recon_order_state", table, 1) }
+
 const (
 	// refund_id is 0 on an order's event, the refund's id on a refund's.
 	outboxCols = "id, order_id, refund_id, merchant_id, event, payload, status, attempts, next_attempt_at, created_at"
@@ -167,9 +171,9 @@ type batchWriter struct {
 	refunded     map[int64]int64
 
 	// A mapped table: the keys of the batch's orders, and the state rows of
-	// the orders it moved (settled at flush).
+	// the orders or refunds it moved (settled at flush), by state table.
 	keys    map[int64]string
-	settled []int64
+	settled map[string][]int64
 }
 
 func newBatchWriter(ctx context.Context, s *Store, tx *gorm.DB, meta CommitMeta) *batchWriter {
@@ -234,7 +238,7 @@ func (w *batchWriter) transition(out recon.Outcome) (int64, error) {
 	var n int64
 	var err error
 	if om := w.s.orders; om != nil {
-		n, err = w.mappedTransition(om, out, txnID, paidAt)
+		n, err = w.mappedTransition(om, o, out.To, txnID, paidAt)
 	} else {
 		n, err = w.exec(sqlTransition, out.To, nullString(txnID), nullTime(paidAt), now, o.ID, o.Version, recon.StatusPending)
 	}
@@ -252,10 +256,10 @@ func (w *batchWriter) transition(out recon.Outcome) (int64, error) {
 // flush writes the gathered outbox rows (insert-ignore: a notification
 // already queued stays as it is) and audit rows.
 func (w *batchWriter) flush() error {
-	if len(w.settled) > 0 {
-		if _, err := w.execOnce(strings.Replace(sqlStateSettled, "id = ?", "id IN (?"+strings.Repeat(", ?", len(w.settled)-1)+")", 1),
-			append([]any{false}, int64sAny(w.settled)...)...); err != nil {
-			return fmt.Errorf("settle recon_order_state: %w", err)
+	for table, ids := range w.settled {
+		if _, err := w.execOnce(strings.Replace(stateSQL(sqlStateSettled, table), "id = ?", "id IN (?"+strings.Repeat(", ?", len(ids)-1)+")", 1),
+			append([]any{false}, int64sAny(ids)...)...); err != nil {
+			return fmt.Errorf("settle %s: %w", table, err)
 		}
 	}
 	if err := w.insertRows(w.s.insertIgnore("merchant_notifications", outboxCols, outboxVals), outboxVals, w.outbox, w.nOutbox); err != nil {
@@ -334,15 +338,14 @@ func (w *batchWriter) close() {
 // orderMap.guard; a version column is incremented). updated_at and paid_at
 // are set when mapped, a transaction id only where the row has none.
 // recon's state row of the order is settled in the same transaction.
-func (w *batchWriter) mappedTransition(om *orderMap, out recon.Outcome, txnID string, paidAt *time.Time) (int64, error) {
-	o := out.Order
-	key, err := w.orderKey(o.ID)
+func (w *batchWriter) mappedTransition(om *orderMap, o recon.Order, toStatus recon.Status, txnID string, paidAt *time.Time) (int64, error) {
+	key, err := w.orderKey(om, o.ID)
 	if err != nil {
 		return 0, err
 	}
-	to, ok := om.write[out.To]
+	to, ok := om.write[toStatus]
 	if !ok {
-		return 0, fmt.Errorf("no status value is mapped for %s", out.To)
+		return 0, fmt.Errorf("no status value is mapped for %s", toStatus)
 	}
 	set := []string{om.status + " = ?"}
 	args := []any{to}
@@ -371,7 +374,10 @@ func (w *batchWriter) mappedTransition(om *orderMap, out recon.Outcome, txnID st
 	if err != nil || n == 0 {
 		return n, err
 	}
-	w.settled = append(w.settled, o.ID)
+	if w.settled == nil {
+		w.settled = map[string][]int64{}
+	}
+	w.settled[om.kind.state] = append(w.settled[om.kind.state], o.ID)
 	return n, nil
 }
 
@@ -381,7 +387,7 @@ func (w *batchWriter) loadKeys(outs []recon.Outcome) error {
 	if w.s.orders == nil {
 		return nil
 	}
-	w.keys, w.settled = map[int64]string{}, nil
+	w.keys = map[int64]string{}
 	var ids []int64
 	for _, out := range outs {
 		if out.Action == recon.ActionTransition {
@@ -401,14 +407,15 @@ func (w *batchWriter) loadKeys(outs []recon.Outcome) error {
 }
 
 // orderKey returns the mapped table's id of recon's order ref.
-func (w *batchWriter) orderKey(id int64) (string, error) {
-	if key, ok := w.keys[id]; ok {
+func (w *batchWriter) orderKey(om *orderMap, id int64) (string, error) {
+	if key, ok := w.keys[id]; ok && om == w.s.orders {
 		return key, nil
 	}
-	// Not loaded with the batch (a writer used outside CommitBatch).
+	// Not loaded with the batch (a writer used outside CommitBatch, a
+	// refund).
 	var key string
-	if err := w.tx.Raw("SELECT order_key FROM recon_order_state WHERE id = ?", id).Row().Scan(&key); err != nil {
-		return "", fmt.Errorf("find order %d in recon_order_state: %w", id, err)
+	if err := w.tx.Raw("SELECT order_key FROM "+om.kind.state+" WHERE id = ?", id).Row().Scan(&key); err != nil {
+		return "", fmt.Errorf("find %d in %s: %w", id, om.kind.state, err)
 	}
 	return key, nil
 }

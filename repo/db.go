@@ -43,6 +43,9 @@ type Store struct {
 	dialect Dialect
 	// orders is the mapped orders table; nil for recon's own payment_orders.
 	orders *orderMap
+	// refunds is the mapped refunds table; nil for recon's own
+	// refund_orders.
+	refunds *orderMap
 	// conflicts hears of retried conflicts (ObserveConflicts).
 	conflicts conflictObserver
 }
@@ -54,6 +57,9 @@ type Options struct {
 	// recon's own payment_orders. Open checks it against the live table
 	// and returns a *MappingError naming the key when it cannot work.
 	Orders *OrderMapping
+	// Refunds maps an existing refunds table (config key refunds) beside a
+	// mapped orders table; nil uses recon's own refund_orders.
+	Refunds *RefundMapping
 	// Existing refuses to create a SQLite file that does not exist
 	// (ErrNoDatabase); only migrations should create one.
 	Existing bool
@@ -197,6 +203,16 @@ func Open(ctx context.Context, driver Dialect, dsn string, opt Options) (*Store,
 	st := &Store{db: db, dialect: driver}
 	if opt.Orders != nil {
 		if st.orders, err = compileMapping(ctx, db, driver, *opt.Orders); err != nil {
+			_ = sqlDB.Close()
+			return nil, err
+		}
+	}
+	if opt.Refunds != nil {
+		if opt.Orders == nil {
+			_ = sqlDB.Close()
+			return nil, &MappingError{Section: "refunds", Key: "table", Msg: "a mapped refunds table needs a mapped orders table (orders): its order_id column names the order there"}
+		}
+		if st.refunds, err = compileMapping(ctx, db, driver, opt.Refunds.asOrders()); err != nil {
 			_ = sqlDB.Close()
 			return nil, err
 		}

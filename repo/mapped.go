@@ -315,7 +315,7 @@ func (s *Store) stateOf(db *gorm.DB, rows []teamRow) (map[string]stateRow, error
 	for i, r := range rows {
 		keys[i] = r.key
 	}
-	got, err := readState(db, keys)
+	got, err := s.readState(db, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +333,7 @@ func (s *Store) stateOf(db *gorm.DB, rows []teamRow) (map[string]stateRow, error
 	if err := s.registerState(db, missingKeys, missing); err != nil {
 		return nil, err
 	}
-	more, err := readState(db, missingKeys)
+	more, err := s.readState(db, missingKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -343,11 +343,11 @@ func (s *Store) stateOf(db *gorm.DB, rows []teamRow) (map[string]stateRow, error
 	return got, nil
 }
 
-func readState(db *gorm.DB, keys []string) (map[string]stateRow, error) {
+func (s *Store) readState(db *gorm.DB, keys []string) (map[string]stateRow, error) {
 	out := map[string]stateRow{}
 	for start := 0; start < len(keys); start += rowsPerInsert {
 		var rows []stateRow
-		if err := db.Where("order_key IN ?", keys[start:min(start+rowsPerInsert, len(keys))]).Find(&rows).Error; err != nil {
+		if err := db.Table(s.orders.kind.state).Where("order_key IN ?", keys[start:min(start+rowsPerInsert, len(keys))]).Find(&rows).Error; err != nil {
 			return nil, fmt.Errorf("read order state: %w", err)
 		}
 		for _, r := range rows {
@@ -373,7 +373,7 @@ func (s *Store) registerState(db *gorm.DB, keys []string, orders []recon.Order) 
 			args = append(args, keys[i], active, o.QueryAttempts, nullTime(o.NextQueryAt),
 				nullString(truncate(o.LastQueryError, 1024)), dbTime(o.CreatedAt))
 		}
-		q := s.insertIgnore("recon_order_state", "order_key, active, query_attempts, next_query_at, last_query_error, created_at", vals)
+		q := s.insertIgnore(s.orders.kind.state, "order_key, active, query_attempts, next_query_at, last_query_error, created_at", vals)
 		tuple := "(" + vals + ")"
 		head, tail, _ := strings.Cut(q, tuple)
 		q = head + strings.Repeat(tuple+", ", end-start-1) + tuple + tail
@@ -385,7 +385,7 @@ func (s *Store) registerState(db *gorm.DB, keys []string, orders []recon.Order) 
 			err = db.Exec(q, args...).Error
 		}
 		if err != nil {
-			return fmt.Errorf("register orders in recon_order_state: %w", err)
+			return fmt.Errorf("register %s in %s: %w", s.orders.kind.key, s.orders.kind.state, err)
 		}
 	}
 	return nil
@@ -418,14 +418,14 @@ func (s *Store) registerNew(ctx context.Context, createdBefore time.Time) error 
 		cur = &rows[len(rows)-1]
 	}
 	until := dbTime(createdBefore)
-	q := `INSERT INTO recon_order_watermark (name, registered_until) VALUES ('orders', ?)
+	q := `INSERT INTO recon_order_watermark (name, registered_until) VALUES (?, ?)
 		ON CONFLICT (name) DO UPDATE SET registered_until = excluded.registered_until
 		WHERE julianday(excluded.registered_until) > julianday(recon_order_watermark.registered_until)`
 	if s.dialect == MySQL {
-		q = `INSERT INTO recon_order_watermark (name, registered_until) VALUES ('orders', ?)
+		q = `INSERT INTO recon_order_watermark (name, registered_until) VALUES (?, ?)
 			ON DUPLICATE KEY UPDATE registered_until = GREATEST(registered_until, VALUES(registered_until))`
 	}
-	if err := db.Exec(q, until).Error; err != nil {
+	if err := db.Exec(q, s.orders.kind.key, until).Error; err != nil {
 		return fmt.Errorf("move the registration watermark: %w", err)
 	}
 	return nil
@@ -435,7 +435,7 @@ func (s *Store) registerNew(ctx context.Context, createdBefore time.Time) error 
 // registration watermark less registerLag (the beginning without one).
 func (s *Store) registeredFrom(db *gorm.DB) (time.Time, error) {
 	var marks []struct{ RegisteredUntil time.Time }
-	if err := db.Raw("SELECT registered_until FROM recon_order_watermark WHERE name = 'orders'").Scan(&marks).Error; err != nil {
+	if err := db.Raw("SELECT registered_until FROM recon_order_watermark WHERE name = ?", s.orders.kind.key).Scan(&marks).Error; err != nil {
 		return time.Time{}, fmt.Errorf("read the registration watermark: %w", err)
 	}
 	if len(marks) == 1 {
@@ -491,7 +491,7 @@ func (s *Store) freshPage(ctx context.Context, sc Scan, cur Cursor, limit int) (
 	for i, r := range rows {
 		keys[i] = r.key
 	}
-	known, err := readState(db, keys)
+	known, err := s.readState(db, keys)
 	if err != nil {
 		return nil, cur, err
 	}
@@ -540,7 +540,7 @@ func (s *Store) mappedScanPage(ctx context.Context, sc Scan, cur Cursor, limit i
 			}
 			continue
 		}
-		q := db.Model(&stateRow{})
+		q := db.Table(s.orders.kind.state)
 		if cur.stream == streamNew {
 			q = q.Where("active = ? AND query_attempts = 0 AND next_query_at IS NULL AND created_at <= ? AND id > ?",
 				true, dbTime(sc.CreatedBefore), cur.id).Order("id")
@@ -619,7 +619,7 @@ func (s *Store) joinTeam(ctx context.Context, states []stateRow, sc Scan) ([]rec
 		out = append(out, om.withState(r, st))
 	}
 	if len(retire) > 0 && !sc.DryRun {
-		if err := db.Exec("UPDATE recon_order_state SET active = ? WHERE id IN ?", false, retire).Error; err != nil {
+		if err := db.Exec("UPDATE "+s.orders.kind.state+" SET active = ? WHERE id IN ?", false, retire).Error; err != nil {
 			return nil, fmt.Errorf("retire settled orders: %w", err)
 		}
 	}
@@ -636,7 +636,7 @@ func (s *Store) teamFilter(sc Scan) (string, []any) {
 	args := append(loArgs, hiArgs...)
 	vals := append([]any(nil), om.pending...)
 	if sc.IncludeTerminal {
-		for _, st := range mappedStatuses[1:] {
+		for _, st := range om.kind.statuses[1:] {
 			for _, v := range om.m.StatusValues[string(st)] {
 				if om.intStatus {
 					n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
@@ -683,7 +683,7 @@ func (s *Store) mappedBackfillPage(ctx context.Context, sc Scan, cur Cursor, lim
 		}
 		var states map[string]stateRow
 		if sc.DryRun {
-			states, err = provisionalState(db, rows, &cur.id)
+			states, err = s.provisionalState(db, rows, &cur.id)
 		} else {
 			states, err = s.stateOf(db, rows)
 		}
@@ -710,12 +710,12 @@ func (s *Store) mappedBackfillPage(ctx context.Context, sc Scan, cur Cursor, lim
 // provisionalState is stateOf for a dry run: orders without a bookkeeping
 // row get a provisional negative id (counted down in *counter) instead of
 // one written.
-func provisionalState(db *gorm.DB, rows []teamRow, counter *int64) (map[string]stateRow, error) {
+func (s *Store) provisionalState(db *gorm.DB, rows []teamRow, counter *int64) (map[string]stateRow, error) {
 	keys := make([]string, len(rows))
 	for i, r := range rows {
 		keys[i] = r.key
 	}
-	states, err := readState(db, keys)
+	states, err := s.readState(db, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -746,7 +746,7 @@ func (s *Store) mappedCountBackfill(ctx context.Context, sc Scan) (int64, error)
 // a callback since the last pass may be counted until a pass retires them).
 func (s *Store) mappedCountDue(ctx context.Context, now, createdBefore time.Time) (int64, *time.Time, error) {
 	due := func() *gorm.DB {
-		return s.db.WithContext(ctx).Model(&stateRow{}).
+		return s.db.WithContext(ctx).Table(s.orders.kind.state).
 			Where("active = ? AND created_at <= ?", true, dbTime(createdBefore)).
 			Where("((query_attempts = 0 AND next_query_at IS NULL) OR next_query_at <= ?)", dbTime(now))
 	}
@@ -768,7 +768,7 @@ func (s *Store) mappedCountDue(ctx context.Context, now, createdBefore time.Time
 // mappedGetOrder reads one order by recon's ref.
 func (s *Store) mappedGetOrder(db *gorm.DB, id int64) (recon.Order, error) {
 	var st stateRow
-	err := db.Where("id = ?", id).Take(&st).Error
+	err := db.Table(s.orders.kind.state).Where("id = ?", id).Take(&st).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return recon.Order{}, fmt.Errorf("order %d: %w", id, recon.ErrNotFound)
 	}
@@ -808,7 +808,10 @@ func (s *Store) mappedGetOrderBy(db *gorm.DB, col string, arg any) (recon.Order,
 // mappedInsertOrders inserts orders into the mapped table as the team's
 // payment service would (for tests, seeding and benchmarks), registers
 // them with their scheduling fields and sets their refs.
-func (s *Store) mappedInsertOrders(ctx context.Context, orders []recon.Order) error {
+//
+// On a refunds table (a refund view, refundView), parents[i] is the key of
+// orders[i]'s refunded order in the orders table.
+func (s *Store) mappedInsertOrders(ctx context.Context, orders []recon.Order, parents []string) error {
 	om := s.orders
 	db := s.db.WithContext(ctx)
 	sameNo := om.m.Columns.OrderNo == om.m.Columns.ID
@@ -820,7 +823,7 @@ func (s *Store) mappedInsertOrders(ctx context.Context, orders []recon.Order) er
 		cols = append(cols, om.no)
 	}
 	cols = append(cols, om.merchant, om.channel, om.amount, om.status, om.created)
-	for _, c := range []string{om.txn, om.currency, om.version, om.updated, om.paid} {
+	for _, c := range []string{om.txn, om.currency, om.version, om.updated, om.paid, om.parent} {
 		if c != "" {
 			cols = append(cols, c)
 		}
@@ -836,7 +839,7 @@ func (s *Store) mappedInsertOrders(ctx context.Context, orders []recon.Order) er
 		end := min(start+perInsert, len(orders))
 		var args []any
 		nos := make([]string, 0, end-start)
-		for _, o := range orders[start:end] {
+		for j, o := range orders[start:end] {
 			nos = append(nos, o.OrderNo)
 			if !om.intKey || sameNo {
 				args = append(args, o.OrderNo)
@@ -880,6 +883,9 @@ func (s *Store) mappedInsertOrders(ctx context.Context, orders []recon.Order) er
 			if om.paid != "" {
 				args = append(args, nullTime(o.PaidAt))
 			}
+			if om.parent != "" {
+				args = append(args, parents[start+j])
+			}
 		}
 		q := "INSERT INTO " + om.table + " (" + strings.Join(cols, ", ") + ") VALUES " +
 			strings.Repeat(tuple+", ", end-start-1) + tuple
@@ -903,7 +909,7 @@ func (s *Store) mappedInsertOrders(ctx context.Context, orders []recon.Order) er
 	if err := s.registerState(db, keys, orders); err != nil {
 		return err
 	}
-	states, err := readState(db, keys)
+	states, err := s.readState(db, keys)
 	if err != nil {
 		return err
 	}

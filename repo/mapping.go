@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,6 +35,31 @@ type OrderMapping struct {
 	// ChannelValues maps a channel column value to a channels[].name; a
 	// value not listed is the name itself.
 	ChannelValues map[string]string `yaml:"channel_values"`
+
+	// kind is what the table holds; nil is orders (a RefundMapping sets
+	// refunds).
+	kind *tableKind
+}
+
+// tableKind is what differs between a mapped orders table and a mapped
+// refunds table; everything else is the same code.
+type tableKind struct {
+	key      string         // the config key: orders, refunds
+	statuses []recon.Status // the keys of status_values, PENDING first
+	state    string         // recon's bookkeeping table
+	parent   string         // refunds: the column naming the refunded order
+	// names are the config keys of columns whose names differ from an
+	// order's (refund_no for order_no, ...).
+	names map[string]string
+}
+
+var ordersKind = &tableKind{key: "orders", statuses: mappedStatuses, state: "recon_order_state"}
+
+func (m OrderMapping) tk() *tableKind {
+	if m.kind == nil {
+		return ordersKind
+	}
+	return m.kind
 }
 
 // OrderColumns names the columns of the mapped table; "" is absent.
@@ -52,41 +78,120 @@ type OrderColumns struct {
 	PaidAt       string `yaml:"paid_at"`
 }
 
+// RefundMapping maps recon's refund fields onto a team's existing refunds
+// table (config key refunds, CONTRACT §10), as OrderMapping maps orders: the
+// same checks, reads and guarded update, never altering the table; recon's
+// bookkeeping of each refund lives in recon_refund_state. A refund's order
+// is found in the mapped orders table by the order_id column.
+type RefundMapping struct {
+	Table       string        `yaml:"table"`
+	Columns     RefundColumns `yaml:"columns"`
+	AmountScale int           `yaml:"amount_scale"`
+	Currency    string        `yaml:"currency"`
+	// StatusValues lists, for each of PENDING, SUCCEEDED and FAILED, the
+	// column values that mean it. The first value is the one recon writes;
+	// values not listed are left alone.
+	StatusValues  map[string][]string `yaml:"status_values"`
+	ChannelValues map[string]string   `yaml:"channel_values"`
+}
+
+// RefundColumns names the columns of the mapped refunds table; "" is absent.
+type RefundColumns struct {
+	ID              string `yaml:"id"`
+	RefundNo        string `yaml:"refund_no"`
+	OrderID         string `yaml:"order_id"`
+	MerchantID      string `yaml:"merchant_id"`
+	Channel         string `yaml:"channel"`
+	ChannelRefundID string `yaml:"channel_refund_id"`
+	Amount          string `yaml:"amount"`
+	Currency        string `yaml:"currency"`
+	Status          string `yaml:"status"`
+	Version         string `yaml:"version"`
+	CreatedAt       string `yaml:"created_at"`
+	UpdatedAt       string `yaml:"updated_at"`
+	SucceededAt     string `yaml:"succeeded_at"`
+}
+
+// refundStatuses are the keys of a refunds mapping's status_values.
+var refundStatuses = []recon.Status{recon.StatusPending, recon.Status(recon.RefundSucceeded), recon.Status(recon.RefundFailed)}
+
+// asOrders is the mapping as the order code reads it: a refund's number in
+// the order number's place, its channel refund id in the transaction id's,
+// its success time in the paid time's.
+func (m RefundMapping) asOrders() OrderMapping {
+	c := m.Columns
+	return OrderMapping{
+		Table: m.Table,
+		Columns: OrderColumns{ID: c.ID, OrderNo: c.RefundNo, MerchantID: c.MerchantID, Channel: c.Channel,
+			ChannelTxnID: c.ChannelRefundID, Amount: c.Amount, Currency: c.Currency, Status: c.Status,
+			Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, PaidAt: c.SucceededAt},
+		AmountScale: m.AmountScale, Currency: m.Currency, StatusValues: m.StatusValues, ChannelValues: m.ChannelValues,
+		kind: &tableKind{key: "refunds", statuses: refundStatuses, state: "recon_refund_state", parent: c.OrderID,
+			names: map[string]string{"order_no": "refund_no", "channel_txn_id": "channel_refund_id", "paid_at": "succeeded_at"}},
+	}
+}
+
+// Validate checks the mapping without a database, as OrderMapping's does.
+func (m RefundMapping) Validate() error { return m.asOrders().Validate() }
+
 // MappingError is a mapping that cannot work; Key is relative to the orders
 // key ("columns.amount", "status_values.PENDING").
 type MappingError struct {
-	Key string
-	Msg string
+	// Section is the config key of the mapping: orders (when empty) or
+	// refunds.
+	Section string
+	Key     string
+	Msg     string
 }
 
-func (e *MappingError) Error() string { return "orders." + e.Key + ": " + e.Msg }
+func (e *MappingError) Error() string {
+	sec := e.Section
+	if sec == "" {
+		sec = "orders"
+	}
+	return sec + "." + e.Key + ": " + e.Msg
+}
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,63}$`)
 
 // mappedStatuses are the keys of status_values, in the order they are checked.
 var mappedStatuses = []recon.Status{recon.StatusPending, recon.StatusPaid, recon.StatusFailed, recon.StatusClosed}
 
-// columnList returns the columns with their keys, required ones flagged.
-func (c OrderColumns) list() []struct {
-	key, name string
-	required  bool
-} {
-	return []struct {
-		key, name string
-		required  bool
-	}{
-		{"id", c.ID, true}, {"order_no", c.OrderNo, true}, {"merchant_id", c.MerchantID, true},
-		{"channel", c.Channel, true}, {"channel_txn_id", c.ChannelTxnID, false}, {"amount", c.Amount, true},
-		{"currency", c.Currency, false}, {"status", c.Status, true}, {"version", c.Version, false},
-		{"created_at", c.CreatedAt, true}, {"updated_at", c.UpdatedAt, false}, {"paid_at", c.PaidAt, false},
+// mappedColumn is one column of a mapping: key is recon's internal name of
+// it (an order's), show the config key (a refund's names for a refunds
+// table).
+type mappedColumn struct {
+	key, show, name string
+	required        bool
+}
+
+// columns returns the columns with their keys, required ones flagged.
+func (m OrderMapping) columns() []mappedColumn {
+	c, tk := m.Columns, m.tk()
+	out := []mappedColumn{
+		{"id", "", c.ID, true}, {"order_no", "", c.OrderNo, true}, {"merchant_id", "", c.MerchantID, true},
+		{"channel", "", c.Channel, true}, {"channel_txn_id", "", c.ChannelTxnID, false}, {"amount", "", c.Amount, true},
+		{"currency", "", c.Currency, false}, {"status", "", c.Status, true}, {"version", "", c.Version, false},
+		{"created_at", "", c.CreatedAt, true}, {"updated_at", "", c.UpdatedAt, false}, {"paid_at", "", c.PaidAt, false},
 	}
+	if tk != ordersKind {
+		out = append(out, mappedColumn{"order_id", "", tk.parent, true})
+	}
+	for i := range out {
+		out[i].show = out[i].key
+		if name, ok := tk.names[out[i].key]; ok {
+			out[i].show = name
+		}
+	}
+	return out
 }
 
 // Validate checks the mapping without a database: names, scale, currency,
 // and status values each meaning one thing.
 func (m OrderMapping) Validate() error {
+	tk := m.tk()
 	bad := func(key, format string, args ...any) error {
-		return &MappingError{Key: key, Msg: fmt.Sprintf(format, args...)}
+		return &MappingError{Section: tk.key, Key: key, Msg: fmt.Sprintf(format, args...)}
 	}
 	table := strings.Split(m.Table, ".")
 	if m.Table == "" || len(table) > 2 {
@@ -97,15 +202,15 @@ func (m OrderMapping) Validate() error {
 			return bad("table", "%q is not a plain SQL identifier", m.Table)
 		}
 	}
-	for _, c := range m.Columns.list() {
+	for _, c := range m.columns() {
 		if c.name == "" {
 			if c.required {
-				return bad("columns."+c.key, "is required")
+				return bad("columns."+c.show, "is required")
 			}
 			continue
 		}
 		if !identRE.MatchString(c.name) {
-			return bad("columns."+c.key, "%q is not a plain SQL identifier", c.name)
+			return bad("columns."+c.show, "%q is not a plain SQL identifier", c.name)
 		}
 	}
 	if m.AmountScale < 0 || m.AmountScale > 6 {
@@ -130,12 +235,16 @@ func (m OrderMapping) Validate() error {
 		seen[v] = key
 		return nil
 	}
+	want := make([]string, len(tk.statuses))
+	for i, st := range tk.statuses {
+		want[i] = string(st)
+	}
 	for k := range m.StatusValues {
-		if !recon.Status(k).Valid() {
-			return bad("status_values."+k, "unknown status (want PENDING, PAID, FAILED, CLOSED)")
+		if !slices.Contains(want, k) {
+			return bad("status_values."+k, "unknown status (want %s)", strings.Join(want, ", "))
 		}
 	}
-	for _, st := range mappedStatuses {
+	for _, st := range tk.statuses {
 		key := "status_values." + string(st)
 		vals := m.StatusValues[string(st)]
 		if len(vals) == 0 {
@@ -164,9 +273,10 @@ func (m OrderMapping) Validate() error {
 // place that renders the team's table and column names and converts its
 // values.
 type orderMap struct {
-	m OrderMapping
-	// quoted names; "" for an absent column
-	table, id, no, merchant, channel, txn, amount, currency, status, version, created, updated, paid string
+	m    OrderMapping
+	kind *tableKind
+	// quoted names; "" for an absent column (parent: a refund's order)
+	table, parent, id, no, merchant, channel, txn, amount, currency, status, version, created, updated, paid string
 
 	intKey    bool // the id column is an integer
 	intStatus bool // the status column is an integer
@@ -267,8 +377,9 @@ func compileMapping(ctx context.Context, db *gorm.DB, d Dialect, m OrderMapping)
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
+	tk := m.tk()
 	bad := func(key, format string, args ...any) error {
-		return &MappingError{Key: key, Msg: fmt.Sprintf(format, args...)}
+		return &MappingError{Section: tk.key, Key: key, Msg: fmt.Sprintf(format, args...)}
 	}
 	cols, err := tableColumns(ctx, db, d, m.Table)
 	if err != nil {
@@ -278,13 +389,13 @@ func compileMapping(ctx context.Context, db *gorm.DB, d Dialect, m OrderMapping)
 		return nil, bad("table", "table %s does not exist in the configured database", m.Table)
 	}
 	info := map[string]colInfo{}
-	for _, c := range m.Columns.list() {
+	for _, c := range m.columns() {
 		if c.name == "" {
 			continue
 		}
 		ci, ok := cols[strings.ToLower(c.name)]
 		if !ok {
-			return nil, bad("columns."+c.key, "table %s has no column %q", m.Table, c.name)
+			return nil, bad("columns."+c.show, "table %s has no column %q", m.Table, c.name)
 		}
 		info[c.key] = ci
 		need := ""
@@ -293,9 +404,9 @@ func compileMapping(ctx context.Context, db *gorm.DB, d Dialect, m OrderMapping)
 			if !ci.isInt() && !ci.isText() {
 				need = "an integer or string column"
 			} else if ci.isText() && ci.length > 64 {
-				need = "a key of at most 64 characters (recon_order_state.order_key)"
+				need = "a key of at most 64 characters (" + tk.state + ".order_key)"
 			}
-		case "order_no", "merchant_id", "channel":
+		case "order_no", "merchant_id", "channel", "order_id":
 			if !ci.isInt() && !ci.isText() {
 				need = "a string or integer column"
 			}
@@ -328,19 +439,19 @@ func compileMapping(ctx context.Context, db *gorm.DB, d Dialect, m OrderMapping)
 			}
 		}
 		if need != "" {
-			return nil, bad("columns."+c.key, "column %s of %s is %s; recon needs %s", c.name, m.Table, describeType(ci), need)
+			return nil, bad("columns."+c.show, "column %s of %s is %s; recon needs %s", c.name, m.Table, describeType(ci), need)
 		}
 	}
-	om := &orderMap{m: m, table: quoteIdent(m.Table),
-		intKey: info["id"].isInt(), intStatus: info["status"].isInt(),
-		toStatus: map[string]recon.Status{}, other: map[string]bool{}, write: map[recon.Status]any{},
-		chanOut: map[string]string{}, chanIn: map[string][]string{}}
 	q := func(s string) string {
 		if s == "" {
 			return ""
 		}
 		return quoteIdent(s)
 	}
+	om := &orderMap{m: m, kind: tk, table: quoteIdent(m.Table), parent: q(tk.parent),
+		intKey: info["id"].isInt(), intStatus: info["status"].isInt(),
+		toStatus: map[string]recon.Status{}, other: map[string]bool{}, write: map[recon.Status]any{},
+		chanOut: map[string]string{}, chanIn: map[string][]string{}}
 	c := m.Columns
 	om.id, om.no, om.merchant, om.channel, om.txn = q(c.ID), q(c.OrderNo), q(c.MerchantID), q(c.Channel), q(c.ChannelTxnID)
 	om.amount, om.currency, om.status, om.version = q(c.Amount), q(c.Currency), q(c.Status), q(c.Version)
@@ -359,7 +470,7 @@ func compileMapping(ctx context.Context, db *gorm.DB, d Dialect, m OrderMapping)
 		}
 		return n, nil
 	}
-	for _, s := range mappedStatuses {
+	for _, s := range tk.statuses {
 		key := "status_values." + string(s)
 		for i, v := range m.StatusValues[string(s)] {
 			tv, err := typed(key, v)

@@ -262,7 +262,7 @@ func (s *Store) getOrder(db *gorm.DB, where string, arg any) (recon.Order, error
 // sets their ids. It is for seeding, tests and benchmarks.
 func (s *Store) InsertOrders(ctx context.Context, orders []recon.Order) error {
 	if s.orders != nil {
-		return s.mappedInsertOrders(ctx, orders)
+		return s.mappedInsertOrders(ctx, orders, nil)
 	}
 	return insertOwn(ctx, s, "orders", orders, orderFromDomain, func(o *recon.Order, r orderRow) { o.ID = r.ID })
 }

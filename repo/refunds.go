@@ -80,6 +80,17 @@ func refundFromDomain(f recon.Refund) refundRow {
 // refunds of sc after cur (due PENDING refunds, or those created in a
 // backfill's window), with their orders' numbers.
 func (s *Store) ScanRefundPage(ctx context.Context, sc Scan, cur Cursor, limit int) ([]recon.Refund, Cursor, error) {
+	if s.refunds != nil {
+		rows, next, err := s.refundView().mappedScanPage(ctx, sc, cur, limit)
+		if err != nil {
+			return nil, cur, fmt.Errorf("refunds: %w", err)
+		}
+		out, err := s.mappedRefunds(s.db.WithContext(ctx), rows)
+		if err != nil {
+			return nil, cur, fmt.Errorf("scan refunds: %w", err)
+		}
+		return out, next, nil
+	}
 	rows, next, err := scanOwn[refundRow](ctx, s, &refundRow{}, sc, cur, limit)
 	if err != nil {
 		return nil, cur, fmt.Errorf("scan refunds: %w", err)
@@ -148,6 +159,9 @@ func (s *Store) fillOrderNos(db *gorm.DB, refunds []recon.Refund) error {
 
 // CountRefundBackfill counts the refunds a backfill's window holds.
 func (s *Store) CountRefundBackfill(ctx context.Context, sc Scan) (int64, error) {
+	if s.refunds != nil {
+		return s.refundView().mappedCountBackfill(ctx, sc)
+	}
 	var n int64
 	q := s.backfillRange(s.db.WithContext(ctx).Model(&refundRow{}), sc)
 	if err := scanFilters(q, sc).Count(&n).Error; err != nil {
@@ -158,11 +172,17 @@ func (s *Store) CountRefundBackfill(ctx context.Context, sc Scan) (int64, error)
 
 // GetRefund reads one refund by id. It returns recon.ErrNotFound if absent.
 func (s *Store) GetRefund(ctx context.Context, id int64) (recon.Refund, error) {
+	if s.refunds != nil {
+		return s.mappedGetRefund(s.db.WithContext(ctx), id, "", nil)
+	}
 	return s.getRefund(s.db.WithContext(ctx), "id = ?", id)
 }
 
 // GetRefundByNo reads one refund by its refund number.
 func (s *Store) GetRefundByNo(ctx context.Context, refundNo string) (recon.Refund, error) {
+	if s.refunds != nil {
+		return s.mappedGetRefund(s.db.WithContext(ctx), 0, s.refunds.no, refundNo)
+	}
 	return s.getRefund(s.db.WithContext(ctx), "refund_no = ?", refundNo)
 }
 
@@ -185,6 +205,9 @@ func (s *Store) getRefund(db *gorm.DB, where string, arg any) (recon.Refund, err
 // InsertRefunds inserts refunds as the payment service would, in batches,
 // and sets their ids. It is for seeding, tests and benchmarks.
 func (s *Store) InsertRefunds(ctx context.Context, refunds []recon.Refund) error {
+	if s.refunds != nil {
+		return s.mappedInsertRefunds(ctx, refunds)
+	}
 	return insertOwn(ctx, s, "refunds", refunds, refundFromDomain, func(f *recon.Refund, r refundRow) { f.ID = r.ID })
 }
 
@@ -288,9 +311,17 @@ func (w *batchWriter) applyRefund(out recon.RefundOutcome) (rep RefundCommitRepo
 	case recon.ActionTransition:
 		n, err = w.refundTransition(out, &rep)
 	case recon.ActionReschedule:
+		if rm := w.s.refunds; rm != nil {
+			n, err = w.exec(stateSQL(sqlStateReschedule, rm.kind.state), nullTime(out.NextQueryAt), nullString(truncate(out.QueryError, 1024)), r.ID, r.QueryAttempts)
+			break
+		}
 		n, err = w.exec(sqlRefundReschedule, nullTime(out.NextQueryAt), nullString(truncate(out.QueryError, 1024)), now,
 			r.ID, r.Version, recon.RefundPending, r.QueryAttempts)
 	case recon.ActionHold:
+		if rm := w.s.refunds; rm != nil {
+			n, err = w.exec(stateSQL(sqlStateHold, rm.kind.state), nullString(truncate(string(out.Mismatch.Kind)+": "+out.Mismatch.Detail, 1024)), r.ID, r.QueryAttempts)
+			break
+		}
 		n, err = w.exec(sqlRefundHold, nullString(truncate(string(out.Mismatch.Kind)+": "+out.Mismatch.Detail, 1024)), now,
 			r.ID, r.Version, recon.RefundPending, r.QueryAttempts)
 	case recon.ActionReport:
@@ -331,7 +362,13 @@ func (w *batchWriter) refundTransition(out recon.RefundOutcome, rep *RefundCommi
 			}
 		}
 	}
-	n, err := w.exec(sqlRefundTransition, out.To, nullString(refundID), nullTime(succeededAt), now, r.ID, r.Version, recon.RefundPending)
+	var n int64
+	var err error
+	if rm := w.s.refunds; rm != nil {
+		n, err = w.mappedTransition(rm, asMappedOrder(r), recon.Status(out.To), refundID, succeededAt)
+	} else {
+		n, err = w.exec(sqlRefundTransition, out.To, nullString(refundID), nullTime(succeededAt), now, r.ID, r.Version, recon.RefundPending)
+	}
 	if err != nil || n == 0 {
 		return n, err
 	}
@@ -397,6 +434,9 @@ func (w *batchWriter) loadRefundOrders(outs []recon.RefundOutcome) error {
 // sumRefunded adds to w.refunded what the succeeded refunds of orders ids
 // add up to, leaving refund exclude out.
 func (w *batchWriter) sumRefunded(ids []int64, exclude int64) error {
+	if w.s.refunds != nil {
+		return w.mappedSumRefunded(ids, exclude)
+	}
 	lock := ""
 	if w.s.dialect == MySQL {
 		lock = " FOR UPDATE"

@@ -43,7 +43,7 @@ func paidOrder(t *testing.T, s *repo.Store, no string) recon.Order {
 }
 
 func TestScanDueRefunds(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForSchemas(t, repotest.RefundSchemas, func(t *testing.T, db repotest.DB) {
 		s := db.Store
 		o := paidOrder(t, s, "O1")
 		past, future := now.Add(-time.Minute), now.Add(time.Minute)
@@ -128,7 +128,7 @@ func outboxOf(t *testing.T, s *repo.Store) []outboxRow {
 }
 
 func TestCommitRefundTransition(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForSchemas(t, repotest.RefundSchemas, func(t *testing.T, db repotest.DB) {
 		ctx := context.Background()
 		s := db.Store
 		o := paidOrder(t, s, "O1")
@@ -213,7 +213,7 @@ func refundMismatches(t *testing.T, s *repo.Store) []repo.MismatchRecord {
 }
 
 func TestCommitRefundOverRefundAndUnpaidOrder(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForSchemas(t, repotest.RefundSchemas, func(t *testing.T, db repotest.DB) {
 		ctx := context.Background()
 		s := db.Store
 		o := paidOrder(t, s, "O1")
@@ -257,7 +257,7 @@ func TestCommitRefundOverRefundAndUnpaidOrder(t *testing.T) {
 }
 
 func TestCommitRefundMismatchesOnePerRefundAndKind(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForSchemas(t, repotest.RefundSchemas, func(t *testing.T, db repotest.DB) {
 		ctx := context.Background()
 		s := db.Store
 		o := paidOrder(t, s, "O1")
@@ -313,7 +313,7 @@ func TestCommitRefundMismatchesOnePerRefundAndKind(t *testing.T) {
 // batches at once: whichever commits second sees the first, so the
 // over-refund is recorded exactly once.
 func TestConcurrentRefundsOfOneOrder(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForSchemas(t, repotest.RefundSchemas, func(t *testing.T, db repotest.DB) {
 		ctx := context.Background()
 		for i := 0; i < 10; i++ {
 			o := paidOrder(t, db.Store, fmt.Sprintf("O%d", i))
@@ -374,6 +374,33 @@ func TestRefundsBesideEachOrdersSchema(t *testing.T) {
 		}
 		if reps[1].Result != repo.Applied || reps[1].OrderMismatch == nil || reps[1].OrderMismatch.Kind != recon.MismatchRefund {
 			t.Fatalf("refund of a pending order: %+v", reps[1])
+		}
+	})
+}
+
+// TestRefundRepricedBeforeCommitIsNotSettled: the payment service changed a
+// refund's amount after recon read it; the guard (the version, or on a
+// table without one the status and amount read) refuses the commit, so the
+// refund is never settled on an amount that is no longer its own.
+func TestRefundRepricedBeforeCommitIsNotSettled(t *testing.T) {
+	repotest.ForSchemas(t, repotest.RefundSchemas, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		s := db.Store
+		o := paidOrder(t, s, "O1")
+		r := repotest.Refund("R1", o, now)
+		repotest.SeedRefunds(t, s, &r)
+		read := scanRefunds(t, s, repo.Scan{Now: now, CreatedBefore: now}, 10)["R1"]
+		db.RepriceRefund(t, s, "R1", 250)
+		reps, err := s.CommitRefundBatch(ctx, []recon.RefundOutcome{recon.DecideRefund(read, succeeded(read), recon.Policy{}, now)},
+			repo.CommitMeta{Source: "reconcile", Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reps[0].Result != repo.Stale || reps[0].Current.Status != recon.RefundPending || reps[0].Current.Amount != 250 {
+			t.Fatalf("commit over a repriced refund: %+v", reps[0])
+		}
+		if rows := outboxOf(t, s); len(rows) != 0 {
+			t.Fatalf("outbox rows %+v", rows)
 		}
 	})
 }

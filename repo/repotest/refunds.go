@@ -31,6 +31,6 @@ func SeedRefunds(t testing.TB, s *repo.Store, refunds ...*recon.Refund) {
 		t.Fatal(err)
 	}
 	for i := range refunds {
-		refunds[i].ID = vals[i].ID
+		refunds[i].ID, refunds[i].StoredStatus = vals[i].ID, vals[i].StoredStatus
 	}
 }

@@ -18,6 +18,9 @@ type Schema struct {
 	Name    string
 	Create  map[repo.Dialect][]string
 	Mapping *repo.OrderMapping
+	// Refunds maps the team's refunds table beside Mapping's (config key
+	// refunds); nil keeps recon's own refund_orders.
+	Refunds *repo.RefundMapping
 	// Prepare turns an order into what the team's payment service would
 	// write (lower-case currency, ...) before it is seeded.
 	Prepare func(*recon.Order)
@@ -120,6 +123,59 @@ var SchemaB = Schema{
 	},
 }
 
+// SchemaJeepay is Jeepay's t_pay_order (as SchemaA) with its t_refund_order
+// beside it, mapped as CONTRACT §10 shows: a string key refund_order_id,
+// pay_order_id naming the order, refund_amount in fen, lower-case currency,
+// state 0 created / 1 refunding / 2 success / 3 failed / 4 closed and no
+// version column. The table has the columns recon maps, with Jeepay's types
+// (docs/sql/init.sql); the others are the payment service's alone.
+var SchemaJeepay = Schema{
+	Name: "jeepay",
+	Create: map[repo.Dialect][]string{
+		repo.MySQL: append(append([]string(nil), SchemaA.Create[repo.MySQL]...), `CREATE TABLE t_refund_order (
+  refund_order_id  VARCHAR(30)  NOT NULL,
+  pay_order_id     VARCHAR(30)  NOT NULL,
+  mch_no           VARCHAR(64)  NOT NULL,
+  if_code          VARCHAR(20)  NOT NULL,
+  refund_amount    BIGINT(20)   NOT NULL,
+  currency         VARCHAR(3)   NOT NULL DEFAULT 'cny',
+  state            TINYINT(6)   NOT NULL DEFAULT '0',
+  channel_order_no VARCHAR(32)  DEFAULT NULL,
+  success_time     DATETIME     DEFAULT NULL,
+  created_at       TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  updated_at       TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),
+  PRIMARY KEY (refund_order_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`),
+		repo.SQLite: append(append([]string(nil), SchemaA.Create[repo.SQLite]...), `CREATE TABLE t_refund_order (
+  refund_order_id  VARCHAR(30)  NOT NULL PRIMARY KEY,
+  pay_order_id     VARCHAR(30)  NOT NULL,
+  mch_no           VARCHAR(64)  NOT NULL,
+  if_code          VARCHAR(20)  NOT NULL,
+  refund_amount    BIGINT(20)   NOT NULL,
+  currency         VARCHAR(3)   NOT NULL DEFAULT 'cny',
+  state            TINYINT(6)   NOT NULL DEFAULT '0',
+  channel_order_no VARCHAR(32)  DEFAULT NULL,
+  success_time     DATETIME     DEFAULT NULL,
+  created_at       TIMESTAMP    NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  updated_at       TIMESTAMP    NOT NULL DEFAULT CURRENT_TIMESTAMP
+)`),
+	},
+	Mapping: SchemaA.Mapping,
+	Refunds: &repo.RefundMapping{
+		Table: "t_refund_order",
+		Columns: repo.RefundColumns{ID: "refund_order_id", RefundNo: "refund_order_id", OrderID: "pay_order_id",
+			MerchantID: "mch_no", Channel: "if_code", ChannelRefundID: "channel_order_no", Amount: "refund_amount",
+			Currency: "currency", Status: "state", CreatedAt: "created_at", UpdatedAt: "updated_at", SucceededAt: "success_time"},
+		StatusValues:  map[string][]string{"PENDING": {"1"}, "SUCCEEDED": {"2"}, "FAILED": {"3", "4"}},
+		ChannelValues: map[string]string{"wx_sim": "sim"},
+	},
+	Prepare: SchemaA.Prepare,
+}
+
+// RefundSchemas are the tables the refund tests run on: recon's own, and
+// Jeepay's orders and refunds tables.
+var RefundSchemas = []Schema{Own, SchemaJeepay}
+
 // Schemas are the tables ForEachSchema runs a test on.
 var Schemas = []Schema{Own, SchemaA, SchemaB}
 
@@ -196,7 +252,7 @@ func withSchema(t testing.TB, db DB, sc Schema) DB {
 			t.Fatalf("create %s: %v", sc.Name, err)
 		}
 	}
-	s, err := repo.Open(context.Background(), db.Dialect, db.DSN, repo.Options{Orders: sc.Mapping})
+	s, err := repo.Open(context.Background(), db.Dialect, db.DSN, repo.Options{Orders: sc.Mapping, Refunds: sc.Refunds})
 	if err != nil {
 		t.Fatalf("open %s with mapping %s: %v", db.Dialect, sc.Name, err)
 	}
@@ -311,6 +367,38 @@ func (d DB) Reprice(t testing.TB, s *repo.Store, id, amount int64, currency stri
 	err := s.DB().Exec("UPDATE "+m.Table+" SET "+set+" WHERE "+m.Columns.ID+
 		" = (SELECT order_key FROM recon_order_state WHERE id = ?)", append(args, id)...).Error
 	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// MoveRefund plays the payment service settling refund refundNo itself: it
+// moves the refund to status to (SUCCEEDED or FAILED) if it is still
+// PENDING, with the schema's own update, and reports whether it did.
+func (d DB) MoveRefund(t testing.TB, s *repo.Store, refundNo string, to recon.RefundStatus) bool {
+	t.Helper()
+	m := d.Schema.Refunds
+	q, args := "UPDATE refund_orders SET status = ?, version = version + 1 WHERE refund_no = ? AND status = 'PENDING'", []any{to, refundNo}
+	if m != nil {
+		q = "UPDATE " + m.Table + " SET " + m.Columns.Status + " = ? WHERE " + m.Columns.RefundNo + " = ? AND " + m.Columns.Status + " IN ?"
+		args = []any{m.StatusValues[string(to)][0], refundNo, m.StatusValues["PENDING"]}
+	}
+	res := s.DB().Exec(q, args...)
+	if res.Error != nil {
+		t.Fatal(res.Error)
+	}
+	return res.RowsAffected == 1
+}
+
+// RepriceRefund plays the payment service changing refund refundNo's
+// amount while it stays PENDING (the version bumped where there is one).
+func (d DB) RepriceRefund(t testing.TB, s *repo.Store, refundNo string, amount int64) {
+	t.Helper()
+	m := d.Schema.Refunds
+	q := "UPDATE refund_orders SET amount = ?, version = version + 1 WHERE refund_no = ?"
+	if m != nil {
+		q = "UPDATE " + m.Table + " SET " + m.Columns.Amount + " = ? WHERE " + m.Columns.RefundNo + " = ?"
+	}
+	if err := s.DB().Exec(q, amount, refundNo).Error; err != nil {
 		t.Fatal(err)
 	}
 }
