@@ -186,5 +186,8 @@ func (s *Store) CommitRefundCallback(ctx context.Context, out *recon.RefundOutco
 // GetRefundByChannelID reads the refund whose channel_refund_id is id (a
 // Stripe re_ id, by which Stripe's events name a refund).
 func (s *Store) GetRefundByChannelID(ctx context.Context, id string) (recon.Refund, error) {
+	if s.refunds != nil {
+		return s.mappedGetRefund(s.db.WithContext(ctx), 0, s.refunds.txn, id)
+	}
 	return s.getRefund(s.db.WithContext(ctx), "channel_refund_id = ?", id)
 }

@@ -134,6 +134,10 @@ func (m RefundMapping) asOrders() OrderMapping {
 // Validate checks the mapping without a database, as OrderMapping's does.
 func (m RefundMapping) Validate() error { return m.asOrders().Validate() }
 
+// RecommendedIndex is the index recon recommends on the mapped refunds
+// table, as OrderMapping's.
+func (m RefundMapping) RecommendedIndex() string { return m.asOrders().RecommendedIndex() }
+
 // MappingError is a mapping that cannot work; Key is relative to the orders
 // key ("columns.amount", "status_values.PENDING").
 type MappingError struct {
@@ -144,12 +148,15 @@ type MappingError struct {
 	Msg     string
 }
 
-func (e *MappingError) Error() string {
+func (e *MappingError) Error() string { return e.FullKey() + ": " + e.Msg }
+
+// FullKey is the config key the error names ("refunds.columns.amount").
+func (e *MappingError) FullKey() string {
 	sec := e.Section
 	if sec == "" {
 		sec = "orders"
 	}
-	return sec + "." + e.Key + ": " + e.Msg
+	return sec + "." + e.Key
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,63}$`)

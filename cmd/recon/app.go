@@ -94,7 +94,7 @@ func (a *app) open(ctx context.Context, cfg Config) (*repo.Store, error) {
 // openWith opens cfg's database with opt. A missing SQLite file or
 // directory is a configuration problem (exit 2) that names the file.
 func (a *app) openWith(ctx context.Context, cfg Config, opt repo.Options) (*repo.Store, error) {
-	opt.MaxOpenConns, opt.Orders = cfg.Database.MaxOpenConns, cfg.Orders
+	opt.MaxOpenConns, opt.Orders, opt.Refunds = cfg.Database.MaxOpenConns, cfg.Orders, cfg.Refunds
 	store, err := repo.Open(ctx, repo.Dialect(cfg.Database.Driver), cfg.Database.DSN, opt)
 	if errors.Is(err, repo.ErrNoDirectory) {
 		return nil, usageErr("%v (database.dsn in %s): create the directory, then run `recon migrate`", err, cfg.path)

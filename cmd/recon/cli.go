@@ -141,6 +141,10 @@ func (a *app) migrateCommand() *cobra.Command {
 					fmt.Fprintf(a.stdout, "-- recommended on your orders table %s, for recon's scan of new pending orders;\n"+
 						"-- recon never applies it (a DBA does):\n%s;\n", cfg.Orders.Table, cfg.Orders.RecommendedIndex())
 				}
+				if cfg.Refunds != nil {
+					fmt.Fprintf(a.stdout, "-- recommended on your refunds table %s, for recon's scan of new pending refunds;\n"+
+						"-- recon never applies it (a DBA does):\n%s;\n", cfg.Refunds.Table, cfg.Refunds.RecommendedIndex())
+				}
 				return nil
 			}
 			store, err := a.openWith(cmd.Context(), cfg, repo.Options{})

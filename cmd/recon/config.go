@@ -56,8 +56,11 @@ type Config struct {
 	// Statements configures statement reconciliation (CONTRACT §8).
 	Statements StatementsConfig `yaml:"statements"`
 	// Orders maps an existing orders table; nil uses recon's payment_orders.
-	Orders  *repo.OrderMapping `yaml:"orders"`
-	Console ConsoleConfig      `yaml:"console"`
+	Orders *repo.OrderMapping `yaml:"orders"`
+	// Refunds maps an existing refunds table beside Orders; nil uses
+	// recon's refund_orders.
+	Refunds *repo.RefundMapping `yaml:"refunds"`
+	Console ConsoleConfig       `yaml:"console"`
 	// Callbacks is the listener of the channels' notifications (CONTRACT
 	// §11); no addr, no listener.
 	Callbacks CallbacksConfig `yaml:"callbacks"`
@@ -427,6 +430,10 @@ func sectionOf(typ string) string {
 		return "orders"
 	case "OrderColumns":
 		return "orders.columns"
+	case "RefundMapping":
+		return "refunds"
+	case "RefundColumns":
+		return "refunds.columns"
 	case "ConsoleConfig":
 		return "console"
 	case "ConsoleAuthConfig":
@@ -695,6 +702,19 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if c.Refunds != nil {
+		if c.Orders == nil {
+			return bad("refunds", "a mapped refunds table needs a mapped orders table (orders): its columns.order_id names the order there")
+		}
+		if err := c.Refunds.Validate(); err != nil {
+			return c.mappingError(err)
+		}
+		for v, name := range c.Refunds.ChannelValues {
+			if !names[name] {
+				return bad("refunds.channel_values."+v, "%q is not a channels[].name", name)
+			}
+		}
+	}
 	return nil
 }
 
@@ -704,7 +724,7 @@ func (c *Config) Validate() error {
 func (c *Config) mappingError(err error) error {
 	var me *repo.MappingError
 	if errors.As(err, &me) {
-		return &ConfigError{File: c.path, Key: "orders." + me.Key, Msg: me.Msg}
+		return &ConfigError{File: c.path, Key: me.FullKey(), Msg: me.Msg}
 	}
 	return err
 }

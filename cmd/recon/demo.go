@@ -83,7 +83,7 @@ func (a *app) demo(ctx context.Context, cfg Config, dir string) error {
 	cfg.Channels = sims
 	// The demo seeds recon's own payment_orders in its fresh database,
 	// whatever orders table the configuration maps.
-	cfg.Orders = nil
+	cfg.Orders, cfg.Refunds = nil, nil
 	// The demo shows a pass in seconds: no grace period, quick retries.
 	cfg.Reconcile.GracePeriod = 0
 	cfg.Reconcile.LookupRetry = RetryConfig{InitialInterval: Duration(20 * time.Millisecond),

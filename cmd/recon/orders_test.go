@@ -235,3 +235,106 @@ func TestDryRunOnAMappedTableWritesNothing(t *testing.T) {
 		}
 	})
 }
+
+// TestRunSettlesRefundsInJeepayTables: with orders and refunds mapping
+// Jeepay's t_pay_order and t_refund_order, recon run settles a due refund
+// in the team's refunds table (state 1 -> 2, through the guarded update),
+// and neither table's definition changes.
+func TestRunSettlesRefundsInJeepayTables(t *testing.T) {
+	sc := repotest.SchemaJeepay
+	repotestForEachDialect(t, sc, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		ddl := func() string {
+			orders := teamDDL(t, db)
+			db.Schema.Mapping = &repo.OrderMapping{Table: sc.Refunds.Table}
+			defer func() { db.Schema.Mapping = sc.Mapping }()
+			return orders + "\n" + teamDDL(t, db)
+		}
+		before := ddl()
+		refunds, err := yaml.Marshal(map[string]any{"refunds": sc.Refunds})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := mappedConfig(t, db, *sc.Mapping, string(refunds))
+		code, out, stderr := runCLI(t, nil, "migrate", "--print", "--config", cfg)
+		if code != 0 || !strings.Contains(out, "CREATE INDEX `idx_t_refund_order_recon_due` ON `t_refund_order` (`state`, `created_at`)") {
+			t.Fatalf("migrate --print: %d %s %s", code, out, stderr)
+		}
+		if code, out, stderr := runCLI(t, nil, "migrate", "--config", cfg); code != 0 {
+			t.Fatalf("migrate: %d %s %s", code, out, stderr)
+		}
+		now := time.Now().UTC().Truncate(time.Second)
+		o := repotest.Order("JP-PAY-1", now)
+		o.Status = recon.StatusPaid
+		db.Seed(t, &o)
+		r := repotest.Refund("JP-REF-1", o, now)
+		repotest.SeedRefunds(t, db.Store, &r)
+
+		code, out, stderr = runCLI(t, nil, "run", "--output", "json", "--config", cfg)
+		var res map[string]any
+		if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res["refunds_succeeded"] != 1.0 || res["errors"] != 0.0 {
+			t.Fatalf("run: %d %s %s", code, out, stderr)
+		}
+		var state int
+		if err := db.Store.DB().Raw("SELECT state FROM t_refund_order WHERE refund_order_id = ?", "JP-REF-1").Row().Scan(&state); err != nil || state != 2 {
+			t.Fatalf("t_refund_order.state after run: %d, %v", state, err)
+		}
+		got, err := db.Store.GetRefundByNo(ctx, "JP-REF-1")
+		if err != nil || got.Status != recon.RefundSucceeded || got.OrderNo != "JP-PAY-1" || got.SucceededAt == nil || got.NextQueryAt != nil {
+			t.Fatalf("refund after run: %+v, %v", got, err)
+		}
+		if after := ddl(); after != before {
+			t.Fatalf("the team's tables changed:\n%s\nwere\n%s", after, before)
+		}
+	})
+}
+
+// TestRefundMappingErrorsExitTwoNamingTheKey: a refunds mapping that cannot
+// work is refused, naming the key, before connecting and against the live
+// table.
+func TestRefundMappingErrorsExitTwoNamingTheKey(t *testing.T) {
+	sc := repotest.SchemaJeepay
+	config := func(db repotest.DB, orders bool, mutate func(m *repo.RefundMapping)) string {
+		m := *sc.Refunds
+		m.StatusValues = map[string][]string{}
+		for k, v := range sc.Refunds.StatusValues {
+			m.StatusValues[k] = append([]string(nil), v...)
+		}
+		mutate(&m)
+		b, err := yaml.Marshal(map[string]any{"refunds": m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !orders {
+			return writeConfig(t, fmt.Sprintf("database: {driver: %s, dsn: '%s'}\nchannels:\n  - {name: sim, kind: simulator}\n%s", db.Dialect, db.DSN, b))
+		}
+		return mappedConfig(t, db, *sc.Mapping, string(b))
+	}
+	nowhere := repotest.DB{Dialect: repo.MySQL, DSN: "u:p@tcp(127.0.0.1:1)/x"}
+	if code, _, stderr := runCLI(t, nil, "run", "--config", config(nowhere, false, func(*repo.RefundMapping) {})); code != exitUsage || !strings.Contains(stderr, "refunds") {
+		t.Errorf("refunds without orders: code %d, stderr %q", code, stderr)
+	}
+	for key, mutate := range map[string]func(m *repo.RefundMapping){
+		"refunds.columns.order_id":          func(m *repo.RefundMapping) { m.Columns.OrderID = "" },
+		"refunds.columns.refund_no":         func(m *repo.RefundMapping) { m.Columns.RefundNo = "" },
+		"refunds.status_values.SUCCEEDED":   func(m *repo.RefundMapping) { delete(m.StatusValues, "SUCCEEDED") },
+		"refunds.status_values.PAID":        func(m *repo.RefundMapping) { m.StatusValues["PAID"] = []string{"9"} },
+		"refunds.status_values.FAILED":      func(m *repo.RefundMapping) { m.StatusValues["FAILED"] = []string{"2"} },
+		"refunds.channel_values.x":          func(m *repo.RefundMapping) { m.ChannelValues = map[string]string{"x": "nope"} },
+		"refunds.columns.channel_refund_id": func(m *repo.RefundMapping) { m.Columns.ChannelRefundID = "a b" },
+	} {
+		if code, _, stderr := runCLI(t, nil, "run", "--config", config(nowhere, true, mutate)); code != exitUsage || !strings.Contains(stderr, key) {
+			t.Errorf("%s: code %d, stderr %q", key, code, stderr)
+		}
+	}
+	db := repotest.NewSQLiteSchema(t, sc)
+	for key, mutate := range map[string]func(m *repo.RefundMapping){
+		"refunds.table":                func(m *repo.RefundMapping) { m.Table = "no_such_table" },
+		"refunds.columns.succeeded_at": func(m *repo.RefundMapping) { m.Columns.SucceededAt = "refund_time" },
+		"refunds.columns.amount":       func(m *repo.RefundMapping) { m.AmountScale = 2 }, // BIGINT holds fen
+	} {
+		if code, _, stderr := runCLI(t, nil, "run", "--config", config(db, true, mutate)); code != exitUsage || !strings.Contains(stderr, key) {
+			t.Errorf("%s: code %d, stderr %q", key, code, stderr)
+		}
+	}
+}
