@@ -24,9 +24,9 @@ func (s *Store) refundView() *Store {
 }
 
 // mappedRefunds makes refunds of rows read through refundView: their
-// orders' refs (registered if new) and numbers come from the orders table,
-// in two queries a page.
-func (s *Store) mappedRefunds(db *gorm.DB, rows []recon.Order) ([]recon.Refund, error) {
+// orders' refs (registered if new; in a dry run, 0 for an order without
+// one) and numbers come from the orders table, in two queries a page.
+func (s *Store) mappedRefunds(db *gorm.DB, rows []recon.Order, dryRun bool) ([]recon.Refund, error) {
 	if len(rows) == 0 {
 		return nil, nil
 	}
@@ -58,7 +58,13 @@ func (s *Store) mappedRefunds(db *gorm.DB, rows []recon.Order) ([]recon.Refund, 
 		}
 		orders = append(orders, page...)
 	}
-	states, err := s.stateOf(db, orders)
+	var states map[string]stateRow
+	var err error
+	if dryRun {
+		states, err = s.readState(db, keys)
+	} else {
+		states, err = s.stateOf(db, orders)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +110,7 @@ func (s *Store) mappedGetRefund(db *gorm.DB, id int64, byCol string, arg any) (r
 	if err != nil {
 		return recon.Refund{}, fmt.Errorf("refund: %w", err)
 	}
-	out, err := s.mappedRefunds(db, []recon.Order{o})
+	out, err := s.mappedRefunds(db, []recon.Order{o}, false)
 	if err != nil {
 		return recon.Refund{}, err
 	}

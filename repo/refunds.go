@@ -85,7 +85,7 @@ func (s *Store) ScanRefundPage(ctx context.Context, sc Scan, cur Cursor, limit i
 		if err != nil {
 			return nil, cur, fmt.Errorf("refunds: %w", err)
 		}
-		out, err := s.mappedRefunds(s.db.WithContext(ctx), rows)
+		out, err := s.mappedRefunds(s.db.WithContext(ctx), rows, sc.DryRun)
 		if err != nil {
 			return nil, cur, fmt.Errorf("scan refunds: %w", err)
 		}
