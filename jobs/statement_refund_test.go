@@ -22,7 +22,7 @@ import (
 // CHANNEL_REFUNDED_LOCAL_FAILED and moves nothing; a line for a SUCCEEDED
 // refund of its amount matches.
 func TestStatementRefundLinesSettleOnlyThroughTheRefundLookup(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForSchemas(t, repotest.RefundSchemas, func(t *testing.T, db repotest.DB) {
 		ctx := context.Background()
 		s := db.Store
 		loc, err := time.LoadLocation("Asia/Shanghai")

@@ -214,3 +214,29 @@ func (w *batchWriter) mappedSumRefunded(ids []int64, exclude int64) error {
 	}
 	return nil
 }
+
+// mappedRefundsByNo reads the refunds of channel whose refund number, or
+// channel refund id, is one of nos (a statement's refund lines), giving
+// those recon has no bookkeeping row for yet their own.
+func (s *Store) mappedRefundsByNo(db *gorm.DB, channel string, nos []string) ([]recon.Refund, error) {
+	v, rm := s.refundView(), s.refunds
+	where := "WHERE " + rm.channel + " IN ? AND (" + rm.no + " IN ?"
+	args := []any{append([]string{channel}, rm.chanIn[channel]...), nos}
+	if rm.txn != "" {
+		where += " OR " + rm.txn + " IN ?"
+		args = append(args, nos)
+	}
+	rows, err := v.readTeam(db, where+")", args...)
+	if err != nil {
+		return nil, fmt.Errorf("read refunds of %s: %w", rm.m.Table, err)
+	}
+	states, err := v.stateOf(db, rows)
+	if err != nil {
+		return nil, err
+	}
+	found := make([]recon.Order, len(rows))
+	for i, r := range rows {
+		found[i] = rm.withState(r, states[r.key])
+	}
+	return s.mappedRefunds(db, found, false)
+}

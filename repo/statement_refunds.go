@@ -48,8 +48,17 @@ func (s *Store) StatementRefundLines(ctx context.Context, id int64, channel stri
 		return nil, nil
 	}
 	var found []refundRow
+	var refunds []recon.Refund
 	for start := 0; start < len(nos); start += rowsPerInsert {
 		part := nos[start:min(start+rowsPerInsert, len(nos))]
+		if s.refunds != nil {
+			page, err := s.mappedRefundsByNo(db, channel, part)
+			if err != nil {
+				return nil, fmt.Errorf("read the refund orders of statement %d: %w", id, err)
+			}
+			refunds = append(refunds, page...)
+			continue
+		}
 		var page []refundRow
 		if err := db.Where("channel = ? AND (refund_no IN ? OR channel_refund_id IN ?)", channel, part, part).
 			Find(&page).Error; err != nil {
@@ -57,12 +66,14 @@ func (s *Store) StatementRefundLines(ctx context.Context, id int64, channel stri
 		}
 		found = append(found, page...)
 	}
-	refunds := make([]recon.Refund, len(found))
-	for i, r := range found {
-		refunds[i] = r.toDomain()
-	}
-	if err := s.fillOrderNos(db, refunds); err != nil {
-		return nil, err
+	if s.refunds == nil {
+		refunds = make([]recon.Refund, len(found))
+		for i, r := range found {
+			refunds[i] = r.toDomain()
+		}
+		if err := s.fillOrderNos(db, refunds); err != nil {
+			return nil, err
+		}
 	}
 	byNo := make(map[string]*recon.Refund, 2*len(refunds))
 	for i := range refunds {
@@ -89,6 +100,13 @@ func (s *Store) MakeRefundsDue(ctx context.Context, refunds []recon.Refund, reas
 	ids := make([]int64, len(refunds))
 	for i, f := range refunds {
 		ids[i] = f.ID
+	}
+	if s.refunds != nil {
+		orders := make([]recon.Order, len(refunds))
+		for i, f := range refunds {
+			orders[i] = asMappedOrder(f)
+		}
+		return s.refundView().MakeDue(ctx, orders, reason, now)
 	}
 	return s.makeDue(ctx, "refunds", ids,
 		"UPDATE refund_orders SET next_query_at = ?, last_query_error = ?, updated_at = ? WHERE status = ? AND (next_query_at IS NULL OR next_query_at > ?)",

@@ -297,7 +297,7 @@ func (s *Store) MakeDue(ctx context.Context, orders []recon.Order, reason string
 	}
 	due := " AND (next_query_at IS NULL OR next_query_at > ?)"
 	if s.orders != nil {
-		return s.makeDue(ctx, "orders", ids, "UPDATE recon_order_state SET next_query_at = ?, last_query_error = ? WHERE active = ?"+due,
+		return s.makeDue(ctx, s.orders.kind.key, ids, "UPDATE "+s.orders.kind.state+" SET next_query_at = ?, last_query_error = ? WHERE active = ?"+due,
 			[]any{dbTime(now), reason, true, dbTime(now)})
 	}
 	return s.makeDue(ctx, "orders", ids, "UPDATE payment_orders SET next_query_at = ?, last_query_error = ?, updated_at = ? WHERE status = ?"+due,
