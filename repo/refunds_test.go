@@ -404,3 +404,34 @@ func TestRefundRepricedBeforeCommitIsNotSettled(t *testing.T) {
 		}
 	})
 }
+
+// TestDryRunOverMappedRefundsRegistersNothing: a dry run over refunds the
+// payment service wrote into its own tables, whose orders recon has never
+// seen, scans them without writing recon's bookkeeping of either.
+func TestDryRunOverMappedRefundsRegistersNothing(t *testing.T) {
+	repotest.ForSchemas(t, []repotest.Schema{repotest.SchemaJeepay}, func(t *testing.T, db repotest.DB) {
+		s, at := db.Store, now.Add(-time.Hour).Format("2006-01-02 15:04:05")
+		for _, q := range []string{
+			"INSERT INTO t_pay_order (pay_order_id, mch_no, if_code, amount, currency, state, created_at, updated_at) VALUES ('P1', 'm1', 'sim', 1000, 'cny', 2, '" + at + "', '" + at + "')",
+			"INSERT INTO t_refund_order (refund_order_id, pay_order_id, mch_no, if_code, refund_amount, currency, state, created_at, updated_at) VALUES ('R1', 'P1', 'm1', 'sim', 300, 'cny', 1, '" + at + "', '" + at + "')",
+		} {
+			if err := s.DB().Exec(q).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := scanRefunds(t, s, repo.Scan{Now: now, CreatedBefore: now, DryRun: true}, 10)
+		if r := got["R1"]; len(got) != 1 || r.OrderNo != "P1" || r.OrderID != 0 || r.Amount != 300 || r.Currency != "CNY" {
+			t.Fatalf("dry run scanned %+v", got)
+		}
+		for _, table := range []string{"recon_order_state", "recon_refund_state"} {
+			var n int64
+			if err := s.DB().Raw("SELECT COUNT(*) FROM " + table).Scan(&n).Error; err != nil || n != 0 {
+				t.Fatalf("%s has %d rows after a dry run (%v)", table, n, err)
+			}
+		}
+		got = scanRefunds(t, s, repo.Scan{Now: now, CreatedBefore: now}, 10)
+		if r := got["R1"]; r.OrderNo != "P1" || r.OrderID == 0 {
+			t.Fatalf("a pass scanned %+v", got)
+		}
+	})
+}
