@@ -122,7 +122,7 @@ func simRefundNotification(r recon.Refund, status string, amount int64) ([]byte,
 }
 
 func TestCallbacksHandleRefunds(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForSchemas(t, repotest.RefundSchemas, func(t *testing.T, db repotest.DB) {
 		ctx := context.Background()
 		cb := newCallbacks(db)
 		handle := func(body []byte, h http.Header) jobs.CallbackResult {

@@ -144,7 +144,7 @@ func TestCommitCallbackLost(t *testing.T) {
 // TestCommitRefundCallbackOnce: one refund notification delivered five
 // times at once settles the refund once; the others are duplicates.
 func TestCommitRefundCallbackOnce(t *testing.T) {
-	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+	repotest.ForSchemas(t, repotest.RefundSchemas, func(t *testing.T, db repotest.DB) {
 		ctx := context.Background()
 		o := seedRead(t, db, "RCB", 1)[0]
 		db.Move(t, db.Store, o.ID, recon.StatusPaid)
