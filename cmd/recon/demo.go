@@ -229,7 +229,9 @@ func seedDemo(ctx context.Context, store *repo.Store, chans []ChannelConfig, n i
 // settles or reports (succeeded, failed, still processing, ABNORMAL at the
 // channel, and a second refund that takes an order's refunds past what was
 // paid), and makes the simulated channel ch answer each as named. It
-// returns how many refunds it seeded.
+// returns how many PENDING refunds it seeded. The over-refunded order's
+// first refund is already SUCCEEDED, so that the pending one is always the
+// refund that goes over, whatever order a pass settles refunds in.
 func seedDemoRefunds(ctx context.Context, store *repo.Store, chans map[string]jobs.Channel, ch string, now time.Time) (int, error) {
 	created := now.Add(-30 * time.Minute)
 	paid := now.Add(-2 * time.Hour)
@@ -251,26 +253,34 @@ func seedDemoRefunds(ctx context.Context, store *repo.Store, chans map[string]jo
 		order  int
 		amount int64
 		answer recon.RefundChannelStatus
+		done   bool // already SUCCEEDED locally
 	}
 	seeds := []demoRefund{
-		{"DEMO-RF-SUCCEEDED", 0, 2500, recon.RefundChannelSucceeded},
-		{"DEMO-RF-FAILED", 1, 3000, recon.RefundChannelFailed},
-		{"DEMO-RF-PROCESSING", 2, 1000, recon.RefundChannelPending},
-		{"DEMO-RF-ABNORMAL", 2, 2000, recon.RefundChannelAbnormal},
-		{"DEMO-RF-FIRST", 3, 8000, recon.RefundChannelSucceeded},
-		{"DEMO-RF-OVER", 3, 5000, recon.RefundChannelSucceeded}, // 8000 + 5000 > 10000 paid
+		{"DEMO-RF-SUCCEEDED", 0, 2500, recon.RefundChannelSucceeded, false},
+		{"DEMO-RF-FAILED", 1, 3000, recon.RefundChannelFailed, false},
+		{"DEMO-RF-PROCESSING", 2, 1000, recon.RefundChannelPending, false},
+		{"DEMO-RF-ABNORMAL", 2, 2000, recon.RefundChannelAbnormal, false},
+		{"DEMO-RF-FIRST", 3, 8000, recon.RefundChannelSucceeded, true},
+		{"DEMO-RF-OVER", 3, 5000, recon.RefundChannelSucceeded, false}, // 8000 + 5000 > 10000 paid
 	}
 	refunds := make([]recon.Refund, len(seeds))
+	pending := 0
 	for i, d := range seeds {
 		o := orders[d.order]
 		refunds[i] = recon.Refund{RefundNo: d.no, OrderID: o.ID, MerchantID: o.MerchantID, Channel: ch, Amount: d.amount,
 			Currency: o.Currency, Status: recon.RefundPending, CreatedAt: created.Add(time.Duration(i) * time.Second),
 			UpdatedAt: created}
+		if d.done {
+			at := created.Add(time.Minute)
+			refunds[i].Status, refunds[i].SucceededAt = recon.RefundSucceeded, &at
+		} else {
+			pending++
+		}
 		if sim != nil {
 			sim.SetRefund(d.no, simulator.RefundBehaviour{Status: d.answer})
 		}
 	}
-	return len(refunds), store.InsertRefunds(ctx, refunds)
+	return pending, store.InsertRefunds(ctx, refunds)
 }
 
 // demoSim is the simulator behind a demo channel, nil if it is not one.
