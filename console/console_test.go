@@ -407,6 +407,9 @@ func TestListFiltersTotalsAndPaging(t *testing.T) {
 			"2026-11-20 16:00:00", `id="chart"`, "page 1 of 2", `id="total-count">3<`)
 		lacks(t, w, "o-paid") // third, on page 2
 		has(t, e.get("/mismatches?page=2", viewer), 200, "o-paid", "page 2 of 2")
+		// A page past the end (an old link) shows the last page.
+		has(t, e.get("/mismatches?page=9", viewer), 200, "o-paid", "page 2 of 2")
+		lacks(t, e.get("/mismatches?page=9", viewer), "o-amt")
 		w = e.get("/mismatches?kind=AMOUNT_MISMATCH", viewer)
 		has(t, w, 200, "o-amt", `id="total-count">1<`)
 		lacks(t, w, "o-stuck")
