@@ -48,6 +48,10 @@ type Store struct {
 	refunds *orderMap
 	// conflicts hears of retried conflicts (ObserveConflicts).
 	conflicts conflictObserver
+	// afterRefundSums, when set (tests only), is called in a refund
+	// batch's transaction once the sums of its orders' refunds are read,
+	// so that a test can hold two batches there at once.
+	afterRefundSums func()
 }
 
 // Options tune the connection pool and how a SQLite file is opened.

@@ -11,3 +11,8 @@ import (
 func (s *Store) RetryTx(ctx context.Context, op string, fn func(tx *gorm.DB) error) error {
 	return s.retryTx(ctx, op, fn)
 }
+
+// SetAfterRefundSums makes s call h inside every refund batch's
+// transaction once the batch has read what its orders' refunds add up to
+// (nil: no call), so that a test can hold two batches there at once.
+func SetAfterRefundSums(s *Store, h func()) { s.afterRefundSums = h }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -397,12 +399,8 @@ func (w *batchWriter) refundTransition(out recon.RefundOutcome, rep *RefundCommi
 // inside the batch's transaction (applyRefund then adds each refund it
 // settles).
 //
-// On MySQL the sum is a locking read: it sees refunds of the orders that a
-// concurrent batch is settling (it waits for them), where a plain read of
-// the snapshot would not, and two refunds of one order settled at once
-// would each miss the other. Two such batches deadlock on each other's
-// refund instead; the victim is rerun whole and then sees the other's
-// success.
+// Two refunds of one order settled at once must not each miss the other
+// (sumRefunded says how).
 func (w *batchWriter) loadRefundOrders(outs []recon.RefundOutcome) error {
 	w.refundOrders, w.refunded = map[int64]recon.Order{}, map[int64]int64{}
 	seen := map[int64]bool{}
@@ -413,6 +411,9 @@ func (w *batchWriter) loadRefundOrders(outs []recon.RefundOutcome) error {
 			ids = append(ids, out.Refund.OrderID)
 		}
 	}
+	// Concurrent batches write their orders' settlement rows in the same
+	// order, so they wait for each other rather than deadlock.
+	slices.Sort(ids)
 	for start := 0; start < len(ids); start += rowsPerInsert {
 		page := ids[start:min(start+rowsPerInsert, len(ids))]
 		if w.s.orders == nil {
@@ -428,12 +429,28 @@ func (w *batchWriter) loadRefundOrders(outs []recon.RefundOutcome) error {
 			return err
 		}
 	}
+	if h := w.s.afterRefundSums; h != nil {
+		h()
+	}
 	return nil
 }
 
 // sumRefunded adds to w.refunded what the succeeded refunds of orders ids
 // add up to, leaving refund exclude out.
+//
+// It first writes the orders' rows of recon_refund_settlements
+// (markSettlements), so that two transactions settling refunds of one order
+// always conflict on a row they both write: on one server the second waits
+// for the first to commit, and its sum then sees the first's refund; on a
+// Galera cluster, where a read lock taken on one node is not seen by the
+// others, certification aborts one of two such transactions of different
+// nodes, and retryTx reruns it whole, its sum then seeing the other's
+// refund. On MySQL the sum is also a locking read, so that it reads the
+// latest committed refunds rather than the transaction's snapshot.
 func (w *batchWriter) sumRefunded(ids []int64, exclude int64) error {
+	if err := w.markSettlements(ids); err != nil {
+		return err
+	}
 	if w.s.refunds != nil {
 		return w.mappedSumRefunded(ids, exclude)
 	}
@@ -451,6 +468,30 @@ func (w *batchWriter) sumRefunded(ids []int64, exclude int64) error {
 	}
 	for _, sm := range sums {
 		w.refunded[sm.OrderID] += sm.Total
+	}
+	return nil
+}
+
+// markSettlements counts a settlement on the recon_refund_settlements row
+// of each of orders ids (recon's refs of them), creating the rows it lacks.
+func (w *batchWriter) markSettlements(ids []int64) error {
+	args := make([]any, 0, len(ids))
+	for _, id := range ids {
+		if id != 0 { // an order recon has no ref of has nothing to guard
+			args = append(args, id)
+		}
+	}
+	if len(args) == 0 {
+		return nil
+	}
+	q := "INSERT INTO recon_refund_settlements (order_id, settlements) VALUES (?, 1)" + strings.Repeat(", (?, 1)", len(args)-1)
+	if w.s.dialect == MySQL {
+		q += " ON DUPLICATE KEY UPDATE settlements = settlements + 1"
+	} else {
+		q += " ON CONFLICT (order_id) DO UPDATE SET settlements = settlements + 1"
+	}
+	if _, err := w.execOnce(q, args...); err != nil {
+		return fmt.Errorf("mark the refund settlements of orders: %w", err)
 	}
 	return nil
 }

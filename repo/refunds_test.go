@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -309,30 +310,62 @@ func TestCommitRefundMismatchesOnePerRefundAndKind(t *testing.T) {
 	})
 }
 
-// TestConcurrentRefundsOfOneOrder settles two refunds of one order in two
-// batches at once: whichever commits second sees the first, so the
-// over-refund is recorded exactly once.
+// TestConcurrentRefundsOfOneOrder settles two refunds of one order, which
+// together exceed it, in two batches of two processes at once: whichever
+// commits second sees the first, so the over-refund is recorded exactly
+// once. On a cluster each process is on its own node, and both batches are
+// held until each has read the order's refunds: neither sees the other's
+// read locks, so only a row both write makes them conflict.
 func TestConcurrentRefundsOfOneOrder(t *testing.T) {
-	repotest.ForSchemas(t, repotest.RefundSchemas, func(t *testing.T, db repotest.DB) {
+	repotest.ForSchemasAndCluster(t, repotest.RefundSchemas, func(t *testing.T, db repotest.DB) {
 		ctx := context.Background()
+		stores := []*repo.Store{db.OpenNode(t, 1), db.OpenNode(t, 2)}
+		var both chan struct{} // closed when both batches have read the sums
+		var arrived atomic.Int64
+		arrive := func() {
+			if arrived.Add(1) == 2 {
+				close(both)
+			}
+		}
+		if db.Cluster != nil {
+			// On one server the second batch waits for the first's locks
+			// before its sums: holding the first there would block both.
+			for _, s := range stores {
+				repo.SetAfterRefundSums(s, func() { arrive(); <-both })
+			}
+		}
 		for i := 0; i < 10; i++ {
 			o := paidOrder(t, db.Store, fmt.Sprintf("O%d", i))
 			a, b := repotest.Refund(fmt.Sprintf("A%d", i), o, now), repotest.Refund(fmt.Sprintf("B%d", i), o, now)
 			a.Amount, b.Amount = 600, 600
 			repotest.SeedRefunds(t, db.Store, &a, &b)
+			db.Settle(t)
+			both = make(chan struct{})
+			arrived.Store(0)
 			var wg sync.WaitGroup
 			errs := make([]error, 2)
 			for j, r := range []recon.Refund{a, b} {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					_, errs[j] = db.Store.CommitRefundBatch(ctx, []recon.RefundOutcome{recon.DecideRefund(r, succeeded(r), recon.Policy{}, now)},
+					// A batch that fails before the sums lets the other go on.
+					defer func() {
+						if arrived.Load() < 2 {
+							arrive()
+						}
+					}()
+					_, errs[j] = stores[j].CommitRefundBatch(ctx, []recon.RefundOutcome{recon.DecideRefund(r, succeeded(r), recon.Policy{}, now)},
 						repo.CommitMeta{Source: "reconcile", Now: now})
 				}()
 			}
 			wg.Wait()
 			if errs[0] != nil || errs[1] != nil {
 				t.Fatal(errs)
+			}
+			for _, no := range []string{a.RefundNo, b.RefundNo} {
+				if r, err := db.Store.GetRefundByNo(ctx, no); err != nil || r.Status != recon.RefundSucceeded {
+					t.Fatalf("round %d: refund %s %+v %v, want SUCCEEDED", i, no, r, err)
+				}
 			}
 			ms, err := db.Store.ListMismatches(ctx, repo.MismatchFilter{OrderID: o.ID})
 			if err != nil {

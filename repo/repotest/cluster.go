@@ -107,7 +107,7 @@ func (d DB) Nodes() int {
 // OpenNode returns a new connection to the database of db on node i.
 func (d DB) OpenNode(t testing.TB, i int) *repo.Store {
 	t.Helper()
-	s, err := repo.Open(context.Background(), d.Dialect, d.NodeDSN(i), repo.Options{Orders: d.Schema.Mapping})
+	s, err := repo.Open(context.Background(), d.Dialect, d.NodeDSN(i), repo.Options{Orders: d.Schema.Mapping, Refunds: d.Schema.Refunds})
 	if err != nil {
 		t.Fatalf("open %s node %d: %v", d.Dialect, i%d.Nodes()+1, err)
 	}

@@ -52,7 +52,7 @@ func (d DB) Open(t testing.TB) *repo.Store {
 	if d.Cluster != nil {
 		return d.OpenNode(t, int(d.Cluster.next.Add(1)-1))
 	}
-	s, err := repo.Open(context.Background(), d.Dialect, d.DSN, repo.Options{Orders: d.Schema.Mapping})
+	s, err := repo.Open(context.Background(), d.Dialect, d.DSN, repo.Options{Orders: d.Schema.Mapping, Refunds: d.Schema.Refunds})
 	if err != nil {
 		t.Fatalf("open %s: %v", d.Dialect, err)
 	}

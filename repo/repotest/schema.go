@@ -239,6 +239,22 @@ func ForSchemas(t *testing.T, schemas []Schema, body func(t *testing.T, db DB)) 
 	}
 }
 
+// ForSchemasAndCluster is ForSchemas plus a subtest "galera" with one
+// subtest per schema on the cluster of RECON_TEST_GALERA_DSNS (skipped,
+// saying so, when it is not set), whose DB.Open and DB.OpenNode put the
+// test's processes on different nodes.
+func ForSchemasAndCluster(t *testing.T, schemas []Schema, body func(t *testing.T, db DB)) {
+	t.Helper()
+	ForSchemas(t, schemas, body)
+	t.Run("galera", func(t *testing.T) {
+		for _, sc := range schemas {
+			t.Run(sc.Name, func(t *testing.T) {
+				body(t, withSchema(t, NewGalera(t), sc))
+			})
+		}
+	})
+}
+
 // withSchema creates the schema's table in db and reopens its store with
 // the mapping.
 func withSchema(t testing.TB, db DB, sc Schema) DB {
