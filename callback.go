@@ -104,3 +104,21 @@ func RefundCallbackLost(current Refund, l RefundLookup) (RefundOutcome, Callback
 	}
 	return RefundOutcome{Action: ActionNone, Refund: current, Lookup: &l}, CallbackUnchanged
 }
+
+// CombineCallbackOutcomes is the one outcome recorded for a notification
+// decided about several refunds (an Alipay refund notification that names
+// only its order, each of whose PENDING refunds was looked up): MISMATCH if
+// any of them is one (finance must look), else SETTLED if any refund moved,
+// else UNCHANGED (also for none).
+func CombineCallbackOutcomes(ocs []CallbackOutcome) CallbackOutcome {
+	out := CallbackUnchanged
+	for _, oc := range ocs {
+		switch oc {
+		case CallbackMismatch:
+			return CallbackMismatch
+		case CallbackSettled:
+			out = CallbackSettled
+		}
+	}
+	return out
+}

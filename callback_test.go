@@ -90,3 +90,19 @@ func TestDecideRefundCallback(t *testing.T) {
 		}
 	}
 }
+
+func TestCombineCallbackOutcomes(t *testing.T) {
+	for _, tc := range []struct {
+		in   []recon.CallbackOutcome
+		want recon.CallbackOutcome
+	}{
+		{nil, recon.CallbackUnchanged},
+		{[]recon.CallbackOutcome{recon.CallbackUnchanged}, recon.CallbackUnchanged},
+		{[]recon.CallbackOutcome{recon.CallbackUnchanged, recon.CallbackSettled}, recon.CallbackSettled},
+		{[]recon.CallbackOutcome{recon.CallbackSettled, recon.CallbackMismatch, recon.CallbackUnchanged}, recon.CallbackMismatch},
+	} {
+		if got := recon.CombineCallbackOutcomes(tc.in); got != tc.want {
+			t.Errorf("%v: got %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}

@@ -47,6 +47,14 @@ type Notification struct {
 	Refund    *recon.RefundLookup
 	RefundNo  string
 	RefundKey string
+	// RefundClaim, when set, makes this a notification that a refund was
+	// made without being a refund's answer (Alipay's: its refund_fee is the
+	// trade's refunded total, not the refund's amount): recon looks the
+	// refund up at once through the channel's verified refund lookup and
+	// decides on that answer alone. RefundNo names the refund; when it is
+	// "", the PENDING refunds of order OrderNo are the candidates. Refund
+	// and Result are unused.
+	RefundClaim bool
 	// Ignored marks a verified notification recon does not act on; it is
 	// recorded and answered as handled.
 	Ignored bool
@@ -66,6 +74,14 @@ func (n Notification) Validate() error {
 	case n.EventID == "" || len(n.EventID) > MaxEventIDLen || !utf8.ValidString(n.EventID):
 		return bad("event id of %d bytes (1 to %d of UTF-8)", len(n.EventID), MaxEventIDLen)
 	case n.Ignored:
+		return nil
+	case n.RefundClaim:
+		if n.RefundNo == "" && n.OrderNo == "" {
+			return bad("names no refund and no order")
+		}
+		if len(n.RefundNo) > 64 || !utf8.ValidString(n.RefundNo) || len(n.OrderNo) > 64 || !utf8.ValidString(n.OrderNo) {
+			return bad("refund number of %d bytes, order number of %d", len(n.RefundNo), len(n.OrderNo))
+		}
 		return nil
 	case n.Refund != nil:
 		if n.RefundNo == "" && n.RefundKey == "" {

@@ -27,6 +27,10 @@ const (
 	CallbackMalformed    = "malformed"
 	CallbackError        = "error"
 	CallbackNoChannel    = "unknown_channel"
+	// CallbackLookupFailed is a notification that a refund was made whose
+	// confirming lookup failed: nothing recorded, the refund made due for
+	// the next pass, the notification refused so that the channel retries.
+	CallbackLookupFailed = "lookup_failed"
 )
 
 // CallbackStore is what receiving notifications needs of repo.
@@ -37,6 +41,10 @@ type CallbackStore interface {
 	GetRefundByNo(ctx context.Context, refundNo string) (recon.Refund, error)
 	GetRefundByChannelID(ctx context.Context, id string) (recon.Refund, error)
 	CommitRefundCallback(ctx context.Context, out *recon.RefundOutcome, rec repo.CallbackRecord, meta repo.CommitMeta) (repo.RefundCommitReport, error)
+	CommitRefundsCallback(ctx context.Context, outs []recon.RefundOutcome, rec repo.CallbackRecord, meta repo.CommitMeta) (repo.RefundsCallbackReport, error)
+	CallbackHandled(ctx context.Context, channel, eventID string) (bool, error)
+	PendingRefundsOf(ctx context.Context, o recon.Order) ([]recon.Refund, error)
+	MakeRefundsDue(ctx context.Context, refunds []recon.Refund, reason string, now time.Time) (int64, error)
 }
 
 var _ CallbackStore = (*repo.Store)(nil)
@@ -55,10 +63,20 @@ type Callbacks struct {
 	Store CallbackStore
 	// Notifiers are the channels that receive notifications, by name.
 	Notifiers map[string]channel.Notifier
-	Policy    recon.Policy
-	Clock     recon.Clock
-	Logger    *slog.Logger
-	Observer  CallbackObserver
+	// RefundLookups are the channels' verified refund lookups with their
+	// rate limits and retries (the *channel.Guarded of the passes), by
+	// name: a notification that only claims a refund made (an Alipay
+	// refund notification) is settled on their answer alone. A channel
+	// without one leaves such notifications to the next pass.
+	RefundLookups map[string]channel.RefundLookup
+	// RefundLookupTimeout bounds the lookups of one notification, so that
+	// its answer and the failure path fit in the listener's timeout
+	// (default DefaultRefundLookupTimeout).
+	RefundLookupTimeout time.Duration
+	Policy              recon.Policy
+	Clock               recon.Clock
+	Logger              *slog.Logger
+	Observer            CallbackObserver
 }
 
 // CallbackResult is what became of one notification.
@@ -133,6 +151,9 @@ func (c *Callbacks) handle(ctx context.Context, name string, body []byte, header
 	if n.Ignored {
 		rec.Outcome = recon.CallbackIgnored
 		return c.commit(ctx, nil, rec, meta, res, fail)
+	}
+	if n.RefundClaim {
+		return c.handleRefundClaim(ctx, name, n, rec, res, meta, fail)
 	}
 	if n.Refund != nil {
 		return c.handleRefund(ctx, name, n, rec, res, meta, fail)
@@ -215,17 +236,7 @@ func (c *Callbacks) handleRefund(ctx context.Context, name string, n channel.Not
 		err = fmt.Errorf("refund %s is of channel %q: %w", r.RefundNo, r.Channel, recon.ErrNotFound)
 	}
 	if errors.Is(err, recon.ErrNotFound) {
-		rec.Outcome = recon.CallbackOrderUnknown
-		rep, cerr := c.Store.CommitRefundCallback(ctx, nil, rec, meta)
-		if cerr != nil {
-			return fail(cerr)
-		}
-		if rep.Result == repo.Duplicate {
-			res.Handled, res.Outcome = true, CallbackDuplicate
-			return res, nil
-		}
-		res.Outcome, res.Status = strings.ToLower(string(recon.CallbackOrderUnknown)), http.StatusServiceUnavailable
-		return res, fmt.Errorf("notification %s: %w", n.EventID, err)
+		return c.unknownRefund(ctx, rec, res, meta, fail, err)
 	}
 	if err != nil {
 		return fail(err)
@@ -249,6 +260,24 @@ func (c *Callbacks) handleRefund(ctx context.Context, name string, n channel.Not
 			}
 			return recon.DecideRefundCallback(cur, *n.Refund, c.Policy, now)
 		})
+}
+
+// unknownRefund records a notification about a refund (or order) recon
+// cannot find yet and refuses it, so that the channel retries; a duplicate
+// of a handled one is answered as handled.
+func (c *Callbacks) unknownRefund(ctx context.Context, rec repo.CallbackRecord, res CallbackResult, meta repo.CommitMeta,
+	fail func(error) (CallbackResult, error), why error) (CallbackResult, error) {
+	rec.Outcome = recon.CallbackOrderUnknown
+	rep, err := c.Store.CommitRefundCallback(ctx, nil, rec, meta)
+	if err != nil {
+		return fail(err)
+	}
+	if rep.Result == repo.Duplicate {
+		res.Handled, res.Outcome = true, CallbackDuplicate
+		return res, nil
+	}
+	res.Outcome, res.Status = strings.ToLower(string(recon.CallbackOrderUnknown)), http.StatusServiceUnavailable
+	return res, fmt.Errorf("notification %s: %w", rec.EventID, why)
 }
 
 // commit records a notification that changes no order.

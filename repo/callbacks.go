@@ -141,46 +141,97 @@ func (s *Store) claimCallback(tx *gorm.DB, rec CallbackRecord) (bool, error) {
 // transaction; Duplicate for an event already handled; Lost or Stale, with
 // nothing written, when the refund moved.
 func (s *Store) CommitRefundCallback(ctx context.Context, out *recon.RefundOutcome, rec CallbackRecord, meta CommitMeta) (RefundCommitReport, error) {
-	var ids []int64
+	var outs []recon.RefundOutcome
 	if out != nil {
+		outs = []recon.RefundOutcome{*out}
+	}
+	rep, err := s.CommitRefundsCallback(ctx, outs, rec, meta)
+	switch {
+	case err != nil:
+		return RefundCommitReport{}, err
+	case len(rep.Refunds) == 1:
+		return rep.Refunds[0], nil
+	}
+	return RefundCommitReport{Result: rep.Result, Current: rep.Current}, nil
+}
+
+// RefundsCallbackReport is CommitRefundsCallback's answer.
+type RefundsCallbackReport struct {
+	// Result is Duplicate (an event already handled: nothing written but
+	// its delivery count), Lost or Stale (the refund outs[Moved] moved:
+	// nothing at all written; Current is that refund as it is now), else
+	// Recorded, with each outcome's report in Refunds.
+	Result  CommitResult
+	Moved   int
+	Current recon.Refund
+	Refunds []RefundCommitReport
+}
+
+// CommitRefundsCallback is CommitRefundCallback for a notification decided
+// about any number of refunds (an Alipay refund notification naming only
+// its order, whose PENDING refunds were each looked up): the record and
+// every outcome of outs in one transaction, each through
+// CommitRefundBatch's guarded writes. When a refund's guard finds it moved,
+// nothing at all is written: decide that refund again and call again.
+func (s *Store) CommitRefundsCallback(ctx context.Context, outs []recon.RefundOutcome, rec CallbackRecord, meta CommitMeta) (RefundsCallbackReport, error) {
+	ids := make([]int64, len(outs))
+	for i, out := range outs {
 		switch out.Action {
 		case recon.ActionTransition, recon.ActionHold, recon.ActionReport:
 		default:
-			return RefundCommitReport{}, fmt.Errorf("commit notification %s/%s: nothing to commit for action %s", rec.Channel, rec.EventID, out.Action)
+			return RefundsCallbackReport{}, fmt.Errorf("commit notification %s/%s: nothing to commit for action %s", rec.Channel, rec.EventID, out.Action)
 		}
-		ids = []int64{out.Refund.ID}
+		ids[i] = out.Refund.ID
 	}
-	var rep RefundCommitReport
-	dup := false
+	reps := make([]RefundCommitReport, len(outs))
+	dup, moved := false, -1
 	_, err := s.commitRows(ctx, meta, ids,
 		func(w *batchWriter) error {
 			isNew, err := s.claimCallback(w.tx, rec)
 			dup = err == nil && !isNew
-			return err
+			if err != nil || dup {
+				return err
+			}
+			return w.loadRefundOrders(outs)
 		},
-		func(w *batchWriter, _ int) (bool, error) {
+		func(w *batchWriter, i int) (bool, error) {
 			if dup {
 				return true, nil
 			}
-			var ok bool
-			var err error
-			rep, ok, err = w.applyRefund(*out)
+			rep, ok, err := w.applyRefund(outs[i])
+			reps[i] = rep
 			if err == nil && !ok {
+				moved = i
 				return false, errCallbackMoved
 			}
 			return ok, err
 		})
 	switch {
 	case errors.Is(err, errCallbackMoved):
-		return s.movedRefundReport(ctx, out.Refund.ID)
+		cur, err := s.movedRefundReport(ctx, outs[moved].Refund.ID)
+		if err != nil {
+			return RefundsCallbackReport{}, err
+		}
+		return RefundsCallbackReport{Result: cur.Result, Moved: moved, Current: cur.Current}, nil
 	case err != nil:
-		return RefundCommitReport{}, fmt.Errorf("commit notification %s/%s: %w", rec.Channel, rec.EventID, err)
+		return RefundsCallbackReport{}, fmt.Errorf("commit notification %s/%s: %w", rec.Channel, rec.EventID, err)
 	case dup:
-		return RefundCommitReport{Result: Duplicate}, nil
-	case out == nil:
-		return RefundCommitReport{Result: Recorded}, nil
+		return RefundsCallbackReport{Result: Duplicate}, nil
 	}
-	return rep, nil
+	return RefundsCallbackReport{Result: Recorded, Refunds: reps}, nil
+}
+
+// CallbackHandled reports whether channel's notification eventID is
+// already recorded with a handled outcome (anything but ORDER_UNKNOWN): a
+// notification whose handling costs a lookup at the channel reads this
+// first, so that a duplicate costs none.
+func (s *Store) CallbackHandled(ctx context.Context, channel, eventID string) (bool, error) {
+	var n int64
+	if err := s.db.WithContext(ctx).Table("recon_callbacks").Where("channel = ? AND event_id = ? AND outcome <> ?",
+		channel, eventID, recon.CallbackOrderUnknown).Count(&n).Error; err != nil {
+		return false, fmt.Errorf("read notification %s/%s: %w", channel, eventID, err)
+	}
+	return n > 0, nil
 }
 
 // GetRefundByChannelID reads the refund whose channel_refund_id is id (a

@@ -230,6 +230,30 @@ func (s *Store) mappedRefundsByNo(db *gorm.DB, channel string, nos []string) ([]
 	if err != nil {
 		return nil, fmt.Errorf("read refunds of %s: %w", rm.m.Table, err)
 	}
+	return s.mappedRefundsOfRows(db, rows)
+}
+
+// mappedPendingRefundsOf is PendingRefundsOf on the mapped tables: the
+// refunds whose order column is o's key in the orders table, in a pending
+// status value, on o's channel.
+func (s *Store) mappedPendingRefundsOf(db *gorm.DB, o recon.Order) ([]recon.Refund, error) {
+	v, rm, om := s.refundView(), s.refunds, s.orders
+	var key string
+	if err := db.Raw("SELECT order_key FROM "+om.kind.state+" WHERE id = ?", o.ID).Row().Scan(&key); err != nil {
+		return nil, fmt.Errorf("find order %s in %s: %w", o.OrderNo, om.kind.state, err)
+	}
+	rows, err := v.readTeam(db, "WHERE "+rm.parent+" = ? AND "+rm.channel+" IN ? AND "+rm.status+" IN ? ORDER BY "+rm.id+" LIMIT ?",
+		om.keyArg(key), append([]string{o.Channel}, rm.chanIn[o.Channel]...), rm.pending, MaxPendingRefundsOf)
+	if err != nil {
+		return nil, fmt.Errorf("read the pending refunds of order %s in %s: %w", o.OrderNo, rm.m.Table, err)
+	}
+	return s.mappedRefundsOfRows(db, rows)
+}
+
+// mappedRefundsOfRows makes refunds of rows read from the refunds table,
+// giving those recon has no bookkeeping row for yet their own.
+func (s *Store) mappedRefundsOfRows(db *gorm.DB, rows []teamRow) ([]recon.Refund, error) {
+	v, rm := s.refundView(), s.refunds
 	states, err := v.stateOf(db, rows)
 	if err != nil {
 		return nil, err

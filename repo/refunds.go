@@ -188,6 +188,34 @@ func (s *Store) GetRefundByNo(ctx context.Context, refundNo string) (recon.Refun
 	return s.getRefund(s.db.WithContext(ctx), "refund_no = ?", refundNo)
 }
 
+// MaxPendingRefundsOf bounds PendingRefundsOf: an order with more PENDING
+// refunds than this has the oldest read.
+const MaxPendingRefundsOf = 100
+
+// PendingRefundsOf reads the PENDING refunds of order o (as GetOrderByNo
+// reads it) on o's channel, oldest first, at most MaxPendingRefundsOf: the
+// refunds a notification that names only the order may be about (an Alipay
+// refund notification without out_biz_no).
+func (s *Store) PendingRefundsOf(ctx context.Context, o recon.Order) ([]recon.Refund, error) {
+	db := s.db.WithContext(ctx)
+	if s.refunds != nil {
+		return s.mappedPendingRefundsOf(db, o)
+	}
+	var rows []refundRow
+	if err := db.Where("order_id = ? AND channel = ? AND status = ?", o.ID, o.Channel, recon.RefundPending).
+		Order("id").Limit(MaxPendingRefundsOf).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("read the pending refunds of order %s: %w", o.OrderNo, err)
+	}
+	out := make([]recon.Refund, len(rows))
+	for i, r := range rows {
+		out[i] = r.toDomain()
+	}
+	if err := s.fillOrderNos(db, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (s *Store) getRefund(db *gorm.DB, where string, arg any) (recon.Refund, error) {
 	var r refundRow
 	err := db.Where(where, arg).Take(&r).Error

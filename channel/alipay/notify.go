@@ -41,12 +41,18 @@ var _ channel.Notifier = (*Client)(nil)
 // an error).
 //
 // notify_id is the event id: Alipay keeps it across the retries of one
-// notification. A notification about a refund (refund_fee, out_biz_no or
-// gmt_refund present: Alipay notifies a partial refund as TRADE_SUCCESS and
-// a full one as TRADE_CLOSED) says nothing new about the payment, and its
-// refund_fee is the trade's refunded total rather than the refund's own
-// amount, so it settles no refund either: it is returned Ignored (recon's
-// refund lookup settles the refund), as is one of another notify_type.
+// notification. A notification of another notify_type is returned Ignored.
+// A notification about a refund (refund_fee, out_biz_no or gmt_refund
+// present: Alipay notifies a partial refund as TRADE_SUCCESS and a full one
+// as TRADE_CLOSED) says nothing new about the payment, and it cannot settle
+// the refund by itself: refund_fee is "总退款金额", the trade's refunded
+// total, not this refund's amount (Alipay's asynchronous notification
+// parameters, opendocs.alipay.com/open/204/105301; smartwalle/alipay v3
+// Notification.RefundFee). It is returned as a RefundClaim naming the
+// refund by out_biz_no, "商户业务ID，主要是退款通知中返回退款申请的流水号"
+// (the refund's out_request_no, recon's refund_no), and the trade by
+// out_trade_no: recon looks the refund up (alipay.trade.fastpay.refund.query)
+// and settles it on that answer only.
 func (c *Client) VerifyNotification(ctx context.Context, body []byte, header http.Header) (channel.Notification, error) {
 	_ = ctx
 	if ct := header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/x-www-form-urlencoded") {
@@ -126,8 +132,18 @@ func DecodeNotification(v *smartalipay.Client, appID string, body []byte) (chann
 	if out.EventID == "" {
 		return bad("no notify_id")
 	}
-	if n.NotifyType != NotifyTypeTrade || n.RefundFee != "" || n.OutBizNo != "" || n.GmtRefund != "" {
+	if n.NotifyType != NotifyTypeTrade {
 		out.Ignored = true
+		return out, nil
+	}
+	if n.RefundFee != "" || n.OutBizNo != "" || n.GmtRefund != "" {
+		if n.OutBizNo == "" && n.OutTradeNo == "" {
+			return bad("refund notification without out_biz_no or out_trade_no")
+		}
+		out.RefundClaim, out.RefundNo = true, n.OutBizNo
+		if err := out.Validate(); err != nil {
+			return channel.Notification{}, err
+		}
 		return out, nil
 	}
 	status, ok := TradeStatus(string(n.TradeStatus))

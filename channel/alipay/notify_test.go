@@ -98,14 +98,38 @@ func TestNotificationRefused(t *testing.T) {
 	}
 }
 
-func TestNotificationRefundIgnored(t *testing.T) {
+// A refund notification names the refund (out_biz_no) and the trade, for
+// recon to look the refund up; it carries no answer of its own (refund_fee
+// is the trade's refunded total).
+func TestNotificationRefundClaim(t *testing.T) {
 	n, err := verifyNotification(t, notification(t, func(v url.Values) {
 		v.Set("trade_status", "TRADE_CLOSED")
 		v.Set("refund_fee", "88.88")
 		v.Set("out_biz_no", "RF-1")
 	}).Encode())
+	if err != nil || !n.RefundClaim || n.Ignored || n.RefundNo != "RF-1" || n.OrderNo != "ORD-7" || n.Refund != nil {
+		t.Fatalf("got %+v, %v; want a refund claim for RF-1 of ORD-7", n, err)
+	}
+	// Without out_biz_no the trade alone names the candidates.
+	n, err = verifyNotification(t, notification(t, func(v url.Values) {
+		v.Set("refund_fee", "10.00")
+		v.Set("gmt_refund", "2024-03-02 10:00:00.123")
+	}).Encode())
+	if err != nil || !n.RefundClaim || n.RefundNo != "" || n.OrderNo != "ORD-7" {
+		t.Fatalf("got %+v, %v; want a refund claim for order ORD-7", n, err)
+	}
+	// Naming neither is not a notification recon can act on.
+	_, err = verifyNotification(t, notification(t, func(v url.Values) {
+		v.Set("refund_fee", "10.00")
+		v.Del("out_trade_no")
+	}).Encode())
+	if !errors.Is(err, channel.ErrMalformed) {
+		t.Fatalf("got %v, want malformed", err)
+	}
+	// Another notify_type is still ignored.
+	n, err = verifyNotification(t, notification(t, func(v url.Values) { v.Set("notify_type", "other") }).Encode())
 	if err != nil || !n.Ignored {
-		t.Fatalf("got %+v, %v; want an ignored notification", n, err)
+		t.Fatalf("got %+v, %v; want ignored", n, err)
 	}
 }
 

@@ -43,9 +43,11 @@ const callbackShutdownGrace = callback.HandleTimeout + 5*time.Second
 // notifiers builds the adapters of the channels that can receive
 // notifications: every channel whose kind verifies them, with the keys it
 // needs (wechatpay api_v3_key, stripe webhook_secret, httpjson secret);
-// a channel without them receives none, and says so in the log.
-func (a *app) notifiers(cfg Config) (map[string]channel.Notifier, map[string]string, error) {
-	out, kinds := map[string]channel.Notifier{}, map[string]string{}
+// a channel without them receives none, and says so in the log. lookups
+// are those channels' refund lookups with their rate limits and retries,
+// which settle the refunds a notification only claims made (Alipay's).
+func (a *app) notifiers(cfg Config) (out map[string]channel.Notifier, kinds map[string]string, lookups map[string]channel.RefundLookup, err error) {
+	out, kinds, lookups = map[string]channel.Notifier{}, map[string]string{}, map[string]channel.RefundLookup{}
 	for i, cc := range cfg.Channels {
 		missing := ""
 		switch cc.Kind {
@@ -66,28 +68,31 @@ func (a *app) notifiers(cfg Config) (map[string]channel.Notifier, map[string]str
 			a.log.Warn("channel receives no notifications", "channel", cc.Name, "missing_key", fmt.Sprintf("channels[%d].%s", i, missing))
 			continue
 		}
-		inner, err := buildChannel(cfg, i)
+		g, err := guardedChannel(cfg, i)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		n, ok := inner.(channel.Notifier)
+		n, ok := g.Inner.(channel.Notifier)
 		if !ok {
 			continue
 		}
 		out[cc.Name], kinds[cc.Name] = n, cc.Kind
+		if g.CanLookupRefund() {
+			lookups[cc.Name] = g
+		}
 	}
-	return out, kinds, nil
+	return out, kinds, lookups, nil
 }
 
 // serveCallbacks starts the notification listener on cfg.Callbacks.Addr.
 // stop shuts it down gracefully: notifications in flight finish.
 // names are the channels it receives notifications for.
 func (a *app) serveCallbacks(cfg Config, store *repo.Store, obs jobs.CallbackObserver) (stop func() error, served <-chan error, names []string, err error) {
-	notifiers, kinds, err := a.notifiers(cfg)
+	notifiers, kinds, lookups, err := a.notifiers(cfg)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cbs := &jobs.Callbacks{Store: store, Notifiers: notifiers, Policy: policyOf(cfg), Clock: recon.SystemClock{},
+	cbs := &jobs.Callbacks{Store: store, Notifiers: notifiers, RefundLookups: lookups, Policy: policyOf(cfg), Clock: recon.SystemClock{},
 		Logger: a.log, Observer: obs}
 	hs := callback.New(callback.Options{Handler: cbs, Kinds: kinds, Logger: a.log}).HTTPServer()
 	ln, err := net.Listen("tcp", cfg.Callbacks.Addr)
