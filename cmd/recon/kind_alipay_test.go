@@ -8,14 +8,18 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/channel"
+	"github.com/recon-dev/recon/channel/alipay"
 	"github.com/recon-dev/recon/channel/channeltest"
 	"github.com/recon-dev/recon/channel/simulator"
 )
@@ -135,5 +139,88 @@ func TestAlipayChannelCloses(t *testing.T) {
 	}
 	if _, ok := ch.(channel.Closer); !ok {
 		t.Fatalf("%T cannot close orders", ch)
+	}
+}
+
+// TestServeSettlesAlipayRefundNotifications: recon serve looks up the
+// refund an Alipay refund notification names, through the channel's
+// refund lookup, and answers "success" once that answer settled it; when
+// the lookup fails it answers "fail" (Alipay retries) and the refund is
+// due for the next pass.
+func TestServeSettlesAlipayRefundNotifications(t *testing.T) {
+	keys, files := channeltest.KeyFiles(t)
+	sim := simulator.New(simulator.Config{Seed: 1})
+	chOrders := simulator.NewOrders()
+	srv := httptest.NewServer(sim.Server(chOrders, keys))
+	defer srv.Close()
+	created := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	o := cliOrder("ali-rf-order", recon.StatusPaid, created)
+	o.Channel = "ali"
+	chOrders.Add(o)
+	consoleAddr, cbAddr := freeAddr(t), freeAddr(t)
+	cfg, store := seedCLI(t, fmt.Sprintf("  - {name: ali, kind: alipay, base_url: %q, app_id: %q, private_key_file: %q, public_key_file: %q, timeout: 5s}\n",
+		srv.URL+simulator.AlipayGatewayPath, keys.AlipayAppID, files.AlipayAppPrivate, files.AlipayPublic)+
+		fmt.Sprintf("metrics: {addr: ''}\ncallbacks: {addr: '%s'}\nconsole:\n  addr: '%s'\n"+
+			"  auth: {trusted_proxies: [127.0.0.1/32], users: [{name: ann@example.com, role: admin}]}\n", cbAddr, consoleAddr),
+		[]recon.Order{o})
+	ctx := context.Background()
+	paid, err := store.GetOrderByNo(ctx, o.OrderNo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refunds []recon.Refund
+	for no, b := range map[string]simulator.RefundBehaviour{
+		"ali-rf-ok":   {Status: recon.RefundChannelSucceeded},
+		"ali-rf-down": {Status: recon.RefundChannelSucceeded, PermanentError: true},
+	} {
+		r := recon.Refund{RefundNo: no, OrderID: paid.ID, OrderNo: o.OrderNo, MerchantID: "m1", Channel: "ali", Amount: 234, Currency: "CNY",
+			Status: recon.RefundPending, CreatedAt: created, UpdatedAt: created}
+		refunds = append(refunds, r)
+		chOrders.AddRefund(r)
+		sim.SetRefund(no, b)
+	}
+	if err := store.InsertRefunds(ctx, refunds); err != nil {
+		t.Fatal(err)
+	}
+	logs, cancel, done := startServe(t, cfg)
+	post := func(eventID, refundNo string) (int, string) {
+		t.Helper()
+		form := url.Values{"notify_time": {"2024-03-02 10:00:09"}, "notify_type": {"trade_status_sync"}, "notify_id": {eventID},
+			"app_id": {keys.AlipayAppID}, "trade_no": {"2024030122001400000000000077"}, "out_trade_no": {o.OrderNo},
+			"out_biz_no": {refundNo}, "trade_status": {"TRADE_SUCCESS"}, "total_amount": {"12.34"}, "refund_fee": {"4.68"}}
+		if err := alipay.SignNotification(keys.AlipayKey, form); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Post("http://"+cbAddr+"/callbacks/ali", "application/x-www-form-urlencoded; charset=utf-8", strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	refund := func(no string) recon.Refund {
+		t.Helper()
+		r, err := store.GetRefundByNo(ctx, no)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if code, body := post("ali-n1", "ali-rf-ok"); code != 200 || body != alipay.NotifyAnswer {
+		t.Fatalf("confirmed refund: %d %q", code, body)
+	}
+	if r := refund("ali-rf-ok"); r.Status != recon.RefundSucceeded {
+		t.Fatalf("refund %s, want SUCCEEDED", r.Status)
+	}
+	if code, body := post("ali-n2", "ali-rf-down"); code != 400 || body != "fail" {
+		t.Fatalf("failed lookup: %d %q", code, body)
+	}
+	if r := refund("ali-rf-down"); r.Status != recon.RefundPending || r.LastQueryError == "" {
+		t.Fatalf("refund %s (%q), want PENDING with the lookup's failure", r.Status, r.LastQueryError)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve stopped with %d: %s", code, logs.buf.String())
 	}
 }
