@@ -52,6 +52,9 @@ type Store struct {
 	// batch's transaction once the sums of its orders' refunds are read,
 	// so that a test can hold two batches there at once.
 	afterRefundSums func()
+	// matchChunk, when set (tests only), replaces matchChunkLines'
+	// default.
+	matchChunk int
 }
 
 // Options tune the connection pool and how a SQLite file is opened.

@@ -16,3 +16,8 @@ func (s *Store) RetryTx(ctx context.Context, op string, fn func(tx *gorm.DB) err
 // transaction once the batch has read what its orders' refunds add up to
 // (nil: no call), so that a test can hold two batches there at once.
 func SetAfterRefundSums(s *Store, h func()) { s.afterRefundSums = h }
+
+// SetMatchChunkLines makes MatchStatementLines of s match at most n lines
+// per transaction (0: the default), so that a test need not store a chunk's
+// worth of lines to see several chunks.
+func SetMatchChunkLines(s *Store, n int) { s.matchChunk = n }

@@ -357,6 +357,14 @@ func (s *Store) readState(db *gorm.DB, keys []string) (map[string]stateRow, erro
 	return out, nil
 }
 
+// ctxOf is the context a handle was given (WithContext).
+func ctxOf(db *gorm.DB) context.Context {
+	if db.Statement != nil && db.Statement.Context != nil {
+		return db.Statement.Context
+	}
+	return context.Background()
+}
+
 // registerState inserts the state rows of orders (keys[i] is orders[i]'s)
 // unless they exist; a terminal order's row is inactive.
 func (s *Store) registerState(db *gorm.DB, keys []string, orders []recon.Order) error {
@@ -378,13 +386,9 @@ func (s *Store) registerState(db *gorm.DB, keys []string, orders []recon.Order) 
 		head, tail, _ := strings.Cut(q, tuple)
 		q = head + strings.Repeat(tuple+", ", end-start-1) + tuple + tail
 		// Passes that start together (shards) register the same new orders:
-		// a deadlock between their inserts is retried.
-		err := db.Exec(q, args...).Error
-		for attempt := 1; err != nil && retryable(err) && attempt < 5; attempt++ {
-			time.Sleep(time.Duration(attempt) * 5 * time.Millisecond)
-			err = db.Exec(q, args...).Error
-		}
-		if err != nil {
+		// a deadlock between their inserts is retried, and a rerun of the
+		// insert-or-ignore leaves the rows registered meanwhile alone.
+		if _, err := s.writeOne(ctxOf(db), "order_state", q, args...); err != nil {
 			return fmt.Errorf("register %s in %s: %w", s.orders.kind.key, s.orders.kind.state, err)
 		}
 	}
@@ -425,7 +429,7 @@ func (s *Store) registerNew(ctx context.Context, createdBefore time.Time) error 
 		q = `INSERT INTO recon_order_watermark (name, registered_until) VALUES (?, ?)
 			ON DUPLICATE KEY UPDATE registered_until = GREATEST(registered_until, VALUES(registered_until))`
 	}
-	if err := db.Exec(q, s.orders.kind.key, until).Error; err != nil {
+	if _, err := s.writeOne(ctx, "order_state", q, s.orders.kind.key, until); err != nil {
 		return fmt.Errorf("move the registration watermark: %w", err)
 	}
 	return nil
@@ -619,7 +623,7 @@ func (s *Store) joinTeam(ctx context.Context, states []stateRow, sc Scan) ([]rec
 		out = append(out, om.withState(r, st))
 	}
 	if len(retire) > 0 && !sc.DryRun {
-		if err := db.Exec("UPDATE "+s.orders.kind.state+" SET active = ? WHERE id IN ?", false, retire).Error; err != nil {
+		if _, err := s.writeOne(ctx, "order_state", "UPDATE "+s.orders.kind.state+" SET active = ? WHERE id IN ?", false, retire); err != nil {
 			return nil, fmt.Errorf("retire settled orders: %w", err)
 		}
 	}

@@ -18,9 +18,12 @@ import (
 // bookkeeping of the refunds is recon_refund_state.
 
 // refundView is the store as the mapped-table code sees the refunds table
-// (it shares the connection; it runs no transactions of its own).
+// (it shares the connection, and reports the conflicts of its bookkeeping
+// writes to the store's ObserveConflicts function).
 func (s *Store) refundView() *Store {
-	return &Store{db: s.db, dialect: s.dialect, orders: s.refunds}
+	v := &Store{db: s.db, dialect: s.dialect, orders: s.refunds}
+	v.conflicts.Store(s.conflicts.Load())
+	return v
 }
 
 // mappedRefunds makes refunds of rows read through refundView: their

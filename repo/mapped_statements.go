@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/recon-dev/recon"
 )
 
@@ -98,10 +100,13 @@ func (s *Store) mappedOrdersByID(ctx context.Context, ids []int64) (map[int64]re
 
 // mappedMatchStatementLines is MatchStatementLines on a mapped table: each
 // unmatched line is matched by order number on its channel, or, without
-// one, by transaction id; the order gets its ref if it has none.
+// one, by transaction id; the order gets its ref if it has none. The lines
+// are read a page at a time (at most 500, or matchChunkLines if fewer), and
+// each page's matches are written in one transaction, retried on a conflict.
 func (s *Store) mappedMatchStatementLines(ctx context.Context, id int64) (int64, error) {
 	om := s.orders
 	db := s.db.WithContext(ctx)
+	page := min(500, s.matchChunkLines())
 	var matched int64
 	var after int64
 	for {
@@ -112,7 +117,7 @@ func (s *Store) mappedMatchStatementLines(ctx context.Context, id int64) (int64,
 			ChannelTxnID string
 		}
 		if err := db.Raw(`SELECT id, channel, order_no, channel_txn_id FROM channel_statement_lines
-			WHERE statement_id = ? AND order_id IS NULL AND id > ? ORDER BY id LIMIT 500`, id, after).Scan(&lines).Error; err != nil {
+			WHERE statement_id = ? AND order_id IS NULL AND id > ? ORDER BY id LIMIT ?`, id, after, page).Scan(&lines).Error; err != nil {
 			return matched, fmt.Errorf("match lines of statement %d: %w", id, err)
 		}
 		if len(lines) == 0 {
@@ -154,19 +159,31 @@ func (s *Store) mappedMatchStatementLines(ctx context.Context, id int64) (int64,
 				byTxn[t] = ref
 			}
 		}
-		for _, l := range lines {
-			ref := byNo[l.Channel+"\x00"+l.OrderNo]
-			if l.OrderNo == "" {
-				ref = byTxn[l.Channel+"\x00"+l.ChannelTxnID]
+		var n int64
+		err = s.retryTx(ctx, "statement", func(tx *gorm.DB) error {
+			n = 0
+			for _, l := range lines {
+				ref := byNo[l.Channel+"\x00"+l.OrderNo]
+				if l.OrderNo == "" {
+					ref = byTxn[l.Channel+"\x00"+l.ChannelTxnID]
+				}
+				if ref == 0 {
+					continue
+				}
+				// Guarded by order_id IS NULL: a rerun, or another
+				// matcher, never matches a line twice.
+				c, err := exec(tx, "UPDATE channel_statement_lines SET order_id = ? WHERE id = ? AND order_id IS NULL", ref, l.ID)
+				if err != nil {
+					return fmt.Errorf("match line %d of statement %d: %w", l.ID, id, err)
+				}
+				n += c
 			}
-			if ref == 0 {
-				continue
-			}
-			if err := db.Exec("UPDATE channel_statement_lines SET order_id = ? WHERE id = ? AND order_id IS NULL", ref, l.ID).Error; err != nil {
-				return matched, fmt.Errorf("match line %d of statement %d: %w", l.ID, id, err)
-			}
-			matched++
+			return nil
+		})
+		if err != nil {
+			return matched, err
 		}
+		matched += n
 	}
 }
 

@@ -342,8 +342,9 @@ func (s *Store) OutboxCounts(ctx context.Context, now time.Time) (map[string]int
 // EnqueueNotification inserts an outbox row for n directly, outside any order
 // transition (seeding, tests, benchmarks); a row with the same (order_id,
 // event) or id already there is left alone. It reports whether it inserted.
+// A conflict reruns the insert-or-ignore, which a rerun cannot duplicate.
 func (s *Store) EnqueueNotification(ctx context.Context, orderID int64, n recon.Notification, now time.Time) (bool, error) {
-	c, err := exec(s.db.WithContext(ctx), s.insertIgnore("merchant_notifications",
+	c, err := s.writeOne(ctx, "outbox", s.insertIgnore("merchant_notifications",
 		"id, order_id, merchant_id, event, payload, status, attempts, next_attempt_at, created_at",
 		"?, ?, ?, ?, ?, 'PENDING', 0, ?, ?"),
 		n.ID, orderID, n.Data.MerchantID, n.Event, string(n.Payload()), dbTime(now), dbTime(now))

@@ -26,10 +26,11 @@ const (
 
 // ConflictOps names the operations whose conflicts ObserveConflicts
 // reports: order commits, mismatch and finding records, resolutions, leases,
-// the run ledger, outbox claims and marks, operator resends and statement
-// imports.
+// the run ledger, outbox claims, marks and direct enqueues, operator resends,
+// statement imports, matching and counts, the bookkeeping of mapped orders
+// and refunds (order_state), and orders made due by a statement (make_due).
 var ConflictOps = []string{"commit", "record_mismatch", "record_findings", "resolve", "resolution", "lease", "run",
-	"outbox_claim", "outbox", "outbox_resend", "statement"}
+	"outbox_claim", "outbox", "outbox_resend", "statement", "order_state", "make_due"}
 
 // ObserveConflicts makes fn hear of every write the database aborted as a
 // conflict (deadlock, certification failure, lock wait timeout, SQLite busy)

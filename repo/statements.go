@@ -197,19 +197,62 @@ func (s *Store) listStatements(db *gorm.DB, where string, args []any, limit int)
 // MatchStatementLines matches the lines of statement id that have no order
 // yet (an order inserted after the import) to their orders. It returns how
 // many it matched.
+//
+// It works through the unmatched lines in id order, at most
+// matchChunkLines of them per transaction, each transaction retried on a
+// conflict: a big day's lines in one UPDATE would exceed a cluster's
+// write-set limit (wsrep_max_ws_rows). A line is only ever matched (its
+// order_id goes from NULL to the order's), so the chunks add up to what one
+// UPDATE would have done, and a rerun chunk matches nothing twice.
 func (s *Store) MatchStatementLines(ctx context.Context, id int64) (int64, error) {
 	if s.orders != nil {
 		return s.mappedMatchStatementLines(ctx, id)
 	}
-	n, err := exec(s.db.WithContext(ctx), `UPDATE channel_statement_lines SET order_id = COALESCE(
-		(SELECT o.id FROM payment_orders o WHERE o.order_no = channel_statement_lines.order_no AND o.channel = channel_statement_lines.channel),
-		CASE WHEN channel_statement_lines.order_no = '' THEN (SELECT MIN(t.id) FROM payment_orders t
-		 WHERE t.channel_txn_id = channel_statement_lines.channel_txn_id AND t.channel = channel_statement_lines.channel) END)
-		WHERE statement_id = ? AND order_id IS NULL`, id)
-	if err != nil {
-		return 0, fmt.Errorf("match lines of statement %d: %w", id, err)
+	var matched int64
+	for after := int64(0); ; {
+		var last sql.NullInt64
+		var n int64
+		err := s.retryTx(ctx, "statement", func(tx *gorm.DB) error {
+			last, n = sql.NullInt64{}, 0
+			if err := tx.Raw(`SELECT MAX(id) FROM (SELECT id FROM channel_statement_lines
+				WHERE statement_id = ? AND order_id IS NULL AND id > ? ORDER BY id LIMIT ?) chunk`,
+				id, after, s.matchChunkLines()).Row().Scan(&last); err != nil || !last.Valid {
+				return err
+			}
+			var err error
+			// Only the lines that find their order are written (and
+			// counted: SQLite would count a NULL set to NULL).
+			n, err = exec(tx, `UPDATE channel_statement_lines SET order_id = `+sqlLineOrder+`
+				WHERE statement_id = ? AND order_id IS NULL AND id > ? AND id <= ? AND `+sqlLineOrder+` IS NOT NULL`,
+				id, after, last.Int64)
+			return err
+		})
+		if err != nil {
+			return matched, fmt.Errorf("match lines of statement %d: %w", id, err)
+		}
+		if !last.Valid {
+			return matched, nil
+		}
+		matched += n
+		after = last.Int64
 	}
-	return n, nil
+}
+
+// sqlLineOrder is the order of a statement line in an UPDATE of
+// channel_statement_lines: by order number on the line's channel, or for a
+// line without one, by transaction id (the first order of it).
+const sqlLineOrder = `COALESCE(
+	(SELECT o.id FROM payment_orders o WHERE o.order_no = channel_statement_lines.order_no AND o.channel = channel_statement_lines.channel),
+	CASE WHEN channel_statement_lines.order_no = '' THEN (SELECT MIN(t.id) FROM payment_orders t
+	 WHERE t.channel_txn_id = channel_statement_lines.channel_txn_id AND t.channel = channel_statement_lines.channel) END)`
+
+// matchChunkLines is how many unmatched lines one transaction of
+// MatchStatementLines takes at most: as many as one of an import stores.
+func (s *Store) matchChunkLines() int {
+	if s.matchChunk > 0 {
+		return s.matchChunk
+	}
+	return statementChunkLines
 }
 
 // StatementPayment is a payment line of a statement with its local order.
@@ -311,7 +354,7 @@ func (s *Store) makeDue(ctx context.Context, what string, ids []int64, update st
 	for start := 0; start < len(ids); start += rowsPerInsert {
 		part := ids[start:min(start+rowsPerInsert, len(ids))]
 		in := " AND id IN (?" + strings.Repeat(", ?", len(part)-1) + ")"
-		m, err := exec(s.db.WithContext(ctx), update+in, append(append([]any(nil), args...), int64sAny(part)...)...)
+		m, err := s.writeOne(ctx, "make_due", update+in, append(append([]any(nil), args...), int64sAny(part)...)...)
 		if err != nil {
 			return n, fmt.Errorf("make %d %s due (ids %d…%d): %w", len(part), what, part[0], part[len(part)-1], err)
 		}
@@ -488,11 +531,12 @@ func (s *Store) RecordFindings(ctx context.Context, fs []Finding, meta CommitMet
 // FinishStatement records the counts of a reconciliation of statement id
 // and marks it RECONCILED.
 func (s *Store) FinishStatement(ctx context.Context, id int64, c StatementCounts, runID int64, now time.Time) error {
-	err := s.db.WithContext(ctx).Exec(`UPDATE channel_statements SET status = ?, matched = ?, settled = ?, channel_only = ?,
+	// One UPDATE that sets every count: rerun whole on a conflict.
+	_, err := s.writeOne(ctx, "statement", `UPDATE channel_statements SET status = ?, matched = ?, settled = ?, channel_only = ?,
 		local_only = ?, amount_mismatches = ?, refund_mismatches = ?, fee_mismatches = ?, status_mismatches = ?,
 		statement_conflicts = ?, new_mismatches = ?, run_id = ?, error = '', reconciled_at = ?, updated_at = ? WHERE id = ?`,
 		StatementReconciled, c.Matched, c.Settled, c.ChannelOnly, c.LocalOnly, c.AmountMismatches, c.RefundMismatches,
-		c.FeeMismatches, c.StatusMismatches, c.StatementConflicts, c.NewMismatches, nullRunID(runID), dbTime(now), dbTime(now), id).Error
+		c.FeeMismatches, c.StatusMismatches, c.StatementConflicts, c.NewMismatches, nullRunID(runID), dbTime(now), dbTime(now), id)
 	if err != nil {
 		return fmt.Errorf("finish statement %d: %w", id, err)
 	}

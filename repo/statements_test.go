@@ -338,3 +338,79 @@ func TestImportStatementWithinAClustersWriteSetLimit(t *testing.T) {
 		t.Fatalf("first payment %+v %v", pays, err)
 	}
 }
+
+// A statement with more unmatched lines than one transaction of
+// MatchStatementLines takes (3 here) is matched entirely, each line to its
+// own order, as one UPDATE over the statement would match it. On a cluster
+// the write-set limit (wsrep_max_ws_rows) is lowered below the statement's
+// lines meanwhile: one transaction over them all would be refused.
+func TestMatchStatementLinesInChunks(t *testing.T) {
+	repotest.ForSchemasAndCluster(t, repotest.Schemas, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		early := repotest.Order("early", now)
+		db.Seed(t, &early)
+		lines := []recon.StatementLine{stmtLine(2, recon.LinePayment, "early", "TE", "", 1000)}
+		for i := range 10 {
+			lines = append(lines, stmtLine(i+3, recon.LinePayment, fmt.Sprintf("late%d", i), fmt.Sprintf("TL%d", i), "", 1000))
+		}
+		lines = append(lines, stmtLine(13, recon.LinePayment, "ghost", "TG", "", 1000))
+		imp := repo.StatementImport{Channel: "sim", Day: "2026-11-22", Source: repo.SourceFile}
+		st, err := db.Store.ImportStatement(ctx, imp, now, linesOf(lines...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Orders the payment service wrote after the import.
+		late := make([]*recon.Order, 10)
+		for i := range late {
+			o := repotest.Order(fmt.Sprintf("late%d", i), now)
+			late[i] = &o
+		}
+		db.Seed(t, late...)
+		db.Settle(t)
+		if db.Cluster != nil {
+			lowerWriteSetLimit(t, db, 5)
+		}
+		s := db.Open(t)
+		repo.SetMatchChunkLines(s, 3)
+		if n, err := s.MatchStatementLines(ctx, st.ID); err != nil || n != 10 {
+			t.Fatalf("matched %d lines, %v; want the 10 late orders'", n, err)
+		}
+		pays, err := db.Store.StatementPayments(ctx, st.ID, 0, 100)
+		if err != nil || len(pays) != len(lines) {
+			t.Fatalf("payments %+v %v", pays, err)
+		}
+		for _, p := range pays {
+			switch {
+			case p.Line.OrderNo == "ghost" && p.Order != nil:
+				t.Errorf("the ghost line matched %+v", p.Order)
+			case p.Line.OrderNo != "ghost" && (p.Order == nil || p.Order.OrderNo != p.Line.OrderNo):
+				t.Errorf("line %s matched %+v", p.Line.OrderNo, p.Order)
+			}
+		}
+		if n, err := s.MatchStatementLines(ctx, st.ID); err != nil || n != 0 {
+			t.Fatalf("matched %d lines again, %v", n, err)
+		}
+	})
+}
+
+// lowerWriteSetLimit sets wsrep_max_ws_rows to rows on every node of db's
+// cluster until the test ends. The variable is global: the cluster tests
+// run one at a time (.ci/run).
+func lowerWriteSetLimit(t *testing.T, db repotest.DB, rows int64) {
+	t.Helper()
+	for i := range db.Nodes() {
+		node := db.OpenNode(t, i).DB()
+		var was int64
+		if err := node.Raw("SELECT @@GLOBAL.wsrep_max_ws_rows").Row().Scan(&was); err != nil {
+			t.Fatal(err)
+		}
+		if err := node.Exec("SET GLOBAL wsrep_max_ws_rows = ?", rows).Error; err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := node.Exec("SET GLOBAL wsrep_max_ws_rows = ?", was).Error; err != nil {
+				t.Errorf("restore wsrep_max_ws_rows on node %d: %v", i+1, err)
+			}
+		})
+	}
+}
