@@ -88,10 +88,13 @@ config.yaml: --from-channel may name a production channel.`,
 				sim := simulator.New(sc)
 				sim.SetStatementOrders(storeOrders{s: store})
 				sim.SetStatementZone(cfg.Statements.Location())
+				// The notifications start once the banner (with the
+				// secret that verifies them) is printed.
+				listening := func() {}
 				if callbacksTo != "" {
-					go a.postCallbacks(ctx, store, sim, callbacksTo, cbChannel, callbacksEvery)
+					listening = func() { go a.postCallbacks(ctx, store, sim, callbacksTo, cbChannel, callbacksEvery) }
 				}
-				return a.serveSim(ctx, addr, sim.Server(storeOrders{s: store}, keys), sc.Secret, keys, files)
+				return a.serveSim(ctx, addr, sim.Server(storeOrders{s: store}, keys), sc.Secret, keys, files, listening)
 			})
 		},
 	}
@@ -120,7 +123,10 @@ func simulatorFor(cfg Config, from string) (simulator.Config, error) {
 	return simulator.Config{Seed: 1}, nil
 }
 
-func (a *app) serveSim(ctx context.Context, addr string, h http.Handler, secret string, keys simulator.Keys, f simulator.KeyFiles) error {
+// serveSim serves the simulator on addr, printing the channels' config
+// entries first; listening runs once they are printed.
+func (a *app) serveSim(ctx context.Context, addr string, h http.Handler, secret string, keys simulator.Keys, f simulator.KeyFiles,
+	listening func()) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return usageErr("--addr %s: %v", addr, err)
@@ -137,6 +143,7 @@ channels for recon's config.yaml:
 `, url, url, secret, url, keys.AlipayAppID, f.AlipayAppPrivate, f.AlipayPublic,
 		url, keys.WechatMchID, keys.WechatMerchantSerial, f.WechatMerchantPrivate, f.WechatPlatformPublic, keys.WechatPlatformKeyID,
 		url, keys.StripeAPIKey)
+	listening()
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
