@@ -24,33 +24,43 @@ import (
 // One transaction for many orders saves a commit (a log flush) and most
 // round trips per order, which is where a pass spends its time.
 func (s *Store) CommitBatch(ctx context.Context, outs []recon.Outcome, meta CommitMeta) ([]CommitReport, error) {
-	for _, out := range outs {
-		switch out.Action {
-		case recon.ActionTransition, recon.ActionReschedule, recon.ActionHold, recon.ActionReport:
-		default:
-			return nil, fmt.Errorf("commit order %d: nothing to commit for action %s", out.Order.ID, out.Action)
-		}
-	}
+	return commitOutcomes(ctx, s, meta, outs, "order",
+		func(out recon.Outcome) (int64, recon.Action) { return out.Order.ID, out.Action },
+		func(w *batchWriter) error { return w.loadKeys(outs) }, (*batchWriter).apply, s.movedReport)
+}
+
+// commitOutcomes is CommitBatch and CommitRefundBatch: it refuses an
+// outcome with nothing to commit, runs the guarded writes of the batch in
+// one transaction (commitRows: prepare, then apply for each outcome) and
+// re-reads (moved) each item whose guard found it moved. what names the
+// items in errors; item gives an outcome's row id and action.
+func commitOutcomes[O, R any](ctx context.Context, s *Store, meta CommitMeta, outs []O, what string,
+	item func(O) (int64, recon.Action), prepare func(*batchWriter) error,
+	apply func(*batchWriter, O) (R, bool, error), moved func(context.Context, int64) (R, error)) ([]R, error) {
 	ids := make([]int64, len(outs))
 	for i, out := range outs {
-		ids[i] = out.Order.ID
+		id, action := item(out)
+		switch action {
+		case recon.ActionTransition, recon.ActionReschedule, recon.ActionHold, recon.ActionReport:
+		default:
+			return nil, fmt.Errorf("commit %s %d: nothing to commit for action %s", what, id, action)
+		}
+		ids[i] = id
 	}
-	reps := make([]CommitReport, len(outs))
-	moved, err := s.commitRows(ctx, meta, ids, func(w *batchWriter) error { return w.loadKeys(outs) },
-		func(w *batchWriter, i int) (bool, error) {
-			rep, ok, err := w.apply(outs[i])
-			reps[i] = rep
-			return ok, err
-		})
+	reps := make([]R, len(outs))
+	wasMoved, err := s.commitRows(ctx, meta, ids, prepare, func(w *batchWriter, i int) (bool, error) {
+		rep, ok, err := apply(w, outs[i])
+		reps[i] = rep
+		return ok, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	for i, m := range moved {
-		if !m {
-			continue
-		}
-		if reps[i], err = s.movedReport(ctx, outs[i].Order.ID); err != nil {
-			return nil, err
+	for i, m := range wasMoved {
+		if m {
+			if reps[i], err = moved(ctx, ids[i]); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return reps, nil

@@ -261,34 +261,9 @@ type RefundCommitReport struct {
 // does not fit its order also records REFUND_MISMATCH. A refund whose guard
 // finds it moved gets nothing written and is reported Lost or Stale.
 func (s *Store) CommitRefundBatch(ctx context.Context, outs []recon.RefundOutcome, meta CommitMeta) ([]RefundCommitReport, error) {
-	ids := make([]int64, len(outs))
-	for i, out := range outs {
-		switch out.Action {
-		case recon.ActionTransition, recon.ActionReschedule, recon.ActionHold, recon.ActionReport:
-		default:
-			return nil, fmt.Errorf("commit refund %d: nothing to commit for action %s", out.Refund.ID, out.Action)
-		}
-		ids[i] = out.Refund.ID
-	}
-	reps := make([]RefundCommitReport, len(outs))
-	moved, err := s.commitRows(ctx, meta, ids, func(w *batchWriter) error { return w.loadRefundOrders(outs) },
-		func(w *batchWriter, i int) (bool, error) {
-			rep, ok, err := w.applyRefund(outs[i])
-			reps[i] = rep
-			return ok, err
-		})
-	if err != nil {
-		return nil, err
-	}
-	for i, m := range moved {
-		if !m {
-			continue
-		}
-		if reps[i], err = s.movedRefundReport(ctx, outs[i].Refund.ID); err != nil {
-			return nil, err
-		}
-	}
-	return reps, nil
+	return commitOutcomes(ctx, s, meta, outs, "refund",
+		func(out recon.RefundOutcome) (int64, recon.Action) { return out.Refund.ID, out.Action },
+		func(w *batchWriter) error { return w.loadRefundOrders(outs) }, (*batchWriter).applyRefund, s.movedRefundReport)
 }
 
 // movedRefundReport re-reads a refund whose guard found it moved: Lost when
