@@ -77,19 +77,11 @@ and prints both rates, their ratio, lookup-to-commit latency and peak RSS.`,
 
 func (a *app) bench(ctx context.Context, cfg Config, o benchOptions) error {
 	driver := repo.Dialect(cfg.Database.Driver)
-	dsn, cleanup, err := scratchDatabase(ctx, driver, cfg.Database.DSN, "_bench", o.keep)
+	store, dsn, cleanup, err := scratchStore(ctx, driver, cfg.Database.DSN, "_bench", o.keep, o.concurrency+4)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	store, err := repo.Open(ctx, driver, dsn, repo.Options{MaxOpenConns: o.concurrency + 4})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if _, err := store.Migrate(ctx, time.Now()); err != nil {
-		return err
-	}
 	fmt.Fprintf(a.stdout, "bench: %s, %d orders, concurrency %d, channel latency %s\n", driver, o.orders, o.concurrency, o.latency)
 
 	var rawRate float64
@@ -311,6 +303,30 @@ func startCPUProfile(path string) (func(), error) {
 		pprof.StopCPUProfile()
 		_ = f.Close()
 	}, nil
+}
+
+// scratchStore opens a migrated, empty scratch database beside the
+// configured one (scratchDatabase) with up to conns connections; cleanup
+// closes it and, unless keep, drops it.
+func scratchStore(ctx context.Context, driver repo.Dialect, dsn, suffix string, keep bool, conns int) (*repo.Store, string, func(), error) {
+	dsn, drop, err := scratchDatabase(ctx, driver, dsn, suffix, keep)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	store, err := repo.Open(ctx, driver, dsn, repo.Options{MaxOpenConns: conns})
+	if err != nil {
+		drop()
+		return nil, "", nil, err
+	}
+	cleanup := func() {
+		_ = store.Close()
+		drop()
+	}
+	if _, err := store.Migrate(ctx, time.Now()); err != nil {
+		cleanup()
+		return nil, "", nil, err
+	}
+	return store, dsn, cleanup, nil
 }
 
 // scratchDatabase makes an empty database beside the configured one.

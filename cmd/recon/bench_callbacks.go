@@ -79,19 +79,11 @@ type benchAnswer struct {
 
 func (a *app) benchCallbacks(ctx context.Context, cfg Config, o benchCallbackOptions) error {
 	driver := repo.Dialect(cfg.Database.Driver)
-	dsn, cleanup, err := scratchDatabase(ctx, driver, cfg.Database.DSN, "_bench_callbacks", o.keep)
+	store, dsn, cleanup, err := scratchStore(ctx, driver, cfg.Database.DSN, "_bench_callbacks", o.keep, 64)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	store, err := repo.Open(ctx, driver, dsn, repo.Options{MaxOpenConns: 64})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if _, err := store.Migrate(ctx, time.Now()); err != nil {
-		return err
-	}
 	if err := seedBench(ctx, driver, dsn, o.orders); err != nil {
 		return err
 	}

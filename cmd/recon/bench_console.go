@@ -60,19 +60,11 @@ const benchConsoleUser = "bench@example.com"
 
 func (a *app) benchConsole(ctx context.Context, cfg Config, n, repeat int, keep bool) error {
 	driver := repo.Dialect(cfg.Database.Driver)
-	dsn, cleanup, err := scratchDatabase(ctx, driver, cfg.Database.DSN, "_bench_console", keep)
+	store, dsn, cleanup, err := scratchStore(ctx, driver, cfg.Database.DSN, "_bench_console", keep, 8)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	store, err := repo.Open(ctx, driver, dsn, repo.Options{MaxOpenConns: 8})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if _, err := store.Migrate(ctx, time.Now()); err != nil {
-		return err
-	}
 	fmt.Fprintf(a.stdout, "bench console: %s, %d mismatches\n", driver, n)
 	t := time.Now()
 	if err := seedBenchMismatches(ctx, driver, dsn, n, time.Now().UTC()); err != nil {

@@ -70,19 +70,11 @@ type benchLookups struct {
 
 func (a *app) benchStatement(ctx context.Context, cfg Config, n int, keep bool, cpuProfile string, look benchLookups) error {
 	driver := repo.Dialect(cfg.Database.Driver)
-	dsn, cleanup, err := scratchDatabase(ctx, driver, cfg.Database.DSN, "_bench_statement", keep)
+	store, dsn, cleanup, err := scratchStore(ctx, driver, cfg.Database.DSN, "_bench_statement", keep, 8)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	store, err := repo.Open(ctx, driver, dsn, repo.Options{MaxOpenConns: 8})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if _, err := store.Migrate(ctx, time.Now()); err != nil {
-		return err
-	}
 	loc := cfg.Statements.Location()
 	dayStart, _, err := jobs.DayBounds(benchStatementDay, loc)
 	if err != nil {
