@@ -117,7 +117,7 @@ func TestSimServePostsCallbacks(t *testing.T) {
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, []string{"sim", "serve", "--addr", "127.0.0.1:0", "--keys-dir", filepath.Join(t.TempDir(), "keys"),
+		done <- Main(ctx, []string{"sim", "serve", "--addr", "127.0.0.1:0", "--keys-dir", simKeysDir(t),
 			"--callbacks-to", recv.URL + "/callbacks/sim", "--config", cfg}, &out, &errb, func(string) string { return "" })
 	}()
 	got := map[string]bool{}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -10,15 +8,19 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/recon-dev/recon/channel/simulator"
 )
 
 // A key given where its file is expected (private_key_file: ${APP_KEY},
 // with the key itself in the environment) is refused without printing it.
 func TestKeyInsteadOfKeyFileIsNotEchoed(t *testing.T) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	// Any RSA key will do: the simulator's, generated once per test binary.
+	simKeys, err := simulator.TestKeys()
 	if err != nil {
 		t.Fatal(err)
 	}
+	key := simKeys.AlipayAppKey
 	der := x509.MarshalPKCS1PrivateKey(key)
 	pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: der}))
 	pubDER, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)

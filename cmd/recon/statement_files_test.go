@@ -12,8 +12,8 @@ import (
 
 	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/channel/alipay"
+	"github.com/recon-dev/recon/channel/channeltest"
 	"github.com/recon-dev/recon/channel/httpjson"
-	"github.com/recon-dev/recon/channel/simulator"
 	"github.com/recon-dev/recon/channel/wechatpay"
 	"github.com/recon-dev/recon/repo"
 )
@@ -24,11 +24,7 @@ import (
 // a small compressed file that inflates past statements.max_bytes or
 // max_lines. Each is FAILED with the reason and nothing of it is kept.
 func TestStatementImportRefusesForeignAndOversizedFiles(t *testing.T) {
-	keysDir := filepath.Join(t.TempDir(), "keys")
-	keys, files, err := simulator.LoadOrCreateKeys(keysDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys, files := channeltest.KeyFiles(t)
 	channels := fmt.Sprintf("  - {name: ali, kind: alipay, base_url: 'https://openapi.alipay.com/gateway.do', app_id: %q, private_key_file: %q, public_key_file: %q, pid: '2088000000000001'}\n",
 		keys.AlipayAppID, files.AlipayAppPrivate, files.AlipayPublic) +
 		"  - {name: wx, kind: wechatpay, " + wechatEntry(keys, "https://api.mch.weixin.qq.com", files.WechatMerchantPrivate, files.WechatPlatformPublic) + "}\n" +

@@ -44,8 +44,9 @@ func TestStatementRunPerKindAgainstSimServe(t *testing.T) {
 				orders = append(orders, o)
 			}
 			simCfg, store := seedCLI(t, "  - {name: sim, kind: simulator, simulator: {seed: 5, paid_rate: 0.7, closed_rate: 0.2}}\n", orders)
-			keysDir := filepath.Join(t.TempDir(), "keys")
+			keysDir := simKeysDir(t)
 			url, _ := startSimServeKeys(t, simCfg, keysDir)
+			// The keys sim serve signs with, as it loaded them.
 			keys, files, err := simulator.LoadOrCreateKeys(keysDir)
 			if err != nil {
 				t.Fatal(err)

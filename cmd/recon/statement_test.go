@@ -12,13 +12,25 @@ import (
 	"time"
 
 	"github.com/recon-dev/recon"
+	"github.com/recon-dev/recon/channel/channeltest"
 )
 
 // startSimServe runs `recon sim serve` with cfg until the test ends and
 // returns its URL and the secret it signs httpjson answers with.
 func startSimServe(t *testing.T, cfg string) (url, secret string) {
 	t.Helper()
-	return startSimServeKeys(t, cfg, filepath.Join(t.TempDir(), "keys"))
+	return startSimServeKeys(t, cfg, simKeysDir(t))
+}
+
+// simKeysDir returns a directory of the test's own holding the simulator's
+// test keys, generated once per test binary (four 2048-bit RSA keys take
+// seconds under the race detector), for sim serve's --keys-dir: sim serve
+// loads them instead of generating its own. TestSimServeAnswersAboutTheDatabaseOrders
+// starts sim serve on an empty directory, where it generates them.
+func simKeysDir(t *testing.T) string {
+	t.Helper()
+	_, files := channeltest.KeyFiles(t)
+	return files.Dir
 }
 
 // startSimServeKeys is startSimServe with the simulator's keys in keysDir.
