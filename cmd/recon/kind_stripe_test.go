@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,18 +11,15 @@ import (
 	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/channel"
 	"github.com/recon-dev/recon/channel/simulator"
+	"github.com/recon-dev/recon/repo/repotest"
 )
 
 // stripeConfig writes a config with one stripe channel entry (the part
 // inside the braces) and a fresh, migrated SQLite database.
 func stripeConfig(t *testing.T, entry string) string {
 	t.Helper()
-	db := filepath.Join(t.TempDir(), "r.db")
-	p := writeConfig(t, fmt.Sprintf("database: {driver: sqlite, dsn: %q}\nchannels:\n  - {name: st, kind: stripe, %s}\n", db, entry))
-	if code, out, stderr := runCLI(t, nil, "migrate", "--config", writeConfig(t, fmt.Sprintf("database: {driver: sqlite, dsn: %q}\n", db))); code != 0 {
-		t.Fatalf("migrate: %d %s %s", code, out, stderr)
-	}
-	return p
+	db := repotest.SQLiteFile(t)
+	return writeConfig(t, fmt.Sprintf("database: {driver: sqlite, dsn: %q}\nchannels:\n  - {name: st, kind: stripe, %s}\n", db, entry))
 }
 
 func TestStripeChannelBuilds(t *testing.T) {

@@ -3,24 +3,21 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/recon-dev/recon"
 	"github.com/recon-dev/recon/repo"
+	"github.com/recon-dev/recon/repo/repotest"
 )
 
-// seedCLI migrates a fresh SQLite database through the CLI and inserts
-// orders, returning the config path and an open store.
+// seedCLI makes a fresh, migrated SQLite database (repotest.SQLiteFile) and
+// inserts orders, returning the config path and an open store.
 func seedCLI(t *testing.T, channels string, orders []recon.Order) (string, *repo.Store) {
 	t.Helper()
-	db := filepath.Join(t.TempDir(), "r.db")
+	db := repotest.SQLiteFile(t)
 	cfg := writeConfig(t, "database: {driver: sqlite, dsn: '"+db+"'}\nchannels:\n"+channels)
-	if code, _, stderr := runCLI(t, nil, "migrate", "--config", cfg); code != 0 {
-		t.Fatalf("migrate: %s", stderr)
-	}
 	store, err := repo.Open(context.Background(), repo.SQLite, db, repo.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -77,8 +78,64 @@ func ForEachDB(t *testing.T, body func(t *testing.T, db DB)) {
 // NewSQLite returns a migrated SQLite database in a temporary directory.
 func NewSQLite(t testing.TB) DB {
 	t.Helper()
-	dsn := filepath.Join(t.TempDir(), "recon.db")
-	return migrated(t, repo.SQLite, dsn)
+	dsn := SQLiteFile(t)
+	s, err := repo.Open(context.Background(), repo.SQLite, dsn, repo.Options{})
+	if err != nil {
+		t.Fatalf("open %s: %v", repo.SQLite, err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return DB{Dialect: repo.SQLite, DSN: dsn, Store: s, Schema: Own}
+}
+
+// SQLiteFile returns the path of a freshly migrated SQLite database file of
+// the test's own, in its temporary directory: a copy of a database migrated
+// once per test binary (parsing the migrations is slow under the race
+// detector, and most tests make a database or two of their own).
+func SQLiteFile(t testing.TB) string {
+	t.Helper()
+	sqliteTemplate.once.Do(func() { sqliteTemplate.data, sqliteTemplate.err = migratedSQLite() })
+	if sqliteTemplate.err != nil {
+		t.Fatalf("migrate %s: %v", repo.SQLite, sqliteTemplate.err)
+	}
+	p := filepath.Join(t.TempDir(), "recon.db")
+	if err := os.WriteFile(p, sqliteTemplate.data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// sqliteTemplate is the file SQLiteFile copies.
+var sqliteTemplate struct {
+	once sync.Once
+	data []byte
+	err  error
+}
+
+// migratedSQLite migrates a new SQLite database and returns its file,
+// whole: closed, its write-ahead log merged into it.
+func migratedSQLite() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "repotest-sqlite-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	p := filepath.Join(dir, "recon.db")
+	ctx := context.Background()
+	s, err := repo.Open(ctx, repo.SQLite, p, repo.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.Migrate(ctx, time.Now()); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	if err := s.Close(); err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(p + "-wal"); err == nil && st.Size() > 0 {
+		return nil, fmt.Errorf("%s-wal still holds %d bytes after close", p, st.Size())
+	}
+	return os.ReadFile(p)
 }
 
 // NewMySQL returns a migrated, empty MySQL database, or skips the test when
