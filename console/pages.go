@@ -164,15 +164,14 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, req *request) {
 	n := s.opt.PageSize
 	d.Page, _ = strconv.Atoi(r.URL.Query().Get("page"))
 	d.Page = max(d.Page, 1)
+	mf.Limit, mf.Offset = n, (d.Page-1)*n
 	listed := make(chan error, 1)
-	pf := mf
-	pf.Limit, pf.Offset = n, (d.Page-1)*n
-	go func() {
+	go func(f repo.MismatchFilter) {
 		var err error
-		d.Rows, err = s.opt.Store.ListMismatches(ctx, pf)
+		d.Rows, err = s.opt.Store.ListMismatches(ctx, f)
 		listed <- err
-	}()
-	groups, err := s.opt.Store.MismatchGroups(ctx, mf)
+	}(mf)
+	groups, err := s.opt.Store.MismatchGroups(ctx, mf) // the whole selection: Limit and Offset aside
 	if lerr := <-listed; err == nil {
 		err = lerr
 	}
@@ -188,13 +187,12 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, req *request) {
 		// Past the end (a link from before rows were resolved): the last
 		// page is shown instead.
 		d.Page = d.Last
-		pf.Offset = (d.Page - 1) * n
-		if d.Rows, err = s.opt.Store.ListMismatches(ctx, pf); err != nil {
+		mf.Offset = (d.Page - 1) * n
+		if d.Rows, err = s.opt.Store.ListMismatches(ctx, mf); err != nil {
 			s.internal(w, r, req, err)
 			return
 		}
 	}
-	mf = pf
 	var ids []string
 	for _, m := range d.Rows {
 		ids = append(ids, m.MerchantID)
