@@ -95,28 +95,22 @@ func (c *Callbacks) handleRefundClaim(ctx context.Context, name string, n channe
 				}
 			}
 			rep, err := c.Store.CommitRefundsCallback(ctx, writes, rec, meta)
-			if err == nil && (rep.Result == repo.Lost || rep.Result == repo.Stale) {
-				// Moved indexes writes; the decisions are by refund.
-				for i, out := range cl.outs {
-					if out.Action != recon.ActionNone && out.Refund.ID == writes[rep.Moved].Refund.ID {
-						rep.Moved = i
-						break
-					}
-				}
-			}
 			return rep.Result, rep, err
 		},
 		func(rep repo.RefundsCallbackReport, lost bool) (refundClaims, recon.CallbackOutcome) {
-			i := rep.Moved
-			cl := claims
-			cl.outs, cl.ocs = append([]recon.RefundOutcome(nil), claims.outs...), append([]recon.CallbackOutcome(nil), claims.ocs...)
-			if lost {
-				cl.outs[i], cl.ocs[i] = recon.RefundCallbackLost(rep.Current, cl.answers[i])
-			} else {
-				cl.outs[i], cl.ocs[i] = recon.DecideRefundCallback(rep.Current, cl.answers[i], c.Policy, now)
+			// The refund that moved (rep.Current) is decided again as it
+			// is now; the others keep their decisions.
+			for i, r := range claims.refunds {
+				if r.ID != rep.Current.ID {
+					continue
+				}
+				if lost {
+					claims.outs[i], claims.ocs[i] = recon.RefundCallbackLost(rep.Current, claims.answers[i])
+				} else {
+					claims.outs[i], claims.ocs[i] = recon.DecideRefundCallback(rep.Current, claims.answers[i], c.Policy, now)
+				}
 			}
-			claims = cl
-			return cl, recon.CombineCallbackOutcomes(cl.ocs)
+			return claims, recon.CombineCallbackOutcomes(claims.ocs)
 		})
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/recon-dev/recon/channel/alipay"
 	"github.com/recon-dev/recon/channel/simulator"
 	"github.com/recon-dev/recon/jobs"
+	"github.com/recon-dev/recon/repo"
 	"github.com/recon-dev/recon/repo/repotest"
 )
 
@@ -35,6 +36,18 @@ func aliRefundNotification(t *testing.T, key simulator.Keys, eventID, orderNo, r
 		t.Fatal(err)
 	}
 	return []byte(v.Encode())
+}
+
+// movingLookup is a channel's refund lookup during which another writer
+// moves the refund (move).
+type movingLookup struct {
+	channel.RefundLookup
+	move func(recon.Refund)
+}
+
+func (m movingLookup) LookupRefund(ctx context.Context, r recon.Refund) (recon.RefundLookup, error) {
+	m.move(r)
+	return m.RefundLookup.LookupRefund(ctx, r)
 }
 
 // An Alipay refund notification settles nothing by itself: it makes recon
@@ -191,6 +204,30 @@ func TestCallbacksAlipayRefundClaim(t *testing.T) {
 		// A refund recon does not know yet: refused, so Alipay retries.
 		if res := handle(aliRefundNotification(t, k, "AR-N6", o.OrderNo, "AR-RF-LATE", "12.00")); res.Handled || res.Outcome != "order_unknown" {
 			t.Fatalf("unknown refund: %+v", res)
+		}
+
+		// The payment service fails one of the order's refunds while its
+		// lookup is made: the commit finds it moved, and it alone is
+		// decided again as it is now (the channel's success against the
+		// local FAILED is a STATUS_CONFLICT for finance); the order's
+		// other refund still settles.
+		o3 := seedOrder("AR-ORDER-3")
+		moved := refund("AR-RF-6", o3, succeeded)
+		other := refund("AR-RF-7", o3, succeeded)
+		cb.RefundLookups["ali"] = movingLookup{RefundLookup: ali, move: func(r recon.Refund) {
+			if r.ID == moved.ID && !db.MoveRefund(t, db.Store, moved.RefundNo, recon.RefundFailed) {
+				t.Error("the refund was not PENDING when its lookup was made")
+			}
+		}}
+		if res := handle(aliRefundNotification(t, k, "AR-N7", o3.OrderNo, "", "6.00")); !res.Handled || res.Outcome != "mismatch" {
+			t.Fatalf("a refund moved under the notification: %+v", res)
+		}
+		if rm, ro := status(moved), status(other); rm.Status != recon.RefundFailed || ro.Status != recon.RefundSucceeded {
+			t.Fatalf("refunds %s and %s, want FAILED (the other writer's) and SUCCEEDED", rm.Status, ro.Status)
+		}
+		ms, err := db.Store.ListMismatches(ctx, repo.MismatchFilter{RefundNo: moved.RefundNo, Kind: recon.MismatchStatusConflict})
+		if err != nil || len(ms) != 1 {
+			t.Fatalf("STATUS_CONFLICT rows of the moved refund: %v, %v; want one", ms, err)
 		}
 	})
 }

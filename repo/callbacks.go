@@ -158,11 +158,10 @@ func (s *Store) CommitRefundCallback(ctx context.Context, out *recon.RefundOutco
 // RefundsCallbackReport is CommitRefundsCallback's answer.
 type RefundsCallbackReport struct {
 	// Result is Duplicate (an event already handled: nothing written but
-	// its delivery count), Lost or Stale (the refund outs[Moved] moved:
-	// nothing at all written; Current is that refund as it is now), else
-	// Recorded, with each outcome's report in Refunds.
+	// its delivery count), Lost or Stale (a refund of outs moved: nothing
+	// at all written; Current is that refund as it is now), else Recorded,
+	// with each outcome's report in Refunds.
 	Result  CommitResult
-	Moved   int
 	Current recon.Refund
 	Refunds []RefundCommitReport
 }
@@ -212,7 +211,7 @@ func (s *Store) CommitRefundsCallback(ctx context.Context, outs []recon.RefundOu
 		if err != nil {
 			return RefundsCallbackReport{}, err
 		}
-		return RefundsCallbackReport{Result: cur.Result, Moved: moved, Current: cur.Current}, nil
+		return RefundsCallbackReport{Result: cur.Result, Current: cur.Current}, nil
 	case err != nil:
 		return RefundsCallbackReport{}, fmt.Errorf("commit notification %s/%s: %w", rec.Channel, rec.EventID, err)
 	case dup:
