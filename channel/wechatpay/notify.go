@@ -31,6 +31,8 @@ const (
 	EventRefundPrefix = "REFUND."
 	// ResourceAlgorithm is the only resource cipher WeChat Pay uses.
 	ResourceAlgorithm = "AEAD_AES_256_GCM"
+	// resourceNonceSize is AES-GCM's nonce length, the only one it takes.
+	resourceNonceSize = 12
 )
 
 // NotifyFailure is the JSON body of a refused notification: WeChat Pay
@@ -108,6 +110,14 @@ func DecodeNotification(ctx context.Context, keyID string, key rsa.PublicKey, ap
 	// without one must not reach it.
 	if len(bytes.TrimSpace(env.Resource)) == 0 || json.Unmarshal(env.Resource, &res) != nil || res.Ciphertext == "" {
 		return bad("no resource")
+	}
+	// The handler also hands the nonce to GCM unchecked, and GCM panics on
+	// any length but its own (12 bytes).
+	if res.Algorithm != ResourceAlgorithm {
+		return bad("resource algorithm %q, want %s", channel.Truncate(res.Algorithm), ResourceAlgorithm)
+	}
+	if len(res.Nonce) != resourceNonceSize {
+		return bad("resource nonce of %d bytes, want %d", len(res.Nonce), resourceNonceSize)
 	}
 	if env.ID == "" {
 		return bad("no id")

@@ -150,6 +150,8 @@ func FuzzDecodeNotification(f *testing.F) {
 	f.Add(good, []byte(paidResource))
 	f.Add([]byte(`{"id":"x","event_type":"TRANSACTION.SUCCESS","resource":null}`), []byte(`{}`))
 	f.Add([]byte(`{"id":"x","event_type":"TRANSACTION.SUCCESS","resource":{"algorithm":"AEAD_AES_256_GCM","ciphertext":"AAAA","nonce":"123456789012"}}`), []byte(`[]`))
+	// A nonce of any length but 12 bytes made the library's GCM panic.
+	f.Add([]byte(`{"id":"x","event_type":"TRANSACTION.SUCCESS","resource":{"algorithm":"AEAD_AES_256_GCM","ciphertext":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","nonce":"12345"}}`), []byte(`[1]`))
 	f.Fuzz(func(t *testing.T, body, plaintext []byte) {
 		// Half the cases: an envelope around the fuzzer's plaintext,
 		// encrypted properly, so the transaction reader is reached too.
