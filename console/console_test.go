@@ -397,6 +397,25 @@ func TestBasicAuthLimitsAnAddress(t *testing.T) {
 	has(t, from("203.0.113.9:5002", "ann", "guess"), 401)
 }
 
+// TestChartDaysAreTheConsolesDays: a mismatch detected at 01:30 in
+// Shanghai (17:30 UTC the day before) is charted on the Shanghai day, the
+// day the list shows and the date filter names.
+func TestChartDaysAreTheConsolesDays(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		e := newEnv(t, db, nil)
+		m := recon.Mismatch{Kind: recon.MismatchFee, LocalStatus: recon.StatusPaid, ChannelStatus: recon.ChannelPaid,
+			LocalAmount: 399, ChannelAmount: 399, LocalCurrency: "CNY", ChannelCurrency: "CNY", Detail: "fee"}
+		at := time.Date(2026, 11, 20, 17, 30, 0, 0, time.UTC)
+		if _, err := db.Store.RecordMismatch(context.Background(), *e.orders["o-paid"], m, repo.CommitMeta{Source: "test", Now: at}); err != nil {
+			t.Fatal(err)
+		}
+		w := e.get("/mismatches?kind=FEE_MISMATCH", viewer)
+		has(t, w, 200, "2026-11-21 01:30:00", "Detected per day (Asia/Shanghai)", "<title>2026-11-21: 1 FEE_MISMATCH</title>")
+		lacks(t, w, "2026-11-20: 1")
+		has(t, e.get("/mismatches?kind=FEE_MISMATCH&from=2026-11-21&to=2026-11-22", viewer), 200, `id="total-count">1<`)
+	})
+}
+
 func TestListFiltersTotalsAndPaging(t *testing.T) {
 	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
 		e := newEnv(t, db, func(o *console.Options) { o.PageSize = 2 })

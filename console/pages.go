@@ -119,6 +119,7 @@ type listData struct {
 	Filter     string
 	Totals     jobs.Totals
 	Chart      jobs.Chart
+	Days       string // the zone whose days the chart counts (console.timezone)
 	Rows       []repo.MismatchRecord
 	Names      map[string]string
 	Page, Last int
@@ -146,7 +147,7 @@ func query(r *http.Request) (jobs.ReportQuery, jobs.ReportQuery) {
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request, req *request) {
 	shown, q := query(r)
-	d := listData{Query: shown, Kinds: recon.MismatchKinds, Channels: s.opt.Channels}
+	d := listData{Query: shown, Kinds: recon.MismatchKinds, Channels: s.opt.Channels, Days: s.opt.Location.String()}
 	mf, desc, err := q.Filter(s.opt.Location, nil)
 	var qe *jobs.QueryError
 	if errors.As(err, &qe) {

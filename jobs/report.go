@@ -107,7 +107,8 @@ type Totals struct {
 	// AtStake sums |channel_amount - local_amount| per currency over every
 	// kind, and the local amount of the orders concerned.
 	AtStake []CurrencyTotal `json:"at_stake"`
-	// PerDay counts mismatches by UTC day of detection, gaps included.
+	// PerDay counts mismatches by day of detection (UTC in reports),
+	// gaps included.
 	PerDay []DayCount `json:"per_day"`
 }
 
@@ -141,7 +142,8 @@ type CurrencyTotal struct {
 	LocalAmountMajor   string   `json:"local_amount_major"`
 }
 
-// DayCount is the number of mismatches detected on one UTC day.
+// DayCount is the number of mismatches detected on one day (a UTC day in
+// reports; a day in console.timezone in the console).
 type DayCount struct {
 	Day    string                     `json:"day"` // YYYY-MM-DD
 	Count  int                        `json:"count"`
@@ -254,13 +256,16 @@ func absSub(a, b *big.Int) *big.Int {
 	return d.Abs(d)
 }
 
-// Totals computes the report's totals (TotalsOf its rows, a group each).
-func (r Report) Totals() Totals {
-	groups := make([]repo.MismatchGroup, len(r.Rows))
-	for i, m := range r.Rows {
+// Totals computes the report's totals, its days UTC days.
+func (r Report) Totals() Totals { return RowTotals(r.Rows, time.UTC) }
+
+// RowTotals is TotalsOf rows, a group each, counted by days in zone.
+func RowTotals(rows []repo.MismatchRecord, zone *time.Location) Totals {
+	groups := make([]repo.MismatchGroup, len(rows))
+	for i, m := range rows {
 		groups[i] = repo.MismatchGroup{Kind: m.Kind, LocalStatus: m.LocalStatus, ChannelStatus: m.ChannelStatus,
 			LocalCurrency: m.LocalCurrency, ChannelCurrency: m.ChannelCurrency, Channel: m.Channel,
-			Day: m.DetectedAt.UTC().Format(time.DateOnly), Count: 1,
+			Day: m.DetectedAt.In(zone).Format(time.DateOnly), Count: 1,
 			LocalAmount: big.NewInt(m.LocalAmount), ChannelAmount: big.NewInt(m.ChannelAmount)}
 	}
 	return TotalsOf(groups)

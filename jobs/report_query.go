@@ -39,7 +39,7 @@ func (e *QueryError) Error() string { return e.Field + ": " + e.Msg }
 
 // Filter turns q into a repository filter and a short description of it
 // ("kind=AMOUNT_MISMATCH from=2026-11-20"). Dates are midnight in loc (nil:
-// UTC). Errors are *QueryError, naming the field as name(field) spells it
+// UTC), and the totals' days are days in loc too. Errors are *QueryError, naming the field as name(field) spells it
 // (e.g. "--kind" for the CLI).
 func (q ReportQuery) Filter(loc *time.Location, name func(string) string) (repo.MismatchFilter, string, error) {
 	if loc == nil {
@@ -51,7 +51,7 @@ func (q ReportQuery) Filter(loc *time.Location, name func(string) string) (repo.
 	bad := func(field, format string, args ...any) error {
 		return &QueryError{Field: name(field), Msg: fmt.Sprintf(format, args...)}
 	}
-	var mf repo.MismatchFilter
+	mf := repo.MismatchFilter{Zone: loc}
 	var desc []string
 	var err error
 	if q.From != "" {

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+	_ "time/tzdata" // the zones of the chart's days, on any machine
 
 	mysqldrv "github.com/go-sql-driver/mysql"
 
@@ -58,7 +59,19 @@ func totalsJSON(t *testing.T, tot jobs.Totals) string {
 func TestTotalsInSQLAreTheRowsTotals(t *testing.T) {
 	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
 		ctx := context.Background()
-		repotest.Mismatches(t, db.Store, mixedMismatches(400))
+		rows := mixedMismatches(400)
+		// Around the ends of daylight saving time in New York (2026-03-08
+		// 07:00 and 2026-11-01 06:00 UTC) and Lord Howe Island (a half
+		// hour: 2026-04-04 15:00 and 2026-10-03 15:30 UTC), every quarter hour.
+		for _, at := range []time.Time{time.Date(2026, 3, 8, 3, 0, 0, 0, time.UTC), time.Date(2026, 11, 1, 3, 0, 0, 0, time.UTC),
+			time.Date(2026, 4, 4, 12, 0, 0, 0, time.UTC), time.Date(2026, 10, 3, 12, 0, 0, 0, time.UTC)} {
+			for q := range 24 {
+				m := rows[q]
+				m.DetectedAt = at.Add(time.Duration(q) * 15 * time.Minute)
+				rows = append(rows, m)
+			}
+		}
+		repotest.Mismatches(t, db.Store, rows)
 		store := db.Store
 		if db.Dialect == repo.MySQL {
 			// MySQL runs with ONLY_FULL_GROUP_BY by default (MariaDB
@@ -83,13 +96,23 @@ func TestTotalsInSQLAreTheRowsTotals(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			groups, err := store.MismatchGroups(ctx, mf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := jobs.Report{Rows: rows}.Totals()
-			if got := jobs.TotalsOf(groups); totalsJSON(t, got) != totalsJSON(t, want) {
-				t.Fatalf("%+v: totals from %d groups\n%s\nfrom %d rows\n%s", mf, len(groups), totalsJSON(t, got), len(rows), totalsJSON(t, want))
+			// The days of the chart are days in the filter's zone: one
+			// offset (days in SQL), daylight saving time (hours), and
+			// daylight saving time by half an hour (quarter hours).
+			for _, name := range []string{"UTC", "Asia/Shanghai", "America/New_York", "Australia/Lord_Howe"} {
+				zone, err := time.LoadLocation(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				mf.Zone = zone
+				groups, err := store.MismatchGroups(ctx, mf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := jobs.RowTotals(rows, zone)
+				if got := jobs.TotalsOf(groups); totalsJSON(t, got) != totalsJSON(t, want) {
+					t.Fatalf("%+v in %s: totals from %d groups\n%s\nfrom %d rows\n%s", mf, name, len(groups), totalsJSON(t, got), len(rows), totalsJSON(t, want))
+				}
 			}
 		}
 	})

@@ -98,6 +98,10 @@ type MismatchFilter struct {
 	// After starts the list after this row (a keyset page: an export reads
 	// every row in pages without skipping over the ones before).
 	After *MismatchRecord
+	// Zone is the time zone whose days MismatchGroups counts by (nil:
+	// UTC), so that a chart's days are the days a reader's filters name.
+	// The list ignores it.
+	Zone *time.Location
 }
 
 // mismatchWhere restricts q to the rows f selects.
@@ -175,7 +179,7 @@ type MismatchGroup struct {
 	LocalCurrency   string
 	ChannelCurrency string
 	Channel         string
-	Day             string // YYYY-MM-DD, UTC
+	Day             string // YYYY-MM-DD in the filter's Zone
 	Count           int
 	// LocalAmount and ChannelAmount are exact sums (they can pass int64).
 	LocalAmount, ChannelAmount *big.Int
@@ -188,7 +192,7 @@ type mismatchGroupRow struct {
 	LocalCurrency   string
 	ChannelCurrency string
 	Channel         string
-	Day             int64 // days since 1970-01-01
+	Day             int64 // the bucket of detected_at (dayBuckets)
 	N               int
 	LocalAmountHi   string
 	LocalAmountLo   string
@@ -208,7 +212,12 @@ func (s *Store) MismatchGroups(ctx context.Context, f MismatchFilter) ([]Mismatc
 	for _, c := range cols {
 		keys = append(keys, c.name)
 	}
-	day := "CAST(julianday(detected_at) - 2440587.5 AS INTEGER)"
+	zone := f.Zone
+	if zone == nil {
+		zone = time.UTC
+	}
+	size, shift := dayBuckets(zone, time.Now())
+	day := fmt.Sprintf("(CAST(strftime('%%s', detected_at) AS INTEGER) + %d) / %d", shift, size)
 	// SQLite's SUM fails on an int64 overflow; the sums of the quotient and
 	// remainder by 2^32 do not, and give the exact sum. MySQL sums BIGINT
 	// into a DECIMAL, exact already.
@@ -229,7 +238,7 @@ func (s *Store) MismatchGroups(ctx context.Context, f MismatchFilter) ([]Mismatc
 				keys[i] = fmt.Sprintf("CAST(%s AS BINARY(%d))", c.name, c.size)
 			}
 		}
-		day = "TO_DAYS(detected_at) - 719528"
+		day = fmt.Sprintf("(TIMESTAMPDIFF(SECOND, '1970-01-01', detected_at) + %d) DIV %d", shift, size)
 		sum = func(col string) string { return fmt.Sprintf("0 AS %[1]s_hi, SUM(%[1]s) AS %[1]s_lo", col) }
 	}
 	sel := make([]string, len(cols))
@@ -250,7 +259,7 @@ func (s *Store) MismatchGroups(ctx context.Context, f MismatchFilter) ([]Mismatc
 		g := MismatchGroup{Kind: recon.MismatchKind(unpad(r.Kind)), LocalStatus: recon.Status(unpad(r.LocalStatus)),
 			ChannelStatus: recon.ChannelStatus(unpad(r.ChannelStatus)), LocalCurrency: unpad(r.LocalCurrency),
 			ChannelCurrency: unpad(r.ChannelCurrency), Channel: r.Channel, Count: r.N,
-			Day: time.Unix(r.Day*86400, 0).UTC().Format(time.DateOnly)}
+			Day: time.Unix(r.Day*size-shift, 0).In(zone).Format(time.DateOnly)}
 		var err error
 		if g.LocalAmount, err = hiLo(r.LocalAmountHi, r.LocalAmountLo); err == nil {
 			g.ChannelAmount, err = hiLo(r.ChannelAmountHi, r.ChannelAmountLo)

@@ -54,3 +54,27 @@ func (s *Store) whereTime(q *gorm.DB, col, op string, t time.Time) *gorm.DB {
 	cond, args := s.timeCmp(col, op, t)
 	return q.Where(cond, args...)
 }
+
+// dayBuckets cuts time into buckets that each lie within one day of zone,
+// for grouping by day in SQL: the bucket of an instant t (Unix seconds) is
+// (t + shift) / size, and bucket n starts at n*size - shift. A zone with
+// one offset (UTC, Asia/Shanghai) has days for buckets; a zone with
+// daylight saving time has hours (or quarter hours, for offsets such as
+// +05:45), which the caller folds into days in Go. The offsets are those
+// of the two years around now.
+func dayBuckets(zone *time.Location, now time.Time) (size, shift int64) {
+	_, first := now.In(zone).Zone()
+	fixed, hours := true, first%3600 == 0
+	for m := -12; m <= 12; m++ {
+		_, off := now.AddDate(0, m, 0).In(zone).Zone()
+		fixed = fixed && off == first
+		hours = hours && off%3600 == 0
+	}
+	switch {
+	case fixed:
+		return 86400, int64(first)
+	case hours:
+		return 3600, 0
+	}
+	return 900, 0
+}
