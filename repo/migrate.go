@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	mysqldrv "github.com/go-sql-driver/mysql"
 )
 
 //go:embed migrations
@@ -20,6 +23,9 @@ type Migration struct {
 	Version int
 	Name    string
 	SQL     string
+	// Resumed counts, after Migrate, the statements an earlier, interrupted
+	// migrate had applied already.
+	Resumed int
 }
 
 // Statements splits the migration into single statements.
@@ -98,17 +104,62 @@ func (s *Store) Pending(ctx context.Context) ([]Migration, error) {
 	return out, nil
 }
 
+// ErrNotMigrated is CheckSchema's error for a database whose schema lacks
+// migrations this recon has: `recon migrate` applies them.
+var ErrNotMigrated = errors.New("the database is not migrated")
+
+// CheckSchema reports, without writing anything, whether every migration
+// this recon has is applied. A database with no schema_migrations table, or
+// one missing some versions, is ErrNotMigrated, with the first missing
+// migration named. Versions newer than this recon knows (a newer recon
+// migrated the database first) are fine: migrations only add.
+func (s *Store) CheckSchema(ctx context.Context) error {
+	all, err := Migrations(s.dialect)
+	if err != nil {
+		return err
+	}
+	if !s.db.WithContext(ctx).Migrator().HasTable("schema_migrations") {
+		return fmt.Errorf("%w: it has no recon tables (no schema_migrations table; %d migrations to apply)", ErrNotMigrated, len(all))
+	}
+	var applied []int
+	if err := s.db.WithContext(ctx).Raw("SELECT version FROM schema_migrations").Scan(&applied).Error; err != nil {
+		return fmt.Errorf("read schema_migrations: %w", err)
+	}
+	done := map[int]bool{}
+	for _, v := range applied {
+		done[v] = true
+	}
+	var missing []Migration
+	for _, m := range all {
+		if !done[m.Version] {
+			missing = append(missing, m)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %d of this recon's %d migrations are not applied (the first: %s)", ErrNotMigrated, len(missing), len(all), missing[0].Name)
+	}
+	return nil
+}
+
 // Migrate applies every pending migration and returns those it applied. It is
-// idempotent: statements are written to be re-runnable and each applied
-// version is recorded.
+// idempotent: each applied version is recorded, and skipped after. A
+// migrate stopped part way through a migration (killed, or the connection
+// lost: MySQL commits each schema change by itself) is resumed by the next:
+// a statement of a pending migration that fails because what it creates is
+// there already (or what it drops is gone) was applied by the migrate that
+// stopped, and is counted in the migration's Resumed instead.
 func (s *Store) Migrate(ctx context.Context, now time.Time) ([]Migration, error) {
 	pending, err := s.Pending(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range pending {
+	for k, m := range pending {
 		for i, st := range m.Statements() {
 			if err := s.db.WithContext(ctx).Exec(st).Error; err != nil {
+				if s.alreadyApplied(err) {
+					pending[k].Resumed++
+					continue
+				}
 				return nil, fmt.Errorf("migration %s, statement %d: %w", m.Name, i+1, err)
 			}
 		}
@@ -121,4 +172,21 @@ func (s *Store) Migrate(ctx context.Context, now time.Time) ([]Migration, error)
 		}
 	}
 	return pending, nil
+}
+
+// alreadyApplied tells the errors of a schema change that was made before:
+// a table, column or index that exists already, or an index to drop that
+// is gone (MySQL 1050, 1060, 1061, 1091; SQLite's messages for the same).
+func (s *Store) alreadyApplied(err error) bool {
+	var me *mysqldrv.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1050, 1060, 1061, 1091:
+			return true
+		}
+		return false
+	}
+	msg := err.Error()
+	return s.dialect == SQLite && (strings.Contains(msg, "duplicate column name") || strings.Contains(msg, "already exists") ||
+		strings.Contains(msg, "no such index"))
 }

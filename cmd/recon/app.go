@@ -86,13 +86,17 @@ func isTerminal(w io.Writer) bool {
 }
 
 // open opens cfg's database, which must exist (a SQLite file is created by
-// migrate and demo alone, through openWith).
+// migrate and demo alone, through openWith) and be migrated.
 func (a *app) open(ctx context.Context, cfg Config) (*repo.Store, error) {
 	return a.openWith(ctx, cfg, repo.Options{Existing: true})
 }
 
 // openWith opens cfg's database with opt. A missing SQLite file or
-// directory is a configuration problem (exit 2) that names the file.
+// directory is a configuration problem (exit 2) that names the file. A
+// database opened as Existing or ReadOnly (every command but migrate and
+// demo) must be migrated: one without recon's tables, or without this
+// recon's latest migrations, is a usage error too, that says to run
+// `recon migrate`, before anything is read or written.
 func (a *app) openWith(ctx context.Context, cfg Config, opt repo.Options) (*repo.Store, error) {
 	opt.MaxOpenConns, opt.Orders, opt.Refunds = cfg.Database.MaxOpenConns, cfg.Orders, cfg.Refunds
 	store, err := repo.Open(ctx, repo.Dialect(cfg.Database.Driver), cfg.Database.DSN, opt)
@@ -104,6 +108,16 @@ func (a *app) openWith(ctx context.Context, cfg Config, opt repo.Options) (*repo
 	}
 	if err != nil {
 		return nil, cfg.mappingError(err)
+	}
+	if !opt.Existing && !opt.ReadOnly {
+		return store, nil
+	}
+	if err := store.CheckSchema(ctx); err != nil {
+		_ = store.Close()
+		if errors.Is(err, repo.ErrNotMigrated) {
+			return nil, usageErr("%v (database.dsn in %s): run `recon migrate` first (`recon migrate --print` shows its SQL)", err, cfg.path)
+		}
+		return nil, err
 	}
 	return store, nil
 }

@@ -36,7 +36,9 @@ func (a *app) benchConsoleCommand() *cobra.Command {
 (every kind, three channels, fifty merchants, three currencies, over 30 days),
 serves the console on a loopback port and times its requests: list pages
 (first, middle, last, filtered), the CSV export of all N, and four list
-requests at once; then prints the peak RSS of the serving (seeding excluded).`,
+requests at once; then prints the peak RSS of the serving (seeding excluded).
+The console shows console.timezone of the config, as recon serve does (its
+chart counts that zone's days).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.config()
@@ -65,7 +67,11 @@ func (a *app) benchConsole(ctx context.Context, cfg Config, n, repeat int, keep 
 		return err
 	}
 	defer cleanup()
-	fmt.Fprintf(a.stdout, "bench console: %s, %d mismatches\n", driver, n)
+	loc, err := time.LoadLocation(cfg.Console.Timezone)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "bench console: %s, %d mismatches, console.timezone %s\n", driver, n, loc)
 	t := time.Now()
 	if err := seedBenchMismatches(ctx, driver, dsn, n, time.Now().UTC()); err != nil {
 		return err
@@ -80,7 +86,7 @@ func (a *app) benchConsole(ctx context.Context, cfg Config, n, repeat int, keep 
 	srv, err := console.New(console.Options{Store: store, Desk: &jobs.Desk{Store: store},
 		Auth: console.Auth{Mode: console.ModeProxy, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 			Users: []console.User{{Name: benchConsoleUser, Role: console.Viewer}}},
-		Channels: []string{"alipay", "wechatpay", "stripe"}, Clock: recon.SystemClock{}, Logger: a.log})
+		Channels: []string{"alipay", "wechatpay", "stripe"}, Clock: recon.SystemClock{}, Logger: a.log, Location: loc})
 	if err != nil {
 		return err
 	}
@@ -126,7 +132,7 @@ func (a *app) benchConsole(ctx context.Context, cfg Config, n, repeat int, keep 
 		f    repo.MismatchFilter
 		read func(f repo.MismatchFilter) error
 	}{
-		{"totals (MismatchGroups)", repo.MismatchFilter{Unresolved: true}, func(f repo.MismatchFilter) error { _, err := store.MismatchGroups(ctx, f); return err }},
+		{"totals (MismatchGroups)", repo.MismatchFilter{Unresolved: true, Zone: loc}, func(f repo.MismatchFilter) error { _, err := store.MismatchGroups(ctx, f); return err }},
 		{"first page", repo.MismatchFilter{Unresolved: true, Limit: 50}, func(f repo.MismatchFilter) error { _, err := store.ListMismatches(ctx, f); return err }},
 		{"last page", repo.MismatchFilter{Unresolved: true, Limit: 50, Offset: (last - 1) * 50}, func(f repo.MismatchFilter) error { _, err := store.ListMismatches(ctx, f); return err }},
 	} {

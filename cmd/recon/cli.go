@@ -160,7 +160,11 @@ func (a *app) migrateCommand() *cobra.Command {
 				fmt.Fprintln(a.stdout, "schema is up to date")
 			}
 			for _, m := range applied {
-				fmt.Fprintf(a.stdout, "applied %s\n", m.Name)
+				fmt.Fprintf(a.stdout, "applied %s", m.Name)
+				if m.Resumed > 0 {
+					fmt.Fprintf(a.stdout, " (%d of its statements had been applied by an interrupted migrate)", m.Resumed)
+				}
+				fmt.Fprintln(a.stdout)
 			}
 			return nil
 		},

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/recon-dev/recon/repo"
+	"github.com/recon-dev/recon/repo/repotest"
 )
 
 func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, string) {
@@ -141,4 +145,57 @@ func TestDemoRefusesADirectoryOfOtherFiles(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(dir, "notes.txt")); err != nil || string(b) != "keep me" {
 		t.Fatalf("notes.txt changed: %q %v", b, err)
 	}
+}
+
+// TestCommandsRefuseADatabaseNotMigrated: a database without recon's
+// tables, or without this recon's latest migration (a new binary deployed
+// before `recon migrate` ran), stops every command but migrate with exit 2
+// and a message that says what to run, instead of a missing-table error in
+// the middle of a pass; `recon migrate` then lets them work.
+func TestCommandsRefuseADatabaseNotMigrated(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ms, err := repo.Migrations(db.Dialect)
+		if err != nil {
+			t.Fatal(err)
+		}
+		latest := ms[len(ms)-1]
+		cfg := writeConfig(t, fmt.Sprintf("database: {driver: %s, dsn: %q}\n", db.Dialect, db.DSN)+
+			"channels:\n  - {name: sim, kind: simulator, simulator: {seed: 1, paid_rate: 1}}\n")
+		tables, err := db.Store.DB().Migrator().GetTables()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			undo []string
+			want string
+		}{
+			{[]string{fmt.Sprintf("DELETE FROM schema_migrations WHERE version = %d", latest.Version)}, "(the first: " + latest.Name + ")"},
+			{nil, "it has no recon tables"}, // every table dropped: a new database
+		} {
+			if c.undo == nil {
+				for _, tb := range tables {
+					if !strings.HasPrefix(tb, "sqlite_") {
+						c.undo = append(c.undo, "DROP TABLE "+tb)
+					}
+				}
+			}
+			for _, q := range c.undo {
+				if err := db.Store.DB().Exec(q).Error; err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, args := range [][]string{{"run"}, {"report"}, {"mismatch", "list"}, {"notify"}} {
+				code, _, stderr := runCLI(t, nil, append(args, "--config", cfg)...)
+				if code != exitUsage || !strings.Contains(stderr, c.want) || !strings.Contains(stderr, "run `recon migrate` first") {
+					t.Errorf("%s, then %v: exit %d, stderr %q", c.undo, args, code, stderr)
+				}
+			}
+			if code, _, stderr := runCLI(t, nil, "migrate", "--config", cfg); code != 0 {
+				t.Fatalf("migrate after %s: exit %d %s", c.undo, code, stderr)
+			}
+			if code, _, stderr := runCLI(t, nil, "run", "--config", cfg); code != 0 {
+				t.Fatalf("run after migrate: exit %d %s", code, stderr)
+			}
+		}
+	})
 }
