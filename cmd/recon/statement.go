@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -88,6 +89,18 @@ func (a *app) statementCommand() *cobra.Command {
 			c.Flags().StringVar(&f.file, "file", "", "the statement file, as the channel serves it")
 			_ = c.MarkFlagRequired("file")
 		}, func(ctx context.Context, cfg Config, f *stmtFlags) error {
+			// A file that cannot be read is a mistyped flag, not a
+			// statement that failed: nothing is recorded for the day.
+			st, err := os.Stat(f.file)
+			var pe *os.PathError
+			switch {
+			case errors.As(err, &pe):
+				return usageErr("--file %q: %v", f.file, pe.Err)
+			case err != nil:
+				return usageErr("--file %q: %v", f.file, err)
+			case !st.Mode().IsRegular():
+				return usageErr("--file %q is not a file", f.file)
+			}
 			return a.statementJob(ctx, cfg, f, func(ctx context.Context, j *jobs.Statements, ch jobs.StatementChannel) (jobs.StatementResult, error) {
 				return j.Import(ctx, ch, f.date, f.file)
 			})

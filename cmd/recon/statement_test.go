@@ -144,6 +144,17 @@ func TestStatementRunAgainstSimServe(t *testing.T) {
 	if code != exitFailed || !strings.Contains(stderr, "line 2") {
 		t.Errorf("bad file: exit %d %s", code, stderr)
 	}
+	// A file that is not there (or a directory) is a mistyped flag: exit 2
+	// naming it, and the day's statement is left as it was.
+	for _, missing := range []string{filepath.Join(t.TempDir(), "nofile.csv"), t.TempDir()} {
+		code, out, stderr = runCLI(t, nil, "statement", "import", "--channel", "bank", "--date", "2026-11-22", "--file", missing, "--config", cfg)
+		if code != exitUsage || !strings.Contains(stderr, missing) || out != "" {
+			t.Errorf("missing file: exit %d\n%s\n%s", code, out, stderr)
+		}
+	}
+	if _, out, _ := runCLI(t, nil, "statement", "list", "--config", cfg); !regexp.MustCompile(`2026-11-22 +bank +RECONCILED`).MatchString(out) {
+		t.Errorf("list after the missing files:\n%s", out)
+	}
 }
 
 func readFile(t *testing.T, path string) string {
