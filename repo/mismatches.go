@@ -239,6 +239,13 @@ func (s *Store) MismatchGroups(ctx context.Context, f MismatchFilter) ([]Mismatc
 			}
 		}
 		day = fmt.Sprintf("(TIMESTAMPDIFF(SECOND, '1970-01-01', detected_at) + %d) DIV %d", shift, size)
+		if size == 86400 {
+			// The same days, a tenth of the totals' time sooner.
+			day = fmt.Sprintf("TO_DAYS(detected_at + INTERVAL %d SECOND) - 719528", shift)
+			if shift == 0 {
+				day = "TO_DAYS(detected_at) - 719528"
+			}
+		}
 		sum = func(col string) string { return fmt.Sprintf("0 AS %[1]s_hi, SUM(%[1]s) AS %[1]s_lo", col) }
 	}
 	sel := make([]string, len(cols))
