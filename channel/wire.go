@@ -71,6 +71,13 @@ func NetworkError(ctx context.Context, err error, annotate func(error) error) er
 	return Transient(annotate(fmt.Errorf("request: %w", err)))
 }
 
+// IdleCloser is an adapter whose HTTP client keeps connections open between
+// requests: CloseIdleConnections closes those not in use (the process that
+// built it calls it as it ends).
+type IdleCloser interface {
+	CloseIdleConnections()
+}
+
 // NewHTTPClient returns the default HTTP client of an adapter: its own
 // connection pool (a clone of http.DefaultTransport's settings), so that one
 // channel's connections are never shared with, or closed by, anything else

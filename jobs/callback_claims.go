@@ -127,11 +127,12 @@ func (c *Callbacks) claimedRefunds(ctx context.Context, name string, n channel.N
 		return c.Store.PendingRefundsOf(ctx, o)
 	}
 	r, err := c.Store.GetRefundByNo(ctx, n.RefundNo)
+	if err == nil {
+		err = refundOfChannel(r, name)
+	}
 	switch {
 	case err != nil:
 		return nil, err
-	case r.Channel != name:
-		return nil, fmt.Errorf("refund %s is of channel %q: %w", r.RefundNo, r.Channel, recon.ErrNotFound)
 	case n.OrderNo != "" && r.OrderNo != n.OrderNo:
 		return nil, fmt.Errorf("refund %s is of order %q, not %q: %w", r.RefundNo, r.OrderNo, n.OrderNo, recon.ErrNotFound)
 	}

@@ -218,6 +218,16 @@ func settle[S, O any](res CallbackResult, fail func(error) (CallbackResult, erro
 	}
 }
 
+// refundOfChannel is nil for a refund of channel name, and
+// recon.ErrNotFound, saying why, for another channel's: a channel's
+// notification never settles another channel's refund.
+func refundOfChannel(r recon.Refund, name string) error {
+	if r.Channel == name {
+		return nil
+	}
+	return fmt.Errorf("refund %s is of channel %q: %w", r.RefundNo, r.Channel, recon.ErrNotFound)
+}
+
 // handleRefund is handle for a notification about a refund: find it by
 // its channel key or refund number, decide (recon.DecideRefundCallback) and
 // commit with the record (repo.CommitRefundCallback).
@@ -232,8 +242,8 @@ func (c *Callbacks) handleRefund(ctx context.Context, name string, n channel.Not
 	if errors.Is(err, recon.ErrNotFound) && n.RefundNo != "" {
 		r, err = c.Store.GetRefundByNo(ctx, n.RefundNo)
 	}
-	if err == nil && r.Channel != name {
-		err = fmt.Errorf("refund %s is of channel %q: %w", r.RefundNo, r.Channel, recon.ErrNotFound)
+	if err == nil {
+		err = refundOfChannel(r, name)
 	}
 	if errors.Is(err, recon.ErrNotFound) {
 		return c.unknownRefund(ctx, rec, res, meta, fail, err)

@@ -245,3 +245,9 @@ func Open(pub *rsa.PublicKey, body []byte, method string) ([]byte, error) {
 	}
 	return node, nil
 }
+
+var _ channel.IdleCloser = (*Client)(nil)
+
+// CloseIdleConnections closes the idle connections of the client's HTTP
+// client (statement downloads share its transport).
+func (c *Client) CloseIdleConnections() { c.cfg.HTTPClient.CloseIdleConnections() }

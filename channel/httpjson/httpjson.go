@@ -474,3 +474,9 @@ func readFields(amount *int64, required, currency, at, atKey string) (f fields, 
 	}
 	return f, ""
 }
+
+var _ channel.IdleCloser = (*Client)(nil)
+
+// CloseIdleConnections closes the idle connections of the client's HTTP
+// client (statement downloads share its transport).
+func (c *Client) CloseIdleConnections() { c.cfg.HTTPClient.CloseIdleConnections() }

@@ -342,3 +342,9 @@ func (t recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return resp, nil
 }
+
+var _ channel.IdleCloser = (*Client)(nil)
+
+// CloseIdleConnections closes the idle connections of the client's HTTP
+// client (statement downloads share its transport).
+func (c *Client) CloseIdleConnections() { c.cfg.HTTPClient.CloseIdleConnections() }

@@ -338,3 +338,9 @@ func (c *Client) networkError(ctx context.Context, op, orderNo string, err error
 func (c *Client) errorf(op, orderNo, format string, args ...any) error {
 	return fmt.Errorf("wechatpay %s: %s %s: %w", c.cfg.Name, op, orderNo, fmt.Errorf(format, args...))
 }
+
+var _ channel.IdleCloser = (*Client)(nil)
+
+// CloseIdleConnections closes the idle connections of the client's HTTP
+// client (statement downloads share its transport).
+func (c *Client) CloseIdleConnections() { c.cfg.HTTPClient.CloseIdleConnections() }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -34,6 +35,24 @@ type app struct {
 	cfg        *Config
 	// metrics observes the passes of recon schedule; nil elsewhere.
 	metrics *jobs.Metrics
+	// adapters are the channel adapters built, whose idle connections
+	// Main closes as it returns.
+	adaptersMu sync.Mutex
+	adapters   []channel.Lookup
+}
+
+// closeIdleConnections closes the idle HTTP connections of every adapter
+// built. A process that exits closes them anyway; Main called in-process
+// (the demo, tests) would otherwise leave them open, and a server that
+// shuts down waits for a connection opened but never used.
+func (a *app) closeIdleConnections() {
+	a.adaptersMu.Lock()
+	defer a.adaptersMu.Unlock()
+	for _, ad := range a.adapters {
+		if c, ok := ad.(channel.IdleCloser); ok {
+			c.CloseIdleConnections()
+		}
+	}
 }
 
 // config loads and validates the configuration once.
@@ -145,11 +164,14 @@ func buildChannel(cfg Config, i int) (channel.Lookup, error) {
 // guardedChannel makes the adapter of cfg.Channels[i] wrapped with its rate
 // limit and retries: the lookup every pass, and the statement
 // reconciliation, calls.
-func guardedChannel(cfg Config, i int) (*channel.Guarded, error) {
+func (a *app) guardedChannel(cfg Config, i int) (*channel.Guarded, error) {
 	inner, err := buildChannel(cfg, i)
 	if err != nil {
 		return nil, err
 	}
+	a.adaptersMu.Lock()
+	a.adapters = append(a.adapters, inner)
+	a.adaptersMu.Unlock()
 	retry := channel.RetryPolicy{
 		InitialInterval: cfg.Reconcile.LookupRetry.InitialInterval.D(),
 		MaxInterval:     cfg.Reconcile.LookupRetry.MaxInterval.D(),
@@ -163,7 +185,7 @@ func guardedChannel(cfg Config, i int) (*channel.Guarded, error) {
 func (a *app) buildChannels(cfg Config) (map[string]jobs.Channel, error) {
 	out := map[string]jobs.Channel{}
 	for i, cc := range cfg.Channels {
-		g, err := guardedChannel(cfg, i)
+		g, err := a.guardedChannel(cfg, i)
 		if err != nil {
 			return nil, err
 		}

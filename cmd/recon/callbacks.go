@@ -68,7 +68,7 @@ func (a *app) notifiers(cfg Config) (out map[string]channel.Notifier, kinds map[
 			a.log.Warn("channel receives no notifications", "channel", cc.Name, "missing_key", fmt.Sprintf("channels[%d].%s", i, missing))
 			continue
 		}
-		g, err := guardedChannel(cfg, i)
+		g, err := a.guardedChannel(cfg, i)
 		if err != nil {
 			return nil, nil, nil, err
 		}

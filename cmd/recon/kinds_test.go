@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -110,4 +112,47 @@ func TestGarbageAnswersNeverStopThePass(t *testing.T) {
 			t.Errorf("gb-good: %+v", o)
 		}
 	})
+}
+
+// TestMainClosesTheChannelsIdleConnections: when Main returns, the
+// connections its channel adapters opened are closed, not left idle for a
+// server's graceful shutdown to wait on (in-process callers: the demo and
+// the tests). Each kind over HTTP is served by one test server.
+func TestMainClosesTheChannelsIdleConnections(t *testing.T) {
+	var mu sync.Mutex
+	open := map[net.Conn]bool{}
+	closed := make(chan struct{}, 16)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"code":"0000","msg":"","data":{"order":"idle-1","status":"PAID","amount":1234,"currency":"CNY","txn_id":"T1","paid_at":"2026-01-02T03:04:05Z"}}`)
+	}))
+	srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch st {
+		case http.StateNew:
+			open[c] = true
+		case http.StateClosed, http.StateHijacked:
+			if open[c] {
+				delete(open, c)
+				closed <- struct{}{}
+			}
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	db := repotest.NewSQLite(t)
+	o := cliOrder("idle-1", recon.StatusPending, time.Now().UTC().Add(-time.Hour))
+	db.Seed(t, &o)
+	cfg := writeConfig(t, fmt.Sprintf("database: {driver: sqlite, dsn: %q}\n", db.DSN)+
+		fmt.Sprintf("channels:\n  - {name: sim, kind: httpjson, base_url: %q, insecure: true}\n", srv.URL))
+	if code, out, stderr := runCLI(t, nil, "run", "--config", cfg); code != 0 || !strings.Contains(out, "paid         1") {
+		t.Fatalf("run: exit %d\n%s\n%s", code, out, stderr)
+	}
+	// The server sees the client close the connection it used; before,
+	// it stayed open until the transport's 90 s idle timeout.
+	select {
+	case <-closed:
+	case <-time.After(time.Minute):
+		t.Fatal("the connection of the pass's lookups was still open a minute after Main returned")
+	}
 }

@@ -149,7 +149,7 @@ func (a *app) statementChannels(cfg Config, store *repo.Store, name string, buil
 		g, ok := built[cc.Name].(*channel.Guarded)
 		if !ok {
 			var err error
-			if g, err = guardedChannel(cfg, i); err != nil {
+			if g, err = a.guardedChannel(cfg, i); err != nil {
 				return nil, err
 			}
 		}
