@@ -121,18 +121,34 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 	if !s.db.WithContext(ctx).Migrator().HasTable("schema_migrations") {
 		return fmt.Errorf("%w: it has no recon tables (no schema_migrations table; %d migrations to apply)", ErrNotMigrated, len(all))
 	}
-	var applied []int
-	if err := s.db.WithContext(ctx).Raw("SELECT version FROM schema_migrations").Scan(&applied).Error; err != nil {
+	missingOf := func(q string) ([]Migration, error) {
+		var applied []int
+		if err := s.db.WithContext(ctx).Raw(q).Scan(&applied).Error; err != nil {
+			return nil, err
+		}
+		done := map[int]bool{}
+		for _, v := range applied {
+			done[v] = true
+		}
+		var missing []Migration
+		for _, m := range all {
+			if !done[m.Version] {
+				missing = append(missing, m)
+			}
+		}
+		return missing, nil
+	}
+	missing, err := missingOf("SELECT version FROM schema_migrations")
+	if err != nil {
 		return fmt.Errorf("read schema_migrations: %w", err)
 	}
-	done := map[int]bool{}
-	for _, v := range applied {
-		done[v] = true
-	}
-	var missing []Migration
-	for _, m := range all {
-		if !done[m.Version] {
-			missing = append(missing, m)
+	if len(missing) > 0 && s.dialect == MySQL {
+		// On a Galera cluster a node may not have applied yet the rows
+		// that a migrate on another node has just committed: read again,
+		// causally. (MySQL, which has neither the syntax nor the
+		// variable, keeps the first answer.)
+		if again, err := missingOf("SET STATEMENT wsrep_sync_wait = 1 FOR SELECT version FROM schema_migrations"); err == nil {
+			missing = again
 		}
 	}
 	if len(missing) > 0 {
