@@ -117,6 +117,22 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"add":    func(a, b int) int { return a + b },
 }).Parse(htmlSource))
 
+// kindsIn are the kinds t counts, in recon.MismatchKinds order: the
+// columns of the table by channel (all of them, a column each, would not
+// fit a page).
+func kindsIn(t Totals) []recon.MismatchKind {
+	var out []recon.MismatchKind
+	for _, k := range recon.MismatchKinds {
+		for _, c := range t.ByChannel {
+			if c.ByKind[k] > 0 {
+				out = append(out, k)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // WriteHTML writes the report as one self-contained page: inline CSS, an
 // inline SVG chart of mismatches per day, totals by kind and channel, the
 // amounts at stake per currency and the table. It loads nothing from the
@@ -128,7 +144,7 @@ func (r Report) WriteHTML(w io.Writer) error {
 	}
 	t := r.Totals()
 	d := htmlData{Title: title, GeneratedAt: r.GeneratedAt.UTC().Format(time.RFC3339), Filter: r.Filter,
-		Totals: t, Kinds: recon.MismatchKinds, Chart: buildChart(t.PerDay), Rows: r.rows(), Statements: r.statementRows()}
+		Totals: t, Kinds: kindsIn(t), Chart: buildChart(t.PerDay), Rows: r.rows(), Statements: r.statementRows()}
 	if err := htmlTemplate.Execute(w, d); err != nil {
 		return fmt.Errorf("write html report: %w", err)
 	}
@@ -166,8 +182,10 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-sp
 svg text { font: 11px system-ui, sans-serif; fill: var(--fg); }
 .legend span { margin-right: 14px; font-size: 12px; }
 .empty { color: var(--muted); font-style: italic; }
+.wide { overflow-x: auto; }
 @media print {
   body { margin: 0; font-size: 10px; }
+  .wide { overflow: visible; }
   h2 { break-after: avoid; }
   table { page-break-inside: auto; }
   tr { break-inside: avoid; }
@@ -212,19 +230,19 @@ svg text { font: 11px system-ui, sans-serif; fill: var(--fg); }
 </div>
 
 <h2>Totals by channel</h2>
-<table id="by-channel"><thead><tr><th>Channel</th><th class="num">Total</th>{{range .Kinds}}<th class="num">{{.}}</th>{{end}}</tr></thead>
+<div class="wide"><table id="by-channel"><thead><tr><th>Channel</th><th class="num">Total</th>{{range .Kinds}}<th class="num">{{.}}</th>{{end}}</tr></thead>
 <tbody>{{range $c := .Totals.ByChannel}}<tr><td>{{$c.Channel}}</td><td class="num">{{$c.Count}}</td>{{range $.Kinds}}<td class="num">{{kindOf $c.ByKind .}}</td>{{end}}</tr>
-{{else}}<tr><td colspan="{{len .Kinds | add 2}}" class="empty">none</td></tr>{{end}}</tbody></table>
+{{else}}<tr><td colspan="{{len .Kinds | add 2}}" class="empty">none</td></tr>{{end}}</tbody></table></div>
 
 <h2>Mismatches</h2>
-<table id="mismatches" class="rows"><thead><tr><th class="num">ID</th><th>Detected (UTC)</th><th>Order</th><th>Merchant</th><th>Channel</th><th>Kind</th><th>Local</th><th>Channel</th><th class="num">Local amount</th><th class="num">Channel amount</th><th class="num">In dispute</th><th>Txn</th><th>Detail</th><th>Resolution</th></tr></thead>
+<div class="wide"><table id="mismatches" class="rows"><thead><tr><th class="num">ID</th><th>Detected (UTC)</th><th>Order</th><th>Merchant</th><th>Channel</th><th>Kind</th><th>Local</th><th>Channel</th><th class="num">Local amount</th><th class="num">Channel amount</th><th class="num">In dispute</th><th>Txn</th><th>Detail</th><th>Resolution</th></tr></thead>
 <tbody>{{range .Rows}}<tr><td class="num">{{.ID}}</td><td>{{time .DetectedAt}}{{if gt .Occurrences 1}}<br><small>seen {{.Occurrences}}&times;, last {{time .LastSeenAt}}</small>{{end}}</td><td>{{.OrderNo}}{{if .RefundNo}}<br><small>refund {{.RefundNo}}</small>{{end}}</td><td>{{.MerchantID}}{{if .MerchantName}}<br><small>{{.MerchantName}}</small>{{end}}</td><td>{{.Channel}}</td><td><i class="k" style="background:{{color .Kind}}"></i>{{.Kind}}</td><td>{{.LocalStatus}}</td><td>{{.ChannelStatus}}</td><td class="num">{{.LocalAmountMajor}} {{.LocalCurrency}}</td><td class="num">{{.ChannelAmountMajor}} {{.ChannelCurrency}}</td><td class="num">{{.AbsDifferenceMajor}}</td><td>{{.ChannelTxnID}}</td><td>{{.Detail}}</td><td><span class="res-{{.Resolution}}">{{.Resolution}}</span>{{if .ResolvedBy}}<br><small>{{.ResolvedBy}} {{timep .ResolvedAt}}{{if .ResolutionNote}}: {{.ResolutionNote}}{{end}}</small>{{end}}</td></tr>
-{{else}}<tr><td colspan="14" class="empty">No mismatches in this selection.</td></tr>{{end}}</tbody></table>
+{{else}}<tr><td colspan="14" class="empty">No mismatches in this selection.</td></tr>{{end}}</tbody></table></div>
 {{if .Statements}}
 <h2>Channel statements</h2>
-<table id="statements" class="rows"><thead><tr><th>Day</th><th>Channel</th><th>Status</th><th class="num">Lines</th><th class="num">Matched</th><th class="num">Settled</th><th class="num">Channel only</th><th class="num">Local only</th><th class="num">Amount</th><th class="num">Refunds (mismatched)</th><th class="num">Fees (mismatched)</th><th>File's own totals</th></tr></thead>
+<div class="wide"><table id="statements" class="rows"><thead><tr><th>Day</th><th>Channel</th><th>Status</th><th class="num">Lines</th><th class="num">Matched</th><th class="num">Settled</th><th class="num">Channel only</th><th class="num">Local only</th><th class="num">Amount</th><th class="num">Refunds (mismatched)</th><th class="num">Fees (mismatched)</th><th>File's own totals</th></tr></thead>
 <tbody>{{range .Statements}}<tr><td>{{.Day}}</td><td>{{.Channel}}</td><td>{{.Status}}{{if .Error}}<br><small>{{.Error}}</small>{{end}}</td><td class="num">{{.Lines}}</td><td class="num">{{.Matched}}</td><td class="num">{{.Settled}}</td><td class="num">{{.ChannelOnly}}</td><td class="num">{{.LocalOnly}}</td><td class="num">{{.AmountMismatches}}</td><td class="num">{{.Refunds}} ({{.RefundMismatches}})</td><td class="num">{{.Fees}} ({{.FeeMismatches}})</td><td>{{if .FilePayments}}payments {{deref .FilePayments}} / {{deref .FilePaymentsAmt}}, refunds {{deref .FileRefunds}} / {{deref .FileRefundsAmt}}, fees {{deref .FileFees}}{{else}}<span class="empty">none in this format</span>{{end}}</td></tr>
-{{end}}</tbody></table>
+{{end}}</tbody></table></div>
 <p class="meta">Amounts of statements are in minor units, as the channel writes them.</p>
 {{end}}
 </body>

@@ -102,13 +102,36 @@ func TestDemoRunsOnAFreshMachine(t *testing.T) {
 		t.Fatalf("duplicates: %v\n%s", m, out)
 	}
 	// The statement's line that the channel's lookup does not confirm: one
-	// conflict, nothing moved. (The demo's orders are of the last hour: in
-	// the first hour of a Shanghai day, today's statement may have none of
-	// the orders the simulator holds pending.)
-	if sh, _ := time.LoadLocation("Asia/Shanghai"); time.Now().In(sh).Hour() >= 1 {
-		if !regexp.MustCompile(`statement conflicts 1 \(not confirmed: nothing moved\)`).MatchString(out) ||
-			!regexp.MustCompile(`STATEMENT_CONFLICT +1\n`).MatchString(out) {
-			t.Fatalf("demo shows no statement conflict:\n%s", out)
+	// conflict, nothing moved, at any hour (the demo reconciles the days
+	// its payments fall on: TestDemoStatementDays).
+	if !regexp.MustCompile(`statement conflicts 1 \(not confirmed: nothing moved\)`).MatchString(out) ||
+		!regexp.MustCompile(`STATEMENT_CONFLICT +1\n`).MatchString(out) {
+		t.Fatalf("demo shows no statement conflict:\n%s", out)
+	}
+}
+
+// TestDemoStatementDays: the demo reconciles the statements of the days its
+// payments (the last two hours) fall on in statements.timezone, and the day
+// after. Just after midnight in Shanghai that is the day before too; it
+// was today and tomorrow only, and the demo then showed an empty
+// statement.
+func TestDemoStatementDays(t *testing.T) {
+	sh, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		now  time.Time
+		want string
+	}{
+		{time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC), "2026-12-06 2026-12-07"},             // 18:00 in Shanghai
+		{time.Date(2026, 12, 6, 16, 2, 0, 0, time.UTC), "2026-12-06 2026-12-07 2026-12-08"},  // 00:02
+		{time.Date(2026, 12, 6, 17, 59, 0, 0, time.UTC), "2026-12-06 2026-12-07 2026-12-08"}, // 01:59
+		{time.Date(2026, 12, 6, 18, 0, 0, 0, time.UTC), "2026-12-07 2026-12-08"},             // 02:00
+		{time.Date(2026, 12, 31, 23, 0, 0, 0, time.UTC), "2027-01-01 2027-01-02"},            // 07:00, a new year
+	} {
+		if got := strings.Join(demoStatementDays(c.now, sh), " "); got != c.want {
+			t.Errorf("at %s: %s, want %s", c.now, got, c.want)
 		}
 	}
 }

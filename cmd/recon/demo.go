@@ -194,6 +194,11 @@ func defaultDemoChannel() ChannelConfig {
 		TransientRate: 0.1, RateLimitRate: 0.02, RetryAfter: Duration(100 * time.Millisecond)}}
 }
 
+// demoHistory is how long before now the demo's seeded orders were
+// created and paid (those seedDemo makes within the last hour, the paid
+// orders with refunds two hours ago; the expired ones, never paid, aside).
+const demoHistory = 2 * time.Hour
+
 func seedDemo(ctx context.Context, store *repo.Store, chans []ChannelConfig, n int, maxAge time.Duration, now time.Time) error {
 	merchants := []repo.Merchant{
 		{ID: "m-tea", Name: "西湖茶庄 (West Lake Tea)", NotifyURL: "http://127.0.0.1:1/notify", NotifySecret: "demo-secret-1"},
@@ -234,7 +239,7 @@ func seedDemo(ctx context.Context, store *repo.Store, chans []ChannelConfig, n i
 // refund that goes over, whatever order a pass settles refunds in.
 func seedDemoRefunds(ctx context.Context, store *repo.Store, chans map[string]jobs.Channel, ch string, now time.Time) (int, error) {
 	created := now.Add(-30 * time.Minute)
-	paid := now.Add(-2 * time.Hour)
+	paid := now.Add(-demoHistory)
 	sim := demoSim(chans[ch])
 	orders := make([]recon.Order, 4)
 	for i := range orders {

@@ -343,22 +343,23 @@ func (a *app) statementsJob(cfg Config, store *repo.Store) *jobs.Statements {
 		Concurrency: cfg.Reconcile.Concurrency}
 }
 
-// demoStatements reconciles the simulated channels' statements of today (in
-// statements.timezone), then of tomorrow, so the demo shows every statement
-// finding: settlements the channel's lookups confirm, a line they do not,
-// channel-only and local-only payments, amount, refund and fee mismatches.
-// The statements are the pass's simulators' own (chans), so their lookups
-// answer as they did in the pass.
+// demoStatements reconciles the simulated channels' statements of the days
+// the demo's payments fall on (in statements.timezone), then of the day
+// after, so the demo shows every statement finding: settlements the
+// channel's lookups confirm, a line they do not, channel-only and
+// local-only payments, amount, refund and fee mismatches. The statements
+// are the pass's simulators' own (chans), so their lookups answer as they
+// did in the pass.
 func (a *app) demoStatements(ctx context.Context, cfg Config, store *repo.Store, chans map[string]jobs.Channel) error {
 	stmts, err := a.statementChannels(cfg, store, "", chans)
 	if err != nil {
 		return err
 	}
 	loc := cfg.Statements.Location()
-	today := time.Now().In(loc)
+	days := demoStatementDays(time.Now(), loc)
 	j := a.statementsJob(cfg, store)
-	fmt.Fprintf(a.stdout, "\nstatement reconciliation (the simulator's statements of today and tomorrow, %s):\n", loc)
-	for _, day := range []string{today.Format(time.DateOnly), today.AddDate(0, 0, 1).Format(time.DateOnly)} {
+	fmt.Fprintf(a.stdout, "\nstatement reconciliation (the simulator's statements of %s, %s):\n", strings.Join(days, ", "), loc)
+	for _, day := range days {
 		for _, ch := range stmts {
 			res, err := j.Run(ctx, ch, day)
 			if err != nil {
@@ -371,4 +372,19 @@ func (a *app) demoStatements(ctx context.Context, cfg Config, store *repo.Store,
 		}
 	}
 	return nil
+}
+
+// demoStatementDays are the days, in loc, of the demo's payments (made
+// within demoHistory before now), and the day after the last: the one
+// whose statement tells a payment missing from both its day's and the
+// next day's (LOCAL_ONLY). Near midnight there, the payments fall on two
+// days.
+func demoStatementDays(now time.Time, loc *time.Location) []string {
+	first, last := now.Add(-demoHistory).In(loc), now.In(loc)
+	day := time.Date(first.Year(), first.Month(), first.Day(), 0, 0, 0, 0, loc)
+	var out []string
+	for ; !day.After(last); day = day.AddDate(0, 0, 1) {
+		out = append(out, day.Format(time.DateOnly))
+	}
+	return append(out, day.Format(time.DateOnly))
 }
