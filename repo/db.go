@@ -55,6 +55,8 @@ type Store struct {
 	// matchChunk, when set (tests only), replaces matchChunkLines'
 	// default.
 	matchChunk int
+	// extraMigrations follow the embedded ones (tests of Migrate).
+	extraMigrations []Migration
 }
 
 // Options tune the connection pool and how a SQLite file is opened.

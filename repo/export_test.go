@@ -21,3 +21,6 @@ func SetAfterRefundSums(s *Store, h func()) { s.afterRefundSums = h }
 // per transaction (0: the default), so that a test need not store a chunk's
 // worth of lines to see several chunks.
 func SetMatchChunkLines(s *Store, n int) { s.matchChunk = n }
+
+// AddMigration makes Migrate of s apply m after the embedded migrations.
+func AddMigration(s *Store, m Migration) { s.extraMigrations = append(s.extraMigrations, m) }

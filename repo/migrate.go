@@ -13,6 +13,7 @@ import (
 	"time"
 
 	mysqldrv "github.com/go-sql-driver/mysql"
+	"gorm.io/gorm"
 )
 
 //go:embed migrations
@@ -91,7 +92,7 @@ func (s *Store) Pending(ctx context.Context) ([]Migration, error) {
 	for _, v := range applied {
 		done[v] = true
 	}
-	all, err := Migrations(s.dialect)
+	all, err := s.migrations()
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +115,7 @@ var ErrNotMigrated = errors.New("the database is not migrated")
 // migration named. Versions newer than this recon knows (a newer recon
 // migrated the database first) are fine: migrations only add.
 func (s *Store) CheckSchema(ctx context.Context) error {
-	all, err := Migrations(s.dialect)
+	all, err := s.migrations()
 	if err != nil {
 		return err
 	}
@@ -158,8 +159,9 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 }
 
 // Migrate applies every pending migration and returns those it applied. It is
-// idempotent: each applied version is recorded, and skipped after. A
-// migrate stopped part way through a migration (killed, or the connection
+// idempotent: each applied version is recorded, and skipped after. On SQLite
+// a migration commits with its record, whole or not at all. A migrate
+// stopped part way through a migration on MySQL (killed, or the connection
 // lost: MySQL commits each schema change by itself) is resumed by the next:
 // a statement of a pending migration that fails because what it creates is
 // there already (or what it drops is gone) was applied by the migrate that
@@ -169,25 +171,42 @@ func (s *Store) Migrate(ctx context.Context, now time.Time) ([]Migration, error)
 	if err != nil {
 		return nil, err
 	}
-	for k, m := range pending {
-		for i, st := range m.Statements() {
-			if err := s.db.WithContext(ctx).Exec(st).Error; err != nil {
-				if s.alreadyApplied(err) {
-					pending[k].Resumed++
-					continue
-				}
-				return nil, fmt.Errorf("migration %s, statement %d: %w", m.Name, i+1, err)
-			}
+	for k := range pending {
+		apply := func(db *gorm.DB) error { return s.apply(db, &pending[k], now) }
+		var err error
+		if s.dialect == SQLite {
+			// SQLite's schema changes are transactional: a migration and
+			// its record commit together or not at all.
+			err = s.db.WithContext(ctx).Transaction(apply)
+		} else {
+			err = apply(s.db.WithContext(ctx))
 		}
-		ins := "INSERT OR IGNORE INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
-		if s.dialect == MySQL {
-			ins = "INSERT IGNORE INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
-		}
-		if err := s.db.WithContext(ctx).Exec(ins, m.Version, m.Name, now.UTC().Format(time.RFC3339)).Error; err != nil {
-			return nil, fmt.Errorf("record migration %s: %w", m.Name, err)
+		if err != nil {
+			return nil, err
 		}
 	}
 	return pending, nil
+}
+
+// apply runs the statements of m and records its version.
+func (s *Store) apply(db *gorm.DB, m *Migration, now time.Time) error {
+	for i, st := range m.Statements() {
+		if err := db.Exec(st).Error; err != nil {
+			if s.alreadyApplied(err) {
+				m.Resumed++
+				continue
+			}
+			return fmt.Errorf("migration %s, statement %d: %w", m.Name, i+1, err)
+		}
+	}
+	ins := "INSERT OR IGNORE INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
+	if s.dialect == MySQL {
+		ins = "INSERT IGNORE INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
+	}
+	if err := db.Exec(ins, m.Version, m.Name, now.UTC().Format(time.RFC3339)).Error; err != nil {
+		return fmt.Errorf("record migration %s: %w", m.Name, err)
+	}
+	return nil
 }
 
 // alreadyApplied tells the errors of a schema change that was made before:
@@ -205,4 +224,10 @@ func (s *Store) alreadyApplied(err error) bool {
 	msg := err.Error()
 	return s.dialect == SQLite && (strings.Contains(msg, "duplicate column name") || strings.Contains(msg, "already exists") ||
 		strings.Contains(msg, "no such index"))
+}
+
+// migrations are the embedded migrations of the store's dialect.
+func (s *Store) migrations() ([]Migration, error) {
+	all, err := Migrations(s.dialect)
+	return append(all, s.extraMigrations...), err
 }

@@ -65,6 +65,37 @@ func TestMigrateResumesAnInterruptedMigration(t *testing.T) {
 	})
 }
 
+// TestMigrationThatFailsHalfWay: a migration whose second statement fails
+// leaves nothing of itself on SQLite (one transaction with its record); on
+// MySQL its first statement stays, and the migrate after the fix finds it
+// applied and goes on.
+func TestMigrationThatFailsHalfWay(t *testing.T) {
+	repotest.ForEachDB(t, func(t *testing.T, db repotest.DB) {
+		ctx := context.Background()
+		s := db.Open(t)
+		repo.AddMigration(s, repo.Migration{Version: 9001, Name: "9001_test", SQL: "CREATE TABLE t_half (x INT);\nCREATE TABLE t_other (x INT NOT NULL REFERENCES;\n"})
+		if _, err := s.Migrate(ctx, now); err == nil || !strings.Contains(err.Error(), "9001_test, statement 2") {
+			t.Fatalf("migrate of a broken migration: %v", err)
+		}
+		half := s.DB().Migrator().HasTable("t_half")
+		if half != (db.Dialect == repo.MySQL) {
+			t.Fatalf("%s: t_half there after the failed migration: %v", db.Dialect, half)
+		}
+		if pending, err := s.Pending(ctx); err != nil || len(pending) != 1 {
+			t.Fatalf("pending after the failure: %v, %v", pending, err)
+		}
+		fixed := db.Open(t)
+		repo.AddMigration(fixed, repo.Migration{Version: 9001, Name: "9001_test", SQL: "CREATE TABLE t_half (x INT);\nCREATE TABLE t_other (x INT);\n"})
+		applied, err := fixed.Migrate(ctx, now)
+		if err != nil || len(applied) != 1 {
+			t.Fatalf("migrate after the fix: %v, %v", applied, err)
+		}
+		if want := map[repo.Dialect]int{repo.MySQL: 1, repo.SQLite: 0}[db.Dialect]; applied[0].Resumed != want {
+			t.Fatalf("%s: %d statements found applied, want %d", db.Dialect, applied[0].Resumed, want)
+		}
+	})
+}
+
 func scanAll(t *testing.T, s *repo.Store, sc repo.Scan, page int) []recon.Order {
 	t.Helper()
 	var all []recon.Order
