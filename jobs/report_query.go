@@ -39,8 +39,8 @@ func (e *QueryError) Error() string { return e.Field + ": " + e.Msg }
 
 // Filter turns q into a repository filter and a short description of it
 // ("kind=AMOUNT_MISMATCH from=2026-11-20"). Dates are midnight in loc (nil:
-// UTC), and the totals' days are days in loc too. Errors are *QueryError, naming the field as name(field) spells it
-// (e.g. "--kind" for the CLI).
+// UTC), and the totals' days are days in loc too. Errors are *QueryError,
+// naming the field as name(field) spells it (e.g. "--kind" for the CLI).
 func (q ReportQuery) Filter(loc *time.Location, name func(string) string) (repo.MismatchFilter, string, error) {
 	if loc == nil {
 		loc = time.UTC

@@ -84,17 +84,27 @@ func (s *Store) Pending(ctx context.Context) ([]Migration, error) {
 	if err := s.db.WithContext(ctx).Exec(migrationsTable).Error; err != nil {
 		return nil, fmt.Errorf("create schema_migrations: %w", err)
 	}
-	var applied []int
-	if err := s.db.WithContext(ctx).Raw("SELECT version FROM schema_migrations").Scan(&applied).Error; err != nil {
+	all, err := s.migrations()
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.notApplied(ctx, all, "SELECT version FROM schema_migrations")
+	if err != nil {
 		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	return out, nil
+}
+
+// notApplied returns the migrations of all whose versions the query of
+// schema_migrations q does not return.
+func (s *Store) notApplied(ctx context.Context, all []Migration, q string) ([]Migration, error) {
+	var applied []int
+	if err := s.db.WithContext(ctx).Raw(q).Scan(&applied).Error; err != nil {
+		return nil, err
 	}
 	done := map[int]bool{}
 	for _, v := range applied {
 		done[v] = true
-	}
-	all, err := s.migrations()
-	if err != nil {
-		return nil, err
 	}
 	var out []Migration
 	for _, m := range all {
@@ -122,24 +132,7 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 	if !s.db.WithContext(ctx).Migrator().HasTable("schema_migrations") {
 		return fmt.Errorf("%w: it has no recon tables (no schema_migrations table; %d migrations to apply)", ErrNotMigrated, len(all))
 	}
-	missingOf := func(q string) ([]Migration, error) {
-		var applied []int
-		if err := s.db.WithContext(ctx).Raw(q).Scan(&applied).Error; err != nil {
-			return nil, err
-		}
-		done := map[int]bool{}
-		for _, v := range applied {
-			done[v] = true
-		}
-		var missing []Migration
-		for _, m := range all {
-			if !done[m.Version] {
-				missing = append(missing, m)
-			}
-		}
-		return missing, nil
-	}
-	missing, err := missingOf("SELECT version FROM schema_migrations")
+	missing, err := s.notApplied(ctx, all, "SELECT version FROM schema_migrations")
 	if err != nil {
 		return fmt.Errorf("read schema_migrations: %w", err)
 	}
@@ -148,7 +141,7 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 		// that a migrate on another node has just committed: read again,
 		// causally. (MySQL, which has neither the syntax nor the
 		// variable, keeps the first answer.)
-		if again, err := missingOf("SET STATEMENT wsrep_sync_wait = 1 FOR SELECT version FROM schema_migrations"); err == nil {
+		if again, err := s.notApplied(ctx, all, "SET STATEMENT wsrep_sync_wait = 1 FOR SELECT version FROM schema_migrations"); err == nil {
 			missing = again
 		}
 	}
